@@ -83,8 +83,9 @@ class HumanPrinter:
 
     COLOURS = {"ok": "32", "failed": "31", "skipped": "33", "dry-run": "36", "info": "2"}
 
-    def __init__(self, out: TextIO = sys.stdout):
+    def __init__(self, out: TextIO = sys.stdout, steps: Optional[TextIO] = None):
         self.out = out
+        self.steps = steps or out  # `logs` sends its step lines to stderr: stdout carries only the log lines
         self.colour = out.isatty() and "NO_COLOR" not in os.environ
         self.lock = threading.Lock()
 
@@ -100,7 +101,9 @@ class HumanPrinter:
         with self.lock:
             if event.status == "log":
                 self.out.write(f"{event.host} | {event.message}\n")
-            elif event.status == "dry-run":
+                self.out.flush()
+                return
+            if event.status == "dry-run":
                 self.out.write(self.paint(f"# {event.host}: would run {event.step}:", "dry-run") + "\n")
                 self.out.write(event.message.rstrip("\n") + "\n")
             else:
@@ -108,9 +111,10 @@ class HumanPrinter:
                 host = event.host or "-"
                 duration = f"{event.duration:6.2f}s" if event.duration is not None else " " * 7
                 message = f"  {event.message}" if event.message else ""
-                self.out.write(f"{stamp} {host:<12} {event.step:<12} {self.paint(f'{event.status:<7}', event.status)} "
-                               f"{duration}{message}\n")
+                self.steps.write(f"{stamp} {host:<12} {event.step:<12} {self.paint(f'{event.status:<7}', event.status)} "
+                                 f"{duration}{message}\n")
             self.out.flush()
+            self.steps.flush()
 
     def summary(self, result: OperationResult) -> None:
         """The closing lines: each host's outcome, then what is live now."""
@@ -196,7 +200,7 @@ def run_headless(args: argparse.Namespace) -> int:
     config = _load(args)
     hosts = config.select((args.top_hosts or []) + (getattr(args, "hosts", None) or []))
     as_json = getattr(args, "json", False)
-    printer = JsonPrinter() if as_json else HumanPrinter()
+    printer = JsonPrinter() if as_json else HumanPrinter(steps=sys.stderr if args.action == "logs" else None)
     ops = Operations(config, report=printer.event, dry_run=getattr(args, "dry_run", False))
     try:
         if args.action == "builds":

@@ -1,0 +1,241 @@
+"""The release engine end to end over a real OpenSSH sshd on loopback, with real rsync, venvs and pip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import HOST_PYTHON
+
+pytestmark = pytest.mark.ssh
+
+
+def summary(proc: subprocess.CompletedProcess) -> dict:
+    """The final summary object of a --json run."""
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert lines and lines[-1]["event"] == "summary", proc.stdout + proc.stderr
+    return lines[-1]
+
+
+def events(proc: subprocess.CompletedProcess) -> list[dict]:
+    """Every step event of a --json run."""
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip() and '"event": "step"' in line]
+
+
+def builds_doc(project) -> dict:
+    proc = project.cli("--headless", "builds", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_deploy_rollback_any_build_on_two_hosts(ssh_project):
+    p = ssh_project
+    first = p.cli("--headless", "deploy", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    v1 = summary(first)["build_id"]
+    for host in ("web1", "web2"):
+        assert p.current(host) == v1
+        build = p.roots[host] / "builds" / v1
+        assert (build / "app.py").read_text() == "VERSION = 'v1'\n"
+        assert not (build / "notes.tmp").exists(), "excludes_file must be honoured"
+        out = subprocess.run([str(build / "env" / "bin" / "python"), "-c", "import tinylib; print(tinylib.VERSION)"],
+                             capture_output=True, text=True)
+        assert out.stdout.strip() == "1.0", out.stderr
+    assert (p.dir / "restarts.log").read_text().count("restarted") == 2
+
+    time.sleep(1.1)  # ids are per second; a new second gives a plain id
+    p.write_app("v2", "tinylib==2.0")
+    second = p.cli("--headless", "deploy", "--json")
+    assert second.returncode == 0, second.stdout + second.stderr
+    v2 = summary(second)["build_id"]
+    assert v2 > v1
+
+    time.sleep(1.1)
+    p.write_app("v3", "tinylib==2.0")
+    third = p.cli("--headless", "deploy", "--json")
+    assert third.returncode == 0, third.stdout + third.stderr
+    v3 = summary(third)["build_id"]
+    venv_steps = [e for e in events(third) if e["step"] == "venv" and e["status"] == "ok"]
+    assert len(venv_steps) == 2 and all(e["message"].startswith("reused") for e in venv_steps), venv_steps
+    # Unchanged files are hard links to the previous build: no copy, no disk.
+    for host in ("web1", "web2"):
+        big2 = p.roots[host] / "builds" / v2 / "static" / "big.txt"
+        big3 = p.roots[host] / "builds" / v3 / "static" / "big.txt"
+        assert os.stat(big2).st_ino == os.stat(big3).st_ino
+
+    doc = builds_doc(p)
+    assert [h["name"] for h in doc["hosts"]] == ["web1", "web2"]
+    for host in doc["hosts"]:
+        assert host["current"] == v3 and host["locked_by"] is None
+        ids = [b["id"] for b in host["builds"]]
+        assert ids == [v1, v2, v3]
+        by_id = {b["id"]: b for b in host["builds"]}
+        assert by_id[v3]["current"] and not by_id[v2]["current"]
+        assert all(b["complete"] for b in host["builds"])
+        assert by_id[v1]["requirements_sha256"] != by_id[v2]["requirements_sha256"] == by_id[v3]["requirements_sha256"]
+        assert by_id[v1]["python_version"].startswith(f"{sys.version_info[0]}.")
+        assert by_id[v1]["deployed_by"] and by_id[v1]["created_at"].endswith("Z")
+
+    # Default rollback: the build before current, by id.
+    back = p.cli("--headless", "rollback", "--json")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert p.current("web1") == p.current("web2") == v2
+    # Any build, by id, including one two steps back.
+    oldest = p.cli("--headless", "rollback", v1)
+    assert oldest.returncode == 0, oldest.stdout + oldest.stderr
+    assert p.current("web1") == p.current("web2") == v1
+    assert f"live now: web1={v1}, web2={v1}" in oldest.stdout
+    history = [json.loads(line) for line in (p.roots["web1"] / "history.jsonl").read_text().splitlines()]
+    assert [h["event"] for h in history] == ["deploy", "deploy", "deploy", "rollback", "rollback"]
+    assert history[-1]["from"] == v2 and history[-1]["to"] == v1
+
+
+def test_round_trips_per_operation(ssh_project):
+    p = ssh_project
+    assert p.cli("--headless", "deploy").returncode == 0
+    time.sleep(1.1)
+    p.write_app("v2")
+    deploy = p.cli("--headless", "deploy", "--json")
+    assert deploy.returncode == 0, deploy.stderr
+    # prepare + install + activate, plus one rsync connection
+    assert [h["round_trips"] for h in summary(deploy)["hosts"]] == [4, 4]
+    rollback = p.cli("--headless", "rollback", "--json")
+    assert [h["round_trips"] for h in summary(rollback)["hosts"]] == [1, 1]
+
+
+def test_unknown_host_key_is_refused(ssh_project, ssh_env):
+    p = ssh_project
+    empty = p.dir / "empty_known_hosts"
+    empty.write_text("")
+    text = p.config.read_text().replace(f"known_hosts: {ssh_env.known_hosts}", f"known_hosts: {empty}")
+    p.config.write_text(text)
+    proc = p.cli("--headless", "deploy", "--host", "web1")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "not in" in proc.stderr and "refusing" in proc.stderr
+    assert not p.roots["web1"].exists(), "nothing may run on a host whose key is unknown"
+
+
+def test_changed_host_key_is_refused(ssh_project, ssh_env):
+    p = ssh_project
+    # web1's entry carries web2's key: exactly what a man in the middle looks like.
+    lines = ssh_env.known_hosts.read_text().splitlines()
+    wrong = p.dir / "wrong_known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{ssh_env.servers[0].port} {ssh_env.servers[1].host_public_key}\n")
+    p.config.write_text(p.config.read_text().replace(f"known_hosts: {ssh_env.known_hosts}", f"known_hosts: {wrong}"))
+    proc = p.cli("--headless", "builds", "--host", "web1")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "CHANGED" in proc.stderr
+    assert lines  # the real file is untouched
+
+
+def test_failure_on_one_host_switches_no_host(ssh_project):
+    p = ssh_project
+    assert p.cli("--headless", "deploy").returncode == 0
+    v1 = p.current("web1")
+    time.sleep(1.1)
+    p.write_app("v2", "tinylib==2.0")
+    # web2's wheel cache is not a directory: its pip step fails after web1's build is already complete.
+    wheels = p.roots["web2"] / "wheels"
+    shutil.rmtree(wheels)
+    wheels.write_text("not a directory")
+    proc = p.cli("--headless", "deploy", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = summary(proc)
+    statuses = {h["host"]: h["status"] for h in result["hosts"]}
+    assert statuses == {"web1": "aborted", "web2": "failed"}
+    assert p.current("web1") == p.current("web2") == v1
+    for host in ("web1", "web2"):
+        assert sorted(os.listdir(p.roots[host] / "builds")) == [v1], "the partial build is removed"
+        assert not (p.roots[host] / "deploy.lock").exists(), "the lock is released"
+
+
+def test_lock_is_reported_and_unlock_records_history(ssh_project):
+    p = ssh_project
+    assert p.cli("--headless", "deploy").returncode == 0
+    lock = p.roots["web2"] / "deploy.lock"
+    lock.mkdir()
+    (lock / "info.json").write_text(json.dumps({"who": "carol@ci", "where": "ci-box", "since": "2026-11-28T10:00:00Z",
+                                                "operation": "deploy"}))
+    proc = p.cli("--headless", "rollback")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "carol@ci" in proc.stderr and "2026-11-28T10:00:00Z" in proc.stderr
+    doc = builds_doc(p)
+    assert doc["hosts"][1]["locked_by"]["who"] == "carol@ci"
+    unlock = p.cli("--headless", "unlock", "--host", "web2")
+    assert unlock.returncode == 0, unlock.stderr
+    assert "carol@ci" in unlock.stdout
+    assert not lock.exists()
+    last = json.loads((p.roots["web2"] / "history.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "unlock"
+
+
+def test_deploy_killed_before_switch_leaves_current_and_candidates(ssh_project):
+    p = ssh_project
+    assert p.cli("--headless", "deploy").returncode == 0
+    v1 = p.current("web1")
+    # An interpreter that hangs while building the venv, so the deploy is killed mid-install.
+    slow = p.dir / "slow-python"
+    marker = p.dir / "installing"
+    slow.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; sleep 30;; esac\nexec {HOST_PYTHON} \"$@\"\n")
+    slow.chmod(0o755)
+    p.config.write_text(p.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {slow}"))
+    time.sleep(1.1)
+    p.write_app("v2", "tinylib==2.0")
+    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(p.config), "--headless", "deploy"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the deploy never reached the install phase"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(0.5)
+    for host in ("web1", "web2"):
+        assert p.current(host) == v1
+    doc = builds_doc(p)
+    for host in doc["hosts"]:
+        partial = [b for b in host["builds"] if b["id"] != v1]
+        assert len(partial) == 1 and partial[0]["complete"] is False
+        assert host["locked_by"] is not None, "a killed deploy leaves its lock for `unlock`"
+    partial_id = partial[0]["id"]
+    assert p.cli("--headless", "unlock").returncode == 0
+    refused = p.cli("--headless", "rollback", partial_id)
+    assert refused.returncode == 1
+    assert "incomplete" in refused.stderr and v1 in refused.stderr
+    assert p.current("web1") == p.current("web2") == v1
+    # Prune removes the incomplete build and keeps current.
+    p.config.write_text(p.config.read_text().replace(f"python: {slow}", f"python: {HOST_PYTHON}"))
+    pruned = p.cli("--headless", "prune")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    for host in ("web1", "web2"):
+        assert sorted(os.listdir(p.roots[host] / "builds")) == [v1]
+
+
+def test_logs_are_labelled_by_host(ssh_project):
+    proc = ssh_project.cli("--headless", "logs", "-n", "3")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert sorted(lines) == sorted([f"{h} | line {i}" for h in ("web1", "web2") for i in (18, 19, 20)])
+
+
+def test_logs_follow_streams_until_interrupted(ssh_project):
+    p = ssh_project
+    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(p.config), "--headless", "logs",
+                             "-n", "1", "-f", "--host", "web1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "web1 | line 20"
+        with (p.dir / "app.log").open("a") as log:
+            log.write("fresh line\n")
+        assert proc.stdout.readline().strip() == "web1 | fresh line"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 130
