@@ -34,7 +34,7 @@ ALWAYS_EXCLUDED = ("/" + META_FILE, "/env", "/.git/")
 
 def check_venv_key(key: str) -> str:
     """Return ``key`` if it looks like ``<16 hex>-py<major>.<minor>``, else raise ValueError."""
-    if not VENV_KEY_PATTERN.match(key):
+    if not VENV_KEY_PATTERN.fullmatch(key):
         raise ValueError(f"invalid venv key {key!r}")
     return key
 

@@ -271,7 +271,7 @@ def load_config(path: Union[str, Path]) -> Config:
         return node
 
     project = _typed(loc, required("project"), "project", str,
-                     lambda v: None if PROJECT_NAME_PATTERN.match(v) else "letters, digits, '.', '_' and '-' only")
+                     lambda v: None if PROJECT_NAME_PATTERN.fullmatch(v) else "letters, digits, '.', '_' and '-' only")
     source_value = _typed(loc, get("source"), "source", str) if get("source") is not None else "."
     source = _local_path(base, source_value)
     requirements = "requirements.txt"
@@ -280,9 +280,8 @@ def load_config(path: Union[str, Path]) -> Config:
                               lambda v: "must be a path inside source" if v.startswith("/") or ".." in v.split("/") else None)
     excludes_file = None
     if get("excludes_file") is not None and _construct(get("excludes_file")) is not None:
+        # Its existence is checked by deploy, the only operation that reads it.
         excludes_file = _local_path(base, _typed(loc, get("excludes_file"), "excludes_file", str))
-        if not excludes_file.is_file():
-            raise loc.error(get("excludes_file"), "excludes_file", f"no such file: {excludes_file}")
     python = _typed(loc, get("python"), "python", str) if get("python") is not None else "python3"
     pip_args = _string_list(loc, get("pip_args"), "pip_args") if get("pip_args") is not None else ()
     keep_builds = 5
@@ -314,7 +313,7 @@ def load_config(path: Union[str, Path]) -> Config:
     hosts = []
     for name, (key_node, value_node) in host_items.items():
         where = f"hosts.{name}"
-        if not HOST_NAME_PATTERN.match(name):
+        if not HOST_NAME_PATTERN.fullmatch(name):
             raise loc.error(key_node, where, "host names may use letters, digits, '.', '_' and '-' only")
         if isinstance(value_node, yaml.ScalarNode) and _construct(value_node) is None:
             items = {}
@@ -351,7 +350,7 @@ def _ssh_settings(loc: _Loc, base: Path, items: dict, where: str) -> dict[str, A
     settings: dict[str, Any] = {}
     if "user" in items:
         settings["user"] = _typed(loc, items["user"][1], f"{where}.user", str,
-                                  lambda v: None if re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", v) else "not a valid user name")
+                                  lambda v: None if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v) else "not a valid user name")
     if "port" in items:
         settings["port"] = _typed(loc, items["port"][1], f"{where}.port", int, _check_port)
     for key in ("key_file", "known_hosts"):

@@ -33,7 +33,7 @@ class InvalidBuildId(ValueError):
 
 def check_build_id(build_id: str) -> str:
     """Return ``build_id`` unchanged if it is well formed, else raise :class:`InvalidBuildId`."""
-    if not isinstance(build_id, str) or not BUILD_ID_PATTERN.match(build_id):
+    if not isinstance(build_id, str) or not BUILD_ID_PATTERN.fullmatch(build_id):
         raise InvalidBuildId(f"invalid build id {build_id!r}: expected YYYYMMDDHHMMSS or YYYYMMDDHHMMSS-NN")
     return build_id
 

@@ -119,7 +119,7 @@ def parse_state(host: str, stdout: str) -> HostState:
         if tag == "NOROOT":
             state.initialized = False
         elif tag == "CURRENT" and len(parts) > 1:
-            state.current = parts[1] if BUILD_ID_PATTERN.match(parts[1]) else None
+            state.current = parts[1] if BUILD_ID_PATTERN.fullmatch(parts[1]) else None
         elif tag in ("LOCK", "LOCKED") and len(parts) > 1:
             state.lock = LockInfo.from_json(parts[1])
         elif tag == "PYTHON" and len(parts) > 1:
@@ -324,6 +324,8 @@ class Operations:
         hosts = list(hosts)
         started = time.monotonic()
         info = inspect_source(source or self.config.source, self.config.requirements)
+        if self.config.excludes_file is not None and not self.config.excludes_file.is_file():
+            raise OperationError(f"{self.config.path}: excludes_file: no such file: {self.config.excludes_file}")
         base_id = check_build_id(build_id) if build_id else new_build_id()
         result = OperationResult("deploy", build_id=base_id, dry_run=self.dry_run)
         self.report(None, "deploy", "info", message=f"source {info.path} (requirements {info.requirements_sha256[:12]}"
