@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser, dry_run: bool = True, json_: bool = True, hosts: bool = True) -> None:
+        # Also accepted after the action, where people tend to type it.
+        p.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
         if hosts:
             p.add_argument("--host", dest="hosts", action="append", metavar="NAME", default=[], help="only this host (repeatable)")
         if dry_run:
@@ -117,15 +119,18 @@ class HumanPrinter:
             self.steps.flush()
 
     def summary(self, result: OperationResult) -> None:
-        """The closing lines: each host's outcome, then what is live now."""
+        """The closing lines: each host's outcome, the overall status, then (deploy, rollback) what is live now.
+
+        What is live is the LAST line, so a CI log's tail answers "what runs now?".
+        """
         with self.lock:
             for outcome in result.outcomes.values():
                 line = f"{result.operation} {outcome.host}: {outcome.status}" + (f": {outcome.message}" if outcome.message else "")
                 self.out.write(self.paint(line, "ok" if outcome.status == "ok" else "failed") + "\n")
+            self.out.write(f"{result.operation} {result.status} in {result.duration:.2f}s (exit {int(result.exit_code)})\n")
             if result.operation in ("deploy", "rollback") and not result.dry_run:
                 live = ", ".join(f"{o.host}={o.current or 'none'}" for o in result.outcomes.values())
                 self.out.write(f"live now: {live}\n")
-            self.out.write(f"{result.operation} {result.status} in {result.duration:.2f}s (exit {int(result.exit_code)})\n")
             self.out.flush()
 
 
@@ -185,7 +190,7 @@ def print_builds(states: dict, out: TextIO = sys.stdout) -> None:
 # --- main -----------------------------------------------------------------------
 
 def _load(args: argparse.Namespace) -> Config:
-    path, looked = find_config(args.config)
+    path, looked = find_config(getattr(args, "sub_config", None) or args.config)
     if path is None:
         raise ConfigError("hosts.yml", None, None,
                           "no config found (looked at: " + ", ".join(looked) + "); copy hosts.example.yml to hosts.yml, "
