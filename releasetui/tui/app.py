@@ -1,0 +1,619 @@
+"""The releasetui TUI: hosts, their builds, and every operation two keystrokes away.
+
+Layout (top to bottom): the hosts table, the builds of the host under the
+cursor, and the output pane where each step of an operation appears as it
+happens.  Remote work runs in thread workers (the core blocks); the
+operations report :class:`~releasetui.models.Event` objects from their own
+threads, which arrive here as messages, so the UI never waits on a host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from datetime import datetime, timezone, tzinfo
+from typing import Callable, Optional
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, RichLog
+
+from ..config import Config, HostConfig, find_config, load_config
+from ..executors import ExecutorPool
+from ..models import Event, HostState, OperationResult
+from ..operations import Operations, new_build_id, plan_prune, unique_build_id
+from .fmt import (created_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
+                  status_text)
+from .screens import ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitWhileBusyScreen
+
+# Actions that change hosts: one at a time, dimmed in the footer while one runs.
+MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock"}
+
+OperationsFactory = Callable[[Config, Callable[[Event], None], ExecutorPool], Operations]
+
+
+class OperationEvent(Message):
+    """An event reported by an operation's worker thread."""
+
+    def __init__(self, event: Event):
+        super().__init__()
+        self.event = event
+
+
+class StatesLoaded(Message):
+    """Fresh host states (``HostState`` or the exception reading it raised), by host name."""
+
+    def __init__(self, states: dict[str, object]):
+        super().__init__()
+        self.states = states
+
+
+class OperationFinished(Message):
+    """An operation ended: its result, or the one-line reason it could not start."""
+
+    def __init__(self, name: str, result: Optional[OperationResult], error: Optional[str]):
+        super().__init__()
+        self.name = name
+        self.result = result
+        self.error = error
+
+
+class MainScreen(Screen):
+    """Hosts, builds and output; owns the operation keys so modal screens never trigger them."""
+
+    BINDINGS = [
+        Binding("d", "deploy", "Deploy"),
+        Binding("r", "rollback", "Rollback"),
+        Binding("l", "logs", "Logs"),
+        Binding("p", "prune", "Prune"),
+        Binding("u", "unlock", "Unlock"),
+        Binding("m,space", "mark", "Mark host"),
+        Binding("f5", "refresh", "Refresh"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy: Optional[str] = None
+        self.host_cursor: Optional[str] = None
+        self.marked: set[str] = set()
+        self.filter_text = ""
+        self.running_ops: Optional[Operations] = None
+        self._errors_shown: dict[str, str] = {}
+
+    # --- layout ---------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield DataTable(id="hosts", cursor_type="row", zebra_stripes=False)
+        yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
+        yield DataTable(id="builds", cursor_type="row", zebra_stripes=True)
+        yield RichLog(id="output", highlight=False, markup=False, wrap=True, max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app = self.releasetui
+        hosts = self.query_one("#hosts", DataTable)
+        hosts.border_title = "Hosts"
+        hosts.add_column(" ", key="mark", width=1)
+        hosts.add_column("Host", key="host")
+        hosts.add_column("Where", key="where")
+        hosts.add_column("State", key="state")
+        hosts.add_column("Current", key="current")
+        hosts.add_column("Lock", key="lock")
+        hosts.add_column("Builds", key="count")
+        builds = self.query_one("#builds", DataTable)
+        builds.add_column(" ", key="live", width=1)
+        builds.add_column("Build", key="id")
+        builds.add_column("Created (local)", key="created")
+        builds.add_column("Requirements", key="reqs")
+        builds.add_column("Git", key="git")
+        builds.add_column("Deployed by", key="who")
+        builds.add_column("Status", key="status")
+        builds.border_title = "Builds"
+        self.query_one("#filter", Input).display = False
+        output = self.query_one("#output", RichLog)
+        output.border_title = "Output"
+        self.host_cursor = app.hosts[0].name if app.hosts else None
+        self.fill_hosts()
+        self.fill_builds()
+        output.write(Text(f"{app.config.project}: {len(app.hosts)} host(s) from {app.config.path}. "
+                          "Press ? for every key.", style="dim"))
+        builds.focus()
+        if app.read_on_start:
+            self.action_refresh()
+            # Ages ("3h ago") drift while the screen stays open; redraw them now and then.
+            self.set_interval(60, self.fill_builds)
+
+    @property
+    def releasetui(self) -> "ReleaseApp":
+        """The app, typed."""
+        return self.app  # type: ignore[return-value]
+
+    # --- tables ---------------------------------------------------------------
+
+    def fill_hosts(self) -> None:
+        """Redraw the hosts table from the last states read, keeping the cursor on the same host."""
+        app = self.releasetui
+        table = self.query_one("#hosts", DataTable)
+        disagree = currents_disagree(app.states)
+        table.clear()
+        for host in app.hosts:
+            state = app.states.get(host.name)
+            mark = Text("✓", style="bold cyan") if host.name in self.marked else ""
+            if state is None:
+                row = [mark, host.name, host.label, Text("reading…", style="dim"), "", "", ""]
+            elif isinstance(state, Exception):
+                row = [mark, host.name, host.label, Text(f"unreachable: {state}", style="bold red"), "?", "?", "?"]
+            else:
+                word = Text("ok", style="green") if state.initialized else Text("not deployed yet", style="yellow")
+                current = Text(state.current or "none")
+                if disagree:
+                    current.append(" ≠", style="bold yellow")
+                lock = Text(state.lock.describe(), style="bold yellow") if state.lock else Text("-", style="dim")
+                row = [mark, host.name, host.label, word, current, lock, str(len(state.builds))]
+            table.add_row(*row, key=host.name)
+        title = "Hosts"
+        if disagree:
+            title += " · ≠ hosts disagree on the current build"
+        if self.marked:
+            title += f" · targets: {', '.join(h.name for h in self.targets())}"
+        table.border_title = title
+        if self.host_cursor in {h.name for h in app.hosts}:
+            table.move_cursor(row=table.get_row_index(self.host_cursor), animate=False)
+
+    def selected_state(self) -> object:
+        """The state of the host under the hosts cursor (HostState, an exception, or None before the first read)."""
+        return self.releasetui.states.get(self.host_cursor) if self.host_cursor else None
+
+    def fill_builds(self) -> None:
+        """Redraw the builds of the host under the cursor, newest first, honouring the filter."""
+        app = self.releasetui
+        table = self.query_one("#builds", DataTable)
+        keep = self.selected_build()
+        table.clear()
+        state = self.selected_state()
+        table.border_title = f"Builds on {self.host_cursor}" if self.host_cursor else "Builds"
+        table.border_subtitle = "* requirements changed · + dirty tree"
+        if self.filter_text:
+            table.border_title += f" · filter: {self.filter_text}"
+        if not isinstance(state, HostState):
+            table.border_subtitle = ("reading…" if state is None else f"unreachable: {state}")
+            return
+        now = app.now()
+        changed = requirements_changed(state.builds)
+        needle = self.filter_text.lower()
+        for build in sorted(state.builds, key=lambda b: b.id, reverse=True):
+            reqs = Text(short_hash(build.requirements_sha256))
+            reqs.append(" *" if changed.get(build.id) else "  ", style="bold yellow")
+            row = [Text("▶", style="bold green") if build.current else "", build.id,
+                   created_cell(build.created_at, now, app.tz), reqs, git_cell(build),
+                   build.deployed_by or "-", status_text(build.status)]
+            if needle:
+                haystack = " ".join([build.id, build.git_commit or "", build.deployed_by or "", build.status,
+                                     build.requirements_sha256 or "", build.created_at or ""]).lower()
+                if needle not in haystack:
+                    continue
+            table.add_row(*row, key=build.id)
+        if not state.builds:
+            table.border_subtitle = "no builds yet: press d to deploy"
+        target = keep if keep is not None and keep in table.rows else state.current
+        if target is not None and target in table.rows:
+            table.move_cursor(row=table.get_row_index(target), animate=False)
+
+    def selected_build(self) -> Optional[str]:
+        """The build id under the builds cursor, or None."""
+        table = self.query_one("#builds", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        except Exception:
+            return None
+
+    def targets(self) -> list[HostConfig]:
+        """The hosts an operation acts on: the marked ones, or all when none is marked."""
+        hosts = list(self.releasetui.hosts)
+        return [h for h in hosts if h.name in self.marked] or hosts
+
+    @on(DataTable.RowHighlighted, "#hosts")
+    def _host_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value
+        if name != self.host_cursor:
+            self.host_cursor = name
+            self.fill_builds()
+
+    @on(DataTable.RowSelected, "#hosts")
+    def _host_selected(self, event: DataTable.RowSelected) -> None:
+        self.query_one("#builds", DataTable).focus()
+
+    # --- output ---------------------------------------------------------------
+
+    def say(self, text: str | Text, style: str = "") -> None:
+        """One line in the output pane."""
+        self.query_one("#output", RichLog).write(Text(text, style=style) if isinstance(text, str) else text)
+
+    def report(self, event: Event) -> None:
+        """The operations' reporter, called from worker threads; post_message is thread-safe."""
+        self.post_message(OperationEvent(event))
+
+    def on_operation_event(self, message: OperationEvent) -> None:
+        """Show a step as it happens."""
+        self.say(event_line(message.event, self.releasetui.tz))
+
+    # --- refresh ----------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        """Read every host's state again (one round trip per host, in a worker)."""
+        self.query_one("#hosts", DataTable).border_subtitle = "refreshing…"
+        self.read_states()
+
+    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
+    def read_states(self) -> None:
+        """Worker: read the states; the result comes back as :class:`StatesLoaded`."""
+        app = self.releasetui
+        ops = app.make_operations(lambda event: None)
+        try:
+            states = ops.states(app.hosts)
+        except Exception as exc:  # the pool itself failed: every host is unknown
+            states = {h.name: exc for h in app.hosts}
+        self.post_message(StatesLoaded(states))
+
+    def on_states_loaded(self, message: StatesLoaded) -> None:
+        """Redraw with fresh states; report a host that became unreachable once, not on every refresh."""
+        self.releasetui.states = dict(message.states)
+        for name, state in message.states.items():
+            text = str(state) if isinstance(state, Exception) else ""
+            if text and self._errors_shown.get(name) != text:
+                self.say(f"{name}: unreachable: {text}", "red")
+            self._errors_shown[name] = text
+        self.query_one("#hosts", DataTable).border_subtitle = ""
+        self.fill_hosts()
+        self.fill_builds()
+
+    # --- operations ---------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        """Dim the mutating keys while an operation runs (None = shown but disabled)."""
+        if action in MUTATING_ACTIONS and self.busy:
+            return None
+        return True
+
+    def _states_ready(self) -> bool:
+        if not self.releasetui.states:
+            self.notify("Still reading the hosts; try again in a moment.", severity="warning")
+            return False
+        return True
+
+    def run_operation(self, name: str, work_fn: Callable[[Operations], OperationResult]) -> None:
+        """Start a mutating operation in a worker; keys are dimmed until it finishes."""
+        self.busy = name
+        self.refresh_bindings()
+        self.query_one("#output", RichLog).border_title = f"Output · {name} running…"
+        self.say(f"── {name} on {', '.join(h.name for h in self.targets())}", "bold")
+        self.operation_worker(name, work_fn)
+
+    @work(thread=True, exclusive=True, group="operation", exit_on_error=False)
+    def operation_worker(self, name: str, work_fn: Callable[[Operations], OperationResult]) -> None:
+        """Worker: run the blocking operation; its end comes back as :class:`OperationFinished`."""
+        ops = self.releasetui.make_operations(self.report)
+        self.running_ops = ops
+        result, error = None, None
+        try:
+            result = work_fn(ops)
+        except Exception as exc:  # OperationError and friends: one line, the app keeps running
+            error = str(exc) or type(exc).__name__
+        finally:
+            self.running_ops = None
+        self.post_message(OperationFinished(name, result, error))
+
+    def on_operation_finished(self, message: OperationFinished) -> None:
+        """Summarise per host in the pane, notify, and re-read the hosts."""
+        self.busy = None
+        self.refresh_bindings()
+        self.query_one("#output", RichLog).border_title = "Output"
+        name, result = message.name, message.result
+        if message.error or result is None:
+            self.say(f"{name} could not start: {message.error}", "bold red")
+            self.notify(message.error or "unknown error", title=f"{name} failed", severity="error", timeout=10)
+        else:
+            for outcome in result.outcomes.values():
+                style = "green" if outcome.status == "ok" else "bold red"
+                self.say(f"{name} {outcome.host}: {outcome.status}" + (f": {outcome.message}" if outcome.message else ""),
+                         style)
+            summary = f"{name} {result.status} in {result.duration:.1f}s"
+            self.say(summary, "bold green" if result.ok else "bold red")
+            if result.ok:
+                self.notify(summary, title=name)
+            else:
+                bad = [f"{o.host}: {o.message}" for o in result.outcomes.values() if o.status != "ok"]
+                self.notify("\n".join(bad), title=f"{name} failed", severity="error", timeout=10)
+        self.action_refresh()
+
+    def interrupt(self) -> None:
+        """Ask the running operation to stop (quit while busy)."""
+        if self.running_ops is not None:
+            self.running_ops.stop.set()
+
+    # --- the keys -------------------------------------------------------------------
+
+    def action_deploy(self) -> None:
+        """d: confirm source, hosts and build id, then deploy."""
+        if not self._states_ready():
+            return
+        app = self.releasetui
+        config = app.config
+        hosts = self.targets()
+        taken = [b.id for s in app.states.values() if isinstance(s, HostState) for b in s.builds]
+        build_id = unique_build_id(new_build_id(app.now()), taken)
+        req_path = config.source / config.requirements
+        try:
+            sha = hashlib.sha256(req_path.read_bytes()).hexdigest()
+        except OSError as exc:
+            self.notify(f"cannot read {req_path}: {exc.strerror or exc}", title="Deploy", severity="error")
+            return
+        body = Text()
+        body.append("Source        ", style="bold")
+        body.append(f"{config.source}\n")
+        body.append("Requirements  ", style="bold")
+        body.append(f"{config.requirements} ({sha[:10]})\n")
+        body.append("Build id      ", style="bold")
+        body.append(f"{build_id}\n\n", style="bold cyan")
+        for host in hosts:
+            state = app.states.get(host.name)
+            body.append(f"  {host.name:<12}", style="bold")
+            if isinstance(state, HostState):
+                current = state.build(state.current) if state.current else None
+                reqs = "same requirements: venv reused" if current and current.requirements_sha256 == sha \
+                    else "new requirements: a venv is built"
+                body.append(f"{state.current or 'none'} → {build_id}   {reqs}\n")
+            else:
+                body.append(f"unreachable now ({state}); the deploy will fail there\n", style="red")
+        body.append("\nNothing switches until every host has the build complete.", style="dim")
+        self.app.push_screen(
+            ConfirmScreen(f"Deploy {config.project} as build {build_id}?", body, "Deploy"),
+            lambda ok: ok and self.run_operation("deploy", lambda ops: ops.deploy(hosts, build_id=build_id)))
+
+    def rollback_problems(self, build_id: str, hosts: list[HostConfig]) -> list[str]:
+        """Why a rollback to ``build_id`` on ``hosts`` must be refused (empty when it may go ahead)."""
+        problems = []
+        for host in hosts:
+            state = self.releasetui.states.get(host.name)
+            if not isinstance(state, HostState):
+                problems.append(f"{host.name} is unreachable ({state})")
+                continue
+            build = state.build(build_id)
+            choices = ", ".join(state.complete_ids()) or "none"
+            if build is None:
+                problems.append(f"build {build_id} does not exist on {host.name} (complete builds there: {choices})")
+            elif not build.complete:
+                problems.append(f"build {build_id} is incomplete on {host.name}: its deploy never finished, "
+                                "so it cannot be made current")
+        return problems
+
+    def action_rollback(self) -> None:
+        """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation."""
+        if not self._states_ready():
+            return
+        build_id = self.selected_build()
+        if build_id is None:
+            self.notify("No build under the cursor.", title="Rollback", severity="warning")
+            return
+        hosts = self.targets()
+        problems = self.rollback_problems(build_id, hosts)
+        if problems:
+            self.say("rollback refused: " + "; ".join(problems), "bold red")
+            self.notify("\n".join(problems), title="Rollback refused", severity="error", timeout=10)
+            return
+        app = self.releasetui
+        body = Text()
+        for host in hosts:
+            state: HostState = app.states[host.name]  # type: ignore[assignment]
+            target = state.build(build_id)
+            current = state.build(state.current) if state.current else None
+            body.append(f"  {host.name:<12}", style="bold")
+            if state.current == build_id:
+                body.append(f"{build_id} is already current (restart only)\n")
+                continue
+            body.append(f"{state.current or 'none'} → {build_id}   ")
+            if current is None or current.requirements_sha256 != target.requirements_sha256:
+                body.append(f"requirements differ ({short_hash(current.requirements_sha256 if current else None)} → "
+                            f"{short_hash(target.requirements_sha256)}): switches virtualenv\n", style="yellow")
+            else:
+                body.append("same requirements\n", style="green")
+            if target.failed:
+                body.append(f"{'':14}note: {build_id} was marked failed ({target.failure or 'health check'})\n", style="red")
+        first = next((app.states[h.name].build(build_id) for h in hosts), None)  # type: ignore[union-attr]
+        created = created_cell(first.created_at, app.now(), app.tz) if first else "-"
+        head = Text(f"Build {build_id}, created {created}, git {git_cell(first) if first else '-'}\n\n")
+        head.append_text(body)
+        if app.config.restart:
+            head.append(f"\nThen: {app.config.restart}", style="dim")
+        self.app.push_screen(ConfirmScreen(f"Roll back to {build_id}?", head, "Roll back"),
+                             lambda ok: ok and self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)))
+
+    def action_prune(self) -> None:
+        """p: list exactly which builds and venvs go on each host, then prune."""
+        if not self._states_ready():
+            return
+        app = self.releasetui
+        keep = app.config.keep_builds
+        hosts = self.targets()
+        body = Text(f"Keeping the {keep} newest complete builds, current and the build before it.\n\n")
+        anything = False
+        for host in hosts:
+            state = app.states.get(host.name)
+            body.append(f"{host.name}\n", style="bold")
+            if not isinstance(state, HostState):
+                body.append(f"  unreachable ({state}): nothing can be removed there\n", style="red")
+                continue
+            builds, venvs = plan_prune(state, keep)
+            anything = anything or bool(builds or venvs)
+            if not builds and not venvs:
+                body.append("  nothing to remove\n", style="dim")
+            for build_id in builds:
+                build = state.build(build_id)
+                body.append(f"  remove build {build_id}  ")
+                body.append_text(status_text(build.status if build else "?"))
+                body.append(f"  {created_cell(build.created_at, app.now(), app.tz) if build else ''}\n")
+            for venv in venvs:
+                body.append(f"  remove venv  {venv}  (no remaining build uses it)\n")
+        if not anything:
+            self.notify("Nothing to prune on " + ", ".join(h.name for h in hosts) + ".", title="Prune")
+            return
+        self.app.push_screen(ConfirmScreen("Prune these builds?", body, "Prune", danger=True),
+                             lambda ok: ok and self.run_operation("prune", lambda ops: ops.prune(hosts, keep)))
+
+    def action_unlock(self) -> None:
+        """u: show who holds each lock, then remove it (recorded in history)."""
+        if not self._states_ready():
+            return
+        app = self.releasetui
+        locked = [(h, app.states[h.name].lock) for h in self.targets()
+                  if isinstance(app.states.get(h.name), HostState) and app.states[h.name].lock]  # type: ignore[union-attr]
+        if not locked:
+            self.notify("No deploy lock on " + ", ".join(h.name for h in self.targets()) + ".", title="Unlock")
+            return
+        body = Text("Only remove a lock whose operation is dead: a live deploy would lose its protection.\n\n")
+        for host, lock in locked:
+            body.append(f"  {host.name:<12}", style="bold")
+            body.append(f"{lock.describe()}\n")
+        hosts = [h for h, _ in locked]
+        self.app.push_screen(ConfirmScreen("Remove these deploy locks?", body, "Unlock", danger=True),
+                             lambda ok: ok and self.run_operation("unlock", lambda ops: ops.unlock(hosts)))
+
+    def action_logs(self) -> None:
+        """l: a live tail of the target hosts' log files on its own screen."""
+        app = self.releasetui
+        if not app.config.logs:
+            self.notify("No log files configured: add `logs:` to the config.", title="Logs", severity="warning")
+            return
+        hosts = self.targets()
+
+        def start(report: Callable[[Event], None], stop) -> OperationResult:
+            return app.make_operations(report).logs(hosts, lines=50, follow=True, stop=stop)
+
+        self.app.push_screen(LogScreen(hosts, start))
+
+    def action_mark(self) -> None:
+        """m/space: toggle the host under the hosts cursor as a target."""
+        name = self.host_cursor
+        if name is None:
+            return
+        self.marked.symmetric_difference_update({name})
+        self.fill_hosts()
+
+    def action_filter(self) -> None:
+        """/: show the filter box."""
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        """esc: clear and hide the filter."""
+        box = self.query_one("#filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.filter_text = ""
+            self.fill_builds()
+            self.query_one("#builds", DataTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.fill_builds()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#builds", DataTable).focus()
+
+
+class ReleaseApp(App[int]):
+    """The TUI over one config.  With no config it shows where it looked and how to start."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "releasetui"
+    BINDINGS = [
+        Binding("q", "quit_app", "Quit"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, config: Optional[Config] = None, hosts: Optional[tuple[HostConfig, ...]] = None,
+                 looked: tuple[str, ...] | list[str] = (), operations_factory: Optional[OperationsFactory] = None,
+                 now: Optional[Callable[[], datetime]] = None, tz: Optional[tzinfo] = None, read_on_start: bool = True):
+        """``now``/``tz`` pin the clock and zone (snapshots); ``operations_factory`` swaps the core (tests)."""
+        super().__init__()
+        self.config = config
+        self.hosts = tuple(hosts if hosts is not None else (config.hosts if config else ()))
+        self.looked = list(looked)
+        self.operations_factory = operations_factory
+        self._now = now
+        self.tz = tz
+        self.read_on_start = read_on_start
+        self.pool = ExecutorPool()  # one kept-open connection per host for the app's lifetime
+        self.states: dict[str, object] = {}
+        self.main: Optional[MainScreen] = None
+        if config is not None:
+            self.sub_title = f"{config.project} · {config.path}"
+
+    def now(self) -> datetime:
+        """The time ages are measured from."""
+        return self._now() if self._now else datetime.now(timezone.utc)
+
+    def make_operations(self, report: Callable[[Event], None]) -> Operations:
+        """A fresh Operations (its own stop event) on the shared pool."""
+        if self.operations_factory is not None:
+            return self.operations_factory(self.config, report, self.pool)
+        return Operations(self.config, report=report, pool=self.pool)
+
+    def on_mount(self) -> None:
+        if self.config is None:
+            self.push_screen(NoConfigScreen(self.looked))
+        else:
+            self.main = MainScreen()
+            self.push_screen(self.main)
+
+    def action_help(self) -> None:
+        """?: the help screen (once)."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_quit_app(self) -> None:
+        """q: quit; while an operation runs, ask first."""
+        if self.main is not None and self.main.busy:
+            def answer(ok: Optional[bool]) -> None:
+                if ok:
+                    self.main.interrupt()
+                    self.exit(0)
+            self.push_screen(QuitWhileBusyScreen(self.main.busy), answer)
+            return
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        if self.main is not None:
+            self.main.interrupt()
+        self.pool.close()
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """``releasetui [--config PATH] [--host NAME]...``: find and load the config, then run the TUI.
+
+    A missing config opens the "no config" screen; a broken one raises
+    ConfigError, which the CLI prints as one line (exit 2).
+    """
+    path, looked = find_config(getattr(args, "config", None))
+    if path is None:
+        app = ReleaseApp(None, looked=looked)
+    else:
+        config = load_config(path)
+        app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or []))
+    app.run()
+    return int(app.return_code or 0)

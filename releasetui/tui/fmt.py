@@ -1,0 +1,100 @@
+"""Pure text helpers for the TUI: times, ages, hashes, event lines.
+
+Everything that depends on "now" or the local time zone takes them as
+arguments, so screens and snapshots can pin them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+from typing import Optional
+
+from rich.text import Text
+
+from ..models import BuildInfo, Event, HostState
+
+STATUS_STYLES = {
+    "ok": "green", "failed": "bold red", "started": "dim", "info": "cyan", "skipped": "yellow",
+    "dry-run": "magenta", "log": "", "current": "bold green", "complete": "", "incomplete": "yellow",
+}
+
+
+def parse_created(created_at: Optional[str]) -> Optional[datetime]:
+    """``YYYY-MM-DDTHH:MM:SSZ`` as an aware UTC datetime, or None."""
+    if not created_at:
+        return None
+    try:
+        return datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def age(when: datetime, now: datetime) -> str:
+    """How long ago, in the largest whole unit: ``just now``, ``5m ago``, ``3h ago``, ``2d ago``."""
+    seconds = int((now - when).total_seconds())
+    if seconds < 0:
+        return "in the future"
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"
+
+
+def created_cell(created_at: Optional[str], now: datetime, tz: Optional[tzinfo] = None) -> str:
+    """Local time and age of a build: ``2026-11-28 09:14  3h ago``."""
+    when = parse_created(created_at)
+    if when is None:
+        return created_at or "-"
+    local = when.astimezone(tz) if tz is not None else when.astimezone()
+    return f"{local:%Y-%m-%d %H:%M}  {age(when, now)}"
+
+
+def short_hash(sha: Optional[str], length: int = 10) -> str:
+    """The first ``length`` hex digits of a hash, or ``-``."""
+    return sha[:length] if sha else "-"
+
+
+def requirements_changed(builds: list[BuildInfo]) -> dict[str, bool]:
+    """For each build id: whether its requirements hash differs from the build before it (by id)."""
+    changed: dict[str, bool] = {}
+    previous: Optional[str] = None
+    for build in sorted(builds, key=lambda b: b.id):
+        sha = build.requirements_sha256
+        changed[build.id] = bool(previous and sha and sha != previous)
+        previous = sha or previous
+    return changed
+
+
+def git_cell(build: BuildInfo) -> str:
+    """Short commit, ``+`` when the tree was dirty."""
+    if not build.git_commit:
+        return "-"
+    return build.git_commit[:8] + ("+" if build.git_dirty else "")
+
+
+def status_text(status: str) -> Text:
+    """A status word in its colour."""
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def currents_disagree(states: dict[str, object]) -> bool:
+    """Whether reachable hosts point ``current`` at different builds."""
+    currents = {s.current for s in states.values() if isinstance(s, HostState)}
+    return len(currents) > 1
+
+
+def event_line(event: Event, tz: Optional[tzinfo] = None) -> Text:
+    """One line of the output pane: time, host, step, status, duration, message."""
+    stamp = datetime.fromtimestamp(event.time, tz).strftime("%H:%M:%S") if tz else \
+        datetime.fromtimestamp(event.time).strftime("%H:%M:%S")
+    line = Text(f"{stamp} ", style="dim")
+    line.append(f"{(event.host or '*'):<10} ", style="bold")
+    line.append(f"{event.step:<10} ")
+    line.append(f"{event.status:<8}", style=STATUS_STYLES.get(event.status, ""))
+    line.append(f"{event.duration:6.2f}s" if event.duration is not None else " " * 7, style="dim")
+    if event.message:
+        line.append("  " + event.message, style="red" if event.status == "failed" else "")
+    return line

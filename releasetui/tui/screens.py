@@ -1,0 +1,221 @@
+"""Screens besides the main one: confirmations, help, the log tail, and "no config found"."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Iterable, Optional
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Header, RichLog, Static
+
+from ..models import Event
+from .fmt import event_line
+
+# Every key of the app, in the order the help screen lists them.  The main
+# screen's bindings are built from the same table, so the two cannot drift.
+KEYS: list[tuple[str, str]] = [
+    ("d", "Deploy the source as a new build on the target hosts (asks first)"),
+    ("r", "Roll back the target hosts to the build under the cursor (asks first)"),
+    ("l", "Tail the logs of the target hosts, live; f toggles follow, esc leaves (and stops the tail)"),
+    ("p", "Prune: remove old and incomplete builds and unused venvs (lists them first)"),
+    ("u", "Unlock: remove a deploy lock left by a killed operation (asks first)"),
+    ("m / space", "Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
+    ("f5 / ctrl+r", "Refresh every host's state"),
+    ("/", "Filter the builds (id, commit, who, status, hash); esc clears it"),
+    ("tab / shift+tab", "Move between the hosts table, the builds table and the output pane"),
+    ("↑ ↓ / enter", "Move the cursor; enter on a host shows its builds"),
+    ("?", "This help"),
+    ("q", "Quit (asks first while an operation runs)"),
+    ("y / n / esc", "In a confirmation: confirm / cancel"),
+]
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask before changing anything: a title, what exactly will happen, confirm or cancel."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Confirm"),
+        Binding("n,escape", "answer(False)", "Cancel"),
+    ]
+
+    def __init__(self, title: str, body: Text | str, confirm_label: str = "Confirm", danger: bool = False):
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.confirm_label = confirm_label
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="dialog-title")
+            with VerticalScroll(id="dialog-body"):
+                yield Static(self.body)
+            with Horizontal(id="dialog-buttons"):
+                yield Button(f"{self.confirm_label} (y)", id="confirm", variant="error" if self.danger else "primary")
+                yield Button("Cancel (n)", id="cancel")
+
+    def on_mount(self) -> None:
+        # Enter on the focused button confirms: with the key that opened it, a two-keystroke action.
+        self.query_one("#confirm", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Buttons answer like the keys do."""
+        self.dismiss(event.button.id == "confirm")
+
+    def action_answer(self, answer: bool) -> None:
+        """Close with the answer."""
+        self.dismiss(answer)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, what it does, and how to read the tables."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            yield Static("releasetui keys", id="help-title")
+            # A Rich table in a Static wraps long lines, which a DataTable would cut off.
+            table = Table(show_header=False, box=None, padding=(0, 2, 0, 0), expand=True)
+            table.add_column("key", style="bold cyan", no_wrap=True)
+            table.add_column("what it does", ratio=1)
+            for key, text in KEYS:
+                table.add_row(key, text)
+            yield Static(table, id="help-keys")
+            yield Static(
+                "Hosts: ≠ marks a current build that differs between hosts; ✓ marks a target host.\n"
+                "Builds: * after the requirements hash marks a change from the build before "
+                "(a new virtualenv); + after the commit means the source tree was dirty.\n"
+                "Press esc to close.", id="help-legend")
+
+    def action_close(self) -> None:
+        """Back to where you were."""
+        self.dismiss(None)
+
+
+class NoConfigScreen(Screen[None]):
+    """Shown instead of a traceback when no ``hosts.yml`` is found: what was looked for, where, and how to start."""
+
+    BINDINGS = [Binding("q,escape", "app.quit", "Quit")]
+
+    def __init__(self, looked: Iterable[str]):
+        super().__init__()
+        self.looked = list(looked)
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        text = Text()
+        text.append("No configuration found\n\n", style="bold")
+        text.append("releasetui looked for a hosts.yml in these places, in order:\n")
+        for place in self.looked:
+            text.append(f"  • {place}\n")
+        text.append("\nTo start:\n", style="bold")
+        text.append("  • try it on a sandbox first:      ")
+        text.append("releasetui demo\n", style="bold cyan")
+        text.append("  • or describe your hosts:         ")
+        text.append("cp hosts.example.yml hosts.yml", style="bold cyan")
+        text.append("  (every key is commented), then run releasetui again\n")
+        text.append("  • or point at a file:             ")
+        text.append("releasetui --config PATH", style="bold cyan")
+        text.append("  or  RELEASETUI_CONFIG=PATH\n")
+        yield Static(text, id="noconfig")
+        yield Footer()
+
+
+class LogScreen(Screen[None]):
+    """A live tail of the hosts' log files; it stops (remote tail killed) when you leave."""
+
+    BINDINGS = [
+        Binding("f", "toggle_follow", "Follow on/off"),
+        Binding("escape,q,l", "close", "Back"),
+    ]
+
+    def __init__(self, hosts: list, start: Callable[[Callable[[Event], None], threading.Event], object]):
+        super().__init__()
+        self.hosts = hosts
+        self.start_tail = start
+        self.stop = threading.Event()
+        self.follow = True
+        self.lines = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(id="log-status")
+        yield RichLog(id="log", highlight=False, markup=False, wrap=False, max_lines=5000, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.update_status()
+        self.tail()
+
+    def update_status(self) -> None:
+        """The line above the log: which hosts, follow or paused."""
+        names = ", ".join(h.name for h in self.hosts)
+        follow = "follow on" if self.follow else "follow off (paused: new lines are kept, press f)"
+        self.query_one("#log-status", Static).update(f"Logs of {names} · {follow} · esc to leave")
+
+    @work(thread=True, exclusive=True, group="logs", exit_on_error=False)
+    def tail(self) -> None:
+        """Stream log lines until :attr:`stop` is set (leaving the screen sets it)."""
+        result = self.start_tail(self.post_event, self.stop)
+        failures = [o for o in getattr(result, "outcomes", {}).values() if o.status != "ok"]
+        for outcome in failures:
+            self.post_event(Event(outcome.host, "logs", "failed", message=outcome.message))
+
+    class Line(Message):
+        """One event from the tail threads, delivered on the UI thread."""
+
+        def __init__(self, event: Event):
+            super().__init__()
+            self.event = event
+
+    def post_event(self, event: Event) -> None:
+        """Called from tail threads: post_message is thread-safe and never blocks them."""
+        self.post_message(self.Line(event))
+
+    def on_log_screen_line(self, message: "LogScreen.Line") -> None:
+        """Append one line: log lines labelled with their host, steps as dim lines."""
+        event = message.event
+        log = self.query_one("#log", RichLog)
+        if event.status == "log":
+            line = Text(f"{event.host:<10} ", style="bold cyan")
+            line.append(event.message)
+        else:
+            line = event_line(event)
+        self.lines += 1
+        log.write(line, scroll_end=self.follow)
+
+    def action_toggle_follow(self) -> None:
+        """Follow on: stay at the newest line; off: stay where you scrolled while lines keep coming."""
+        self.follow = not self.follow
+        log = self.query_one("#log", RichLog)
+        log.auto_scroll = self.follow
+        if self.follow:
+            log.scroll_end(animate=False)
+        self.update_status()
+
+    def action_close(self) -> None:
+        """Stop the remote tail and go back."""
+        self.stop.set()
+        self.dismiss(None)
+
+    def on_unmount(self) -> None:
+        # Whatever way the screen goes (quit included), the tail must not outlive it.
+        self.stop.set()
+
+
+class QuitWhileBusyScreen(ConfirmScreen):
+    """Quitting during an operation interrupts it: say so first."""
+
+    def __init__(self, operation: str):
+        super().__init__("Quit while an operation runs?",
+                         Text(f"{operation} is still running. Quitting interrupts it: a deploy that has not "
+                              "switched yet is rolled back to where it was and its lock released.\n"),
+                         confirm_label="Quit", danger=True)
