@@ -246,14 +246,25 @@ while True:
 """
 
 
-def _health(health: Optional[HealthCheck], python: str) -> str:
+BUILD_PLACEHOLDER = "{build_id}"
+
+
+def _health(health: Optional[HealthCheck], python: str, build_id: str = "") -> str:
+    """The health poll; ``{build_id}`` in the url, command or expected text becomes the build just switched to.
+
+    Why: a graceful reload answers with the OLD workers for a moment, so a
+    check that only wants "200" can pass before the new build serves at all;
+    expecting the build id proves the new build itself is answering.
+    """
     if health is None:
         return "_healthy=1\n"
     kind, target = ("url", health.url) if health.url else ("command", health.command)
     expect = "" if health.expect is None else str(health.expect)
+    target = (target or "").replace(BUILD_PLACEHOLDER, build_id)
+    expect = expect.replace(BUILD_PLACEHOLDER, build_id)
     return (
         "begin health\n"
-        f"if _h=$({q(python)} -c {q(HEALTH_PY)} {q(kind)} {q(target or '')} {q(expect)} "
+        f"if _h=$({q(python)} -c {q(HEALTH_PY)} {q(kind)} {q(target)} {q(expect)} "
         f"{q(str(health.timeout))} {q(str(health.interval))} 2>&1 </dev/null); then end ok \"$_h\"; _healthy=1; "
         "else end failed \"unhealthy after {t}s: $_h\"; _healthy=0; fi\n".format(t=health.timeout)
     )
@@ -294,9 +305,19 @@ def activate_script(
         "end ok \"current -> builds/$TARGET\"",
         f"printf '%s\\n' {q(history_json)} >> history.jsonl",
         _restart(restart).rstrip("\n"),
-        "[ \"$_restart_ok\" = 1 ] || exit 1",
-        _health(health, python).rstrip("\n"),
     ]
+    if health is None:
+        lines.append("[ \"$_restart_ok\" = 1 ] || exit 1")
+    else:
+        # A restart that fails (the new build cannot even start) is the worst
+        # health there is: switch back like for a failed check, never leave it current.
+        lines += [
+            "if [ \"$_restart_ok\" = 1 ]; then",
+            _health(health, python, build_id).rstrip("\n"),
+            "else",
+            "  begin health; end failed 'restart failed: not polled'; _healthy=0",
+            "fi",
+        ]
     if health is not None:
         back = []
         if previous:
@@ -348,15 +369,23 @@ def rollback_script(
     who: str,
     when: str,
     host: str = "",
+    mark_failed: Optional[tuple[str, str]] = None,
 ) -> str:
     """Roll back in ONE round trip: take the lock, pick or check the target, switch, restart, record, unlock.
 
     With no ``build_id`` the target is the newest complete, not failed build
     older than current, by id.  A target that is unknown or incomplete is
-    refused (exit 65) with the ids that could be chosen.
+    refused (exit 65) with the ids that could be chosen.  ``mark_failed``
+    (build id, metadata JSON) rewrites that build's metadata once switched
+    away from it: a deploy taking back a build that failed on another host.
     """
     if build_id is not None:
         check_build_id(build_id)
+    mark = ""
+    if mark_failed is not None:
+        failed_id = check_build_id(mark_failed[0])
+        mark = (f"if [ -d builds/{q(failed_id)} ]; then printf '%s\\n' {q(mark_failed[1])} > builds/{q(failed_id)}/.releasetui-build.json.tmp"
+                f" && mv -f builds/{q(failed_id)}/.releasetui-build.json.tmp builds/{q(failed_id)}/.releasetui-build.json; fi\n")
     pick = (
         f"TARGET={q(build_id)}\n" if build_id else
         "TARGET=''\n"
@@ -381,7 +410,7 @@ if [ "$TARGET" = "$CUR" ]; then begin switch; end skipped "$TARGET is already cu
 begin switch
 {_switch_to("TARGET")} || {{ end failed 'could not replace the current symlink'; exit 1; }}
 end ok "current -> builds/$TARGET"
-printf '{{"event": "rollback", "from": "%s", "host": %s, "to": "%s", "when": "%s", "who": %s}}\\n' "$CUR" {q(json.dumps(host))} "$TARGET" {q(when)} {q(json.dumps(who))} >> history.jsonl
+{mark}printf '{{"event": "rollback", "from": "%s", "host": %s, "to": "%s", "when": "%s", "who": %s}}\\n' "$CUR" {q(json.dumps(host))} "$TARGET" {q(when)} {q(json.dumps(who))} >> history.jsonl
 {_restart(restart)}[ "$_restart_ok" = 1 ] || exit 1
 echo SWITCHED
 """

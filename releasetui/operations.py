@@ -441,6 +441,7 @@ class Operations:
                     "git_dirty": info.git_dirty, "deployed_by": deployed_by,
                     "python_version": state.python_version, "venv": commands.venv_key(info.requirements_sha256, state.python_version or "0.0"),
                     "complete": True, "failed": True, "failure": "health check failed after deploy"})
+                meta_failed[host.name] = failed_meta
                 health_history = self._history("health-failed", host, build=final_id, back_to=previous)
             script = commands.activate_script(
                 host.root, final_id, previous, self.config.restart,
@@ -453,7 +454,6 @@ class Operations:
                 if line.startswith("REMOVED\t"):
                     removed = line.split("\t", 1)[1].split()
             if "UNHEALTHY" in res.stdout.split():
-                meta_failed[host.name] = True
                 return HostOutcome(host.name, "failed", f"build {final_id} failed its health check; "
                                    f"switched back to {previous or 'nothing'}", current=previous,
                                    previous=previous, build_id=final_id)
@@ -469,17 +469,28 @@ class Operations:
             outcome = phase3[host.name]
             result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
         if not result.ok and self.config.healthcheck is not None:
-            self._compensate(result, hosts, final_id)
+            self._compensate(result, hosts, final_id, meta_failed)
         return self._finish(result, started, hosts)
 
-    def _compensate(self, result: OperationResult, hosts: list[HostConfig], build_id: str) -> None:
-        """A host failed after others switched: take those back too, so every host serves the same build."""
+    def _compensate(self, result: OperationResult, hosts: list[HostConfig], build_id: str,
+                    failed_metas: Optional[dict] = None) -> None:
+        """A host failed after others switched: take those back too, so every host serves the same build.
+
+        The build is marked failed there as well: left "good" on these hosts, it
+        would become their default rollback target after the next deploy.
+        """
         for host in hosts:
             outcome = result.outcomes[host.name]
             if outcome.status == "ok" and outcome.previous:
+                mark = None
+                if failed_metas and failed_metas.get(host.name):
+                    meta = json.loads(failed_metas[host.name])
+                    meta["failure"] = "switched back: the deploy failed on another host"
+                    mark = (build_id, commands.meta_json(meta))
                 res = self._run(host, commands.rollback_script(host.root, outcome.previous, self.config.restart,
                                                               self._lock_json("rollback", outcome.previous),
-                                                              deployer_identity(), _iso(), host.name), "rollback")
+                                                              deployer_identity(), _iso(), host.name,
+                                                              mark_failed=mark), "rollback")
                 if res.ok:
                     outcome.status = "aborted"
                     outcome.current = outcome.previous

@@ -1,0 +1,120 @@
+"""Health checks and automatic rollback, for real: two loopback sshd hosts, real rsync, venvs and scripts.
+
+The checks here are commands (cheap and deterministic); the real HTTP check
+against uwsgi is in test_stack.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from .conftest import make_project
+from .test_ssh_engine import builds_doc, summary
+
+pytestmark = pytest.mark.ssh
+
+# Healthy unless an `unhealthy` file sits in the host's project root; the output
+# must show the build just switched to (the `{build_id}` placeholder), so a check
+# answered by the previous build never passes.
+HEALTH = ('healthcheck: {command: "test ! -e unhealthy && readlink current", expect: "builds/{build_id}", '
+          'timeout: 1, interval: 0.2}')
+
+
+def history(project, host: str) -> list[dict]:
+    """The host's history.jsonl, parsed."""
+    return [json.loads(line) for line in (project.roots[host] / "history.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def health_project(tmp_path, wheelhouse, ssh_env):
+    """Two ssh hosts with a command health check."""
+    hosts = {f"web{i + 1}": {"address": "127.0.0.1", "port": server.port} for i, server in enumerate(ssh_env.servers)}
+    return make_project(tmp_path, wheelhouse, hosts, extra=HEALTH, ssh_env=ssh_env)
+
+
+def test_unhealthy_host_switches_back_everywhere_and_build_is_never_a_default_target(health_project):
+    p = health_project
+    first = p.cli("--headless", "deploy")
+    assert first.returncode == 0, first.stdout + first.stderr
+    v1 = p.current("web1")
+    assert "health" in first.stdout and f"builds/{v1}" in first.stdout
+
+    time.sleep(1.1)
+    p.write_app("v2")
+    (p.roots["web2"] / "unhealthy").write_text("")
+    bad = p.cli("--headless", "deploy", "--json")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    result = summary(bad)
+    v2 = result["build_id"]
+    statuses = {h["host"]: h["status"] for h in result["hosts"]}
+    # web2 failed its check and switched itself back; web1 was healthy and is taken back too.
+    assert statuses == {"web1": "aborted", "web2": "failed"}, result
+    assert p.current("web1") == p.current("web2") == v1
+    assert "failed its health check" in bad.stderr
+    # Restarted on the switch and again on the switch back (web2), and on the compensation (web1).
+    assert (p.dir / "restarts.log").read_text().count("restarted") == 2 + 4
+
+    for host in builds_doc(p)["hosts"]:
+        by_id = {b["id"]: b for b in host["builds"]}
+        assert by_id[v2]["failed"] is True and by_id[v2]["complete"] is True, host
+        assert host["current"] == v1 and host["locked_by"] is None
+    assert [h["event"] for h in history(p, "web2")][-2:] == ["deploy", "health-failed"]
+    assert history(p, "web2")[-1]["build"] == v2 and history(p, "web2")[-1]["back_to"] == v1
+    assert history(p, "web1")[-1]["event"] == "rollback" and history(p, "web1")[-1]["to"] == v1
+
+    # Healthy again: v3 goes live; the default rollback skips the failed v2 on BOTH hosts.
+    (p.roots["web2"] / "unhealthy").unlink()
+    time.sleep(1.1)
+    p.write_app("v3")
+    good = p.cli("--headless", "deploy")
+    assert good.returncode == 0, good.stdout + good.stderr
+    v3 = p.current("web1")
+    assert v3 > v2 and p.current("web2") == v3
+    back = p.cli("--headless", "rollback")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert p.current("web1") == p.current("web2") == v1
+    # A failed build can still be chosen by name (someone may know better).
+    named = p.cli("--headless", "rollback", v2)
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert p.current("web1") == v2
+
+
+def test_human_output_of_an_unhealthy_deploy_ends_with_what_is_live(health_project):
+    p = health_project
+    assert p.cli("--headless", "deploy").returncode == 0
+    v1 = p.current("web1")
+    time.sleep(1.1)
+    p.write_app("v2")
+    for host in ("web1", "web2"):
+        (p.roots[host] / "unhealthy").write_text("")
+    bad = p.cli("--headless", "deploy")
+    assert bad.returncode == 1
+    lines = bad.stdout.splitlines()
+    assert lines[-1] == f"live now: web1={v1}, web2={v1}"
+    steps = [line.split()[1:4] for line in lines if line[:2].isdigit()]  # HH:MM:SS host step status ...
+    assert sorted(s for s in steps if s[1] == "health") == [["web1", "health", "failed"], ["web2", "health", "failed"]]
+    assert sorted(s for s in steps if s[1] == "switch-back") == [["web1", "switch-back", "ok"], ["web2", "switch-back", "ok"]]
+
+
+def test_restart_that_fails_counts_as_unhealthy(tmp_path, wheelhouse):
+    """The new build cannot even start: it must not stay current."""
+    from .conftest import _need
+    _need("rsync")
+    p = make_project(tmp_path, wheelhouse, {"box": {"transport": "local"}},
+                     extra='healthcheck: {command: "true", timeout: 1}')
+    text = p.config.read_text().replace(f"restart: echo restarted >> {tmp_path}/restarts.log",
+                                        "restart: test ! -e current/BROKEN")
+    p.config.write_text(text)
+    assert p.cli("--headless", "deploy").returncode == 0
+    v1 = p.current("box")
+    time.sleep(1.1)
+    (p.source / "BROKEN").write_text("")
+    bad = p.cli("--headless", "deploy", "--json")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert p.current("box") == v1
+    v2 = summary(bad)["build_id"]
+    meta = json.loads((p.roots["box"] / "builds" / v2 / ".releasetui-build.json").read_text())
+    assert meta["failed"] is True
