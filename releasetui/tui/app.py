@@ -87,6 +87,7 @@ class MainScreen(Screen):
         self.filter_text = ""
         self.running_ops: Optional[Operations] = None
         self._errors_shown: dict[str, str] = {}
+        self.transcript: list[str] = []  # plain text of the output pane, for tests and bug reports
 
     # --- layout ---------------------------------------------------------------
 
@@ -238,7 +239,9 @@ class MainScreen(Screen):
 
     def say(self, text: str | Text, style: str = "") -> None:
         """One line in the output pane."""
-        self.query_one("#output", RichLog).write(Text(text, style=style) if isinstance(text, str) else text)
+        line = Text(text, style=style) if isinstance(text, str) else text
+        self.transcript.append(line.plain)
+        self.query_one("#output", RichLog).write(line)
 
     def report(self, event: Event) -> None:
         """The operations' reporter, called from worker threads; post_message is thread-safe."""

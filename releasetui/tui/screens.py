@@ -143,7 +143,7 @@ class LogScreen(Screen[None]):
         self.start_tail = start
         self.stop = threading.Event()
         self.follow = True
-        self.lines = 0
+        self.transcript: list[str] = []  # plain text of what was shown, for tests
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -189,7 +189,7 @@ class LogScreen(Screen[None]):
             line.append(event.message)
         else:
             line = event_line(event)
-        self.lines += 1
+        self.transcript.append(line.plain)
         log.write(line, scroll_end=self.follow)
 
     def action_toggle_follow(self) -> None:

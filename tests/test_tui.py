@@ -1,0 +1,447 @@
+"""Pilot tests of the TUI: every key against a real ``local`` host, and rollback/prune over real SSH.
+
+Waiting is done by polling app state with ``pilot.pause()`` (never a sleep
+standing in for an assertion); each wait has a generous deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from releasetui.config import load_config
+from releasetui.operations import Operations
+from releasetui.tui.app import ConfirmScreen, MainScreen, ReleaseApp
+from releasetui.tui.screens import HelpScreen, LogScreen, NoConfigScreen
+from textual.widgets import DataTable
+
+SIZE = (130, 40)
+
+
+# --- helpers ------------------------------------------------------------------------
+
+def deploy(project, versions) -> list[str]:
+    """Deploy each (version, requirement) through the core; return the build ids, oldest first."""
+    config = load_config(project.config)
+    ids = []
+    for version, requirement in versions:
+        project.write_app(version, requirement)
+        ops = Operations(config)
+        result = ops.deploy(config.hosts)
+        ops.close()
+        assert result.ok, result.to_dict()
+        ids.append(result.build_id)
+    return ids
+
+
+async def until(pilot, condition, timeout: float = 90, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def idle(pilot, timeout: float = 120) -> MainScreen:
+    """Wait until no operation runs and the hosts have been (re)read; return the main screen."""
+    main = pilot.app.main
+    await until(pilot, lambda: main.busy is None and not any(
+        w.is_running for w in pilot.app.workers if w.group in ("operation", "refresh")) and pilot.app.states,
+        timeout, "the app to be idle")
+    await pilot.pause()
+    return main
+
+
+def builds_table(app) -> DataTable:
+    return app.main.query_one("#builds", DataTable)
+
+
+async def cursor_to(pilot, build_id: str) -> None:
+    """Move the builds cursor onto ``build_id`` with the arrow keys, as a user would."""
+    table = builds_table(pilot.app)
+    table.focus()
+    await pilot.press("home")
+    target = table.get_row_index(build_id)
+    for _ in range(target):
+        await pilot.press("down")
+    assert pilot.app.main.selected_build() == build_id
+
+
+def make_incomplete(root: Path, build_id: str) -> None:
+    """A build directory a killed deploy left behind (metadata says incomplete)."""
+    build = root / "builds" / build_id
+    build.mkdir(parents=True)
+    (build / ".releasetui-build.json").write_text(json.dumps({"id": build_id, "complete": False}))
+
+
+@pytest.fixture
+def deployed(local_project):
+    """The local project with three builds; the third changes the requirements."""
+    ids = deploy(local_project, [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0"), ("v3", "tinylib==2.0")])
+    return local_project, ids
+
+
+def app_for(project, **kwargs) -> ReleaseApp:
+    config = load_config(project.config)
+    return ReleaseApp(config, **kwargs)
+
+
+# --- the main screen ----------------------------------------------------------------
+
+async def test_main_screen_lists_hosts_and_builds(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await idle(pilot)
+        table = builds_table(app)
+        assert [row.value for row in table.rows] == list(reversed(ids))  # newest first
+        assert main.selected_build() == ids[-1]  # the cursor starts on current
+        # the requirements change of the third build is marked, the second's is not
+        assert str(table.get_cell(ids[2], "reqs")).endswith("*")
+        assert not str(table.get_cell(ids[1], "reqs")).strip().endswith("*")
+        assert str(table.get_cell(ids[2], "status")) == "current"
+        hosts = app.main.query_one("#hosts", DataTable)
+        assert str(hosts.get_cell("box", "current")) == ids[-1]
+        assert str(hosts.get_cell("box", "state")) == "ok"
+
+
+async def test_rollback_key_switches_to_the_selected_older_build(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await cursor_to(pilot, ids[0])
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        body = str(app.screen.body)
+        assert f"{ids[2]} → {ids[0]}" in body
+        assert "requirements differ" in body
+        await pilot.press("y")
+        main = await idle(pilot)
+        assert project.current("box") == ids[0]
+        assert any("rollback ok" in line for line in main.transcript)
+        assert any("switch" in line and "ok" in line for line in main.transcript)  # steps shown as they ran
+        assert str(builds_table(app).get_cell(ids[0], "status")) == "current"
+
+
+async def test_rollback_cancel_changes_nothing(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await cursor_to(pilot, ids[1])
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert app.main.busy is None
+    assert project.current("box") == ids[2]
+
+
+async def test_rollback_refuses_an_incomplete_build(deployed):
+    project, ids = deployed
+    make_incomplete(project.roots["box"], "20200101000000")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await idle(pilot)
+        assert str(builds_table(app).get_cell("20200101000000", "status")) == "incomplete"
+        await cursor_to(pilot, "20200101000000")
+        await pilot.press("r")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("rollback refused" in line and "incomplete" in line for line in main.transcript)
+        assert any("incomplete" in n.message for n in app._notifications)
+    assert project.current("box") == ids[2]
+
+
+async def test_deploy_key_confirms_then_makes_a_new_current_build(deployed):
+    project, ids = deployed
+    project.write_app("v4", "tinylib==2.0")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        body = str(app.screen.body)
+        assert str(project.source) in body and "box" in body
+        shown_id = app.screen.title_text.split()[-1].rstrip("?")
+        assert shown_id not in ids
+        await pilot.press("y")
+        main = await idle(pilot)
+        assert project.current("box") == shown_id
+        assert (project.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v4'\n"
+        assert any("deploy ok" in line for line in main.transcript)
+        assert any("install" in line and "ok" in line for line in main.transcript)
+
+
+async def test_deploy_failure_shows_in_pane_and_notification(deployed):
+    project, ids = deployed
+    project.write_app("v5", "no-such-package==9.9")  # pip cannot find it offline: the deploy fails
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        await pilot.press("y")
+        main = await idle(pilot)
+        assert any("deploy failed" in line or "box: failed" in line for line in main.transcript)
+        assert any(n.severity == "error" for n in app._notifications)
+        assert isinstance(app.screen, MainScreen)  # still running, keys still work
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+    assert project.current("box") == ids[2]
+
+
+async def test_prune_key_lists_and_removes_exactly_the_planned_builds(deployed):
+    project, ids = deployed
+    root = project.roots["box"]
+    make_incomplete(root, "20200101000000")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        body = str(app.screen.body)
+        assert "remove build 20200101000000" in body
+        assert f"remove build {ids[2]}" not in body  # never current
+        await pilot.press("y")
+        main = await idle(pilot)
+        assert any("prune ok" in line for line in main.transcript)
+    assert not (root / "builds" / "20200101000000").exists()
+    assert (root / "builds" / ids[2]).is_dir()
+
+
+async def test_prune_with_nothing_to_remove_only_says_so(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert any("Nothing to prune" in n.message for n in app._notifications)
+
+
+async def test_unlock_key_removes_a_stale_lock(deployed):
+    project, ids = deployed
+    lock = project.roots["box"] / "deploy.lock"
+    lock.mkdir()
+    (lock / "info.json").write_text(json.dumps({"who": "ghost@gone", "where": "laptop", "since": "2026-01-01T00:00:00Z",
+                                                "operation": "deploy"}))
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        assert "ghost@gone" in str(app.main.query_one("#hosts", DataTable).get_cell("box", "lock"))
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        assert "ghost@gone" in str(app.screen.body)
+        await pilot.press("y")
+        await idle(pilot)
+        assert not lock.exists()
+        assert str(app.main.query_one("#hosts", DataTable).get_cell("box", "lock")) == "-"
+    history = (project.roots["box"] / "history.jsonl").read_text()
+    assert "unlock" in history
+
+
+async def test_logs_key_tails_live_and_stops_when_leaving(deployed):
+    project, ids = deployed
+    log_file = project.dir / "app.log"
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), 10, "the log screen")
+        screen = app.screen
+        await until(pilot, lambda: any("line 20" in t for t in screen.transcript), 30, "the last lines")
+        with log_file.open("a") as handle:  # live: a line written now shows up
+            handle.write("fresh line from the app\n")
+        await until(pilot, lambda: any("fresh line from the app" in t for t in screen.transcript), 30, "a new line")
+        assert all(t.startswith("box") for t in screen.transcript if "line" in t)  # labelled with the host
+        await pilot.press("f")
+        assert screen.follow is False and "follow off" in str(screen.query_one("#log-status").render())
+        await pilot.press("f")
+        assert screen.follow is True
+        workers = [w for w in app.workers if w.group == "logs"]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), 10, "the main screen")
+        assert screen.stop.is_set()
+        await until(pilot, lambda: all(w.is_finished for w in workers), 30, "the tail to stop")
+
+
+async def test_filter_key_narrows_the_builds(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("slash")
+        await pilot.press(*list("current"))
+        await pilot.pause()
+        assert [row.value for row in builds_table(app).rows] == [ids[2]]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(builds_table(app).rows) == 3
+
+
+async def test_refresh_key_picks_up_changes_made_elsewhere(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        assert len(builds_table(app).rows) == 3
+        make_incomplete(project.roots["box"], "20200101000000")
+        await pilot.press("f5")
+        await until(pilot, lambda: len(builds_table(app).rows) == 4, 30, "the refreshed table")
+        make_incomplete(project.roots["box"], "20200101000001")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(builds_table(app).rows) == 5, 30, "the refreshed table")
+
+
+async def test_mark_key_chooses_target_hosts(tmp_path, wheelhouse):
+    from tests.conftest import make_project
+    project = make_project(tmp_path, wheelhouse, {"a": {"transport": "local"}, "b": {"transport": "local"}})
+    ids = deploy(project, [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0")])
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        app.main.query_one("#hosts", DataTable).focus()
+        await pilot.press("down")  # host b
+        await pilot.press("m")
+        assert [h.name for h in app.main.targets()] == ["b"]
+        await cursor_to(pilot, ids[0])
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        assert " a " not in str(app.screen.body)
+        await pilot.press("y")
+        await idle(pilot)
+        hosts = app.main.query_one("#hosts", DataTable)
+        assert "≠" in str(hosts.get_cell("a", "current"))  # hosts now disagree, and it shows
+    assert project.current("a") == ids[1] and project.current("b") == ids[0]
+
+
+async def test_help_and_quit_keys(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_keys_answer_during_a_slow_operation(deployed):
+    """A rollback whose restart takes 3 s: help opens, operation keys are dimmed, quit asks first."""
+    project, ids = deployed
+    text = project.config.read_text()
+    project.config.write_text("\n".join("restart: sleep 3" if line.startswith("restart:") else line
+                                        for line in text.splitlines()) + "\n")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await idle(pilot)
+        await cursor_to(pilot, ids[1])
+        await pilot.press("r", "y")
+        await until(pilot, lambda: main.busy == "rollback", 10, "the rollback to start")
+        started = time.monotonic()
+        assert main.check_action("deploy", ()) is None  # dimmed in the footer
+        await pilot.press("d")  # ignored while busy: no second confirmation
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("q")  # quitting asks first while busy
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert main.busy == "rollback"
+        assert time.monotonic() - started < 2.5, "the keys were answered while the restart was still running"
+        await idle(pilot)
+        assert main.check_action("deploy", ()) is True
+    assert project.current("box") == ids[1]
+
+
+async def test_unreachable_host_says_why(tmp_path, wheelhouse):
+    from tests.conftest import free_port, make_project
+    project = make_project(tmp_path, wheelhouse, {"box": {"transport": "local"},
+                                                  "gone": {"address": "127.0.0.1", "port": free_port()}})
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        hosts = app.main.query_one("#hosts", DataTable)
+        assert str(hosts.get_cell("gone", "state")).startswith("unreachable: ")
+        assert any(line.startswith("gone: unreachable") for line in app.main.transcript)
+
+
+# --- no config, bad config ---------------------------------------------------------------
+
+async def test_no_config_screen_says_where_it_looked_and_how_to_start(tmp_path):
+    app = ReleaseApp(None, looked=["$RELEASETUI_CONFIG (not set)", str(tmp_path / "hosts.yml")])
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, NoConfigScreen)
+        text = str(app.screen.query_one("#noconfig").render())
+        assert str(tmp_path / "hosts.yml") in text
+        assert "releasetui demo" in text and "hosts.example.yml" in text
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+def test_run_app_without_config_opens_the_no_config_screen(tmp_path, monkeypatch):
+    from releasetui.tui import app as app_module
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RELEASETUI_CONFIG", raising=False)
+    seen = {}
+
+    def fake_run(self, *args, **kwargs):
+        seen["config"], seen["looked"] = self.config, self.looked
+    monkeypatch.setattr(app_module.ReleaseApp, "run", fake_run)
+    from releasetui.cli import main
+    assert main([]) == 0
+    assert seen["config"] is None and str(tmp_path / "hosts.yml") in seen["looked"]
+
+
+def test_bad_config_is_one_line_not_a_traceback(tmp_path, capsys):
+    from releasetui.cli import main
+    bad = tmp_path / "hosts.yml"
+    bad.write_text("project: x\nroot: /srv/x\nhosts:\n  web1: {adress: typo}\n")
+    assert main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hosts.yml:4" in err[0] and "adress" in err[0]
+
+
+# --- over real SSH ---------------------------------------------------------------------------
+
+@pytest.mark.ssh
+async def test_rollback_and_prune_over_ssh(ssh_project):
+    project = ssh_project
+    ids = deploy(project, [("v1", "tinylib==1.0"), ("v2", "tinylib==2.0")])
+    for root in project.roots.values():
+        make_incomplete(root, "20200101000000")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        assert {str(app.main.query_one("#hosts", DataTable).get_cell(h, "state")) for h in ("web1", "web2")} == {"ok"}
+        await cursor_to(pilot, ids[0])
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        body = str(app.screen.body)
+        assert f"web1        {ids[1]} → {ids[0]}" in body and "web2" in body and "requirements differ" in body
+        await pilot.press("y")
+        await idle(pilot)
+        assert project.current("web1") == ids[0] and project.current("web2") == ids[0]
+
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        assert str(app.screen.body).count("remove build 20200101000000") == 2
+        await pilot.press("y")
+        main = await idle(pilot)
+        assert any("prune ok" in line for line in main.transcript)
+    for root in project.roots.values():
+        assert not (root / "builds" / "20200101000000").exists()
+        assert (root / "builds" / ids[0]).is_dir() and (root / "builds" / ids[1]).is_dir()
