@@ -1,0 +1,239 @@
+"""The example stack (supervisord + uwsgi + the Flask app of examples/flask-app) on loopback, for tests and bench.
+
+No pytest here, so ``bench/bench_stack.py`` can use it too.  Everything listens
+on 127.0.0.1 only; Flask comes from a local wheelhouse, never a package index.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "flask-app"
+EXAMPLE_ROOT = "/var/www/flask-app"  # the project root the example hosts.yml names
+EXAMPLE_PORT = "127.0.0.1:8000"
+HEALTHY = "    return []\n"
+UNHEALTHY = '    return ["database unreachable"]\n'
+MAKE_WHEELHOUSE = f"pip wheel -w {REPO}/.wheelhouse -r examples/flask-app/requirements.txt"
+
+
+def find_wheelhouse() -> Optional[Path]:
+    """``$RELEASETUI_WHEELHOUSE`` or ``<repo>/.wheelhouse``, if it holds a Flask wheel."""
+    house = Path(os.environ.get("RELEASETUI_WHEELHOUSE") or REPO / ".wheelhouse")
+    return house if house.is_dir() and any(house.glob("[Ff]lask-*.whl")) else None
+
+
+def stack_bin(name: str) -> Path:
+    """Where ``uwsgi``/``supervisord``/``supervisorctl`` are: next to the running interpreter (the ``stack`` extra)."""
+    return Path(sys.executable).parent / name
+
+
+def missing_stack_tools() -> list[str]:
+    """What the stack needs and is not there (empty when it can run)."""
+    missing = [f"{name} (pip install -e '.[stack]')" for name in ("uwsgi", "supervisord", "supervisorctl")
+               if not os.access(stack_bin(name), os.X_OK)]
+    if find_wheelhouse() is None:
+        missing.append(f"a wheelhouse with Flask (make it with: {MAKE_WHEELHOUSE})")
+    return missing
+
+
+def get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    """(status, body) of a GET; status 0 and the error text when no HTTP answer came."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+    except (OSError, urllib.error.URLError) as exc:
+        return 0, f"{type(exc).__name__}: {exc}"
+
+
+def served_build(body: str) -> Optional[str]:
+    """The build id in the app's ``build=<id> pid=<pid>`` answer."""
+    for word in body.split():
+        if word.startswith("build="):
+            return word[len("build="):]
+    return None
+
+
+class RequestLoop:
+    """GET ``url`` every ``interval`` seconds in a thread; count answers and failures, note which build served.
+
+    A failure is no HTTP answer at all (refused, reset, timeout) or a status
+    other than 200.  Bounded: it stops by itself after ``max_seconds``.
+    """
+
+    def __init__(self, url: str, interval: float = 0.02, max_seconds: float = 300.0):
+        self.url = url
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.ok = 0
+        self.failures: list[tuple[float, str]] = []
+        self.builds: list[str] = []  # builds seen, in order, consecutive repeats collapsed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="request-loop", daemon=True)
+        self.started = 0.0
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            status, body = get(self.url)
+            if status == 200:
+                self.ok += 1
+                build = served_build(body)
+                if build and (not self.builds or self.builds[-1] != build):
+                    self.builds.append(build)
+            else:
+                self.failures.append((time.monotonic() - self.started, f"{status} {body.strip()[:120]}"))
+            self._stop.wait(self.interval)
+
+    def start(self) -> "RequestLoop":
+        """Start polling."""
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> "RequestLoop":
+        """Stop polling and wait for the thread."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self
+
+    @property
+    def total(self) -> int:
+        """Requests made."""
+        return self.ok + len(self.failures)
+
+
+@dataclass
+class Stack:
+    """One "host" of the example stack: a project root with supervisord running in it, uwsgi on ``port``."""
+
+    base: Path
+    port: int
+    source: Path = field(init=False)
+    root: Path = field(init=False)
+    config: Path = field(init=False)
+    supervisord: Optional[subprocess.Popen] = None
+
+    def __post_init__(self):
+        self.source = self.base / "flask-app"
+        self.root = self.base / "root-web1"
+        self.config = self.base / "hosts.yml"
+
+    @property
+    def url(self) -> str:
+        """The app's address."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def ctl(self) -> list[str]:
+        """The supervisorctl argv for this stack."""
+        return [str(stack_bin("supervisorctl")), "-c", str(self.root / "supervisord.conf")]
+
+    def write(self, host: dict, python: str, wheelhouse: Path, graceful: bool = True,
+              health_timeout: float = 8.0) -> None:
+        """Copy the example app, put its supervisord.conf in the project root and write hosts.yml.
+
+        The restart line and health check come from the example's own hosts.yml,
+        with only its paths and port replaced; ``graceful=False`` uses the seed's
+        plain ``supervisorctl restart uwsgi`` instead.
+        """
+        shutil.copytree(EXAMPLE, self.source, ignore=shutil.ignore_patterns("hosts.yml", "__pycache__"))
+        ini = self.source / "uwsgi.ini"
+        ini.write_text(ini.read_text().replace(EXAMPLE_PORT, f"127.0.0.1:{self.port}"))
+        self.root.mkdir(parents=True)
+        shutil.copy(EXAMPLE / "supervisord.conf", self.root / "supervisord.conf")
+        example = yaml.safe_load((EXAMPLE / "hosts.yml").read_text())
+        ctl = f"{stack_bin('supervisorctl')} "
+
+        def local(text: str) -> str:
+            return (text.replace(EXAMPLE_ROOT, str(self.root)).replace("supervisorctl ", ctl)
+                    .replace(EXAMPLE_PORT, f"127.0.0.1:{self.port}"))
+
+        restart = local(example["restart"]) if graceful else f"{ctl}-c {self.root}/supervisord.conf restart uwsgi"
+        health = dict(example["healthcheck"], url=local(example["healthcheck"]["url"]), timeout=health_timeout,
+                      interval=0.2)
+        config = {
+            "project": example["project"],
+            "source": str(self.source),
+            "requirements": example["requirements"],
+            "excludes_file": str(self.source / example["excludes_file"]),
+            "python": python,
+            "pip_args": ["--no-index", "--find-links", str(wheelhouse)],
+            "keep_builds": 10,
+            "restart": restart,
+            "healthcheck": health,
+            "logs": example["logs"],
+            "root": str(self.root),
+            "hosts": {"web1": host},
+        }
+        self.config.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def set_healthy(self, healthy: bool) -> None:
+        """Make the next build pass or fail its /health (the page / keeps answering either way)."""
+        app = self.source / "app.py"
+        text = app.read_text()
+        app.write_text(text.replace(UNHEALTHY, HEALTHY) if healthy else text.replace(HEALTHY, UNHEALTHY))
+
+    def start(self) -> None:
+        """Start supervisord in the project root, as on a server before its first deploy (uwsgi cannot start yet)."""
+        env = {**os.environ, "PATH": f"{stack_bin('uwsgi').parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.supervisord = subprocess.Popen(
+            [str(stack_bin("supervisord")), "-n", "-c", str(self.root / "supervisord.conf")],
+            cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.supervisord.poll() is not None:
+                raise RuntimeError(f"supervisord exited: {self.log('supervisord.log')}")
+            if subprocess.run(self.ctl() + ["pid"], capture_output=True, text=True).stdout.strip().isdigit():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("supervisord did not answer on its unix socket")
+
+    def shutdown(self) -> None:
+        """Stop uwsgi and supervisord; kill the whole process group if they do not go."""
+        if self.supervisord is None:
+            return
+        subprocess.run(self.ctl() + ["shutdown"], capture_output=True, timeout=60)
+        try:
+            self.supervisord.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # uwsgi workers share supervisord's session (start_new_session): take them all
+            os.killpg(self.supervisord.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.supervisord.poll() is None:
+            self.supervisord.wait(timeout=10)
+        self.supervisord = None
+
+    def log(self, name: str) -> str:
+        """The tail of a log file in the project root (for failure messages)."""
+        path = self.root / name
+        return path.read_text()[-3000:] if path.exists() else f"(no {name})"
+
+    def wait_for_build(self, build_id: str, timeout: float = 30.0) -> Optional[str]:
+        """Poll / until ``build_id`` answers (or ``timeout``); return the build that answered last."""
+        deadline = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < deadline:
+            status, body = get(self.url, timeout=5)
+            seen = served_build(body) if status == 200 else None
+            if seen == build_id:
+                break
+            time.sleep(0.05)
+        return seen
