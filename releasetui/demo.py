@@ -21,6 +21,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Callable, Optional, TextIO
@@ -96,10 +97,18 @@ def _git(source: Path, *args: str) -> bool:
     return proc.returncode == 0
 
 
-def write_app(source: Path, version: str, requirements: str) -> None:
-    """Make the demo source look like release ``version`` (and commit it when git is available)."""
-    (source / "app.py").write_text(APP_TEMPLATE.format(version=version))
-    (source / "requirements.txt").write_text(requirements)
+def write_app(source: Path, version: str, requirements: str, mtime: Optional[float] = None) -> None:
+    """Make the demo source look like release ``version`` (and commit it when git is available).
+
+    ``mtime`` stamps the files: rsync's quick check compares size and mtime
+    only, so two same-size versions written in the same second would
+    otherwise be taken for unchanged and hard-linked from the previous build.
+    """
+    for name, text in (("app.py", APP_TEMPLATE.format(version=version)), ("requirements.txt", requirements)):
+        path = source / name
+        path.write_text(text)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
     if (source / ".git").is_dir():
         _git(source, "add", "-A")
         _git(source, "commit", "-q", "-m", f"demo {version}")
@@ -166,8 +175,10 @@ def prepare(base: Path, fresh: bool = False, say: Callable[[str], None] = lambda
     config = load_config(config_path)
     source = config.source
     ops_report = lambda event: None  # the demo prints one line per deploy, not every step
+    started = time.time()
     for number, (version, requirements) in enumerate(DEMO_BUILDS, 1):
-        write_app(source, version, requirements)
+        # Distinct, increasing mtimes (see write_app): a minute apart, the last one now.
+        write_app(source, version, requirements, mtime=started - (len(DEMO_BUILDS) - number) * 60)
         say(f"deploying demo build {number}/{len(DEMO_BUILDS)} (app {version})")
         ops = Operations(config, report=ops_report)
         try:

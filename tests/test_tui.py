@@ -162,7 +162,7 @@ async def test_rollback_refuses_an_incomplete_build(deployed):
 
 async def test_deploy_key_confirms_then_makes_a_new_current_build(deployed):
     project, ids = deployed
-    project.write_app("v4", "tinylib==2.0")
+    project.write_app("v4-from-tui", "tinylib==2.0")  # a new size: rsync's quick check cannot mistake it
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
@@ -175,7 +175,7 @@ async def test_deploy_key_confirms_then_makes_a_new_current_build(deployed):
         await pilot.press("y")
         main = await idle(pilot)
         assert project.current("box") == shown_id
-        assert (project.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v4'\n"
+        assert (project.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v4-from-tui'\n"
         assert any("deploy ok" in line for line in main.transcript)
         assert any("install" in line and "ok" in line for line in main.transcript)
 
