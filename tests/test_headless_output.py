@@ -1,0 +1,63 @@
+"""What a CI log shows: plain lines (no ANSI off a terminal), one per step per host with its duration,
+and a last line saying what is live on each host."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pytest
+
+from releasetui.cli import HumanPrinter
+from releasetui.models import Event, HostOutcome, OperationResult
+
+from .test_healthcheck import health_project  # noqa: F401 - fixture
+
+STEP = re.compile(r"^\d\d:\d\d:\d\d (?P<host>\S+) +(?P<step>\S+) +(?P<status>ok|failed|skipped|info) +"
+                  r"(?P<duration>\d+\.\d\ds)?")
+
+
+@pytest.mark.ssh
+def test_ci_log_of_a_two_host_deploy(health_project):  # noqa: F811 - fixture
+    p = health_project
+    first = p.cli("--headless", "deploy", env={"CIRCLECI": "true", "CI": "true", "TERM": "xterm-256color"})
+    assert first.returncode == 0, first.stdout + first.stderr
+    time.sleep(1.1)
+    p.write_app("v2")
+    proc = p.cli("--headless", "deploy", env={"CIRCLECI": "true", "CI": "true", "TERM": "xterm-256color"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr, "no colour or cursor codes when stdout is not a terminal"
+    v2 = p.current("web1")
+    lines = proc.stdout.splitlines()
+    steps = [m.groupdict() for m in map(STEP.match, lines) if m]
+    finished = [s for s in steps if s["status"] != "info"]
+    # Every finished step names its host and carries its duration.
+    assert finished and all(s["host"] in ("web1", "web2") and s["duration"] for s in finished), lines
+    for host in ("web1", "web2"):
+        names = [s["step"] for s in finished if s["host"] == host]
+        assert names == ["connect", "lock", "rsync", "venv", "install", "switch", "restart", "health"], names
+        assert len(names) == len(set(names)), "one line per step, not a started line and a finished line"
+    assert lines[-1] == f"live now: web1={v2}, web2={v2}"
+
+
+def test_colour_only_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    result = OperationResult("rollback", build_id="20260101000000")
+    result.outcomes["web1"] = HostOutcome("web1", "ok", "live: 20260101000000", current="20260101000000")
+    result.duration = 0.5
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for stream, coloured in ((io.StringIO(), False), (Terminal(), True)):
+        printer = HumanPrinter(out=stream)
+        printer.event(Event("web1", "switch", "ok", 0.01, "current -> builds/20260101000000"))
+        printer.summary(result)
+        text = stream.getvalue()
+        assert ("\x1b[" in text) is coloured
+        assert text.splitlines()[-1] == "live now: web1=20260101000000"
+    monkeypatch.setenv("NO_COLOR", "1")
+    stream = Terminal()
+    HumanPrinter(out=stream).event(Event("web1", "switch", "ok", 0.01))
+    assert "\x1b" not in stream.getvalue()
