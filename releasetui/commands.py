@@ -79,6 +79,15 @@ for _v in venvs/*/; do [ -d "$_v" ] || continue; _v=${_v#venvs/}; printf 'VENV\t
 """
 
 
+# Stops what a deploy left running under the lock (its install script and pip), by process group.
+STOP_WORKER = (
+    "if [ -f deploy.lock/worker.pid ]; then\n"
+    "  _pid=$(cat deploy.lock/worker.pid)\n"
+    "  case \"$_pid\" in ''|*[!0-9]*) ;; *) kill -TERM \"-$_pid\" 2>/dev/null || kill -TERM \"$_pid\" 2>/dev/null; sleep 0.2;; esac\n"
+    "fi\n"
+)
+
+
 def _enter_root(root: str, create: bool = False) -> str:
     if create:
         return (f"mkdir -p {q(root)} || exit 1\ncd {q(root)} || exit 1\n"
@@ -118,7 +127,7 @@ def prepare_script(root: str, lock_json: str, python: str) -> str:
 
 def release_lock_script(root: str, remove_build: Optional[str] = None) -> str:
     """Abort path of a deploy: remove its partial build (if any) and release the lock."""
-    script = PREAMBLE + _enter_root(root)
+    script = PREAMBLE + _enter_root(root) + STOP_WORKER
     if remove_build:
         check_build_id(remove_build)
         script += (
@@ -135,6 +144,7 @@ def unlock_script(root: str, history_json: str) -> str:
         PREAMBLE + _enter_root(root)
         + "if [ ! -d deploy.lock ]; then echo 'NOTLOCKED'; exit 0; fi\n"
         + "printf 'LOCK\\t%s\\n' \"$(tr -d '\\n' < deploy.lock/info.json 2>/dev/null || true)\"\n"
+        + STOP_WORKER
         + "rm -rf -- deploy.lock || exit 1\n"
         + f"printf '%s\\n' {q(history_json)} >> history.jsonl\n"
     )
@@ -164,6 +174,10 @@ def install_script(
     return PREAMBLE + _enter_root(root) + f"""B={q(build)}
 V={q(venv)}
 [ -d "$B" ] || {{ echo "build directory $B is missing" >&2; exit 1; }}
+# Lets an interrupted deploy's cleanup stop this script (and pip) instead of leaving it running.
+# Its process group: the login shell sshd started may be the group leader, not this sh.
+_pgid=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')
+[ -d deploy.lock ] && echo "${{_pgid:-$$}}" > deploy.lock/worker.pid
 printf '%s\\n' {q(meta_incomplete)} > "$B/.releasetui-build.json.tmp" && mv -f "$B/.releasetui-build.json.tmp" "$B/.releasetui-build.json" || exit 1
 [ -f {q(req)} ] || {{ echo "requirements file {requirements} is missing from the build" >&2; exit 1; }}
 _log=$(mktemp) || exit 1

@@ -207,6 +207,8 @@ def test_deploy_killed_before_switch_leaves_current_and_candidates(ssh_project):
         assert host["locked_by"] is not None, "a killed deploy leaves its lock for `unlock`"
     partial_id = partial[0]["id"]
     assert p.cli("--headless", "unlock").returncode == 0
+    # unlock also stops what the killed deploy left running on the hosts.
+    assert subprocess.run(["pgrep", "-f", str(slow)], capture_output=True).returncode == 1
     refused = p.cli("--headless", "rollback", partial_id)
     assert refused.returncode == 1
     assert "incomplete" in refused.stderr and v1 in refused.stderr
@@ -239,3 +241,33 @@ def test_logs_follow_streams_until_interrupted(ssh_project):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert proc.returncode == 130
+
+
+def test_deploy_interrupted_before_switch_cleans_up_and_exits_130(ssh_project):
+    p = ssh_project
+    assert p.cli("--headless", "deploy").returncode == 0
+    v1 = p.current("web1")
+    slow = p.dir / "slow-python"
+    marker = p.dir / "installing"
+    slow.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; sleep 30;; esac\nexec {HOST_PYTHON} \"$@\"\n")
+    slow.chmod(0o755)
+    p.config.write_text(p.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {slow}"))
+    time.sleep(1.1)
+    p.write_app("v2", "tinylib==2.0")
+    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(p.config), "--headless", "deploy"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the deploy never reached the install phase"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert time.monotonic() - started < 25, "the remote install was stopped, not waited for"
+    for host in ("web1", "web2"):
+        assert p.current(host) == v1
+        assert sorted(os.listdir(p.roots[host] / "builds")) == [v1], "the partial build is removed"
+        assert not (p.roots[host] / "deploy.lock").exists(), "the lock is released"
+    # Nothing of the interrupted install survives to race the next deploy.
+    assert subprocess.run(["pgrep", "-f", str(slow)], capture_output=True).returncode == 1
