@@ -16,6 +16,7 @@ Each counts its round trips (``round_trips``: remote scripts;
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import shlex
@@ -180,6 +181,7 @@ class SSHExecutor:
         self.rsync_connections = 0
         self._connection = None
         self._lock = threading.Lock()
+        self.resolved: HostConfig = host  # address/port/user/key after ~/.ssh/config, for rsync's own ssh
 
     @property
     def known_hosts(self) -> Path:
@@ -240,6 +242,10 @@ class SSHExecutor:
         except OSError as exc:
             sock.close()
             raise HostUnreachable(f"cannot connect to {conn.host}:{conn.port}: {exc}") from None
+        identities = conn.connect_kwargs.get("key_filename") or conn.ssh_config.get("identityfile") or []
+        key_file = self.host.key_file or (Path(os.path.expanduser(identities[0])) if identities else None)
+        self.resolved = dataclasses.replace(self.host, address=conn.host, port=conn.port, user=conn.user,
+                                            key_file=key_file, known_hosts=known)
         return conn
 
     def close(self) -> None:
@@ -292,8 +298,9 @@ class SSHExecutor:
 
     def rsync(self, source: Path, build_id: str, link_dest: Optional[str], excludes_file: Optional[Path]) -> CommandResult:
         """rsync over its own ``ssh`` (same key, port and known_hosts; strict host-key checking)."""
+        self.connect()  # resolves ~/.ssh/config once, so rsync goes exactly where the scripts went
         self.rsync_connections += 1
-        argv = rsync_argv(self.host, source, build_id, link_dest, excludes_file, ssh_command_for_rsync(self.host))
+        argv = rsync_argv(self.resolved, source, build_id, link_dest, excludes_file, ssh_command_for_rsync(self.resolved))
         return _run_rsync(argv)
 
 

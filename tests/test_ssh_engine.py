@@ -271,3 +271,22 @@ def test_deploy_interrupted_before_switch_cleans_up_and_exits_130(ssh_project):
         assert not (p.roots[host] / "deploy.lock").exists(), "the lock is released"
     # Nothing of the interrupted install survives to race the next deploy.
     assert subprocess.run(["pgrep", "-f", str(slow)], capture_output=True).returncode == 1
+
+
+def test_ssh_config_alias_is_honoured_by_scripts_and_rsync(ssh_project, ssh_env, tmp_path):
+    p = ssh_project
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    port = ssh_env.servers[0].port
+    (home / ".ssh" / "config").write_text(f"Host web-alias\n  HostName 127.0.0.1\n  Port {port}\n  User {ssh_env.user}\n"
+                                          f"  IdentityFile {ssh_env.client_key}\n")
+    text = p.config.read_text()
+    text = text.replace(f"ssh: {{user: {ssh_env.user}, key_file: {ssh_env.client_key}, known_hosts:",
+                        "ssh: {known_hosts:")
+    text = text.replace(f"{{root: {p.roots['web1']}, address: 127.0.0.1, port: {port}}}",
+                        f"{{root: {p.roots['web1']}, address: web-alias}}")
+    assert "web-alias" in text
+    p.config.write_text(text)
+    proc = p.cli("--headless", "deploy", "--host", "web1", env={"HOME": str(home)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (p.roots["web1"] / "current" / "app.py").read_text() == "VERSION = 'v1'\n"
