@@ -27,7 +27,7 @@ from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
 from ..models import Event, HostState, OperationResult
 from ..operations import Operations, new_build_id, plan_prune, unique_build_id
-from .fmt import (created_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
+from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
                   status_text)
 from .screens import ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitWhileBusyScreen
 
@@ -106,10 +106,11 @@ class MainScreen(Screen):
         hosts.add_column(" ", key="mark", width=1)
         hosts.add_column("Host", key="host")
         hosts.add_column("Where", key="where")
-        hosts.add_column("State", key="state")
         hosts.add_column("Current", key="current")
+        hosts.add_column("#", key="count")
         hosts.add_column("Lock", key="lock")
-        hosts.add_column("Builds", key="count")
+        # Last, because an unreachable host's reason is long and may be cut at the edge.
+        hosts.add_column("State", key="state")
         builds = self.query_one("#builds", DataTable)
         builds.add_column(" ", key="live", width=1)
         builds.add_column("Build", key="id")
@@ -150,16 +151,18 @@ class MainScreen(Screen):
             state = app.states.get(host.name)
             mark = Text("✓", style="bold cyan") if host.name in self.marked else ""
             if state is None:
-                row = [mark, host.name, host.label, Text("reading…", style="dim"), "", "", ""]
+                row = [mark, host.name, host.label, "", "", "", Text("reading…", style="dim")]
             elif isinstance(state, Exception):
-                row = [mark, host.name, host.label, Text(f"unreachable: {state}", style="bold red"), "?", "?", "?"]
+                # The cell keeps the start of the reason; the output pane has all of it.
+                reason = str(state) if len(str(state)) <= 30 else str(state)[:29] + "…"
+                row = [mark, host.name, host.label, "?", "?", "?", Text(f"unreachable: {reason}", style="bold red")]
             else:
                 word = Text("ok", style="green") if state.initialized else Text("not deployed yet", style="yellow")
                 current = Text(state.current or "none")
                 if disagree:
                     current.append(" ≠", style="bold yellow")
-                lock = Text(state.lock.describe(), style="bold yellow") if state.lock else Text("-", style="dim")
-                row = [mark, host.name, host.label, word, current, lock, str(len(state.builds))]
+                lock = Text(lock_cell(state.lock, app.now()), style="bold yellow") if state.lock else Text("-", style="dim")
+                row = [mark, host.name, host.label, current, str(len(state.builds)), lock, word]
             table.add_row(*row, key=host.name)
         title = "Hosts"
         if disagree:

@@ -11,7 +11,7 @@ from typing import Optional
 
 from rich.text import Text
 
-from ..models import BuildInfo, Event, HostState
+from ..models import BuildInfo, Event, HostState, LockInfo
 
 STATUS_STYLES = {
     "ok": "green", "failed": "bold red", "started": "dim", "info": "cyan", "skipped": "yellow",
@@ -98,3 +98,12 @@ def event_line(event: Event, tz: Optional[tzinfo] = None) -> Text:
     if event.message:
         line.append("  " + event.message, style="red" if event.status == "failed" else "")
     return line
+
+
+def lock_cell(lock: LockInfo, now: datetime) -> str:
+    """A lock in a table cell: ``bob@ci deploy since 11:58`` (the unlock confirmation has the rest)."""
+    since = lock.since
+    when = parse_created(since)
+    if when is not None:
+        since = f"{when:%H:%M}Z" if (now - when).total_seconds() < 86400 else f"{when:%Y-%m-%d}"
+    return f"{lock.who} {lock.operation} since {since}"
