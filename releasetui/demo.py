@@ -17,7 +17,6 @@ import base64
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -126,17 +125,19 @@ def write_sandbox(base: Path) -> Path:
     (source / "static" / "style.css").write_text("body { font-family: sans-serif; }\n")
     (source / "notes.tmp").write_text("scratch notes: excluded by rsync_excludes\n")
     (base / "rsync_excludes").write_text("*.tmp\n.git/\n__pycache__/\n")
-    logs = base / "logs"
-    logs.mkdir(exist_ok=True)
-    log = logs / "app.log"
-    if not log.exists():
-        log.write_text("".join(f"demo app: GET / 200 ({i} ms)\n" for i in range(3, 23)))
+    for name in DEMO_HOSTS:
+        # Each "host" has its own log under its root, as a real server would (log paths are relative to root).
+        log = base / "hosts" / name / "log" / "app.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if not log.exists():
+            log.write_text("".join(f"demo app on {name}: GET / 200 ({i} ms)\n" for i in range(3, 23)))
     if shutil.which("git") and not (source / ".git").exists():
         _git(source, "init", "-q")
     config = base / "hosts.yml"
     q = json.dumps  # a JSON string is a valid YAML scalar: paths with spaces or colons stay intact
     hosts = "\n".join(f"  {name}: {{transport: local, root: {q(str(base / 'hosts' / name))}}}" for name in DEMO_HOSTS)
-    restart = f'echo "demo app: restarted in $(pwd)" >> {shlex.quote(str(log))}'
+    # The restart runs in the host's root: it notes which build is now live in that host's log.
+    restart = 'echo "$(date -u +%H:%M:%S) demo app: restarted, serving $(readlink current)" >> log/app.log'
     config.write_text(f"""\
 # Made by `releasetui demo`: two "hosts" that are directories on this machine (transport: local).
 project: demo
@@ -149,7 +150,7 @@ pip_args: [--no-index, --find-links, {q(str(house))}]
 keep_builds: 5
 # A real stack would run `supervisorctl restart uwsgi`; the demo just notes the restart in its log.
 restart: {q(restart)}
-logs: [{q(str(log))}]
+logs: [log/app.log]            # relative: under each host's root
 hosts:
 {hosts}
 """)
