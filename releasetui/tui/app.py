@@ -376,9 +376,9 @@ class MainScreen(Screen):
             state = app.states.get(host.name)
             body.append(f"  {host.name:<12}", style="bold")
             if isinstance(state, HostState):
-                current = state.build(state.current) if state.current else None
-                reqs = "same requirements: venv reused" if current and current.requirements_sha256 == sha \
-                    else "new requirements: a venv is built"
+                # The host keeps one venv per requirements hash: any complete build with this hash means no pip work.
+                known = any(b.complete and b.requirements_sha256 == sha for b in state.builds)
+                reqs = "venv for these requirements exists: reused" if known else "new requirements: a venv is built"
                 body.append(f"{state.current or 'none'} → {build_id}   {reqs}\n")
             else:
                 body.append(f"unreachable now ({state}); the deploy will fail there\n", style="red")
