@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from .config import Config, ConfigError, find_config, load_config
-from .models import Event, ExitCode, HostState, InvalidBuildId, OperationResult
+from .models import Event, ExitCode, InvalidBuildId, OperationResult
 
 ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock")
 

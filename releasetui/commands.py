@@ -469,7 +469,10 @@ def rsync_argv(
     check_build_id(build_id)
     root = host.root.rstrip("/")
     dest_dir = f"{root}/builds/{build_id}/"
-    argv = ["rsync", "-a", "--delete", "--partial-dir=.rsync-partial"]
+    # Compared by checksum, not size+mtime: a same-size edit within the same second would otherwise be
+    # hard-linked from the old build, and fresh CI checkouts (new mtimes) would never link at all.
+    # Times, owners and devices are not copied, so identical content links whatever its mtime.
+    argv = ["rsync", "-rlp", "--checksum", "--delete", "--partial-dir=.rsync-partial"]
     for pattern in ALWAYS_EXCLUDED:
         argv.append(f"--exclude={pattern}")
     if excludes_file is not None:

@@ -20,10 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import Callable, TextIO
 
 READY_MARKER = ".releasetui-demo-ready"
 DEMO_HOSTS = ("web1", "web2")
@@ -96,18 +95,10 @@ def _git(source: Path, *args: str) -> bool:
     return proc.returncode == 0
 
 
-def write_app(source: Path, version: str, requirements: str, mtime: Optional[float] = None) -> None:
-    """Make the demo source look like release ``version`` (and commit it when git is available).
-
-    ``mtime`` stamps the files: rsync's quick check compares size and mtime
-    only, so two same-size versions written in the same second would
-    otherwise be taken for unchanged and hard-linked from the previous build.
-    """
+def write_app(source: Path, version: str, requirements: str) -> None:
+    """Make the demo source look like release ``version`` (and commit it when git is available)."""
     for name, text in (("app.py", APP_TEMPLATE.format(version=version)), ("requirements.txt", requirements)):
-        path = source / name
-        path.write_text(text)
-        if mtime is not None:
-            os.utime(path, (mtime, mtime))
+        (source / name).write_text(text)
     if (source / ".git").is_dir():
         _git(source, "add", "-A")
         _git(source, "commit", "-q", "-m", f"demo {version}")
@@ -176,10 +167,8 @@ def prepare(base: Path, fresh: bool = False, say: Callable[[str], None] = lambda
     config = load_config(config_path)
     source = config.source
     ops_report = lambda event: None  # the demo prints one line per deploy, not every step
-    started = time.time()
     for number, (version, requirements) in enumerate(DEMO_BUILDS, 1):
-        # Distinct, increasing mtimes (see write_app): a minute apart, the last one now.
-        write_app(source, version, requirements, mtime=started - (len(DEMO_BUILDS) - number) * 60)
+        write_app(source, version, requirements)
         say(f"deploying demo build {number}/{len(DEMO_BUILDS)} (app {version})")
         ops = Operations(config, report=ops_report)
         try:

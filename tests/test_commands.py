@@ -99,7 +99,7 @@ def test_rsync_over_ssh_checks_host_keys_and_links_to_current(tmp_path):
     host = HostConfig(name="web1", root="/var/www/app", address="10.0.0.5", user="deploy", port=2222,
                       key_file=Path("/k/id"), known_hosts=Path("/k/known_hosts"))
     argv = commands.rsync_argv(host, tmp_path, B2, B1, Path("/x/rsync_excludes"), commands.ssh_command_for_rsync(host))
-    assert argv[0] == "rsync" and "-a" in argv
+    assert argv[:3] == ["rsync", "-rlp", "--checksum"]
     assert f"--link-dest=/var/www/app/builds/{B1}/" in argv
     assert "--exclude-from=/x/rsync_excludes" in argv
     assert "--exclude=/.git/" in argv and "--exclude=/env" in argv

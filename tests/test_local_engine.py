@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
 
 from releasetui.config import load_config
 from releasetui.models import Event, HostState, BuildInfo
@@ -57,7 +56,7 @@ def test_dry_run_changes_nothing_and_prints_commands(local_project):
     p.write_app("v2", "tinylib==2.0")
     proc = p.cli("--headless", "deploy", "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "would run rsync" in proc.stdout and "rsync -a" in proc.stdout
+    assert "would run rsync" in proc.stdout and "rsync -rlp --checksum" in proc.stdout
     assert "would run script" in proc.stdout and "mv -Tf current.releasetui-new current" in proc.stdout
     assert sorted(os.listdir(p.roots["box"] / "builds")) == before
     assert (p.roots["box"] / "history.jsonl").read_text() == history
@@ -148,3 +147,18 @@ def test_deploy_without_requirements_file_is_a_usage_error(local_project):
     proc = local_project.cli("--headless", "deploy")
     assert proc.returncode == 2
     assert "requirements.txt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_same_size_edit_in_the_same_second_is_shipped(local_project):
+    """rsync's size+mtime quick check would hard-link the old file; the build must carry the new one."""
+    p = local_project
+    app = p.source / "app.py"
+    config = load_config(p.config)
+    app.write_text("VERSION = 'v1'\n")
+    os.utime(app, (1_700_000_000, 1_700_000_000))
+    assert Operations(config).deploy(config.hosts, build_id="20260101000001").ok
+    app.write_text("VERSION = 'v2'\n")  # same size
+    os.utime(app, (1_700_000_000, 1_700_000_000))  # same mtime
+    assert Operations(config).deploy(config.hosts, build_id="20260101000002").ok
+    assert (p.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v2'\n"
+    assert (p.roots["box"] / "builds" / "20260101000001" / "app.py").read_text() == "VERSION = 'v1'\n"

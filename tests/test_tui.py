@@ -7,7 +7,6 @@ standing in for an assertion); each wait has a generous deadline.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
