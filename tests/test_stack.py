@@ -33,7 +33,8 @@ def stack(tmp_path, ssh_env):
     s = Stack(tmp_path, free_port())
     s.write({"address": "127.0.0.1", "port": server.port, "user": ssh_env.user,
              "key_file": str(ssh_env.client_key), "known_hosts": str(ssh_env.known_hosts)},
-            python=HOST_PYTHON, wheelhouse=find_wheelhouse(), health_timeout=5)
+            # 10 s: a slow CI machine's reload still passes; the failed-health deploy waits all of it.
+            python=HOST_PYTHON, wheelhouse=find_wheelhouse(), health_timeout=10)
     s.start()
     try:
         yield s
