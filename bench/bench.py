@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO))
 from releasetui.config import load_config  # noqa: E402
 from releasetui.executors import ExecutorPool  # noqa: E402
 from releasetui.operations import Operations  # noqa: E402
-from tests.conftest import _start_sshd, build_wheel  # noqa: E402
+from releasetui.demo import build_wheel  # noqa: E402
+from tests.conftest import _start_sshd  # noqa: E402
 
 
 def ensure_user(name: str) -> pwd.struct_passwd:

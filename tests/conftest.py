@@ -6,8 +6,6 @@ written with :mod:`zipfile`, and pip runs with ``--no-index``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import shutil
 import socket
@@ -15,11 +13,12 @@ import subprocess
 import sys
 import textwrap
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from releasetui.demo import build_wheel  # the demo's own wheel writer; no build tools, no network
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The interpreter the "hosts" make venvs with: this test run's base Python, whose pip is recent.
@@ -147,28 +146,6 @@ def ssh_env(tmp_path_factory) -> SSHEnv:
 
 
 # --- wheels -----------------------------------------------------------------------
-
-def build_wheel(directory: Path, name: str, version: str, body: str = "") -> Path:
-    """Write a minimal pure-Python wheel ``name-version`` into ``directory`` (no build tools, no network)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    dist = f"{name}-{version}"
-    path = directory / f"{dist}-py3-none-any.whl"
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n{body}",
-        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: releasetui-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record_lines = []
-    for file_name, content in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(content.encode()).digest()).rstrip(b"=").decode()
-        record_lines.append(f"{file_name},sha256={digest},{len(content.encode())}")
-    record_lines.append(f"{dist}.dist-info/RECORD,,")
-    files[f"{dist}.dist-info/RECORD"] = "\n".join(record_lines) + "\n"
-    with zipfile.ZipFile(path, "w") as archive:
-        for file_name, content in files.items():
-            archive.writestr(file_name, content)
-    return path
-
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,24 @@ def summary(proc: subprocess.CompletedProcess) -> dict:
 def events(proc: subprocess.CompletedProcess) -> list[dict]:
     """Every step event of a --json run."""
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip() and '"event": "step"' in line]
+
+
+def start_deploy_stuck_in_install(p) -> tuple[subprocess.Popen, Path]:
+    """Start a CLI deploy whose host interpreter hangs while making the venv; return once it hangs there."""
+    slow = p.dir / "slow-python"
+    marker = p.dir / "installing"
+    slow.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; sleep 30;; esac\nexec {HOST_PYTHON} \"$@\"\n")
+    slow.chmod(0o755)
+    p.config.write_text(p.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {slow}"))
+    time.sleep(1.1)  # a new second, so the new build id differs from v1's
+    p.write_app("v2", "tinylib==2.0")
+    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(p.config), "--headless", "deploy"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the deploy never reached the install phase"
+    return proc, slow
 
 
 def builds_doc(project) -> dict:
@@ -180,20 +199,7 @@ def test_deploy_killed_before_switch_leaves_current_and_candidates(ssh_project):
     p = ssh_project
     assert p.cli("--headless", "deploy").returncode == 0
     v1 = p.current("web1")
-    # An interpreter that hangs while building the venv, so the deploy is killed mid-install.
-    slow = p.dir / "slow-python"
-    marker = p.dir / "installing"
-    slow.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; sleep 30;; esac\nexec {HOST_PYTHON} \"$@\"\n")
-    slow.chmod(0o755)
-    p.config.write_text(p.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {slow}"))
-    time.sleep(1.1)
-    p.write_app("v2", "tinylib==2.0")
-    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(p.config), "--headless", "deploy"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert marker.exists(), "the deploy never reached the install phase"
+    proc, slow = start_deploy_stuck_in_install(p)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     time.sleep(0.5)
@@ -246,19 +252,7 @@ def test_deploy_interrupted_before_switch_cleans_up_and_exits_130(ssh_project):
     p = ssh_project
     assert p.cli("--headless", "deploy").returncode == 0
     v1 = p.current("web1")
-    slow = p.dir / "slow-python"
-    marker = p.dir / "installing"
-    slow.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; sleep 30;; esac\nexec {HOST_PYTHON} \"$@\"\n")
-    slow.chmod(0o755)
-    p.config.write_text(p.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {slow}"))
-    time.sleep(1.1)
-    p.write_app("v2", "tinylib==2.0")
-    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(p.config), "--headless", "deploy"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert marker.exists(), "the deploy never reached the install phase"
+    proc, slow = start_deploy_stuck_in_install(p)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
