@@ -264,6 +264,13 @@ class Operations:
                 raise
         return results
 
+    def _collect(self, result: OperationResult, hosts: list[HostConfig], work: Callable[[HostConfig], object]) -> None:
+        """Run ``work`` on every host in parallel and record each host's outcome (an exception becomes one)."""
+        outcomes = self._parallel(hosts, work)
+        for host in hosts:
+            outcome = outcomes[host.name]
+            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
+
     def _run(self, host: HostConfig, script: str, step: str, mutating: bool = True) -> CommandResult:
         """Connect if needed and run one script, reporting its remote steps."""
         executor = self.executor(host)
@@ -366,12 +373,9 @@ class Operations:
             return HostOutcome(host.name, "ok", current=state.current)
 
         try:
-            phase1 = self._parallel(hosts, prepare)
+            self._collect(result, hosts, prepare)
         except KeyboardInterrupt:
             return self._abort(result, hosts, locked_hosts, None, started, interrupted=True)
-        for host in hosts:
-            outcome = phase1[host.name]
-            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
         if not result.ok:
             return self._abort(result, hosts, locked_hosts, None, started)
 
@@ -417,12 +421,9 @@ class Operations:
             return HostOutcome(host.name, "ok", build_id=final_id, current=state.current, previous=state.current)
 
         try:
-            phase2 = self._parallel(hosts, build)
+            self._collect(result, hosts, build)
         except KeyboardInterrupt:
             return self._abort(result, hosts, locked_hosts, final_id, started, interrupted=True)
-        for host in hosts:
-            outcome = phase2[host.name]
-            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
         if not result.ok:
             return self._abort(result, hosts, locked_hosts, final_id, started)
 
@@ -464,10 +465,7 @@ class Operations:
             return HostOutcome(host.name, "ok", f"live: {final_id}", current=final_id, previous=previous,
                                build_id=final_id, removed=removed)
 
-        phase3 = self._parallel(hosts, activate)
-        for host in hosts:
-            outcome = phase3[host.name]
-            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
+        self._collect(result, hosts, activate)
         if not result.ok and self.config.healthcheck is not None:
             self._compensate(result, hosts, final_id, meta_failed)
         return self._finish(result, started, hosts)
@@ -572,10 +570,7 @@ class Operations:
             return HostOutcome(host.name, "ok", f"live: {target} (was {previous or 'none'})", current=target,
                                previous=previous, build_id=target)
 
-        results = self._parallel(hosts, roll)
-        for host in hosts:
-            outcome = results[host.name]
-            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
+        self._collect(result, hosts, roll)
         return self._finish(result, started, hosts)
 
     # --- prune ----------------------------------------------------------------
@@ -621,10 +616,7 @@ class Operations:
             return HostOutcome(host.name, "ok", f"{verb} {len(removed)}: {' '.join(removed) or 'nothing'}",
                                current=state.current, removed=removed)
 
-        results = self._parallel(hosts, prune_host)
-        for host in hosts:
-            outcome = results[host.name]
-            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
+        self._collect(result, hosts, prune_host)
         return self._finish(result, started, hosts)
 
     # --- unlock ---------------------------------------------------------------
@@ -645,10 +637,7 @@ class Operations:
             lock = parse_state(host.name, res.stdout).lock or LockInfo()
             return HostOutcome(host.name, "ok", f"removed lock held for {lock.describe()}")
 
-        results = self._parallel(hosts, unlock_host)
-        for host in hosts:
-            outcome = results[host.name]
-            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
+        self._collect(result, hosts, unlock_host)
         return self._finish(result, started, hosts)
 
     # --- logs -----------------------------------------------------------------
@@ -674,8 +663,5 @@ class Operations:
                 return HostOutcome(host.name, "ok", "stopped" if res.stopped else "")
             return HostOutcome(host.name, "failed", res.error_text())
 
-        results = self._parallel(hosts, tail)
-        for host in hosts:
-            outcome = results[host.name]
-            result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
+        self._collect(result, hosts, tail)
         return self._finish(result, started, hosts)
