@@ -80,6 +80,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- output -------------------------------------------------------------------
 
+class SafeStream:
+    """Wraps stdout so a reader that goes away (``| head``) silences the output instead of failing the operation.
+
+    The operation still runs to its end and the exit code still says how it went.
+    """
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.broken = False
+
+    def isatty(self) -> bool:
+        """Whether the wrapped stream is a terminal."""
+        try:
+            return self.stream.isatty()
+        except (ValueError, OSError):
+            return False
+
+    def write(self, text: str) -> int:
+        """Write, or drop the text once the reader is gone."""
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except (BrokenPipeError, ValueError):
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush, or do nothing once the reader is gone."""
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._break()
+
+    def _break(self) -> None:
+        self.broken = True
+        try:  # the interpreter flushes stdout at exit: point it at devnull so that raises nothing either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 class HumanPrinter:
     """Plain lines for people and CI logs: one per finished step per host, colour only on a terminal."""
 
@@ -129,7 +172,8 @@ class HumanPrinter:
                 self.out.write(self.paint(line, "ok" if outcome.status == "ok" else "failed") + "\n")
             self.out.write(f"{result.operation} {result.status} in {result.duration:.2f}s (exit {int(result.exit_code)})\n")
             if result.operation in ("deploy", "rollback") and not result.dry_run:
-                live = ", ".join(f"{o.host}={o.current or 'none'}" for o in result.outcomes.values())
+                live = ", ".join(f"{o.host}={o.current or ('unreachable' if o.status == 'unreachable' else 'none')}"
+                                 for o in result.outcomes.values())
                 self.out.write(f"live now: {live}\n")
             self.out.flush()
 
@@ -205,7 +249,8 @@ def run_headless(args: argparse.Namespace) -> int:
     config = _load(args)
     hosts = config.select((args.top_hosts or []) + (getattr(args, "hosts", None) or []))
     as_json = getattr(args, "json", False)
-    printer = JsonPrinter() if as_json else HumanPrinter(steps=sys.stderr if args.action == "logs" else None)
+    out = SafeStream(sys.stdout)
+    printer = JsonPrinter(out) if as_json else HumanPrinter(out, steps=sys.stderr if args.action == "logs" else None)
     ops = Operations(config, report=printer.event, dry_run=getattr(args, "dry_run", False))
     try:
         if args.action == "builds":
@@ -219,9 +264,11 @@ def run_headless(args: argparse.Namespace) -> int:
                                              "locked_by": None, "builds": []})
                     else:
                         doc["hosts"].append(state.to_dict())
-                sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+                out.write(json.dumps(doc, indent=2) + "\n")
+                out.flush()
             else:
-                print_builds(states)
+                print_builds(states, out)
+                out.flush()
             failures = [s for s in states.values() if isinstance(s, Exception)]
             for host in hosts:
                 state = states[host.name]

@@ -70,22 +70,31 @@ current_id() { _c=$(readlink current 2>/dev/null || true); _c=${_c#builds/}; val
 
 LISTING = r"""printf 'CURRENT\t%s\n' "$(current_id)"
 if [ -d deploy.lock ]; then printf 'LOCK\t%s\n' "$(tr -d '\n' < deploy.lock/info.json 2>/dev/null || true)"; fi
-for _d in builds/*/; do
-  _id=${_d#builds/}; _id=${_id%/}
-  valid_id "$_id" || continue
+for _d in builds/*; do
+  _id=${_d#builds/}
+  [ -d "$_d" ] && valid_id "$_id" || continue
   printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$(readlink "builds/$_id/env" 2>/dev/null || true)" "$(tr -d '\n' < "builds/$_id/.releasetui-build.json" 2>/dev/null || true)"
 done
 for _v in venvs/*/; do [ -d "$_v" ] || continue; _v=${_v#venvs/}; printf 'VENV\t%s\n' "${_v%/}"; done
 """
 
 
-# Stops what a deploy left running under the lock (its install script and pip), by process group.
-STOP_WORKER = (
-    "if [ -f deploy.lock/worker.pid ]; then\n"
-    "  _pid=$(cat deploy.lock/worker.pid)\n"
-    "  case \"$_pid\" in ''|*[!0-9]*) ;; *) kill -TERM \"-$_pid\" 2>/dev/null || kill -TERM \"$_pid\" 2>/dev/null; sleep 0.2;; esac\n"
-    "fi\n"
-)
+def worker_token(build_id: str) -> str:
+    """The marker an install script carries in its command line (see :data:`STOP_WORKER`)."""
+    return f"releasetui-install-{check_build_id(build_id)}"
+
+
+# Stops what a deploy left running under the lock (its install script and pip) by process group, but only
+# while some process of that group still carries the install's token: a recycled group id is left alone.
+STOP_WORKER = r"""if [ -f deploy.lock/worker.pid ]; then
+  read -r _pid _tok < deploy.lock/worker.pid || true
+  case "$_pid" in ''|*[!0-9]*) ;; *)
+    if [ -n "${_tok:-}" ] && ps -ww -eo pgid=,args= 2>/dev/null | awk -v g="$_pid" -v t="$_tok" '$1 == g && index($0, t) { f = 1 } END { exit !f }'; then
+      kill -TERM "-$_pid" 2>/dev/null; sleep 0.2
+    fi;;
+  esac
+fi
+"""
 
 
 def _enter_root(root: str, create: bool = False) -> str:
@@ -122,7 +131,8 @@ def state_script(root: str, python: Optional[str] = None) -> str:
 
 def prepare_script(root: str, lock_json: str, python: str) -> str:
     """Deploy phase 1: create the layout, take the lock, then list the state and the host's Python version."""
-    return PREAMBLE + _enter_root(root, create=True) + _take_lock(lock_json) + LISTING + _python_version(python)
+    return (PREAMBLE + _enter_root(root, create=True) + "printf 'CURRENT\\t%s\\n' \"$(current_id)\"\n"
+            + _take_lock(lock_json) + LISTING + _python_version(python))
 
 
 def release_lock_script(root: str, remove_build: Optional[str] = None) -> str:
@@ -171,15 +181,16 @@ def install_script(
     req = f"{build}/{requirements}"
     venv = f"venvs/{key}"
     extra = " ".join(q(a) for a in pip_args)
-    return PREAMBLE + _enter_root(root) + f"""B={q(build)}
+    return f": {worker_token(build_id)}\n" + PREAMBLE + _enter_root(root) + f"""B={q(build)}
 V={q(venv)}
 [ -d "$B" ] || {{ echo "build directory $B is missing" >&2; exit 1; }}
 # Lets an interrupted deploy's cleanup stop this script (and pip) instead of leaving it running.
-# Its process group: the login shell sshd started may be the group leader, not this sh.
+# Its process group (the login shell sshd started may lead it, not this sh) and a token that is in this
+# script's command line, so a later cleanup signals this group only while it is still this install.
 _pgid=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')
-[ -d deploy.lock ] && echo "${{_pgid:-$$}}" > deploy.lock/worker.pid
+[ -d deploy.lock ] && echo "${{_pgid:-$$}} {worker_token(build_id)}" > deploy.lock/worker.pid
 printf '%s\\n' {q(meta_incomplete)} > "$B/.releasetui-build.json.tmp" && mv -f "$B/.releasetui-build.json.tmp" "$B/.releasetui-build.json" || exit 1
-[ -f {q(req)} ] || {{ echo "requirements file {requirements} is missing from the build" >&2; exit 1; }}
+[ -f {q(req)} ] || {{ printf 'requirements file %s is missing from the build\\n' {q(requirements)} >&2; exit 1; }}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 begin venv
@@ -299,9 +310,9 @@ def activate_script(
 ) -> str:
     """Deploy phase 3 on one host (lock already held): switch, restart, check health, prune, release the lock.
 
-    When the health check fails, the same script switches back to
-    ``previous``, restarts again and rewrites the build's metadata as failed,
-    so the default rollback never picks it; it exits 1.
+    When the restart fails or the health check does, the same script
+    switches back to ``previous``, restarts again and rewrites the build's
+    metadata as failed, so the default rollback never picks it; it exits 1.
     """
     check_build_id(build_id)
     if previous:
@@ -311,8 +322,8 @@ def activate_script(
     lines = [
         PREAMBLE + _enter_root(root),
         f"TARGET={q(build_id)}",
+        "trap 'rm -f \"${_log:-}\"; rm -rf -- deploy.lock' EXIT",
         "_log=$(mktemp) || exit 1",
-        "trap 'rm -f \"$_log\"; rm -rf -- deploy.lock' EXIT",
         "is_complete \"$TARGET\" || { echo \"build $TARGET is not complete\" >&2; exit 1; }",
         "begin switch",
         _switch_to("TARGET") + " || { end failed 'could not replace the current symlink'; exit 1; }",
@@ -321,10 +332,8 @@ def activate_script(
         _restart(restart).rstrip("\n"),
     ]
     if health is None:
-        lines.append("[ \"$_restart_ok\" = 1 ] || exit 1")
+        lines.append("_healthy=$_restart_ok")
     else:
-        # A restart that fails (the new build cannot even start) is the worst
-        # health there is: switch back like for a failed check, never leave it current.
         lines += [
             "if [ \"$_restart_ok\" = 1 ]; then",
             _health(health, python, build_id).rstrip("\n"),
@@ -332,26 +341,24 @@ def activate_script(
             "  begin health; end failed 'restart failed: not polled'; _healthy=0",
             "fi",
         ]
-    if health is not None:
-        back = []
-        if previous:
-            back = [
-                f"  PREV={q(previous)}",
-                "  begin switch-back",
-                "  " + _switch_to("PREV") + " || { end failed 'could not switch back'; exit 1; }",
-                "  end ok \"current -> builds/$PREV\"",
-                "  " + _restart(restart).rstrip("\n").replace("\n", "\n  "),
-            ]
-        lines += [
-            "if [ \"$_healthy\" != 1 ]; then",
-            *back,
-            f"  printf '%s\\n' {q(failed_meta or '')} > \"builds/$TARGET/.releasetui-build.json.tmp\" && "
-            "mv -f \"builds/$TARGET/.releasetui-build.json.tmp\" \"builds/$TARGET/.releasetui-build.json\"",
-            f"  printf '%s\\n' {q(health_failed_history or '')} >> history.jsonl",
-            "  echo UNHEALTHY",
-            "  exit 1",
-            "fi",
+    # A build whose restart fails (it cannot even start) or that stays unhealthy never stays current:
+    # switch back to the build it replaced, restart that, and mark this one failed.
+    back = []
+    if previous:
+        back = [
+            f"  PREV={q(previous)}",
+            "  begin switch-back",
+            "  " + _switch_to("PREV") + " || { end failed 'could not switch back'; exit 1; }",
+            "  end ok \"current -> builds/$PREV\"",
+            "  " + _restart(restart).rstrip("\n").replace("\n", "\n  "),
         ]
+    lines += ["if [ \"$_healthy\" != 1 ]; then", *back]
+    if failed_meta:
+        lines.append(f"  printf '%s\\n' {q(failed_meta)} > \"builds/$TARGET/.releasetui-build.json.tmp\" && "
+                     "mv -f \"builds/$TARGET/.releasetui-build.json.tmp\" \"builds/$TARGET/.releasetui-build.json\"")
+    if health_failed_history:
+        lines.append(f"  printf '%s\\n' {q(health_failed_history)} >> history.jsonl")
+    lines += ["  echo UNHEALTHY", "  exit 1", "fi"]
     lines.append(_prune_lines(prune_builds, prune_venvs, keep=[build_id] + ([previous] if previous else [])))
     lines.append("echo SWITCHED")
     return "\n".join(lines) + "\n"
@@ -403,16 +410,16 @@ def rollback_script(
     pick = (
         f"TARGET={q(build_id)}\n" if build_id else
         "TARGET=''\n"
-        "for _d in builds/*/; do _id=${_d#builds/}; _id=${_id%/}; valid_id \"$_id\" || continue\n"
+        "[ -n \"$CUR\" ] && for _d in builds/*; do _id=${_d#builds/}; [ -d \"$_d\" ] && valid_id \"$_id\" || continue\n"
         "  [ \"$_id\" = \"$CUR\" ] && break\n"
         "  if is_complete \"$_id\" && ! is_failed \"$_id\"; then TARGET=$_id; fi\n"
         "done\n"
     )
-    return PREAMBLE + _enter_root(root) + _take_lock(lock_json) + f"""_log=$(mktemp) || exit 1
-trap 'rm -f "$_log"; rm -rf -- deploy.lock' EXIT
-CUR=$(current_id)
+    return PREAMBLE + _enter_root(root) + """CUR=$(current_id)
 printf 'FROM\\t%s\\n' "$CUR"
-{pick}candidates() {{ _c=''; for _d in builds/*/; do _id=${{_d#builds/}}; _id=${{_id%/}}; valid_id "$_id" && is_complete "$_id" && _c="$_c $_id"; done; printf 'CANDIDATES\\t%s\\n' "$_c"; }}
+""" + _take_lock(lock_json) + f"""trap 'rm -f "${{_log:-}}"; rm -rf -- deploy.lock' EXIT
+_log=$(mktemp) || exit 1
+{pick}candidates() {{ _c=''; for _d in builds/*; do _id=${{_d#builds/}}; [ -d "$_d" ] && valid_id "$_id" && is_complete "$_id" && _c="$_c $_id"; done; printf 'CANDIDATES\\t%s\\n' "$_c"; }}
 if [ -z "$TARGET" ]; then
   if [ -z "$CUR" ]; then echo "nothing is current on this host yet" >&2; else echo "no complete build older than $CUR" >&2; fi
   candidates; exit {REFUSED_EXIT}
@@ -444,13 +451,26 @@ def prune_script(root: str, builds: Sequence[str], venvs: Sequence[str], lock_js
 
 
 def logs_script(root: str, files: Sequence[str], lines: int, follow: bool) -> str:
-    """Tail the log files (relative ones under the project root); ``follow`` streams until the channel closes."""
+    """Tail the log files (relative ones under the project root).
+
+    With ``follow`` the tail runs until the script's stdin closes: the caller
+    keeps stdin open and closes it (or the channel) to stop, so no ``tail -F``
+    is left behind on the host waiting for its next line.
+    """
     if not files:
         return "echo 'no log files configured' >&2; exit 1\n"
-    flags = f"-n {int(lines)}" + (" -F" if follow else "")
     quoted = " ".join(q(f) for f in files)
+    if any(not f.startswith("/") for f in files):
+        enter = f"cd {q(root)} || {{ echo 'project root missing: relative log paths cannot be read' >&2; exit 1; }}\n"
+    else:
+        enter = "cd /\n"
     # -q: no ==> file <== headers when several files are tailed; errors still go to stderr.
-    return f"cd {q(root)} 2>/dev/null || cd /\nexec tail -q {flags} -- {quoted} </dev/null\n"
+    if not follow:
+        return enter + f"exec tail -q -n {int(lines)} -- {quoted} </dev/null\n"
+    return enter + (f"tail -q -n {int(lines)} -F -- {quoted} </dev/null &\n"
+                    "_tail=$!\n"
+                    "cat >/dev/null\n"
+                    "kill \"$_tail\" 2>/dev/null\n")
 
 
 def rsync_argv(

@@ -58,8 +58,8 @@ class CommandResult:
         return self.exit_code == 0
 
     def error_text(self, limit: int = 5) -> str:
-        """The last lines of stderr (or stdout), for a one-line error message."""
-        text = (self.stderr or self.stdout).strip().splitlines()
+        """The last lines of stderr (or stdout, without its ``@@step`` protocol lines), for a one-line message."""
+        text = [line for line in (self.stderr or self.stdout).strip().splitlines() if not line.startswith("@@step\t")]
         return " | ".join(text[-limit:]) if text else f"exit code {self.exit_code}"
 
 
@@ -71,7 +71,7 @@ class Executor(Protocol):
     rsync_connections: int
 
     def run(self, script: str, *, on_line: Optional[LineHandler] = None, mutating: bool = True,
-            stop: Optional[threading.Event] = None) -> CommandResult:
+            stop: Optional[threading.Event] = None, keep_stdin: bool = False) -> CommandResult:
         """Run ``script`` with ``sh`` on the host in one round trip."""
 
     def rsync(self, source: Path, build_id: str, link_dest: Optional[str], excludes_file: Optional[Path]) -> CommandResult:
@@ -129,12 +129,13 @@ class LocalExecutor:
         """Nothing to close."""
 
     def run(self, script: str, *, on_line: Optional[LineHandler] = None, mutating: bool = True,
-            stop: Optional[threading.Event] = None) -> CommandResult:
+            stop: Optional[threading.Event] = None, keep_stdin: bool = False) -> CommandResult:
         """Run ``script`` with ``sh -c``, stdin closed, stdout streamed line by line."""
         self.round_trips += 1
         started = time.monotonic()
-        proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        # keep_stdin: an open pipe the script may wait on (a follow tail stops when it closes); else no stdin.
+        proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE if keep_stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         out = _LineSplitter(on_line)
         err_chunks: list[bytes] = []
         stopped = False
@@ -142,6 +143,8 @@ class LocalExecutor:
         while streams:
             if stop is not None and stop.is_set():
                 stopped = True
+                if proc.stdin:
+                    proc.stdin.close()
                 _kill_group(proc)
                 break
             ready, _, _ = select.select(list(streams), [], [], 0.2)
@@ -154,8 +157,9 @@ class LocalExecutor:
                 else:
                     err_chunks.append(data)
         code = proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
         return CommandResult(code, out.finish(), b"".join(err_chunks).decode("utf-8", "replace"),
                              time.monotonic() - started, stopped)
 
@@ -256,7 +260,7 @@ class SSHExecutor:
                 self._connection = None
 
     def run(self, script: str, *, on_line: Optional[LineHandler] = None, mutating: bool = True,
-            stop: Optional[threading.Event] = None) -> CommandResult:
+            stop: Optional[threading.Event] = None, keep_stdin: bool = False) -> CommandResult:
         """Run ``script`` as ``sh -c`` on a new channel of the kept-open connection, with stdin at EOF."""
         import paramiko
 
@@ -266,9 +270,10 @@ class SSHExecutor:
         try:
             channel = self._connection.transport.open_session()
             channel.exec_command("sh -c " + shlex.quote(script))
-            channel.shutdown_write()  # the remote command reads EOF, never our terminal
+            if not keep_stdin:
+                channel.shutdown_write()  # the remote command reads EOF, never our terminal
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            self._connection = None
+            self.close()
             raise HostUnreachable(f"connection to {self.host.address} lost: {exc}") from None
         out = _LineSplitter(on_line)
         err_chunks: list[bytes] = []
@@ -289,6 +294,9 @@ class SSHExecutor:
                 break
             if channel.eof_received or channel.closed:
                 break
+        # The last chunk may have arrived together with EOF, after recv_ready() was checked.
+        while not stopped and channel.recv_ready():
+            out.feed(channel.recv(65536))
         while channel.recv_stderr_ready():
             err_chunks.append(channel.recv_stderr(65536))
         code = -1 if stopped else channel.recv_exit_status()
@@ -347,17 +355,18 @@ class RecordingExecutor:
             self.on_record(command)
 
     def run(self, script: str, *, on_line: Optional[LineHandler] = None, mutating: bool = True,
-            stop: Optional[threading.Event] = None) -> CommandResult:
+            stop: Optional[threading.Event] = None, keep_stdin: bool = False) -> CommandResult:
         """Run read-only scripts; record mutating ones and pretend they succeeded."""
         if not mutating:
-            return self.inner.run(script, on_line=on_line, mutating=False, stop=stop)
+            return self.inner.run(script, on_line=on_line, mutating=False, stop=stop, keep_stdin=keep_stdin)
         self._record("script", script)
         return CommandResult(0, "", "", 0.0)
 
     def rsync(self, source: Path, build_id: str, link_dest: Optional[str], excludes_file: Optional[Path]) -> CommandResult:
         """Record the rsync command line instead of running it."""
-        ssh = ssh_command_for_rsync(self.host) if self.host.transport == "ssh" else None
-        argv = rsync_argv(self.host, source, build_id, link_dest, excludes_file, ssh)
+        host = getattr(self.inner, "resolved", self.host)  # after ~/.ssh/config, as the real rsync would go
+        ssh = ssh_command_for_rsync(host) if host.transport == "ssh" else None
+        argv = rsync_argv(host, source, build_id, link_dest, excludes_file, ssh)
         self._record("rsync", " ".join(shlex.quote(a) for a in argv))
         return CommandResult(0, "", "", 0.0)
 

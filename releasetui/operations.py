@@ -236,8 +236,13 @@ class Operations:
             self.report(host, step, status, duration, message.strip())
         return handle
 
-    def _parallel(self, hosts: Iterable[HostConfig], work: Callable[[HostConfig], object]) -> dict[str, object]:
-        """Run ``work`` for each host in its own thread; exceptions are returned, not raised."""
+    def _parallel(self, hosts: Iterable[HostConfig], work: Callable[[HostConfig], object],
+                  interruptible: bool = True) -> dict[str, object]:
+        """Run ``work`` for each host in its own thread; exceptions are returned, not raised.
+
+        Ctrl-C sets ``stop`` and re-raises; when not ``interruptible`` (the switch, cleanup) it is
+        noted and the work finishes on every host first, so no host is left half-switched or locked.
+        """
         hosts = list(hosts)
         results: dict[str, object] = {}
         if not hosts:
@@ -251,30 +256,37 @@ class Operations:
 
         with ThreadPoolExecutor(max_workers=max(1, len(hosts)), thread_name_prefix="releasetui-host") as pool:
             futures = {host.name: pool.submit(guarded, host) for host in hosts}
-            try:
-                for name, future in futures.items():
-                    while True:
-                        try:
-                            results[name] = future.result(timeout=0.2)
-                            break
-                        except FutureTimeout:
-                            continue
-            except KeyboardInterrupt:
-                self.stop.set()
-                raise
+            for name, future in futures.items():
+                while name not in results:
+                    try:
+                        results[name] = future.result(timeout=0.2)
+                    except FutureTimeout:
+                        continue
+                    except KeyboardInterrupt:
+                        if interruptible:
+                            self.stop.set()
+                            raise
+                        self.report(None, "interrupt", "info", message="finishing what is under way on every host first")
         return results
 
-    def _collect(self, result: OperationResult, hosts: list[HostConfig], work: Callable[[HostConfig], object]) -> None:
+    def _collect(self, result: OperationResult, hosts: list[HostConfig], work: Callable[[HostConfig], object],
+                 interruptible: bool = True) -> None:
         """Run ``work`` on every host in parallel and record each host's outcome (an exception becomes one)."""
-        outcomes = self._parallel(hosts, work)
+        outcomes = self._parallel(hosts, work, interruptible)
         for host in hosts:
             outcome = outcomes[host.name]
             result.outcomes[host.name] = outcome if isinstance(outcome, HostOutcome) else self._failure(host, outcome)
 
-    def _run(self, host: HostConfig, script: str, step: str, mutating: bool = True) -> CommandResult:
-        """Connect if needed and run one script, reporting its remote steps."""
+    def _run(self, host: HostConfig, script: str, step: str, mutating: bool = True,
+             interruptible: bool = True) -> CommandResult:
+        """Connect if needed and run one script, reporting its remote steps.
+
+        Scripts that switch or clean up are not ``interruptible``: they are short, and
+        killing one halfway would leave a host locked or half-switched.
+        """
         executor = self.executor(host)
-        return executor.run(script, on_line=self._step_lines(host.name), mutating=mutating, stop=self.stop)
+        return executor.run(script, on_line=self._step_lines(host.name), mutating=mutating,
+                            stop=self.stop if interruptible else None)
 
     def _connect(self, host: HostConfig) -> None:
         started = time.monotonic()
@@ -350,21 +362,25 @@ class Operations:
                 self._run(host, commands.prepare_script(host.root, lock_json, self.config.python), "lock")
                 res = self.executor(host).run(commands.state_script(host.root, self.config.python), mutating=False)
             else:
-                res = self._run(host, commands.prepare_script(host.root, lock_json, self.config.python), "lock")
+                # Not interruptible: killed between mkdir and our bookkeeping, the lock would be left behind.
+                res = self._run(host, commands.prepare_script(host.root, lock_json, self.config.python), "lock",
+                                interruptible=False)
+            state = parse_state(host.name, res.stdout)
             if res.exit_code == commands.LOCKED_EXIT:
-                lock = parse_state(host.name, res.stdout).lock or LockInfo()
+                lock = state.lock or LockInfo()
                 self.report(host.name, "lock", "failed", time.monotonic() - t0, f"locked: {lock.describe()}")
-                return HostOutcome(host.name, "locked", f"locked by another operation: {lock.describe()}")
+                return HostOutcome(host.name, "locked", f"locked by another operation: {lock.describe()}",
+                                   current=state.current)
             if not res.ok:
                 self.report(host.name, "lock", "failed", time.monotonic() - t0, res.error_text())
-                return HostOutcome(host.name, "failed", res.error_text())
-            state = parse_state(host.name, res.stdout)
+                return HostOutcome(host.name, "failed", res.error_text(), current=state.current)
             if not self.dry_run and not state.python_version:
                 with state_lock:
                     locked_hosts.append(host)
                 self.report(host.name, "lock", "failed", time.monotonic() - t0,
                             f"{self.config.python} does not run on the host")
-                return HostOutcome(host.name, "failed", f"interpreter {self.config.python!r} not found on the host")
+                return HostOutcome(host.name, "failed", f"interpreter {self.config.python!r} not found on the host",
+                                   current=state.current)
             with state_lock:
                 states[host.name] = state
                 locked_hosts.append(host)
@@ -375,9 +391,9 @@ class Operations:
         try:
             self._collect(result, hosts, prepare)
         except KeyboardInterrupt:
-            return self._abort(result, hosts, locked_hosts, None, started, interrupted=True)
+            return self._abort(result, hosts, locked_hosts, None, started, states, interrupted=True)
         if not result.ok:
-            return self._abort(result, hosts, locked_hosts, None, started)
+            return self._abort(result, hosts, locked_hosts, None, started, states)
 
         final_id = unique_build_id(base_id, (b.id for s in states.values() for b in s.builds))
         result.build_id = final_id
@@ -385,22 +401,28 @@ class Operations:
         deployed_by = deployer_identity()
         created_at = _iso()
 
-        def build(host: HostConfig) -> HostOutcome:
-            state = states[host.name]
+        def build_meta(state: HostState, **changes) -> dict:
+            """The new build's metadata on that host (its venv key depends on the host's Python)."""
             python_version = state.python_version or "0.0"
-            key = commands.venv_key(info.requirements_sha256, python_version)
-            meta = {"id": final_id, "project": self.config.project, "created_at": created_at,
+            return {"id": final_id, "project": self.config.project, "created_at": created_at,
                     "requirements_sha256": info.requirements_sha256, "git_commit": info.git_commit,
                     "git_dirty": info.git_dirty, "deployed_by": deployed_by, "python_version": python_version,
-                    "venv": key, "complete": False, "failed": False}
+                    "venv": commands.venv_key(info.requirements_sha256, python_version),
+                    "complete": False, "failed": False, **changes}
+
+        def build(host: HostConfig) -> HostOutcome:
+            state = states[host.name]
+            meta = build_meta(state)
+            key = meta["venv"]
             t0 = time.monotonic()
             self.report(host.name, "rsync", "started")
             rs = self.executor(host).rsync(info.path, final_id, state.current, self.config.excludes_file)
             if not rs.ok:
                 self.report(host.name, "rsync", "failed", time.monotonic() - t0, rs.error_text())
-                return HostOutcome(host.name, "failed", f"rsync failed: {rs.error_text()}")
-            self.report(host.name, "rsync", "ok", time.monotonic() - t0,
-                        f"linked against {state.current}" if state.current else "full copy")
+                return HostOutcome(host.name, "failed", f"rsync failed: {rs.error_text()}", current=state.current)
+            link = f"linked against {state.current}" if state.current else "full copy"
+            self.report(host.name, "rsync", "skipped" if self.dry_run else "ok", time.monotonic() - t0,
+                        f"dry run: would be {link}" if self.dry_run else link)
             if self.stop.is_set():
                 raise KeyboardInterrupt
             t0 = time.monotonic()
@@ -413,8 +435,9 @@ class Operations:
                 raise KeyboardInterrupt
             if not res.ok:
                 self.report(host.name, "install", "failed", time.monotonic() - t0, res.error_text())
-                return HostOutcome(host.name, "failed", f"install failed: {res.error_text()}")
-            self.report(host.name, "install", "ok", time.monotonic() - t0, f"build {final_id} complete")
+                return HostOutcome(host.name, "failed", f"install failed: {res.error_text()}", current=state.current)
+            self.report(host.name, "install", "skipped" if self.dry_run else "ok", time.monotonic() - t0,
+                        f"dry run: would make build {final_id}" if self.dry_run else f"build {final_id} complete")
             state.builds.append(BuildInfo(id=final_id, complete=True, venv=key))
             if key not in state.venvs:
                 state.venvs.append(key)
@@ -423,9 +446,9 @@ class Operations:
         try:
             self._collect(result, hosts, build)
         except KeyboardInterrupt:
-            return self._abort(result, hosts, locked_hosts, final_id, started, interrupted=True)
+            return self._abort(result, hosts, locked_hosts, final_id, started, states, interrupted=True)
         if not result.ok:
-            return self._abort(result, hosts, locked_hosts, final_id, started)
+            return self._abort(result, hosts, locked_hosts, final_id, started, states)
 
         meta_failed = {}
 
@@ -433,40 +456,41 @@ class Operations:
             state = states[host.name]
             previous = state.current
             prune_builds, prune_venvs = plan_prune(state, self.config.keep_builds, current=final_id)
-            failed_meta = None
-            health_history = None
-            if self.config.healthcheck is not None:
-                failed_meta = commands.meta_json({
-                    "id": final_id, "project": self.config.project, "created_at": created_at,
-                    "requirements_sha256": info.requirements_sha256, "git_commit": info.git_commit,
-                    "git_dirty": info.git_dirty, "deployed_by": deployed_by,
-                    "python_version": state.python_version, "venv": commands.venv_key(info.requirements_sha256, state.python_version or "0.0"),
-                    "complete": True, "failed": True, "failure": "health check failed after deploy"})
-                meta_failed[host.name] = failed_meta
-                health_history = self._history("health-failed", host, build=final_id, back_to=previous)
+            failed_meta = commands.meta_json(build_meta(
+                state, complete=True, failed=True, failure="restart or health check failed after the switch"))
+            meta_failed[host.name] = failed_meta
+            health_history = self._history("health-failed", host, build=final_id, back_to=previous)
             script = commands.activate_script(
                 host.root, final_id, previous, self.config.restart,
                 self._history("deploy", host, **{"from": previous, "to": final_id}),
                 python=self.config.python, health=self.config.healthcheck, failed_meta=failed_meta,
                 health_failed_history=health_history, prune_builds=prune_builds, prune_venvs=prune_venvs)
-            res = self._run(host, script, "activate")
+            res = self._run(host, script, "activate", interruptible=False)
             removed = []
             for line in res.stdout.splitlines():
                 if line.startswith("REMOVED\t"):
                     removed = line.split("\t", 1)[1].split()
             if "UNHEALTHY" in res.stdout.split():
-                return HostOutcome(host.name, "failed", f"build {final_id} failed its health check; "
-                                   f"switched back to {previous or 'nothing'}", current=previous,
-                                   previous=previous, build_id=final_id)
+                what = "its health check" if self.config.healthcheck else "its restart"
+                if previous is None:
+                    return HostOutcome(host.name, "failed", f"build {final_id} failed {what}; no earlier build to "
+                                       "switch back to: it stays current, marked failed", current=final_id,
+                                       build_id=final_id)
+                return HostOutcome(host.name, "failed", f"build {final_id} failed {what}; switched back to {previous}",
+                                   current=previous, previous=previous, build_id=final_id)
             if not res.ok or (not self.dry_run and "SWITCHED" not in res.stdout.split()):
                 switched = "current -> builds/" in res.stdout
                 return HostOutcome(host.name, "failed", f"activate failed: {res.error_text()}",
                                    current=final_id if switched else previous, previous=previous, build_id=final_id)
+            if self.dry_run:
+                return HostOutcome(host.name, "ok", f"would switch {previous or 'none'} -> {final_id}",
+                                   current=previous, previous=previous, build_id=final_id)
             return HostOutcome(host.name, "ok", f"live: {final_id}", current=final_id, previous=previous,
                                build_id=final_id, removed=removed)
 
-        self._collect(result, hosts, activate)
-        if not result.ok and self.config.healthcheck is not None:
+        # Not interruptible: every host finishes its switch (and, if it must, its switch-back).
+        self._collect(result, hosts, activate, interruptible=False)
+        if not result.ok:
             self._compensate(result, hosts, final_id, meta_failed)
         return self._finish(result, started, hosts)
 
@@ -477,47 +501,55 @@ class Operations:
         The build is marked failed there as well: left "good" on these hosts, it
         would become their default rollback target after the next deploy.
         """
-        for host in hosts:
+        def take_back(host: HostConfig) -> None:
             outcome = result.outcomes[host.name]
-            if outcome.status == "ok" and outcome.previous:
-                mark = None
-                if failed_metas and failed_metas.get(host.name):
-                    meta = json.loads(failed_metas[host.name])
-                    meta["failure"] = "switched back: the deploy failed on another host"
-                    mark = (build_id, commands.meta_json(meta))
-                res = self._run(host, commands.rollback_script(host.root, outcome.previous, self.config.restart,
-                                                              self._lock_json("rollback", outcome.previous),
-                                                              deployer_identity(), _iso(), host.name,
-                                                              mark_failed=mark), "rollback")
-                if res.ok:
-                    outcome.status = "aborted"
-                    outcome.current = outcome.previous
-                    outcome.message = f"switched back to {outcome.previous}: another host failed"
-                else:
-                    outcome.status = "failed"
-                    outcome.message = f"could not switch back to {outcome.previous}: {res.error_text()}"
+            mark = None
+            if failed_metas and failed_metas.get(host.name):
+                meta = json.loads(failed_metas[host.name])
+                meta["failure"] = "switched back: the deploy failed on another host"
+                mark = (build_id, commands.meta_json(meta))
+            res = self._run(host, commands.rollback_script(host.root, outcome.previous, self.config.restart,
+                                                          self._lock_json("rollback", outcome.previous),
+                                                          deployer_identity(), _iso(), host.name,
+                                                          mark_failed=mark), "rollback", interruptible=False)
+            if res.ok:
+                outcome.status = "aborted"
+                outcome.current = outcome.previous
+                outcome.message = f"switched back to {outcome.previous}: another host failed"
+            else:
+                outcome.status = "failed"
+                outcome.message = f"could not switch back to {outcome.previous}: {res.error_text()}"
+
+        switched = [h for h in hosts if result.outcomes[h.name].status == "ok" and result.outcomes[h.name].previous]
+        self._parallel(switched, take_back, interruptible=False)
 
     def _abort(self, result: OperationResult, hosts: list[HostConfig], locked_hosts: list[HostConfig],
-               build_id: Optional[str], started: float, interrupted: bool = False) -> OperationResult:
-        """Nothing was switched: remove the partial build and release the lock on every host we locked."""
-        self.stop.clear()
+               build_id: Optional[str], started: float, states: dict[str, HostState],
+               interrupted: bool = False) -> OperationResult:
+        """Nothing was switched: remove the partial build and release the lock on every host we locked.
+
+        Runs to the end even after an interrupt (the stop event is left set for the caller to see).
+        """
         failed = [name for name, o in result.outcomes.items() if o.status != "ok"]
         for host in hosts:
             outcome = result.outcomes.get(host.name)
+            current = states[host.name].current if host.name in states else (outcome.current if outcome else None)
             if interrupted and (outcome is None or outcome.status == "ok"):
-                result.outcomes[host.name] = HostOutcome(host.name, "interrupted", "interrupted before the switch; current unchanged")
+                result.outcomes[host.name] = HostOutcome(host.name, "interrupted",
+                                                         "interrupted before the switch; current unchanged", current=current)
             elif outcome is None or outcome.status == "ok":
                 result.outcomes[host.name] = HostOutcome(
-                    host.name, "aborted", f"not switched: {', '.join(failed)} failed; current unchanged",
-                    current=outcome.current if outcome else None)
+                    host.name, "aborted", f"not switched: {', '.join(failed)} failed; current unchanged", current=current)
+            elif outcome.current is None:
+                outcome.current = current
 
         def release(host: HostConfig) -> None:
             t0 = time.monotonic()
-            res = self._run(host, commands.release_lock_script(host.root, build_id), "unlock")
+            res = self._run(host, commands.release_lock_script(host.root, build_id), "unlock", interruptible=False)
             self.report(host.name, "cleanup", "ok" if res.ok else "failed", time.monotonic() - t0,
                         "lock released" + (f", partial build {build_id} removed" if build_id else ""))
 
-        self._parallel(locked_hosts, release)
+        self._parallel(locked_hosts, release, interruptible=False)
         return self._finish(result, started, hosts)
 
     # --- rollback -------------------------------------------------------------
@@ -658,7 +690,7 @@ class Operations:
             self._connect(host)
             handler = lambda line: self.report(host.name, "log", "log", message=line)
             res = self.executor(host).run(commands.logs_script(host.root, self.config.logs, lines, follow),
-                                          on_line=handler, mutating=False, stop=self.stop)
+                                          on_line=handler, mutating=False, stop=self.stop, keep_stdin=follow)
             if res.stopped or res.ok:
                 return HostOutcome(host.name, "ok", "stopped" if res.stopped else "")
             return HostOutcome(host.name, "failed", res.error_text())

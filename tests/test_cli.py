@@ -89,3 +89,15 @@ def test_human_output_has_no_ansi_when_piped_and_diagnostics_on_stderr(local_pro
     steps = [m.group(1) for m in map(step_line.match, proc.stdout.splitlines()) if m]
     assert steps == ["lock", "rsync", "venv", "install", "switch", "restart"]
     assert proc.stderr == ""
+
+
+def test_reader_going_away_does_not_change_what_happens(local_project):
+    """`deploy | head -1`: the deploy still completes and the exit code is the deploy's, not the pipe's."""
+    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(local_project.config),
+                             "--headless", "deploy"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert local_project.current("box") is not None

@@ -46,7 +46,7 @@ def test_every_script_quotes_the_root_and_parses():
         commands.rollback_script(NASTY_ROOT, None, "true", "{}", "me", "2026-11-28T10:00:00Z"),
         commands.rollback_script(NASTY_ROOT, B1, None, "{}", "me", "2026-11-28T10:00:00Z"),
         commands.prune_script(NASTY_ROOT, [B1], [], "{}", "{}", keep=[B2]),
-        commands.logs_script(NASTY_ROOT, ["/var/log/a b.log"], 10, True),
+        commands.logs_script(NASTY_ROOT, ["/var/log/a b.log", "log/app.log"], 10, True),
     ]
     for script in scripts:
         sh_syntax_ok(script)
@@ -109,6 +109,21 @@ def test_rsync_over_ssh_checks_host_keys_and_links_to_current(tmp_path):
 
 
 def test_logs_script_tails_each_file_quoted():
-    script = commands.logs_script("/srv/app", ["/var/log/a.log", "rel/b.log"], 20, follow=False)
-    assert "tail -q -n 20 -- /var/log/a.log rel/b.log" in script
-    assert "-F" in commands.logs_script("/srv/app", ["a"], 5, follow=True)
+    script = commands.logs_script("/srv/app", ["/var/log/a b.log", "rel/b.log"], 20, follow=False)
+    assert "cd /srv/app ||" in script, "relative paths are under the root, and need it"
+    assert "exec tail -q -n 20 -- '/var/log/a b.log' rel/b.log" in script
+    assert commands.logs_script("/srv/app", ["/var/log/a.log"], 5, follow=False).startswith("cd /\n")
+
+
+def test_follow_tail_ends_when_stdin_closes():
+    """The caller stops a follow by closing stdin: no tail -F is left waiting on the host."""
+    script = commands.logs_script("/srv/app", ["/tmp/x.log"], 5, follow=True)
+    assert "tail -q -n 5 -F -- /tmp/x.log </dev/null &" in script
+    assert script.rstrip().endswith('cat >/dev/null\nkill "$_tail" 2>/dev/null')
+
+
+def test_rollback_candidates_sort_suffixed_ids_after_their_base():
+    """builds/*/ would sort 'ID-01/' before 'ID/' ('-' < '/'); the scripts glob builds/* instead."""
+    script = commands.rollback_script("/srv/app", None, None, "{}", "me", "now")
+    assert "for _d in builds/*;" in script and "builds/*/;" not in script
+    assert "for _d in builds/*;" in commands.state_script("/srv/app")

@@ -162,3 +162,70 @@ def test_same_size_edit_in_the_same_second_is_shipped(local_project):
     assert Operations(config).deploy(config.hosts, build_id="20260101000002").ok
     assert (p.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v2'\n"
     assert (p.roots["box"] / "builds" / "20260101000001" / "app.py").read_text() == "VERSION = 'v1'\n"
+
+
+def test_default_rollback_orders_suffixed_ids_after_their_base(local_project):
+    """Two builds in one second (ID, ID-01): the one before current is ID-01, never ID, in every code path."""
+    p = local_project
+    for build_id, version in (("20260101000001", "v1"), ("20260101000001-01", "v2"), ("20260101000002", "v3")):
+        deploy(p, build_id, version)
+    dry = p.cli("--headless", "rollback", "--dry-run")
+    assert "would switch 20260101000002 -> 20260101000001-01" in dry.stdout, dry.stdout
+    assert p.cli("--headless", "rollback").returncode == 0
+    assert p.current("box") == "20260101000001-01"
+    assert p.cli("--headless", "rollback").returncode == 0
+    assert p.current("box") == "20260101000001"
+    refused = p.cli("--headless", "rollback", "20200101000000")
+    assert "choose: 20260101000001, 20260101000001-01, 20260101000002" in refused.stderr
+
+
+def test_refused_operations_still_say_what_is_live(local_project):
+    p = local_project
+    deploy(p, "20260101000001", "v1")
+    (p.roots["box"] / "deploy.lock").mkdir()
+    for args in (("deploy",), ("rollback",)):
+        proc = p.cli("--headless", *args)
+        assert proc.returncode == 4
+        assert proc.stdout.splitlines()[-1] == "live now: box=20260101000001", proc.stdout
+
+
+def test_restart_failure_switches_back_without_a_health_check(local_project):
+    p = local_project
+    deploy(p, "20260101000001", "v1")
+    text = "\n".join("restart: test ! -e builds/20260101000002" if line.startswith("restart:") else line
+                     for line in p.config.read_text().splitlines())
+    p.config.write_text(text + "\n")
+    p.write_app("v2")
+    config = load_config(p.config)
+    result = Operations(config).deploy(config.hosts, build_id="20260101000002")
+    assert result.exit_code == 1
+    assert p.current("box") == "20260101000001"
+    meta = json.loads((p.roots["box"] / "builds" / "20260101000002" / ".releasetui-build.json").read_text())
+    assert meta["failed"] is True
+    assert "switched back to 20260101000001" in result.outcomes["box"].message
+
+
+def test_cleanup_signals_the_recorded_worker_only_while_it_is_still_that_install(tmp_path):
+    """worker.pid names a process group; a recycled group id (some other program) must never be signalled."""
+    import subprocess
+
+    from releasetui import commands
+
+    root = tmp_path / "root"
+    (root / "deploy.lock").mkdir(parents=True)
+    token = commands.worker_token("20260101000001")
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    worker = subprocess.Popen(["sh", "-c", f": {token}; sleep 60"], start_new_session=True)
+    try:
+        (root / "deploy.lock" / "worker.pid").write_text(f"{stranger.pid} {token}\n")
+        subprocess.run(["sh", "-c", commands.unlock_script(str(root), "{}")], check=True, capture_output=True)
+        assert stranger.poll() is None, "a process without the install's token was signalled"
+        (root / "deploy.lock").mkdir()
+        (root / "deploy.lock" / "worker.pid").write_text(f"{worker.pid} {token}\n")
+        subprocess.run(["sh", "-c", commands.release_lock_script(str(root))], check=True, capture_output=True)
+        assert worker.wait(timeout=10) != 0, "the install's group was not stopped"
+        assert not (root / "deploy.lock").exists()
+    finally:
+        for proc in (stranger, worker):
+            proc.kill()
+            proc.wait()

@@ -281,3 +281,34 @@ def test_ssh_config_alias_is_honoured_by_scripts_and_rsync(ssh_project, ssh_env,
     proc = p.cli("--headless", "deploy", "--host", "web1", env={"HOME": str(home)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (p.roots["web1"] / "current" / "app.py").read_text() == "VERSION = 'v1'\n"
+
+
+def test_stopping_a_follow_leaves_no_tail_on_the_host(ssh_project):
+    """Closing the channel ends the remote tail -F at once, not when the next log line happens to arrive."""
+    import threading
+
+    from releasetui.config import load_config
+    from releasetui.operations import Operations
+
+    p = ssh_project
+    config = load_config(p.config)
+    lines: list[str] = []
+    stop = threading.Event()
+    ops = Operations(config, report=lambda e: lines.append(e.message) if e.status == "log" else None)
+    worker = threading.Thread(target=ops.logs, args=(config.select(["web1"]),), kwargs={"lines": 1, "follow": True, "stop": stop})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "line 20" not in lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "line 20" in lines
+        log = str(p.dir / "app.log")
+        assert subprocess.run(["pgrep", "-f", f"tail -q -n 1 -F -- {log}"], capture_output=True).returncode == 0
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+        ops.close()
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", f"tail -q -n 1 -F -- {log}"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "the remote tail -F outlived the stop"
+        time.sleep(0.1)
