@@ -392,6 +392,8 @@ class Operations:
             self._collect(result, hosts, prepare)
         except KeyboardInterrupt:
             return self._abort(result, hosts, locked_hosts, None, started, states, interrupted=True)
+        if self.stop.is_set():  # stopped (the TUI's quit) while the locks were being taken
+            return self._abort(result, hosts, locked_hosts, None, started, states, interrupted=True)
         if not result.ok:
             return self._abort(result, hosts, locked_hosts, None, started, states)
 
