@@ -479,12 +479,13 @@ def rsync_argv(
     build_id: str,
     link_dest: Optional[str],
     excludes_file: Optional[Path],
-    ssh_command: Optional[Sequence[str]] = None,
+    remote_shell: Optional[Sequence[str]] = None,
 ) -> list[str]:
     """The local ``rsync`` command that copies ``source`` into ``builds/<build_id>/`` on the host.
 
     ``--link-dest`` at the current build makes unchanged files hard links:
-    no copy, no disk.  ``ssh_command`` is the ``-e`` transport for ssh hosts.
+    no copy, no disk.  ``remote_shell`` is rsync's ``-e`` for ssh hosts (the relay through the kept-open
+    connection, see :mod:`releasetui.rsync_relay`).
     """
     check_build_id(build_id)
     root = host.root.rstrip("/")
@@ -504,19 +505,7 @@ def rsync_argv(
     if host.transport == "local":
         argv += [src, dest_dir]
     else:
-        argv += ["-e", " ".join(q(a) for a in (ssh_command or ["ssh"])), "--protect-args"]
+        argv += ["-e", " ".join(q(a) for a in (remote_shell or ["ssh"])), "--protect-args"]
         target = f"{host.user}@{host.address}" if host.user else host.address
         argv += [src, f"{target}:{dest_dir}"]
-    return argv
-
-
-def ssh_command_for_rsync(host: HostConfig) -> list[str]:
-    """The ``ssh`` argv rsync uses: the same key, port and known_hosts, host keys strictly checked."""
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "Compression=no"]
-    if host.port:
-        argv += ["-p", str(host.port)]
-    if host.key_file:
-        argv += ["-i", str(host.key_file), "-o", "IdentitiesOnly=yes"]
-    if host.known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={host.known_hosts}"]
     return argv

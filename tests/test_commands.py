@@ -95,16 +95,16 @@ def test_meta_json_spelling_matches_what_scripts_grep():
     assert "grep -q '\"complete\": true'" in commands.PREAMBLE
 
 
-def test_rsync_over_ssh_checks_host_keys_and_links_to_current(tmp_path):
-    host = HostConfig(name="web1", root="/var/www/app", address="10.0.0.5", user="deploy", port=2222,
-                      key_file=Path("/k/id"), known_hosts=Path("/k/known_hosts"))
-    argv = commands.rsync_argv(host, tmp_path, B2, B1, Path("/x/rsync_excludes"), commands.ssh_command_for_rsync(host))
+def test_rsync_goes_through_the_relay_and_links_to_current(tmp_path):
+    host = HostConfig(name="web1", root="/var/www/app", address="10.0.0.5", user="deploy", port=2222)
+    relay = ["/venv/bin/python", "-m", "releasetui.rsync_relay", "/tmp/relay dir/relay.sock"]
+    argv = commands.rsync_argv(host, tmp_path, B2, B1, Path("/x/rsync_excludes"), relay)
     assert argv[:3] == ["rsync", "-rlp", "--checksum"]
     assert f"--link-dest=/var/www/app/builds/{B1}/" in argv
     assert "--exclude-from=/x/rsync_excludes" in argv
     assert "--exclude=/.git/" in argv and "--exclude=/env" in argv
-    ssh = argv[argv.index("-e") + 1]
-    assert "StrictHostKeyChecking=yes" in ssh and "UserKnownHostsFile=/k/known_hosts" in ssh and "-p 2222" in ssh
+    assert argv[argv.index("-e") + 1] == "/venv/bin/python -m releasetui.rsync_relay '/tmp/relay dir/relay.sock'"
+    assert "--protect-args" in argv
     assert argv[-2] == f"{tmp_path}/" and argv[-1] == f"deploy@10.0.0.5:/var/www/app/builds/{B2}/"
 
 
