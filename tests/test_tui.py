@@ -15,7 +15,7 @@ import pytest
 from releasetui.config import load_config
 from releasetui.operations import Operations
 from releasetui.tui.app import ConfirmScreen, MainScreen, ReleaseApp
-from releasetui.tui.screens import HelpScreen, LogScreen, NoConfigScreen
+from releasetui.tui.screens import HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
 from textual.widgets import DataTable
 
 SIZE = (130, 40)
@@ -86,8 +86,26 @@ def deployed(local_project):
 
 
 def app_for(project, **kwargs) -> ReleaseApp:
+    """The app on the project; no periodic re-read unless a test asks for one (it would race the assertions)."""
     config = load_config(project.config)
+    kwargs.setdefault("refresh_interval", None)
     return ReleaseApp(config, **kwargs)
+
+
+def stuck_python(project) -> tuple[Path, Path]:
+    """Point ``python:`` at a wrapper that hangs in ``-m venv`` until a gate file exists; return (marker, gate).
+
+    The next deploy (with new requirements, so a venv must be made) stops in its install step, on every host.
+    """
+    from tests.conftest import HOST_PYTHON
+    marker, gate = project.dir / "installing", project.dir / "gate"
+    wrapper = project.dir / "slow-python"
+    wrapper.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; until [ -e {gate} ]; do sleep 0.05; done;; esac\n"
+                       f"exec {HOST_PYTHON} \"$@\"\n")
+    wrapper.chmod(0o755)
+    project.config.write_text(project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}"))
+    project.write_app("v-stuck", "tinylib==2.0\n# new requirements: a new venv")
+    return marker, gate
 
 
 # --- the main screen ----------------------------------------------------------------
@@ -152,7 +170,7 @@ async def test_rollback_refuses_an_incomplete_build(deployed):
         assert str(builds_table(app).get_cell("20200101000000", "status")) == "incomplete"
         await cursor_to(pilot, "20200101000000")
         await pilot.press("r")
-        await pilot.pause()
+        await until(pilot, lambda: any("rollback refused" in line for line in main.transcript), 30, "the refusal")
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("rollback refused" in line and "incomplete" in line for line in main.transcript)
         assert any("incomplete" in n.message for n in app._notifications)
@@ -169,14 +187,33 @@ async def test_deploy_key_confirms_then_makes_a_new_current_build(deployed):
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
         body = str(app.screen.body)
         assert str(project.source) in body and "box" in body
-        shown_id = app.screen.title_text.split()[-1].rstrip("?")
-        assert shown_id not in ids
+        assert "the UTC time when it starts" in body and f"{ids[2]} → new build" in body
         await pilot.press("y")
         main = await idle(pilot)
-        assert project.current("box") == shown_id
+        new_id = project.current("box")
+        assert new_id not in ids and new_id > ids[2]
         assert (project.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v4-from-tui'\n"
         assert any("deploy ok" in line for line in main.transcript)
         assert any("install" in line and "ok" in line for line in main.transcript)
+        # Only finished steps are printed (the running ones show in the pane's title), as --headless does.
+        assert not any(" started" in line for line in main.transcript)
+
+
+async def test_deploy_takes_its_build_id_when_it_starts_not_when_the_dialog_opened(deployed):
+    """A dialog left open while somebody else deploys: the TUI's build still gets the newest id."""
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
+        time.sleep(1.1)  # a new second: the id a dialog-time clock would have given is now taken by an older build
+        [other] = deploy(project, [("v-elsewhere", "tinylib==2.0")])
+        project.write_app("v-tui", "tinylib==2.0")
+        await pilot.press("y")
+        await idle(pilot)
+    assert project.current("box") > other
+    assert (project.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v-tui'\n"
 
 
 async def test_deploy_failure_shows_in_pane_and_notification(deployed):
@@ -222,21 +259,21 @@ async def test_prune_with_nothing_to_remove_only_says_so(deployed):
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
         await pilot.press("p")
-        await pilot.pause()
+        await until(pilot, lambda: any("Nothing to prune" in n.message for n in app._notifications), 30, "the notice")
         assert isinstance(app.screen, MainScreen)
-        assert any("Nothing to prune" in n.message for n in app._notifications)
 
 
 async def test_unlock_key_removes_a_stale_lock(deployed):
     project, ids = deployed
     lock = project.roots["box"] / "deploy.lock"
-    lock.mkdir()
-    (lock / "info.json").write_text(json.dumps({"who": "ghost@gone", "where": "laptop", "since": "2026-01-01T00:00:00Z",
-                                                "operation": "deploy"}))
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
-        assert "ghost@gone" in str(app.main.query_one("#hosts", DataTable).get_cell("box", "lock"))
+        assert str(app.main.query_one("#hosts", DataTable).get_cell("box", "lock")) == "-"
+        # Locked after the TUI read the host: u reads it again before it asks, no f5 needed.
+        lock.mkdir()
+        (lock / "info.json").write_text(json.dumps({"who": "ghost@gone", "where": "laptop",
+                                                    "since": "2026-01-01T00:00:00Z", "operation": "deploy"}))
         await pilot.press("u")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
         assert "ghost@gone" in str(app.screen.body)
@@ -301,6 +338,62 @@ async def test_refresh_key_picks_up_changes_made_elsewhere(deployed):
         await until(pilot, lambda: len(builds_table(app).rows) == 5, 30, "the refreshed table")
 
 
+async def test_confirmations_are_built_from_a_fresh_read(deployed):
+    """Changes made on the host after the last read show in the prune and rollback confirmations."""
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        make_incomplete(project.roots["box"], "20200101000000")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        assert "remove build 20200101000000" in str(app.screen.body)
+        await pilot.press("n")
+        await cursor_to(pilot, ids[0])
+        import shutil
+        shutil.rmtree(project.roots["box"] / "builds" / ids[0])  # pruned elsewhere meanwhile
+        await pilot.press("r")
+        main = app.main
+        await until(pilot, lambda: any("rollback refused" in line for line in main.transcript), 30, "the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any(f"build {ids[0]} does not exist" in line for line in main.transcript)
+    assert project.current("box") == ids[2]
+
+
+async def test_hosts_are_reread_periodically_while_idle(deployed):
+    project, ids = deployed
+    app = app_for(project, refresh_interval=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        assert len(builds_table(app).rows) == 3
+        make_incomplete(project.roots["box"], "20200101000000")
+        await until(pilot, lambda: len(builds_table(app).rows) == 4, 30, "the periodic re-read")
+
+
+async def test_home_and_end_move_the_builds_cursor(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await idle(pilot)
+        builds_table(app).focus()
+        await pilot.press("end")
+        assert main.selected_build() == ids[0]  # oldest, at the bottom
+        await pilot.press("home")
+        assert main.selected_build() == ids[2]
+
+
+async def test_80x24_keeps_the_builds_and_their_status_visible(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        table = builds_table(app)
+        assert table.region.height >= 7  # border, header and at least four rows
+        status = next(i for i, column in enumerate(table.ordered_columns) if column.key.value == "status")
+        right = sum(column.get_render_width(table) for column in table.ordered_columns[:status + 1])
+        assert right <= table.content_region.width  # the Status column is on screen, not cut off
+
+
 async def test_mark_key_chooses_target_hosts(tmp_path, wheelhouse):
     from tests.conftest import make_project
     project = make_project(tmp_path, wheelhouse, {"a": {"transport": "local"}, "b": {"transport": "local"}})
@@ -357,15 +450,63 @@ async def test_keys_answer_during_a_slow_operation(deployed):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
-        await pilot.press("q")  # quitting asks first while busy
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
+        for key in ("q", "ctrl+q", "ctrl+c"):  # quitting asks first while busy, whichever quit key
+            await pilot.press(key)
+            assert isinstance(app.screen, QuitWhileBusyScreen), key
+            await pilot.press(key)  # a second press does not stack a second question
+            assert isinstance(app.screen, QuitWhileBusyScreen) and len(app.screen_stack) == 3
+            await pilot.press("n")
+            assert isinstance(app.screen, MainScreen)
         # Every key above was answered while the restart still hung on the gate.
         assert main.busy == "rollback" and not gate.exists()
         gate.touch()
         await idle(pilot)
         assert main.check_action("deploy", ()) is True
     assert project.current("box") == ids[1]
+
+
+async def test_quit_during_a_deploy_waits_for_its_cleanup(deployed):
+    """q, y while the install hangs: the deploy is stopped, its lock and partial build removed, then the app exits."""
+    project, ids = deployed
+    marker, gate = stuck_python(project)
+    root = project.roots["box"]
+    app = app_for(project)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            main = await idle(pilot)
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+            await pilot.press("y")
+            await until(pilot, marker.exists, 60, "the install to hang")
+            assert (root / "deploy.lock").is_dir() and len(list((root / "builds").iterdir())) == 4
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitWhileBusyScreen)
+            await pilot.press("y")
+            assert any("stopping deploy" in line for line in main.transcript)
+            # The app waits for the operation's own end (the stop kills the hung install; the gate stays shut).
+            await until(pilot, lambda: app.return_code is not None, 60, "the app to exit after the cleanup")
+            assert main.busy is None
+            assert any("deploy box: interrupted" in line for line in main.transcript)
+    finally:
+        gate.touch()
+    assert not (root / "deploy.lock").exists()
+    assert sorted(p.name for p in (root / "builds").iterdir()) == sorted(ids)  # no partial build
+    assert project.current("box") == ids[2]
+    assert app.return_code == 0
+
+
+async def test_quit_key_again_while_cleaning_up_offers_quit_now(deployed):
+    """If the cleanup itself hangs, a second quit asks whether to leave without waiting."""
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await idle(pilot)
+        main.busy, main.quitting = "deploy", True  # as if a stopped deploy were still cleaning up
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, QuitNowScreen)
+        await pilot.press("n")
+        assert app.return_code is None
+        main.busy, main.quitting = None, False
 
 
 async def test_unreachable_host_says_why(tmp_path, wheelhouse):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 from datetime import datetime, timezone, tzinfo
 from typing import Callable, Optional
 
@@ -19,6 +20,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, RichLog
@@ -26,10 +28,10 @@ from textual.widgets import DataTable, Footer, Header, Input, RichLog
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
 from ..models import Event, HostState, OperationResult
-from ..operations import Operations, new_build_id, plan_prune, unique_build_id
+from ..operations import Operations, new_build_id, plan_prune
 from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
                   status_text)
-from .screens import ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitWhileBusyScreen
+from .screens import ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
 MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock"}
@@ -46,11 +48,17 @@ class OperationEvent(Message):
 
 
 class StatesLoaded(Message):
-    """Fresh host states (``HostState`` or the exception reading it raised), by host name."""
+    """Fresh host states (``HostState`` or the exception reading it raised), by host name.
 
-    def __init__(self, states: dict[str, object]):
+    ``seq`` orders the reads (an older read landing late must not overwrite a newer one); ``then``
+    runs once the states are shown (a confirmation built from them).
+    """
+
+    def __init__(self, states: dict[str, object], seq: int, then: Optional[Callable[[], None]] = None):
         super().__init__()
         self.states = states
+        self.seq = seq
+        self.then = then
 
 
 class OperationFinished(Message):
@@ -63,8 +71,22 @@ class OperationFinished(Message):
         self.error = error
 
 
+class RowTable(DataTable):
+    """A row-cursor table whose home/end move the cursor to the first/last row (DataTable's scroll sideways)."""
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
+
+
 class MainScreen(Screen):
     """Hosts, builds and output; owns the operation keys so modal screens never trigger them."""
+
+    # Below 30 rows the hosts and output panes shrink so the builds keep room; below 100 columns the
+    # builds' cells get shorter (see fill_builds).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    COMPACT_WIDTH = 100
 
     BINDINGS = [
         Binding("d", "deploy", "Deploy"),
@@ -82,6 +104,14 @@ class MainScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.busy: Optional[str] = None
+        self.preparing: Optional[str] = None  # a key whose confirmation waits for fresh states
+        self.quitting = False  # quit confirmed while busy: exit once the operation has cleaned up
+        self.interrupted = False
+        self.running_steps: dict[tuple[Optional[str], str], str] = {}
+        self.compact = False
+        self._read_seq = itertools.count(1)
+        self._last_seq = 0  # the newest read started
+        self._applied_seq = 0  # the newest read shown
         self.host_cursor: Optional[str] = None
         self.marked: set[str] = set()
         self.filter_text = ""
@@ -93,9 +123,9 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield DataTable(id="hosts", cursor_type="row", zebra_stripes=False)
+        yield RowTable(id="hosts", cursor_type="row", zebra_stripes=False)
         yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
-        yield DataTable(id="builds", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
         yield RichLog(id="output", highlight=False, markup=False, wrap=True, max_lines=2000)
         yield Footer()
 
@@ -105,25 +135,27 @@ class MainScreen(Screen):
         hosts.border_title = "Hosts"
         hosts.add_column(" ", key="mark", width=1)
         hosts.add_column("Host", key="host")
-        hosts.add_column("Where", key="where")
         hosts.add_column("Current", key="current")
         hosts.add_column("#", key="count")
         hosts.add_column("Lock", key="lock")
-        # Last, because an unreachable host's reason is long and may be cut at the edge.
         hosts.add_column("State", key="state")
+        # Last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
+        hosts.add_column("Where", key="where")
         builds = self.query_one("#builds", DataTable)
         builds.add_column(" ", key="live", width=1)
         builds.add_column("Build", key="id")
+        # Status right after the id: on a narrow terminal the columns at the right edge are cut first.
+        builds.add_column("Status", key="status")
         builds.add_column("Created (local)", key="created")
         builds.add_column("Requirements", key="reqs")
         builds.add_column("Git", key="git")
         builds.add_column("Deployed by", key="who")
-        builds.add_column("Status", key="status")
         builds.border_title = "Builds"
         self.query_one("#filter", Input).display = False
         output = self.query_one("#output", RichLog)
         output.border_title = "Output"
         self.host_cursor = app.hosts[0].name if app.hosts else None
+        self.compact = app.size.width < self.COMPACT_WIDTH
         self.fill_hosts()
         self.fill_builds()
         output.write(Text(f"{app.config.project}: {len(app.hosts)} host(s) from {app.config.path}. "
@@ -133,6 +165,17 @@ class MainScreen(Screen):
             self.action_refresh()
             # Ages ("3h ago") drift while the screen stays open; redraw them now and then.
             self.set_interval(60, self.fill_builds)
+        if app.refresh_interval:
+            # Somebody else may deploy or lock meanwhile: re-read now and then while nothing runs here.
+            self.set_interval(app.refresh_interval, self.refresh_when_idle)
+
+    def on_resize(self) -> None:
+        """Shorter build cells below COMPACT_WIDTH columns, so Status and the commit stay on screen."""
+        compact = self.app.size.width < self.COMPACT_WIDTH
+        if compact != self.compact:
+            self.compact = compact
+            self.fill_hosts()
+            self.fill_builds()
 
     @property
     def releasetui(self) -> "ReleaseApp":
@@ -151,18 +194,19 @@ class MainScreen(Screen):
             state = app.states.get(host.name)
             mark = Text("✓", style="bold cyan") if host.name in self.marked else ""
             if state is None:
-                row = [mark, host.name, host.label, "", "", "", Text("reading…", style="dim")]
+                row = [mark, host.name, "", "", "", Text("reading…", style="dim"), host.label]
             elif isinstance(state, Exception):
                 # The cell keeps the start of the reason; the output pane has all of it.
-                reason = str(state) if len(str(state)) <= 30 else str(state)[:29] + "…"
-                row = [mark, host.name, host.label, "?", "?", "?", Text(f"unreachable: {reason}", style="bold red")]
+                room = 16 if self.compact else 20
+                reason = str(state) if len(str(state)) <= room else str(state)[:room - 1] + "…"
+                row = [mark, host.name, "?", "?", "?", Text(f"unreachable: {reason}", style="bold red"), host.label]
             else:
                 word = Text("ok", style="green") if state.initialized else Text("not deployed yet", style="yellow")
                 current = Text(state.current or "none")
                 if disagree:
                     current.append(" ≠", style="bold yellow")
                 lock = Text(lock_cell(state.lock, app.now()), style="bold yellow") if state.lock else Text("-", style="dim")
-                row = [mark, host.name, host.label, current, str(len(state.builds)), lock, word]
+                row = [mark, host.name, current, str(len(state.builds)), lock, word, host.label]
             table.add_row(*row, key=host.name)
         title = "Hosts"
         if disagree:
@@ -195,11 +239,11 @@ class MainScreen(Screen):
         changed = requirements_changed(state.builds)
         needle = self.filter_text.lower()
         for build in sorted(state.builds, key=lambda b: b.id, reverse=True):
-            reqs = Text(short_hash(build.requirements_sha256))
+            reqs = Text(short_hash(build.requirements_sha256, 7 if self.compact else 10))
             reqs.append(" *" if changed.get(build.id) else "  ", style="bold yellow")
-            row = [Text("▶", style="bold green") if build.current else "", build.id,
-                   created_cell(build.created_at, now, app.tz), reqs, git_cell(build),
-                   build.deployed_by or "-", status_text(build.status)]
+            row = [Text("▶", style="bold green") if build.current else "", build.id, status_text(build.status),
+                   created_cell(build.created_at, now, app.tz, compact=self.compact), reqs, git_cell(build),
+                   build.deployed_by or "-"]
             if needle:
                 haystack = " ".join([build.id, build.git_commit or "", build.deployed_by or "", build.status,
                                      build.requirements_sha256 or "", build.created_at or ""]).lower()
@@ -244,25 +288,61 @@ class MainScreen(Screen):
         """One line in the output pane."""
         line = Text(text, style=style) if isinstance(text, str) else text
         self.transcript.append(line.plain)
-        self.query_one("#output", RichLog).write(line)
+        output = self.query_one("#output", RichLog)
+        # Wrap at the pane's width: left to itself RichLog wraps at the console's (80 when headless).
+        width = output.scrollable_content_region.width
+        output.write(line, width=width if width >= 40 else None)
 
     def report(self, event: Event) -> None:
         """The operations' reporter, called from worker threads; post_message is thread-safe."""
         self.post_message(OperationEvent(event))
 
     def on_operation_event(self, message: OperationEvent) -> None:
-        """Show a step as it happens."""
-        self.say(event_line(message.event, self.releasetui.tz))
+        """Show a step when it finishes; a started one only shows in the pane's title (the running indicator)."""
+        event = message.event
+        key = (event.host, event.step)
+        if event.status == "started":
+            self.running_steps[key] = f"{event.host or '*'} {event.step}"
+            self.update_output_title()
+            return
+        if self.running_steps.pop(key, None) is not None:
+            self.update_output_title()
+        self.say(event_line(event, self.releasetui.tz))
+
+    def update_output_title(self) -> None:
+        """The output pane's title: what runs (the steps under way), or that it is stopping."""
+        output = self.query_one("#output", RichLog)
+        if self.busy is None:
+            output.border_title = "Output"
+        elif self.interrupted:
+            output.border_title = f"Output · stopping {self.busy}… (cleaning up)"
+        else:
+            steps = ", ".join(self.running_steps.values())
+            output.border_title = f"Output · {self.busy} running…" + (f" {steps}" if steps else "")
 
     # --- refresh ----------------------------------------------------------------
 
     def action_refresh(self) -> None:
         """Read every host's state again (one round trip per host, in a worker)."""
-        self.query_one("#hosts", DataTable).border_subtitle = "refreshing…"
-        self.read_states()
+        self.start_read()
 
-    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
-    def read_states(self) -> None:
+    def start_read(self, then: Optional[Callable[[], None]] = None) -> None:
+        """Read the states in a worker; ``then`` runs on the UI thread once they are shown."""
+        self._last_seq = next(self._read_seq)
+        self.query_one("#hosts", DataTable).border_subtitle = "refreshing…"
+        self.read_states(self._last_seq, then)
+
+    def refresh_when_idle(self) -> None:
+        """The periodic re-read: skipped while an operation, a confirmation or another read is under way."""
+        app = self.releasetui
+        if self.busy or self.preparing or self.quitting or app.screen is not self:
+            return
+        if any(w.is_running for w in app.workers if w.group == "refresh"):
+            return
+        self.start_read()
+
+    @work(thread=True, group="refresh", exit_on_error=False)
+    def read_states(self, seq: int, then: Optional[Callable[[], None]] = None) -> None:
         """Worker: read the states; the result comes back as :class:`StatesLoaded`."""
         app = self.releasetui
         ops = app.make_operations(lambda event: None)
@@ -270,65 +350,79 @@ class MainScreen(Screen):
             states = ops.states(app.hosts)
         except Exception as exc:  # the pool itself failed: every host is unknown
             states = {h.name: exc for h in app.hosts}
-        self.post_message(StatesLoaded(states))
+        self.post_message(StatesLoaded(states, seq, then))
 
     def on_states_loaded(self, message: StatesLoaded) -> None:
         """Redraw with fresh states; report a host that became unreachable once, not on every refresh."""
-        self.releasetui.states = dict(message.states)
-        for name, state in message.states.items():
-            text = str(state) if isinstance(state, Exception) else ""
-            if text and self._errors_shown.get(name) != text:
-                self.say(f"{name}: unreachable: {text}", "red")
-            self._errors_shown[name] = text
-        self.query_one("#hosts", DataTable).border_subtitle = ""
-        self.fill_hosts()
-        self.fill_builds()
+        if message.seq > self._applied_seq:  # an older read landing after a newer one is dropped
+            self._applied_seq = message.seq
+            self.releasetui.states = dict(message.states)
+            for name, state in message.states.items():
+                text = str(state) if isinstance(state, Exception) else ""
+                if text and self._errors_shown.get(name) != text:
+                    self.say(f"{name}: unreachable: {text}", "red")
+                self._errors_shown[name] = text
+            self.fill_hosts()
+            self.fill_builds()
+        if message.seq == self._last_seq:
+            self.query_one("#hosts", DataTable).border_subtitle = ""
+        if message.then is not None:
+            message.then()
 
     # --- operations ---------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
-        """Dim the mutating keys while an operation runs (None = shown but disabled)."""
-        if action in MUTATING_ACTIONS and self.busy:
+        """Dim the mutating keys while an operation runs or a confirmation is being prepared (None = shown but disabled)."""
+        if action in MUTATING_ACTIONS and (self.busy or self.preparing or self.quitting):
             return None
         return True
 
-    def _states_ready(self) -> bool:
-        if not self.releasetui.states:
-            self.notify("Still reading the hosts; try again in a moment.", severity="warning")
-            return False
-        return True
+    def confirm_after_refresh(self, name: str, build: Callable[[], None]) -> None:
+        """Re-read the hosts, then build the confirmation from what they say now, not from a read minutes old."""
+        self.preparing = name
+        self.refresh_bindings()
+
+        def then() -> None:
+            self.preparing = None
+            self.refresh_bindings()
+            if not self.quitting and self.busy is None:
+                build()
+        self.start_read(then)
 
     def run_operation(self, name: str, work_fn: Callable[[Operations], OperationResult]) -> None:
         """Start a mutating operation in a worker; keys are dimmed until it finishes."""
         self.busy = name
+        self.interrupted = False
+        self.running_steps.clear()
+        # Made here, not in the worker: a quit right after the start must find the stop event to set.
+        self.running_ops = self.releasetui.make_operations(self.report)
         self.refresh_bindings()
-        self.query_one("#output", RichLog).border_title = f"Output · {name} running…"
+        self.update_output_title()
         self.say(f"── {name} on {', '.join(h.name for h in self.targets())}", "bold")
-        self.operation_worker(name, work_fn)
+        self.operation_worker(name, self.running_ops, work_fn)
 
     @work(thread=True, exclusive=True, group="operation", exit_on_error=False)
-    def operation_worker(self, name: str, work_fn: Callable[[Operations], OperationResult]) -> None:
+    def operation_worker(self, name: str, ops: Operations, work_fn: Callable[[Operations], OperationResult]) -> None:
         """Worker: run the blocking operation; its end comes back as :class:`OperationFinished`."""
-        ops = self.releasetui.make_operations(self.report)
-        self.running_ops = ops
         result, error = None, None
         try:
             result = work_fn(ops)
         except Exception as exc:  # OperationError and friends: one line, the app keeps running
             error = str(exc) or type(exc).__name__
-        finally:
-            self.running_ops = None
         self.post_message(OperationFinished(name, result, error))
 
     def on_operation_finished(self, message: OperationFinished) -> None:
-        """Summarise per host in the pane, notify, and re-read the hosts."""
+        """Summarise per host in the pane, notify, and re-read the hosts (or quit, when a quit waited for this)."""
         self.busy = None
+        self.running_ops = None
+        self.running_steps.clear()
         self.refresh_bindings()
-        self.query_one("#output", RichLog).border_title = "Output"
+        self.update_output_title()
         name, result = message.name, message.result
+        # Toasts sit over the bottom of the output pane: short-lived, the pane keeps the full text.
         if message.error or result is None:
             self.say(f"{name} could not start: {message.error}", "bold red")
-            self.notify(message.error or "unknown error", title=f"{name} failed", severity="error", timeout=10)
+            self.notify(message.error or "unknown error", title=f"{name} failed", severity="error", timeout=6)
         else:
             for outcome in result.outcomes.values():
                 style = "green" if outcome.status == "ok" else "bold red"
@@ -337,28 +431,48 @@ class MainScreen(Screen):
             summary = f"{name} {result.status} in {result.duration:.1f}s"
             self.say(summary, "bold green" if result.ok else "bold red")
             if result.ok:
-                self.notify(summary, title=name)
+                self.notify(summary, title=name, timeout=3)
             else:
                 bad = [f"{o.host}: {o.message}" for o in result.outcomes.values() if o.status != "ok"]
-                self.notify("\n".join(bad), title=f"{name} failed", severity="error", timeout=10)
+                self.notify("\n".join(bad), title=f"{name} failed", severity="error", timeout=6)
+        if self.quitting:
+            self.app.exit(0)
+            return
         self.action_refresh()
 
     def interrupt(self) -> None:
-        """Ask the running operation to stop (quit while busy)."""
-        if self.running_ops is not None:
-            self.running_ops.stop.set()
+        """Ask the running operation to stop, once (setting it again could cut short the cleanup it started)."""
+        if self.interrupted or self.running_ops is None:
+            return
+        self.interrupted = True
+        self.running_ops.stop.set()
+        try:
+            self.update_output_title()
+        except NoMatches:  # called while the app unmounts: the pane is already gone
+            pass
+
+    def stop_then_quit(self) -> None:
+        """Quit confirmed while busy: stop the operation, let it clean up on every host, exit when it has."""
+        if self.busy is None:  # it finished while the question was open
+            self.app.exit(0)
+            return
+        self.quitting = True
+        self.refresh_bindings()
+        self.interrupt()
+        self.say(f"stopping {self.busy}… (cleaning up on the hosts; the app quits when that is done)", "bold yellow")
+        self.notify(f"Stopping {self.busy}: cleaning up on the hosts, then quitting.", title="Quitting", timeout=4)
 
     # --- the keys -------------------------------------------------------------------
 
     def action_deploy(self) -> None:
-        """d: confirm source, hosts and build id, then deploy."""
-        if not self._states_ready():
-            return
+        """d: re-read the hosts, confirm source and hosts, then deploy."""
+        hosts = self.targets()
+        self.confirm_after_refresh("deploy", lambda: self.confirm_deploy(hosts))
+
+    def confirm_deploy(self, hosts: list[HostConfig]) -> None:
+        """The deploy confirmation, from the states just read."""
         app = self.releasetui
         config = app.config
-        hosts = self.targets()
-        taken = [b.id for s in app.states.values() if isinstance(s, HostState) for b in s.builds]
-        build_id = unique_build_id(new_build_id(app.now()), taken)
         req_path = config.source / config.requirements
         try:
             sha = hashlib.sha256(req_path.read_bytes()).hexdigest()
@@ -370,8 +484,11 @@ class MainScreen(Screen):
         body.append(f"{config.source}\n")
         body.append("Requirements  ", style="bold")
         body.append(f"{config.requirements} ({sha[:10]})\n")
+        # The core takes the id from the clock when the deploy starts: a dialog left open must not
+        # give the build an id older than builds deployed meanwhile.
         body.append("Build id      ", style="bold")
-        body.append(f"{build_id}\n\n", style="bold cyan")
+        body.append("new: the UTC time when it starts ", style="bold cyan")
+        body.append(f"(about {new_build_id(app.now())})\n\n", style="dim")
         for host in hosts:
             state = app.states.get(host.name)
             body.append(f"  {host.name:<12}", style="bold")
@@ -379,13 +496,13 @@ class MainScreen(Screen):
                 # The host keeps one venv per requirements hash: any complete build with this hash means no pip work.
                 known = any(b.complete and b.requirements_sha256 == sha for b in state.builds)
                 reqs = "venv for these requirements exists: reused" if known else "new requirements: a venv is built"
-                body.append(f"{state.current or 'none'} → {build_id}   {reqs}\n")
+                body.append(f"{state.current or 'none'} → new build   {reqs}\n")
             else:
                 body.append(f"unreachable now ({state}); the deploy will fail there\n", style="red")
         body.append("\nNothing switches until every host has the build complete.", style="dim")
         self.app.push_screen(
-            ConfirmScreen(f"Deploy {config.project} as build {build_id}?", body, "Deploy"),
-            lambda ok: ok and self.run_operation("deploy", lambda ops: ops.deploy(hosts, build_id=build_id)))
+            ConfirmScreen(f"Deploy {config.project} as a new build?", body, "Deploy"),
+            lambda ok: ok and self.run_operation("deploy", lambda ops: ops.deploy(hosts)))
 
     def rollback_problems(self, build_id: str, hosts: list[HostConfig]) -> list[str]:
         """Why a rollback to ``build_id`` on ``hosts`` must be refused (empty when it may go ahead)."""
@@ -406,17 +523,19 @@ class MainScreen(Screen):
 
     def action_rollback(self) -> None:
         """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation."""
-        if not self._states_ready():
-            return
         build_id = self.selected_build()
         if build_id is None:
-            self.notify("No build under the cursor.", title="Rollback", severity="warning")
+            self.notify("No build under the cursor.", title="Rollback", severity="warning", timeout=4)
             return
         hosts = self.targets()
+        self.confirm_after_refresh("rollback", lambda: self.confirm_rollback(build_id, hosts))
+
+    def confirm_rollback(self, build_id: str, hosts: list[HostConfig]) -> None:
+        """The rollback confirmation (or the refusal), from the states just read."""
         problems = self.rollback_problems(build_id, hosts)
         if problems:
             self.say("rollback refused: " + "; ".join(problems), "bold red")
-            self.notify("\n".join(problems), title="Rollback refused", severity="error", timeout=10)
+            self.notify("\n".join(problems), title="Rollback refused", severity="error", timeout=6)
             return
         app = self.releasetui
         body = Text()
@@ -446,12 +565,14 @@ class MainScreen(Screen):
                              lambda ok: ok and self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)))
 
     def action_prune(self) -> None:
-        """p: list exactly which builds and venvs go on each host, then prune."""
-        if not self._states_ready():
-            return
+        """p: re-read the hosts, list exactly which builds and venvs go on each, then prune."""
+        hosts = self.targets()
+        self.confirm_after_refresh("prune", lambda: self.confirm_prune(hosts))
+
+    def confirm_prune(self, hosts: list[HostConfig]) -> None:
+        """The prune confirmation, from the states just read."""
         app = self.releasetui
         keep = app.config.keep_builds
-        hosts = self.targets()
         body = Text(f"Keeping the {keep} newest complete builds, current and the build before it.\n\n")
         anything = False
         for host in hosts:
@@ -472,20 +593,23 @@ class MainScreen(Screen):
             for venv in venvs:
                 body.append(f"  remove venv  {venv}  (no remaining build uses it)\n")
         if not anything:
-            self.notify("Nothing to prune on " + ", ".join(h.name for h in hosts) + ".", title="Prune")
+            self.notify("Nothing to prune on " + ", ".join(h.name for h in hosts) + ".", title="Prune", timeout=4)
             return
         self.app.push_screen(ConfirmScreen("Prune these builds?", body, "Prune", danger=True),
                              lambda ok: ok and self.run_operation("prune", lambda ops: ops.prune(hosts, keep)))
 
     def action_unlock(self) -> None:
-        """u: show who holds each lock, then remove it (recorded in history)."""
-        if not self._states_ready():
-            return
+        """u: re-read the hosts, show who holds each lock, then remove it (recorded in history)."""
+        targets = self.targets()
+        self.confirm_after_refresh("unlock", lambda: self.confirm_unlock(targets))
+
+    def confirm_unlock(self, targets: list[HostConfig]) -> None:
+        """The unlock confirmation, from the states just read."""
         app = self.releasetui
-        locked = [(h, app.states[h.name].lock) for h in self.targets()
+        locked = [(h, app.states[h.name].lock) for h in targets
                   if isinstance(app.states.get(h.name), HostState) and app.states[h.name].lock]  # type: ignore[union-attr]
         if not locked:
-            self.notify("No deploy lock on " + ", ".join(h.name for h in self.targets()) + ".", title="Unlock")
+            self.notify("No deploy lock on " + ", ".join(h.name for h in targets) + ".", title="Unlock", timeout=4)
             return
         body = Text("Only remove a lock whose operation is dead: a live deploy would lose its protection.\n\n")
         for host, lock in locked:
@@ -499,7 +623,8 @@ class MainScreen(Screen):
         """l: a live tail of the target hosts' log files on its own screen."""
         app = self.releasetui
         if not app.config.logs:
-            self.notify("No log files configured: add `logs:` to the config.", title="Logs", severity="warning")
+            self.notify("No log files configured: add `logs:` to the config.", title="Logs", severity="warning",
+                        timeout=4)
             return
         hosts = self.targets()
 
@@ -549,13 +674,21 @@ class ReleaseApp(App[int]):
     TITLE = "releasetui"
     BINDINGS = [
         Binding("q", "quit_app", "Quit"),
+        # Textual's own ctrl+q quits at once and its ctrl+c only says how to quit: both go through q's path,
+        # so a quit during a deploy always asks and then waits for the cleanup.
+        Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit_app", "Quit", show=False),
         Binding("question_mark", "help", "Help"),
     ]
 
     def __init__(self, config: Optional[Config] = None, hosts: Optional[tuple[HostConfig, ...]] = None,
                  looked: tuple[str, ...] | list[str] = (), operations_factory: Optional[OperationsFactory] = None,
-                 now: Optional[Callable[[], datetime]] = None, tz: Optional[tzinfo] = None, read_on_start: bool = True):
-        """``now``/``tz`` pin the clock and zone (snapshots); ``operations_factory`` swaps the core (tests)."""
+                 now: Optional[Callable[[], datetime]] = None, tz: Optional[tzinfo] = None, read_on_start: bool = True,
+                 refresh_interval: Optional[float] = 30):
+        """``now``/``tz`` pin the clock and zone (snapshots); ``operations_factory`` swaps the core (tests).
+
+        ``refresh_interval``: seconds between re-reads of the hosts while idle; None or 0 turns them off.
+        """
         super().__init__()
         self.config = config
         self.hosts = tuple(hosts if hosts is not None else (config.hosts if config else ()))
@@ -564,6 +697,7 @@ class ReleaseApp(App[int]):
         self._now = now
         self.tz = tz
         self.read_on_start = read_on_start
+        self.refresh_interval = refresh_interval
         self.pool = ExecutorPool()  # one kept-open connection per host for the app's lifetime
         self.states: dict[str, object] = {}
         self.main: Optional[MainScreen] = None
@@ -593,18 +727,26 @@ class ReleaseApp(App[int]):
             self.push_screen(HelpScreen())
 
     def action_quit_app(self) -> None:
-        """q: quit; while an operation runs, ask first."""
-        if self.main is not None and self.main.busy:
-            def answer(ok: Optional[bool]) -> None:
-                if ok:
-                    self.main.interrupt()
-                    self.exit(0)
-            self.push_screen(QuitWhileBusyScreen(self.main.busy), answer)
+        """q / ctrl+q / ctrl+c: quit; while an operation runs, ask first, then stop it and quit once it cleaned up."""
+        main = self.main
+        if main is None or not main.busy:
+            self.exit(0)
             return
-        self.exit(0)
+        if isinstance(self.screen, ConfirmScreen) and self.screen.quit_question:
+            return  # already asking
+        if main.quitting:
+            self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.exit(0))
+            return
+        self.push_screen(QuitWhileBusyScreen(main.busy), lambda ok: ok and main.stop_then_quit())
+
+    async def action_quit(self) -> None:
+        """Textual's quit (command palette, ctrl+q): the same path as q."""
+        self.action_quit_app()
 
     def on_unmount(self) -> None:
-        if self.main is not None:
+        # Normally nothing runs by now (a quit waits for the operation); if something still does (the
+        # "quit without waiting" answer, a crash), stop it, once.
+        if self.main is not None and self.main.busy:
             self.main.interrupt()
         self.pool.close()
 

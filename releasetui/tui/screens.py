@@ -31,14 +31,18 @@ KEYS: list[tuple[str, str]] = [
     ("/", "Filter the builds (id, commit, who, status, hash); esc clears it"),
     ("tab / shift+tab", "Move between the hosts table, the builds table and the output pane"),
     ("↑ ↓ / enter", "Move the cursor; enter on a host shows its builds"),
+    ("home / end", "First / last row of the table"),
     ("?", "This help"),
-    ("q", "Quit (asks first while an operation runs)"),
+    ("q / ctrl+q / ctrl+c", "Quit; while an operation runs it asks first, then stops it and quits once the "
+                            "hosts are cleaned up (lock released, partial build removed)"),
     ("y / n / esc", "In a confirmation: confirm / cancel"),
 ]
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask before changing anything: a title, what exactly will happen, confirm or cancel."""
+
+    quit_question = False  # the quit confirmations set it: a second quit key does not stack another
 
     BINDINGS = [
         Binding("y", "answer(True)", "Confirm"),
@@ -214,8 +218,24 @@ class LogScreen(Screen[None]):
 class QuitWhileBusyScreen(ConfirmScreen):
     """Quitting during an operation interrupts it: say so first."""
 
+    quit_question = True
+
     def __init__(self, operation: str):
         super().__init__("Quit while an operation runs?",
                          Text(f"{operation} is still running. Quitting interrupts it: a deploy that has not "
-                              "switched yet is rolled back to where it was and its lock released.\n"),
+                              "switched yet is rolled back to where it was and its lock released. The app "
+                              "quits once that cleanup has finished on every host.\n"),
                          confirm_label="Quit", danger=True)
+
+
+class QuitNowScreen(ConfirmScreen):
+    """A quit key pressed again while the interrupted operation cleans up: the way out if a host hangs."""
+
+    quit_question = True
+
+    def __init__(self, operation: str):
+        super().__init__("Quit without waiting for the cleanup?",
+                         Text(f"{operation} is being stopped and is still cleaning up on the hosts. Quitting now "
+                              "cuts that short: a deploy lock or a partial build may stay behind (remove them "
+                              "later with u and p).\n"),
+                         confirm_label="Quit now", danger=True)
