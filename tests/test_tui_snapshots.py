@@ -61,7 +61,7 @@ class FakeOperations:
 
 
 def make_app() -> ReleaseApp:
-    return ReleaseApp(CONFIG, operations_factory=FakeOperations, now=lambda: NOW, tz=timezone.utc)
+    return ReleaseApp(CONFIG, operations_factory=FakeOperations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
 
 
 async def _loaded(pilot) -> None:
@@ -78,7 +78,7 @@ def test_rollback_confirmation(snap_compare):
         await _loaded(pilot)
         # web1 is the only target; its cursor starts on current: two rows down is an older build.
         await pilot.press("down", "down", "r")
-        await pilot.pause()
+        await _loaded(pilot)  # r re-reads the hosts before it builds the confirmation
 
     app = make_app()
     app_main_targets = {"web1"}
@@ -88,6 +88,11 @@ def test_rollback_confirmation(snap_compare):
         await open_rollback(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_main_screen_80x24(snap_compare):
+    """The smallest common terminal: smaller hosts and output panes, shorter build cells, Status still shown."""
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_loaded)
 
 
 def test_help_screen(snap_compare):

@@ -43,12 +43,14 @@ def age(when: datetime, now: datetime) -> str:
     return f"{seconds // 86400}d ago"
 
 
-def created_cell(created_at: Optional[str], now: datetime, tz: Optional[tzinfo] = None) -> str:
-    """Local time and age of a build: ``2026-11-28 09:14  3h ago``."""
+def created_cell(created_at: Optional[str], now: datetime, tz: Optional[tzinfo] = None, compact: bool = False) -> str:
+    """Local time and age of a build: ``2026-11-28 09:14  3h ago`` (compact, for narrow terminals: ``11-28 09:14 3h``)."""
     when = parse_created(created_at)
     if when is None:
         return created_at or "-"
     local = when.astimezone(tz) if tz is not None else when.astimezone()
+    if compact:
+        return f"{local:%m-%d %H:%M} {age(when, now).removesuffix(' ago')}"
     return f"{local:%Y-%m-%d %H:%M}  {age(when, now)}"
 
 
