@@ -48,7 +48,7 @@ async def idle(pilot) -> None:
 async def shoot(config_path: Path, out: Path) -> None:
     """Drive the app through the four states and save one SVG for each."""
     config = load_config(config_path)
-    app = ReleaseApp(config)
+    app = ReleaseApp(config, refresh_interval=None)  # no re-read between shots
     async with app.run_test(size=SIZE) as pilot:
         await idle(pilot)
         app.save_screenshot(str(out / "main.svg"))
@@ -63,11 +63,12 @@ async def shoot(config_path: Path, out: Path) -> None:
         await pilot.press("n")
 
         # A deploy in progress: new requirements, so the venv step takes a moment; shot mid-way.
-        write_app(config.source, "1.4.0-screenshot", "greeting==1.0\nhttpstatus==1.0\n", mtime=time.time())
+        write_app(config.source, "1.4.0-screenshot", "greeting==1.0\nhttpstatus==1.0\n")
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await until(pilot, lambda: any(" install " in line and "started" in line for line in app.main.transcript)
+        # The pane prints finished steps only; a running install shows in its title (running_steps).
+        await until(pilot, lambda: any(step == "install" for _, step in app.main.running_steps)
                     or app.main.busy is None)
         await pilot.pause()
         app.save_screenshot(str(out / "deploy-progress.svg"))
