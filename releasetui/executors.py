@@ -246,6 +246,7 @@ class SSHExecutor:
         except OSError as exc:
             sock.close()
             raise HostUnreachable(f"cannot connect to {conn.host}:{conn.port}: {exc}") from None
+        conn.transport.set_keepalive(30)  # the TUI keeps it open for hours: keep NAT and firewalls from dropping it
         return conn
 
     def close(self) -> None:
