@@ -7,6 +7,7 @@ CLI prints those events; the TUI posts them as messages.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import hashlib
 import json
@@ -663,7 +664,14 @@ class Operations:
 
         def unlock_host(host: HostConfig) -> HostOutcome:
             self._connect(host)
-            res = self._run(host, commands.unlock_script(host.root, self._history("unlock", host)), "unlock")
+            # Read first (one more round trip; unlock is rare) so history says whose lock was removed.
+            state = self.states([host])[host.name]
+            if isinstance(state, Exception):
+                raise state
+            if state.lock is None:
+                return HostOutcome(host.name, "ok", "was not locked", current=state.current)
+            history = self._history("unlock", host, lock=dataclasses.asdict(state.lock))
+            res = self._run(host, commands.unlock_script(host.root, history), "unlock")
             if not res.ok:
                 return HostOutcome(host.name, "failed", f"unlock failed: {res.error_text()}")
             if "NOTLOCKED" in res.stdout.split():

@@ -192,7 +192,7 @@ def test_lock_is_reported_and_unlock_records_history(ssh_project):
     assert "carol@ci" in unlock.stdout
     assert not lock.exists()
     last = json.loads((p.roots["web2"] / "history.jsonl").read_text().splitlines()[-1])
-    assert last["event"] == "unlock"
+    assert last["event"] == "unlock" and last["lock"]["who"] == "carol@ci"
 
 
 def test_deploy_killed_before_switch_leaves_current_and_candidates(ssh_project):
