@@ -24,8 +24,6 @@ from .models import VENV_KEY_PATTERN, check_build_id
 q = shlex.quote
 
 META_FILE = ".releasetui-build.json"
-LOCK_DIR = "deploy.lock"
-HISTORY_FILE = "history.jsonl"
 STEP_PREFIX = "@@step\t"
 LOCKED_EXIT = 75  # EX_TEMPFAIL: another operation holds the lock
 REFUSED_EXIT = 65  # EX_DATAERR: the requested build cannot be chosen

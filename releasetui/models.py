@@ -67,11 +67,6 @@ class BuildInfo:
             return "failed"
         return "complete"
 
-    @property
-    def rollback_candidate(self) -> bool:
-        """Whether a rollback may switch to this build (complete; a failed build only when named)."""
-        return self.complete
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as printed by ``builds --json``."""
         return asdict(self)

@@ -309,11 +309,9 @@ class Operations:
                           sort_keys=True)
 
     @staticmethod
-    def _failure(host: HostConfig, exc: BaseException) -> HostOutcome:
+    def _failure(host: HostConfig, exc: Exception) -> HostOutcome:
         if isinstance(exc, HostUnreachable):
             return HostOutcome(host.name, "unreachable", str(exc))
-        if isinstance(exc, KeyboardInterrupt):
-            return HostOutcome(host.name, "interrupted", "interrupted")
         return HostOutcome(host.name, "failed", f"{type(exc).__name__}: {exc}")
 
     def _finish(self, result: OperationResult, started: float, hosts: Iterable[HostConfig]) -> OperationResult:
