@@ -202,6 +202,8 @@ class Operations:
         self.dry_run = dry_run
         self.recorded: list[RecordedCommand] = []
         self.stop = threading.Event()
+        # Each host's counters when this object first used it: a shared pool's counts keep growing.
+        self._baseline: dict[str, tuple[int, int]] = {}
 
     # --- plumbing -----------------------------------------------------------
 
@@ -214,9 +216,15 @@ class Operations:
         """Send one event to the reporter."""
         self.report_event(Event(host, step, status, duration, message))
 
+    def _pooled(self, host: HostConfig) -> Executor:
+        """The pool's executor for ``host``, noting its counters the first time this object uses it."""
+        executor = self.pool.get(host)
+        self._baseline.setdefault(host.name, (executor.round_trips, executor.rsync_connections))
+        return executor
+
     def executor(self, host: HostConfig) -> Executor:
         """The host's executor, wrapped for recording under ``--dry-run``."""
-        executor = self.pool.get(host)
+        executor = self._pooled(host)
         if self.dry_run:
             def record(command: RecordedCommand) -> None:
                 self.recorded.append(command)
@@ -296,9 +304,10 @@ class Operations:
             self.report(host.name, "connect", "ok", time.monotonic() - started, host.label)
 
     def round_trips(self, host: HostConfig) -> tuple[int, int]:
-        """(remote scripts, rsync connections) made so far to this host."""
-        executor = self.pool.get(host)
-        return executor.round_trips, executor.rsync_connections
+        """(remote scripts, rsync transfers) this object has made to this host."""
+        executor = self._pooled(host)
+        base_scripts, base_rsyncs = self._baseline[host.name]
+        return executor.round_trips - base_scripts, executor.rsync_connections - base_rsyncs
 
     def _lock_json(self, operation: str, build_id: Optional[str] = None) -> str:
         return json.dumps({"who": deployer_identity(), "where": socket.gethostname(), "since": _iso(),
@@ -324,16 +333,16 @@ class Operations:
 
     # --- builds ---------------------------------------------------------------
 
-    def states(self, hosts: Iterable[HostConfig], python: bool = False) -> dict[str, object]:
+    def states(self, hosts: Iterable[HostConfig]) -> dict[str, object]:
         """Each host's :class:`HostState` (one read-only round trip per host), or the exception it raised."""
-        def read(host: HostConfig) -> HostState:
-            executor = self.pool.get(host)  # reading is never recorded, even in a dry run
-            result = executor.run(commands.state_script(host.root, self.config.python if python else None),
-                                  mutating=False, stop=self.stop)
-            if not result.ok:
-                raise RuntimeError(result.error_text())
-            return parse_state(host.name, result.stdout)
-        return self._parallel(hosts, read)
+        return self._parallel(hosts, self.read_state)
+
+    def read_state(self, host: HostConfig) -> HostState:
+        """One host's :class:`HostState`, in one read-only round trip (never recorded, even in a dry run)."""
+        result = self._pooled(host).run(commands.state_script(host.root), mutating=False, stop=self.stop)
+        if not result.ok:
+            raise RuntimeError(result.error_text())
+        return parse_state(host.name, result.stdout)
 
     # --- deploy ---------------------------------------------------------------
 
@@ -566,9 +575,7 @@ class Operations:
         def roll(host: HostConfig) -> HostOutcome:
             self._connect(host)
             if self.dry_run:
-                state = self.states([host])[host.name]
-                if isinstance(state, Exception):
-                    raise state
+                state = self.read_state(host)
                 target = build_id or state.previous_build()
                 self._run(host, commands.rollback_script(host.root, build_id, self.config.restart,
                                                          self._lock_json("rollback", build_id), deployer_identity(), _iso(), host.name), "rollback")
@@ -619,9 +626,7 @@ class Operations:
 
         def prune_host(host: HostConfig) -> HostOutcome:
             self._connect(host)
-            state = self.states([host])[host.name]
-            if isinstance(state, Exception):
-                raise state
+            state = self.read_state(host)
             if state.lock is not None:
                 return HostOutcome(host.name, "locked", f"locked by another operation: {state.lock.describe()}",
                                    current=state.current)
@@ -663,9 +668,7 @@ class Operations:
         def unlock_host(host: HostConfig) -> HostOutcome:
             self._connect(host)
             # Read first (one more round trip; unlock is rare) so history says whose lock was removed.
-            state = self.states([host])[host.name]
-            if isinstance(state, Exception):
-                raise state
+            state = self.read_state(host)
             if state.lock is None:
                 return HostOutcome(host.name, "ok", "was not locked", current=state.current)
             history = self._history("unlock", host, lock=dataclasses.asdict(state.lock))

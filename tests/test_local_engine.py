@@ -229,3 +229,17 @@ def test_cleanup_signals_the_recorded_worker_only_while_it_is_still_that_install
         for proc in (stranger, worker):
             proc.kill()
             proc.wait()
+
+
+def test_round_trips_are_counted_per_operation_on_a_shared_pool(local_project):
+    """The TUI keeps one pool for its lifetime; each operation still reports its own round trips."""
+    from releasetui.executors import ExecutorPool
+
+    p = local_project
+    config = load_config(p.config)
+    pool = ExecutorPool()
+    first = Operations(config, pool=pool).deploy(config.hosts, build_id="20260101000001")
+    p.write_app("v2")
+    second = Operations(config, pool=pool).deploy(config.hosts, build_id="20260101000002")
+    back = Operations(config, pool=pool).rollback(config.hosts)
+    assert [r.outcomes["box"].round_trips for r in (first, second, back)] == [3, 3, 1]
