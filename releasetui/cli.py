@@ -242,6 +242,26 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path)
 
 
+def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
+    """``builds``: one round trip per host, a table or one JSON document; unreachable hosts exit 3."""
+    from .executors import HostUnreachable
+
+    states = ops.states(hosts)
+    if as_json:
+        doc = {"hosts": [{"name": name, "error": str(state), "current": None, "locked_by": None, "builds": []}
+                         if isinstance(state, Exception) else state.to_dict() for name, state in states.items()]}
+        out.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        print_builds(states, out)
+    out.flush()
+    failures = {name: state for name, state in states.items() if isinstance(state, Exception)}
+    for name, error in failures.items():
+        print(f"releasetui: {name}: {error}", file=sys.stderr)
+    if any(isinstance(error, HostUnreachable) for error in failures.values()):
+        return ExitCode.UNREACHABLE
+    return ExitCode.FAILED if failures else ExitCode.OK
+
+
 def run_headless(args: argparse.Namespace) -> int:
     """Run one headless action; return its exit code."""
     from .operations import OperationError, Operations
@@ -254,30 +274,7 @@ def run_headless(args: argparse.Namespace) -> int:
     ops = Operations(config, report=printer.event, dry_run=getattr(args, "dry_run", False))
     try:
         if args.action == "builds":
-            states = ops.states(hosts)
-            if as_json:
-                doc = {"hosts": []}
-                for host in hosts:
-                    state = states[host.name]
-                    if isinstance(state, Exception):
-                        doc["hosts"].append({"name": host.name, "error": str(state), "current": None,
-                                             "locked_by": None, "builds": []})
-                    else:
-                        doc["hosts"].append(state.to_dict())
-                out.write(json.dumps(doc, indent=2) + "\n")
-                out.flush()
-            else:
-                print_builds(states, out)
-                out.flush()
-            failures = [s for s in states.values() if isinstance(s, Exception)]
-            for host in hosts:
-                state = states[host.name]
-                if isinstance(state, Exception):
-                    print(f"releasetui: {host.name}: {state}", file=sys.stderr)
-            from .executors import HostUnreachable
-            if any(isinstance(s, HostUnreachable) for s in failures):
-                return ExitCode.UNREACHABLE
-            return ExitCode.FAILED if failures else ExitCode.OK
+            return _show_builds(ops, hosts, as_json, out)
         if args.action == "deploy":
             result = ops.deploy(hosts, source=Path(args.source) if args.source else None)
         elif args.action == "rollback":
