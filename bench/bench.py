@@ -34,7 +34,7 @@ from releasetui.config import load_config  # noqa: E402
 from releasetui.executors import ExecutorPool  # noqa: E402
 from releasetui.operations import Operations  # noqa: E402
 from releasetui.demo import build_wheel  # noqa: E402
-from tests.conftest import _start_sshd  # noqa: E402
+from tests.sshd import start_sshd  # noqa: E402
 
 
 def ensure_user(name: str) -> pwd.struct_passwd:
@@ -74,7 +74,7 @@ def main() -> int:
     os.chmod(base, 0o755)
     key = base / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    servers = [_start_sshd(base, i, (base / "id_ed25519.pub").read_text()) for i in range(args.hosts)]
+    servers = [start_sshd(base, i, (base / "id_ed25519.pub").read_text()) for i in range(args.hosts)]
     for authorized in base.glob("sshd*/authorized_keys"):
         authorized.chmod(0o644)  # sshd reads it as the bench user
     known = base / "known_hosts"

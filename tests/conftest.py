@@ -7,12 +7,8 @@ written with :mod:`zipfile`, and pip runs with ``--no-index``.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,41 +16,21 @@ import pytest
 
 from releasetui.demo import build_wheel  # the demo's own wheel writer; no build tools, no network
 
+from .sshd import SSHServer, find_tool, free_port, make_client_key, start_sshd  # noqa: F401 - free_port is re-exported for tests
+
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The interpreter the "hosts" make venvs with: this test run's base Python, whose pip is recent.
 HOST_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
 def _need(tool: str) -> str:
-    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.path.exists(f"/usr/sbin/{tool}") else None)
+    path = find_tool(tool)
     if path is None:
         message = f"{tool} is not installed (Debian: openssh-server, openssh-client, rsync)"
         if ON_CI:
             pytest.fail(message + "; under CI=true this is an error, not a skip")
         pytest.skip(message)
     return path
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class SSHServer:
-    """One running sshd on 127.0.0.1 with its own host key."""
-
-    port: int
-    host_public_key: str
-    process: subprocess.Popen
-    log: Path
-
-    @property
-    def known_hosts_line(self) -> str:
-        """The known_hosts entry for this server."""
-        return f"[127.0.0.1]:{self.port} {self.host_public_key}"
 
 
 @dataclass
@@ -68,81 +44,26 @@ class SSHEnv:
     user: str = "root"
 
 
-def _start_sshd(base: Path, index: int, client_pub: str) -> SSHServer:
-    sshd = _need("sshd")
-    ssh_keygen = _need("ssh-keygen")
-    run_dir = Path("/run/sshd")
-    if not run_dir.exists():  # sshd's privilege-separation directory
-        run_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-    work = base / f"sshd{index}"
-    work.mkdir()
-    host_key = work / "ssh_host_ed25519_key"
-    subprocess.run([ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
-    authorized = work / "authorized_keys"
-    authorized.write_text(client_pub)
-    authorized.chmod(0o600)
-    port = free_port()
-    config = work / "sshd_config"
-    config.write_text(textwrap.dedent(f"""\
-        ListenAddress 127.0.0.1
-        Port {port}
-        HostKey {host_key}
-        PidFile none
-        AuthorizedKeysFile {authorized}
-        PasswordAuthentication no
-        KbdInteractiveAuthentication no
-        PubkeyAuthentication yes
-        PermitRootLogin prohibit-password
-        UsePAM no
-        StrictModes no
-        MaxStartups 200
-        MaxSessions 100
-        LogLevel ERROR
-        Subsystem sftp internal-sftp
-        """))
-    log = work / "sshd.log"
-    proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sshd exited: {log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                if sock.recv(4).startswith(b"SSH-"):
-                    break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        raise RuntimeError(f"sshd did not start on port {port}: {log.read_text()}")
-    public = (work / "ssh_host_ed25519_key.pub").read_text().split()
-    return SSHServer(port=port, host_public_key=f"{public[0]} {public[1]}", process=proc, log=log)
-
-
 @pytest.fixture(scope="session")
 def ssh_env(tmp_path_factory) -> SSHEnv:
     """Two real sshd servers on loopback (two "hosts"), an ed25519 client key and a known_hosts for both."""
     _need("ssh")
     _need("rsync")
     base = tmp_path_factory.mktemp("ssh")
-    client_key = base / "id_ed25519"
-    subprocess.run([_need("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(client_key)], check=True)
+    _need("sshd")
+    _need("ssh-keygen")
+    client_key = make_client_key(base)
     client_pub = (base / "id_ed25519.pub").read_text()
     env = SSHEnv(dir=base, client_key=client_key, known_hosts=base / "known_hosts",
                  user=os.environ.get("USER") or "root")
     import getpass
     env.user = getpass.getuser()
     for index in range(2):
-        env.servers.append(_start_sshd(base, index, client_pub))
+        env.servers.append(start_sshd(base, index, client_pub))
     env.known_hosts.write_text("".join(s.known_hosts_line + "\n" for s in env.servers))
     yield env
     for server in env.servers:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
 
 
 # --- wheels -----------------------------------------------------------------------
