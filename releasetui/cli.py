@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-import threading
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Optional
 
 from .config import Config, ConfigError, find_config, load_config
-from .models import Event, ExitCode, InvalidBuildId, OperationResult
+from .models import ExitCode, InvalidBuildId
+from .output import HumanPrinter, JsonPrinter, SafeStream, print_builds, print_history
 
-ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock")
+ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "history")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,44 +31,103 @@ class _Parser(argparse.ArgumentParser):
         self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
 
 
+def _batch(text: str):
+    """``--batch N`` or ``--batch 25%``."""
+    if text.endswith("%"):
+        number = text[:-1]
+        if number.isdigit() and 1 <= int(number) <= 100:
+            return text
+    elif text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a number of hosts (>= 1) or a percentage like 25%, got {text!r}")
+
+
+def _canary(text: str):
+    """``--canary N`` or ``--canary web1,web2``."""
+    if text.isdigit():
+        return int(text)
+    return tuple(name for name in text.split(",") if name)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError("must be between 0 and 86400 seconds")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every form of the command."""
     parser = _Parser(prog="releasetui", description="Ship Python web apps over SSH, Capistrano-style, "
                      "and roll back to any earlier build.",
-                     epilog="Exit codes: 0 done, 1 failed on a host, 2 usage/config error, 3 host unreachable or "
+                     epilog="Exit codes: 0 done, 1 failed or refused, 2 usage/config error, 3 host unreachable or "
                             "key refused, 4 locked by another operation, 130 interrupted.")
     parser.add_argument("--config", metavar="PATH", help="hosts.yml to use (default: $RELEASETUI_CONFIG, then ./hosts.yml)")
     parser.add_argument("--host", dest="top_hosts", action="append", metavar="NAME", default=[],
                         help="only this host (repeatable)")
+    parser.add_argument("--role", dest="top_roles", action="append", metavar="NAME", default=[],
+                        help="only the hosts of this role (repeatable)")
     parser.add_argument("--headless", action="store_true", help="run ACTION without the TUI (for CI)")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
 
-    def common(p: argparse.ArgumentParser, dry_run: bool = True, json_: bool = True, hosts: bool = True) -> None:
+    def common(p: argparse.ArgumentParser, dry_run: bool = True, json_: bool = True, locks: bool = False) -> None:
         # Also accepted after the action, where people tend to type it.
         p.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
-        if hosts:
-            p.add_argument("--host", dest="hosts", action="append", metavar="NAME", default=[], help="only this host (repeatable)")
+        p.add_argument("--host", dest="hosts", action="append", metavar="NAME", default=[], help="only this host (repeatable)")
+        p.add_argument("--role", dest="roles", action="append", metavar="NAME", default=[],
+                       help="only the hosts of this role (repeatable)")
+        p.add_argument("--parallel", type=_positive, metavar="N", help="hosts worked on at once (default: parallel)")
         if dry_run:
-            p.add_argument("--dry-run", action="store_true", help="print every remote command; change nothing")
+            p.add_argument("--dry-run", action="store_true", help="read the hosts, print every remote command; change nothing")
         if json_:
             p.add_argument("--json", action="store_true", help="JSON lines on stdout")
+        if locks:
+            p.add_argument("--lock-wait", type=_seconds, metavar="SECONDS",
+                           help="wait up to this long for another operation's lock (default: lock_wait)")
+            p.add_argument("--message", metavar="TEXT", help="why: kept in the lock and in history")
 
-    p = sub.add_parser("deploy", help="ship the source as a new build and make it current")
+    def rollout(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--canary", type=_canary, metavar="N|HOSTS", help="switch these hosts first (a count or names)")
+        p.add_argument("--batch", type=_batch, metavar="N|P%", help="then this many hosts per wave")
+        p.add_argument("--pause", type=_seconds, metavar="SECONDS", help="between waves")
+        p.add_argument("--no-health", dest="health", action="store_false", help="do not poll the health check")
+
+    p = sub.add_parser("deploy", help="ship the source as a new build and make it current on every host")
     p.add_argument("--source", metavar="DIR", help="directory to ship (default: 'source' from the config)")
-    common(p)
-    p = sub.add_parser("rollback", help="make an earlier build current (default: the one before current)")
+    rollout(p)
+    common(p, locks=True)
+    p = sub.add_parser("rollback", help="make an earlier build current on every host (default: the previous good one)")
     p.add_argument("build_id", nargs="?", metavar="BUILD_ID")
-    common(p)
+    rollout(p)
+    common(p, locks=True)
     p = sub.add_parser("builds", help="list each host's builds")
     common(p, dry_run=False)
-    p = sub.add_parser("prune", help="remove old and incomplete builds and unused venvs")
-    p.add_argument("--keep", type=int, metavar="N", help="complete builds to keep (default: keep_builds)")
-    common(p)
+    p = sub.add_parser("prune", help="remove failed, incomplete and old builds and unused venvs")
+    p.add_argument("--keep", type=int, metavar="N", help="good builds to keep (default: keep_builds, at least 2)")
+    common(p, locks=True)
+    p = sub.add_parser("pin", help="keep a build forever (prune never removes it)")
+    p.add_argument("build_id", metavar="BUILD_ID")
+    common(p, locks=True)
+    p = sub.add_parser("unpin", help="let prune remove a pinned build again")
+    p.add_argument("build_id", metavar="BUILD_ID")
+    common(p, locks=True)
     p = sub.add_parser("logs", help="tail the configured log files")
     p.add_argument("-n", dest="lines", type=int, default=50, metavar="N", help="lines per file (default 50)")
     p.add_argument("-f", dest="follow", action="store_true", help="follow until interrupted")
     common(p, dry_run=False, json_=True)
     p = sub.add_parser("unlock", help="remove a deploy lock left by a killed operation")
+    common(p)
+    p = sub.add_parser("history", help="every operation on the hosts, newest last")
+    p.add_argument("-n", dest="lines", type=_positive, default=50, metavar="N", help="operations shown (default 50)")
     common(p, dry_run=False)
     p = sub.add_parser("demo", help="make a sandbox with a sample app and open the TUI on it")
     p.add_argument("--headless", dest="demo_headless", action="store_true",
@@ -78,173 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- output -------------------------------------------------------------------
-
-class SafeStream:
-    """Wraps stdout so a reader that goes away (``| head``) silences the output instead of failing the operation.
-
-    The operation still runs to its end and the exit code still says how it went.
-    """
-
-    def __init__(self, stream: TextIO):
-        self.stream = stream
-        self.broken = False
-
-    def isatty(self) -> bool:
-        """Whether the wrapped stream is a terminal."""
-        try:
-            return self.stream.isatty()
-        except (ValueError, OSError):
-            return False
-
-    def write(self, text: str) -> int:
-        """Write, or drop the text once the reader is gone."""
-        if not self.broken:
-            try:
-                return self.stream.write(text)
-            except (BrokenPipeError, ValueError):
-                self._break()
-        return len(text)
-
-    def flush(self) -> None:
-        """Flush, or do nothing once the reader is gone."""
-        if not self.broken:
-            try:
-                self.stream.flush()
-            except (BrokenPipeError, ValueError):
-                self._break()
-
-    def _break(self) -> None:
-        self.broken = True
-        try:  # the interpreter flushes stdout at exit: point it at devnull so that raises nothing either
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.stream.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
-
-
-class HumanPrinter:
-    """Plain lines for people and CI logs: one per finished step per host, colour only on a terminal."""
-
-    COLOURS = {"ok": "32", "failed": "31", "skipped": "33", "dry-run": "36", "info": "2"}
-
-    def __init__(self, out: TextIO = sys.stdout, steps: Optional[TextIO] = None):
-        self.out = out
-        self.steps = steps or out  # `logs` sends its step lines to stderr: stdout carries only the log lines
-        self.colour = out.isatty() and "NO_COLOR" not in os.environ
-        self.lock = threading.Lock()
-
-    def paint(self, text: str, status: str) -> str:
-        """Colour ``text`` by status when writing to a terminal."""
-        code = self.COLOURS.get(status)
-        return f"\033[{code}m{text}\033[0m" if self.colour and code else text
-
-    def event(self, event: Event) -> None:
-        """Print one event (``started`` ones are skipped: the finished line carries the duration)."""
-        if event.status == "started":
-            return
-        with self.lock:
-            if event.status == "log":
-                self.out.write(f"{event.host} | {event.message}\n")
-                self.out.flush()
-                return
-            if event.status == "dry-run":
-                self.out.write(self.paint(f"# {event.host}: would run {event.step}:", "dry-run") + "\n")
-                self.out.write(event.message.rstrip("\n") + "\n")
-            else:
-                stamp = datetime.now().strftime("%H:%M:%S")
-                host = event.host or "-"
-                duration = f"{event.duration:6.2f}s" if event.duration is not None else " " * 7
-                message = f"  {event.message}" if event.message else ""
-                self.steps.write(f"{stamp} {host:<12} {event.step:<12} {self.paint(f'{event.status:<7}', event.status)} "
-                                 f"{duration}{message}\n")
-            self.out.flush()
-            self.steps.flush()
-
-    def summary(self, result: OperationResult) -> None:
-        """The closing lines: each host's outcome, the overall status, then (deploy, rollback) what is live now.
-
-        What is live is the LAST line, so a CI log's tail answers "what runs now?".
-        """
-        with self.lock:
-            for outcome in result.outcomes.values():
-                line = f"{result.operation} {outcome.host}: {outcome.status}" + (f": {outcome.message}" if outcome.message else "")
-                self.out.write(self.paint(line, "ok" if outcome.status == "ok" else "failed") + "\n")
-            self.out.write(f"{result.operation} {result.status} in {result.duration:.2f}s (exit {int(result.exit_code)})\n")
-            if result.operation in ("deploy", "rollback") and not result.dry_run:
-                live = ", ".join(f"{o.host}={o.current or ('unreachable' if o.status == 'unreachable' else 'none')}"
-                                 for o in result.outcomes.values())
-                self.out.write(f"live now: {live}\n")
-            self.out.flush()
-
-
-class JsonPrinter:
-    """JSON lines: one object per event, then a summary object."""
-
-    def __init__(self, out: TextIO = sys.stdout):
-        self.out = out
-        self.lock = threading.Lock()
-
-    def event(self, event: Event) -> None:
-        """Print one event as a JSON object on its own line."""
-        with self.lock:
-            self.out.write(json.dumps(event.to_dict()) + "\n")
-            self.out.flush()
-
-    def summary(self, result: OperationResult) -> None:
-        """Print the final summary object."""
-        with self.lock:
-            self.out.write(json.dumps(result.to_dict()) + "\n")
-            self.out.flush()
-
-
-def _age(created_at: Optional[str]) -> str:
-    if not created_at:
-        return "-"
-    try:
-        when = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return created_at
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def print_builds(states: dict, out: TextIO = sys.stdout) -> None:
-    """The human table of ``builds``: one block per host."""
-    for name, state in states.items():
-        if isinstance(state, Exception):
-            out.write(f"{name}: unreachable: {state}\n\n")
-            continue
-        lock = f", locked: {state.lock.describe()}" if state.lock else ""
-        out.write(f"{name}: current {state.current or 'none'}{lock}\n")
-        if not state.builds:
-            out.write("  no builds yet\n\n")
-            continue
-        out.write(f"  {'ID':<17} {'CREATED (local)':<19} {'REQS':<12} {'GIT':<11} {'DEPLOYED BY':<24} STATUS\n")
-        previous_hash = None
-        for build in state.builds:
-            reqs = (build.requirements_sha256 or "-")[:10]
-            changed = "*" if previous_hash and build.requirements_sha256 and build.requirements_sha256 != previous_hash else " "
-            previous_hash = build.requirements_sha256 or previous_hash
-            git = (build.git_commit or "-")[:8] + ("+" if build.git_dirty else "")
-            out.write(f"  {build.id:<17} {_age(build.created_at):<19} {reqs}{changed} {git:<11} "
-                      f"{(build.deployed_by or '-')[:24]:<24} {build.status}\n")
-        out.write("\n")
-
-
 # --- main -----------------------------------------------------------------------
 
 def _load(args: argparse.Namespace) -> Config:
     path, looked = find_config(getattr(args, "sub_config", None) or args.config)
     if path is None:
         raise ConfigError("hosts.yml", None, None,
-                          "no config found (looked at: " + ", ".join(looked) + "); copy hosts.example.yml to hosts.yml, "
+                          "no config found (looked at: " + ", ".join(looked) + "); write one with `releasetui init`, "
                           "or try `releasetui demo`")
     return load_config(path)
 
 
 def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
     """``builds``: one round trip per host, a table or one JSON document; unreachable hosts exit 3."""
-    from .executors import HostUnreachable
+    from .models import HostUnreachable
 
     states = ops.states(hosts)
     if as_json:
@@ -255,38 +161,82 @@ def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
         print_builds(states, out)
     out.flush()
     failures = {name: state for name, state in states.items() if isinstance(state, Exception)}
-    for name, error in failures.items():
-        print(f"releasetui: {name}: {error}", file=sys.stderr)
+    if as_json:  # the table already says it; JSON readers get the reason on stderr too
+        for name, error in failures.items():
+            print(f"releasetui: {name}: {error}", file=sys.stderr)
     if any(isinstance(error, HostUnreachable) for error in failures.values()):
         return ExitCode.UNREACHABLE
     return ExitCode.FAILED if failures else ExitCode.OK
 
 
+def _show_history(ops, hosts, args, out: SafeStream) -> ExitCode:
+    entries, problems = ops.history(hosts)
+    entries = entries[-args.lines:]
+    if getattr(args, "json", False):
+        out.write(json.dumps({"operations": [e.to_dict() for e in entries], "problems": problems}, indent=2) + "\n")
+    else:
+        print_history(entries, problems, out)
+    out.flush()
+    return ExitCode.UNREACHABLE if any(p.startswith("unreachable") for p in problems.values()) else ExitCode.OK
+
+
+def _install_interrupts(ops) -> None:
+    """Ctrl-C presses the operation's interrupt instead of raising in the middle of the work."""
+    def handler(signum, frame) -> None:
+        count = ops.interrupt()
+        if count == 1:
+            sys.stderr.write("releasetui: interrupted: stopping (before the switch: cleaning up; during it: this wave "
+                             "finishes). Ctrl-C again to stop waiting and switch every host back.\n")
+        elif count == 2:
+            sys.stderr.write("releasetui: interrupted again: switching every switched host back.\n")
+        sys.stderr.flush()
+
+    signal.signal(signal.SIGINT, handler)
+
+
 def run_headless(args: argparse.Namespace) -> int:
     """Run one headless action; return its exit code."""
-    from .operations import OperationError, Operations
+    from .operations import OperationError, Operations, RolloutChoice
 
     config = _load(args)
-    hosts = config.select((args.top_hosts or []) + (getattr(args, "hosts", None) or []))
+    hosts = config.select((args.top_hosts or []) + (getattr(args, "hosts", None) or []),
+                          (args.top_roles or []) + (getattr(args, "roles", None) or []))
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
     printer = JsonPrinter(out) if as_json else HumanPrinter(out, steps=sys.stderr if args.action == "logs" else None)
-    ops = Operations(config, report=printer.event, dry_run=getattr(args, "dry_run", False))
+    ops = Operations(config, report=printer.event, dry_run=getattr(args, "dry_run", False),
+                     parallel=getattr(args, "parallel", None), lock_wait=getattr(args, "lock_wait", None),
+                     message=getattr(args, "message", None))
+    _install_interrupts(ops)
     try:
         if args.action == "builds":
             return _show_builds(ops, hosts, as_json, out)
+        if args.action == "history":
+            return _show_history(ops, hosts, args, out)
+        rollout = None
+        if args.action in ("deploy", "rollback"):
+            rollout = RolloutChoice(args.canary, args.batch, args.pause or 0.0)
+            if isinstance(args.canary, tuple):
+                unknown = [n for n in args.canary if n not in {h.name for h in hosts}]
+                if unknown:
+                    raise ConfigError(config.path, None, "--canary", f"not a targeted host: {', '.join(unknown)}")
         if args.action == "deploy":
-            result = ops.deploy(hosts, source=Path(args.source) if args.source else None)
+            result = ops.deploy(hosts, source=Path(args.source) if args.source else None, rollout=rollout,
+                                health=args.health)
         elif args.action == "rollback":
-            result = ops.rollback(hosts, args.build_id)
+            result = ops.rollback(hosts, args.build_id, rollout=rollout, health=args.health)
         elif args.action == "prune":
             result = ops.prune(hosts, args.keep)
+        elif args.action in ("pin", "unpin"):
+            result = ops.pin(hosts, args.build_id, pinned=args.action == "pin")
         elif args.action == "unlock":
             result = ops.unlock(hosts)
         elif args.action == "logs":
-            if not config.logs:
+            if not any(h.logs for h in hosts):
                 raise ConfigError(config.path, None, "logs", "no log files configured")
             result = ops.logs(hosts, lines=args.lines, follow=args.follow)
+            if ops.interrupts.pressed:
+                return ExitCode.INTERRUPTED
         else:  # pragma: no cover - argparse limits the choices
             raise ValueError(args.action)
     except (OperationError, InvalidBuildId) as exc:
@@ -296,9 +246,6 @@ def run_headless(args: argparse.Namespace) -> int:
         ops.close()
     if args.action != "logs" or not result.ok:
         printer.summary(result)
-    for outcome in result.outcomes.values():
-        if outcome.status != "ok":
-            print(f"releasetui: {result.operation} on {outcome.host}: {outcome.status}: {outcome.message}", file=sys.stderr)
     return result.exit_code
 
 

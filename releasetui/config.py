@@ -49,9 +49,53 @@ class HealthCheck:
     interval: float = 0.5
 
 
+HOOK_NAMES_REMOTE = ("before_activate", "after_activate", "after_rollback")
+HOOK_NAMES_LOCAL = ("local_before", "local_after", "local_failed")
+MIN_KEEP_BUILDS = 2  # keep_builds and `prune --keep` share it: the live build and one to roll back to
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One hook: a shell command run at a named point of an operation, bounded by a timeout."""
+
+    name: str
+    command: str
+    timeout: float = 300.0
+    once: bool = False
+    host: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Files and folders that live under ROOT/shared/ and are symlinked into every build."""
+
+    files: tuple[str, ...] = ()
+    dirs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Canary and batches for the activation phase."""
+
+    canary: Union[int, tuple[str, ...]] = 0
+    batch: Union[int, str, None] = None
+    pause: float = 0.0
+
+
+@dataclass(frozen=True)
+class JumpHost:
+    """A bastion the host is reached through (its key is checked like any host's)."""
+
+    address: str
+    user: Optional[str] = None
+    port: Optional[int] = None
+    key_file: Optional[Path] = None
+    known_hosts: Optional[Path] = None
+
+
 @dataclass(frozen=True)
 class HostConfig:
-    """One target host, with every SSH setting already resolved from the defaults."""
+    """One target host, with every setting already resolved from the defaults (top level, roles, host)."""
 
     name: str
     root: str
@@ -61,6 +105,14 @@ class HostConfig:
     port: Optional[int] = None
     key_file: Optional[Path] = None
     known_hosts: Optional[Path] = None
+    roles: tuple[str, ...] = ()
+    python: str = "python3"
+    restart: Optional[str] = None
+    restart_timeout: float = 60.0
+    healthcheck: Optional["HealthCheck"] = None
+    logs: tuple[str, ...] = ()
+    hooks: tuple[Hook, ...] = ()
+    jump: Optional[JumpHost] = None
 
     @property
     def label(self) -> str:
@@ -89,6 +141,16 @@ class Config:
     logs: tuple[str, ...] = ()
     healthcheck: Optional[HealthCheck] = None
     extra: dict = field(default_factory=dict)
+    roles: tuple[str, ...] = ()
+    hooks: tuple[Hook, ...] = ()
+    shared: Shared = Shared()
+    rollout: Optional[Rollout] = None
+    parallel: int = 25
+    lock_wait: float = 0.0
+    connect_timeout: float = 15.0
+    script_timeout: float = 120.0
+    install_timeout: float = 1800.0
+    require_clean: bool = False
 
     def host(self, name: str) -> HostConfig:
         """The host called ``name``; KeyError when there is none."""
@@ -97,18 +159,24 @@ class Config:
                 return host
         raise KeyError(name)
 
-    def select(self, names: Optional[list[str]]) -> tuple[HostConfig, ...]:
-        """The hosts named (all of them when ``names`` is empty), refusing unknown names."""
-        if not names:
+    def select(self, names: Optional[list[str]], roles: Optional[list[str]] = None) -> tuple[HostConfig, ...]:
+        """The hosts named or in one of the roles (all of them when both are empty), refusing unknown names."""
+        if not names and not roles:
             return self.hosts
-        chosen = []
-        for name in names:
+        wanted = set()
+        for name in names or []:
             try:
-                chosen.append(self.host(name))
+                wanted.add(self.host(name).name)
             except KeyError:
                 known = ", ".join(h.name for h in self.hosts)
                 raise ConfigError(self.path, None, "--host", f"no host named {name!r} (known: {known})") from None
-        return tuple(chosen)
+        known_roles = {r for h in self.hosts for r in h.roles}
+        for role in roles or []:
+            if role not in known_roles:
+                raise ConfigError(self.path, None, "--role", f"no role named {role!r} (known: "
+                                  f"{', '.join(sorted(known_roles)) or 'none'})")
+            wanted.update(h.name for h in self.hosts if role in h.roles)
+        return tuple(h for h in self.hosts if h.name in wanted)
 
 
 def find_config(explicit: Optional[str] = None, cwd: Optional[Path] = None) -> tuple[Optional[Path], list[str]]:
@@ -338,7 +406,8 @@ def load_config(path: Union[str, Path]) -> Config:
             root = posixpath.normpath(_typed(loc, items["root"][1], f"{where}.root", str, _check_root))
         if root is None:
             raise loc.error(key_node, f"{where}.root", "no project root: set 'root' at the top or on this host")
-        hosts.append(HostConfig(name=name, root=root, transport=transport, address=address, **settings))
+        hosts.append(HostConfig(name=name, root=root, transport=transport, address=address, python=python,
+                                restart=restart, healthcheck=healthcheck, logs=logs, **settings))
     return Config(
         path=path, project=project, source=source, requirements=requirements, python=python,
         keep_builds=keep_builds, hosts=tuple(hosts), excludes_file=excludes_file, pip_args=pip_args,

@@ -9,11 +9,16 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any, Optional
 
+from .text import clean_line
+
 # A build id is the UTC second the deploy started, with a two-digit suffix
 # when that second is already taken on some host.  Anything else is refused
 # before it can reach a shell or a path.
 BUILD_ID_PATTERN = re.compile(r"^[0-9]{14}(?:-[0-9]{2})?$")
 VENV_KEY_PATTERN = re.compile(r"^[0-9a-f]{16}-py[0-9]+\.[0-9]+$")
+# An operation's lock token: it names the operation in the lock, in history, and in the scripts that act under it.
+TOKEN_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ExitCode(IntEnum):
@@ -27,6 +32,18 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+class HostUnreachable(Exception):
+    """The host could not be reached or authenticated, its host key was refused, or the connection was lost."""
+
+
+class HostKeyRefused(HostUnreachable):
+    """The host's key is unknown or differs from the one in known_hosts."""
+
+
+class ScriptTimeout(Exception):
+    """A remote script ran longer than its timeout; it was stopped."""
+
+
 class InvalidBuildId(ValueError):
     """A build id that does not match :data:`BUILD_ID_PATTERN`."""
 
@@ -34,47 +51,83 @@ class InvalidBuildId(ValueError):
 def check_build_id(build_id: str) -> str:
     """Return ``build_id`` unchanged if it is well formed, else raise :class:`InvalidBuildId`."""
     if not isinstance(build_id, str) or not BUILD_ID_PATTERN.fullmatch(build_id):
-        raise InvalidBuildId(f"invalid build id {build_id!r}: expected YYYYMMDDHHMMSS or YYYYMMDDHHMMSS-NN")
+        shown = clean_line(repr(build_id), 40)
+        raise InvalidBuildId(f"invalid build id {shown}: expected YYYYMMDDHHMMSS or YYYYMMDDHHMMSS-NN")
     return build_id
+
+
+def check_token(token: str) -> str:
+    """Return ``token`` if it is 16 lowercase hex digits, else raise ValueError."""
+    if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+        raise ValueError(f"invalid lock token {clean_line(repr(token), 40)}")
+    return token
 
 
 @dataclass
 class BuildInfo:
-    """One build directory on one host, with the metadata written at deploy time."""
+    """One build directory on one host: what its metadata says, and what the listing found beside it.
+
+    ``complete`` is True only when the metadata is exactly what releasetui
+    writes for a finished build (see :mod:`releasetui.metadata`) and its venv
+    exists; ``damaged`` says why a build is not, when something is wrong
+    rather than merely unfinished.
+    """
 
     id: str
     complete: bool = False
     failed: bool = False
     current: bool = False
+    pinned: bool = False
+    damaged: Optional[str] = None
     created_at: Optional[str] = None
     requirements_sha256: Optional[str] = None
     git_commit: Optional[str] = None
     git_dirty: Optional[bool] = None
+    git_ref: Optional[str] = None
+    git_subject: Optional[str] = None
     deployed_by: Optional[str] = None
     python_version: Optional[str] = None
     venv: Optional[str] = None
-    source: Optional[str] = None
     failure: Optional[str] = None
 
     @property
-    def status(self) -> str:
-        """One word for humans: current, complete, failed or incomplete."""
-        if self.current:
-            return "current"
+    def state(self) -> str:
+        """The build's state: ``complete``, ``failed``, ``incomplete`` or ``damaged``."""
+        if self.damaged:
+            return "damaged"
         if not self.complete:
             return "incomplete"
-        if self.failed:
-            return "failed"
-        return "complete"
+        return "failed" if self.failed else "complete"
+
+    @property
+    def good(self) -> bool:
+        """Complete and not failed: a build that may be offered as a target."""
+        return self.complete and not self.failed and not self.damaged
+
+    @property
+    def status(self) -> str:
+        """Everything a person must know in a few words: ``current, failed``, ``complete, pinned``..."""
+        words = (["current"] if self.current else []) + [self.state] + (["pinned"] if self.pinned else [])
+        if self.current and self.state == "complete":
+            words.remove("complete")
+        return ", ".join(words)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as printed by ``builds --json``."""
-        return asdict(self)
+        data = asdict(self)
+        data["state"] = self.state
+        data["status"] = self.status
+        return data
 
 
 @dataclass
 class LockInfo:
-    """Who holds a host's deploy lock, since when, and for what."""
+    """Who holds a host's deploy lock, since when, and for what.
+
+    Built only from a host's lock file, which is not to be trusted: every
+    field is checked and cut short, and a lock that is not what releasetui
+    writes says so in ``damaged`` (``unlock`` still clears it).
+    """
 
     who: str = "unknown"
     where: str = "unknown"
@@ -82,28 +135,58 @@ class LockInfo:
     operation: str = "unknown"
     build_id: Optional[str] = None
     pid: Optional[int] = None
+    token: Optional[str] = None
+    ci_url: Optional[str] = None
+    message: Optional[str] = None
+    damaged: Optional[str] = None
 
     @classmethod
-    def from_json(cls, text: str) -> "LockInfo":
-        """Parse a lock's info file; a damaged one still yields a LockInfo of unknowns."""
+    def from_text(cls, text: str, damaged: Optional[str] = None) -> "LockInfo":
+        """Parse a lock's ``info.json``; anything unexpected yields unknowns and a ``damaged`` reason."""
         try:
-            data = json.loads(text) if text.strip() else {}
+            data = json.loads(text) if text.strip() else None
         except ValueError:
-            data = {}
+            data = None
         if not isinstance(data, dict):
-            data = {}
-        known = {k: data[k] for k in ("who", "where", "since", "operation", "build_id", "pid") if k in data}
-        return cls(**known)
+            return cls(damaged=damaged or ("no lock information" if not text.strip() else "unreadable lock information"))
+        lock = cls(damaged=damaged)
+        for key in ("who", "where", "since", "operation"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                setattr(lock, key, clean_line(value, 80))
+            elif key in data:
+                lock.damaged = lock.damaged or f"unexpected {key!r} in lock information"
+        for key, limit in (("build_id", 20), ("ci_url", 200), ("message", 200)):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                setattr(lock, key, clean_line(value, limit))
+        pid = data.get("pid")
+        if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2 ** 31:
+            lock.pid = pid
+        token = data.get("token")
+        if isinstance(token, str) and TOKEN_PATTERN.fullmatch(token):
+            lock.token = token
+        return lock
+
+    # Kept for callers of the earlier name.
+    from_json = from_text
 
     def describe(self) -> str:
-        """``deploy by alice@laptop since 2026-...``."""
+        """``deploy 20261128... by alice@laptop on laptop (pid 4242) since 2026-...``, one bounded line."""
         what = self.operation + (f" {self.build_id}" if self.build_id else "")
-        return f"{what} by {self.who} on {self.where} since {self.since}"
+        text = f"{what} by {self.who} on {self.where}" + (f" (pid {self.pid})" if self.pid else "") + f" since {self.since}"
+        if self.message:
+            text += f": {self.message}"
+        if self.ci_url:
+            text += f" [{self.ci_url}]"
+        if self.damaged:
+            text += f" (damaged lock: {self.damaged})"
+        return clean_line(text, 300)
 
 
 @dataclass
 class HostState:
-    """What one host looks like now: its builds, which is current, and who holds its lock."""
+    """What one host looks like now: its builds, which is current, its venvs, pins and lock."""
 
     name: str
     current: Optional[str] = None
@@ -112,27 +195,29 @@ class HostState:
     lock: Optional[LockInfo] = None
     python_version: Optional[str] = None
     initialized: bool = True
+    # Set when this read took the lock for an operation (its token is then in the lock).
+    locked_by_us: bool = False
+    # Relative paths of shared files missing under ROOT/shared (deploy reads them).
+    shared_missing: list[str] = field(default_factory=list)
+    # The current build's manifest (path -> entry), when the read asked for it (deploy).
+    current_manifest: Optional[dict] = None
+    # Problems the listing found that are not a build's (a damaged current link, say).
+    problems: list[str] = field(default_factory=list)
 
-    def build(self, build_id: str) -> Optional[BuildInfo]:
+    def build(self, build_id: Optional[str]) -> Optional[BuildInfo]:
         """The build with that id, or None."""
         for build in self.builds:
             if build.id == build_id:
                 return build
         return None
 
+    def ids(self) -> list[str]:
+        """Every build id, oldest first."""
+        return [b.id for b in self.builds]
+
     def complete_ids(self) -> list[str]:
-        """Ids of complete builds, oldest first."""
-        return [b.id for b in self.builds if b.complete]
-
-    def previous_build(self) -> Optional[str]:
-        """The default rollback target: the newest complete, not failed build older than ``current``.
-
-        Ordered by id (the deploy time), never by directory mtime.
-        """
-        if self.current is None:
-            return None
-        older = [b.id for b in self.builds if b.complete and not b.failed and b.id < self.current]
-        return max(older) if older else None
+        """Ids of complete builds (failed ones included), oldest first."""
+        return [b.id for b in self.builds if b.complete and not b.damaged]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, one entry of ``builds --json``'s ``hosts``."""
@@ -143,6 +228,7 @@ class HostState:
             "python_version": self.python_version,
             "builds": [b.to_dict() for b in self.builds],
             "venvs": list(self.venvs),
+            "problems": list(self.problems),
         }
 
 
@@ -151,7 +237,9 @@ class Event:
     """Something an operation reports while it runs: a step on a host, a log line, a dry-run command.
 
     ``status`` is one of ``started``, ``ok``, ``failed``, ``skipped``, ``info``,
-    ``log`` or ``dry-run``; ``duration`` is in seconds when the step finished.
+    ``log``, ``output`` (a hook's or a restart's own output) or ``dry-run``;
+    ``duration`` is in seconds when the step finished.  ``phase`` names the
+    operation's phase (``lock``, ``prepare``, ``activate``...) for live views.
     """
 
     host: Optional[str]
@@ -160,33 +248,41 @@ class Event:
     duration: Optional[float] = None
     message: str = ""
     time: float = field(default_factory=time.time)
+    phase: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, one line of ``--json`` output."""
         data = {"event": "step", "host": self.host, "step": self.step, "status": self.status,
                 "duration": round(self.duration, 3) if self.duration is not None else None,
                 "message": self.message}
+        if self.phase:
+            data["phase"] = self.phase
         if self.status == "log":
             data["event"] = "log"
         return data
 
 
-# What happened on one host, from worst to best: the CLI's exit code is the
-# worst outcome over all hosts.
+# What happened on one host.  The CLI's exit code is the first that applies of 130, 3, 4, 1 over all hosts.
 OUTCOME_EXIT = {
+    "interrupted": ExitCode.INTERRUPTED,
     "unreachable": ExitCode.UNREACHABLE,
     "locked": ExitCode.LOCKED,
     "failed": ExitCode.FAILED,
+    "refused": ExitCode.FAILED,
     "aborted": ExitCode.FAILED,
-    "interrupted": ExitCode.INTERRUPTED,
     "ok": ExitCode.OK,
 }
-OUTCOME_ORDER = ["interrupted", "unreachable", "locked", "failed", "aborted", "ok"]
+OUTCOME_ORDER = ["interrupted", "unreachable", "locked", "failed", "refused", "aborted", "ok"]
 
 
 @dataclass
 class HostOutcome:
-    """How an operation ended on one host."""
+    """How an operation ended on one host.
+
+    ``current`` is what the host serves now (as far as the operation knows);
+    ``left`` lists what it had to leave behind there (a lock, a partial build)
+    with the command that clears it.
+    """
 
     host: str
     status: str = "ok"
@@ -195,6 +291,7 @@ class HostOutcome:
     previous: Optional[str] = None
     build_id: Optional[str] = None
     removed: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
     round_trips: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -211,6 +308,8 @@ class OperationResult:
     build_id: Optional[str] = None
     duration: float = 0.0
     dry_run: bool = False
+    # One line for the whole operation when it ended before any host was touched (a refusal, say).
+    message: str = ""
 
     @property
     def status(self) -> str:
@@ -228,6 +327,16 @@ class OperationResult:
         """Whether every host succeeded."""
         return self.status == "ok"
 
+    def live(self) -> dict[str, Optional[str]]:
+        """What each host serves now, by host (None: nothing, or unknown when unreachable)."""
+        return {name: o.current for name, o in self.outcomes.items()}
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the hosts that answered now serve different builds."""
+        known = {o.current for o in self.outcomes.values() if o.status != "unreachable"}
+        return len(known) > 1
+
     def to_dict(self) -> dict[str, Any]:
         """The final summary object of ``--json`` output."""
         return {
@@ -238,5 +347,7 @@ class OperationResult:
             "build_id": self.build_id,
             "duration": round(self.duration, 3),
             "dry_run": self.dry_run,
+            "message": self.message,
+            "mixed": self.mixed,
             "hosts": [o.to_dict() for o in self.outcomes.values()],
         }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import socket
 from datetime import datetime, timezone, tzinfo
 from typing import Callable, Optional
 
@@ -27,9 +28,12 @@ from textual.widgets import DataTable, Footer, Header, Input, RichLog
 
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
+from .. import present
 from ..models import Event, HostState, OperationResult
-from ..operations import Operations, new_build_id, plan_prune
-from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
+from ..operations import Operations, pid_alive
+from . import confirm
+from ..rules import requirements_changed
+from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, short_hash,
                   status_text)
 from .screens import ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
 
@@ -424,12 +428,16 @@ class MainScreen(Screen):
             self.say(f"{name} could not start: {message.error}", "bold red")
             self.notify(message.error or "unknown error", title=f"{name} failed", severity="error", timeout=6)
         else:
-            for outcome in result.outcomes.values():
-                style = "green" if outcome.status == "ok" else "bold red"
-                self.say(f"{name} {outcome.host}: {outcome.status}" + (f": {outcome.message}" if outcome.message else ""),
-                         style)
+            for status, line in present.outcome_lines(result):
+                self.say(line, "green" if status == "ok" else "bold red")
             summary = f"{name} {result.status} in {result.duration:.1f}s"
             self.say(summary, "bold green" if result.ok else "bold red")
+            if name in ("deploy", "rollback"):
+                live = present.live_line(result.live(), [o.host for o in result.outcomes.values()
+                                                         if o.status == "unreachable"])
+                self.say(live, "bold" if not result.mixed else "bold yellow")
+                # What the hosts serve is said again on the terminal once the app exits (a quit mid-operation).
+                self.releasetui.exit_report = [line for _, line in present.outcome_lines(result)] + [live]
             if result.ok:
                 self.notify(summary, title=name, timeout=3)
             else:
@@ -445,7 +453,7 @@ class MainScreen(Screen):
         if self.interrupted or self.running_ops is None:
             return
         self.interrupted = True
-        self.running_ops.stop.set()
+        self.running_ops.interrupt()
         try:
             self.update_output_title()
         except NoMatches:  # called while the app unmounts: the pane is already gone
@@ -469,8 +477,19 @@ class MainScreen(Screen):
         hosts = self.targets()
         self.confirm_after_refresh("deploy", lambda: self.confirm_deploy(hosts))
 
+    def show(self, outcome, on_yes: Callable[[], None], what: str) -> None:
+        """Open the confirmation, or say why the action is refused (pane and notification), from a pure builder."""
+        if outcome is None:
+            return
+        if isinstance(outcome, confirm.Refusal):
+            self.say(f"{what} refused: " + "; ".join(outcome.lines), "bold red")
+            self.notify("\n".join(outcome.lines), title=outcome.title, severity="error", timeout=6)
+            return
+        self.app.push_screen(ConfirmScreen(outcome.title, outcome.body, outcome.label, danger=outcome.danger),
+                             lambda ok: ok and on_yes())
+
     def confirm_deploy(self, hosts: list[HostConfig]) -> None:
-        """The deploy confirmation, from the states just read."""
+        """The deploy confirmation, from the states just read (refused up front when a lock is held)."""
         app = self.releasetui
         config = app.config
         req_path = config.source / config.requirements
@@ -479,47 +498,8 @@ class MainScreen(Screen):
         except OSError as exc:
             self.notify(f"cannot read {req_path}: {exc.strerror or exc}", title="Deploy", severity="error")
             return
-        body = Text()
-        body.append("Source        ", style="bold")
-        body.append(f"{config.source}\n")
-        body.append("Requirements  ", style="bold")
-        body.append(f"{config.requirements} ({sha[:10]})\n")
-        # The core takes the id from the clock when the deploy starts: a dialog left open must not
-        # give the build an id older than builds deployed meanwhile.
-        body.append("Build id      ", style="bold")
-        body.append("new: the UTC time when it starts ", style="bold cyan")
-        body.append(f"(about {new_build_id(app.now())})\n\n", style="dim")
-        for host in hosts:
-            state = app.states.get(host.name)
-            body.append(f"  {host.name:<12}", style="bold")
-            if isinstance(state, HostState):
-                # The host keeps one venv per requirements hash: any complete build with this hash means no pip work.
-                known = any(b.complete and b.requirements_sha256 == sha for b in state.builds)
-                reqs = "venv for these requirements exists: reused" if known else "new requirements: a venv is built"
-                body.append(f"{state.current or 'none'} → new build   {reqs}\n")
-            else:
-                body.append(f"unreachable now ({state}); the deploy will fail there\n", style="red")
-        body.append("\nNothing switches until every host has the build complete.", style="dim")
-        self.app.push_screen(
-            ConfirmScreen(f"Deploy {config.project} as a new build?", body, "Deploy"),
-            lambda ok: ok and self.run_operation("deploy", lambda ops: ops.deploy(hosts)))
-
-    def rollback_problems(self, build_id: str, hosts: list[HostConfig]) -> list[str]:
-        """Why a rollback to ``build_id`` on ``hosts`` must be refused (empty when it may go ahead)."""
-        problems = []
-        for host in hosts:
-            state = self.releasetui.states.get(host.name)
-            if not isinstance(state, HostState):
-                problems.append(f"{host.name} is unreachable ({state})")
-                continue
-            build = state.build(build_id)
-            choices = ", ".join(state.complete_ids()) or "none"
-            if build is None:
-                problems.append(f"build {build_id} does not exist on {host.name} (complete builds there: {choices})")
-            elif not build.complete:
-                problems.append(f"build {build_id} is incomplete on {host.name}: its deploy never finished, "
-                                "so it cannot be made current")
-        return problems
+        self.show(confirm.deploy(config, hosts, app.states, sha, app.now()),
+                  lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy")
 
     def action_rollback(self) -> None:
         """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation."""
@@ -531,38 +511,10 @@ class MainScreen(Screen):
         self.confirm_after_refresh("rollback", lambda: self.confirm_rollback(build_id, hosts))
 
     def confirm_rollback(self, build_id: str, hosts: list[HostConfig]) -> None:
-        """The rollback confirmation (or the refusal), from the states just read."""
-        problems = self.rollback_problems(build_id, hosts)
-        if problems:
-            self.say("rollback refused: " + "; ".join(problems), "bold red")
-            self.notify("\n".join(problems), title="Rollback refused", severity="error", timeout=6)
-            return
+        """The rollback confirmation (or the refusal), from the states just read: all hosts switch, or none."""
         app = self.releasetui
-        body = Text()
-        for host in hosts:
-            state: HostState = app.states[host.name]  # type: ignore[assignment]
-            target = state.build(build_id)
-            current = state.build(state.current) if state.current else None
-            body.append(f"  {host.name:<12}", style="bold")
-            if state.current == build_id:
-                body.append(f"{build_id} is already current (restart only)\n")
-                continue
-            body.append(f"{state.current or 'none'} → {build_id}   ")
-            if current is None or current.requirements_sha256 != target.requirements_sha256:
-                body.append(f"requirements differ ({short_hash(current.requirements_sha256 if current else None)} → "
-                            f"{short_hash(target.requirements_sha256)}): switches virtualenv\n", style="yellow")
-            else:
-                body.append("same requirements\n", style="green")
-            if target.failed:
-                body.append(f"{'':14}note: {build_id} was marked failed ({target.failure or 'health check'})\n", style="red")
-        first = next((app.states[h.name].build(build_id) for h in hosts), None)  # type: ignore[union-attr]
-        created = created_cell(first.created_at, app.now(), app.tz) if first else "-"
-        head = Text(f"Build {build_id}, created {created}, git {git_cell(first) if first else '-'}\n\n")
-        head.append_text(body)
-        if app.config.restart:
-            head.append(f"\nThen: {app.config.restart}", style="dim")
-        self.app.push_screen(ConfirmScreen(f"Roll back to {build_id}?", head, "Roll back"),
-                             lambda ok: ok and self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)))
+        self.show(confirm.rollback(app.config, hosts, app.states, build_id, app.now(), app.tz),
+                  lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)), "rollback")
 
     def action_prune(self) -> None:
         """p: re-read the hosts, list exactly which builds and venvs go on each, then prune."""
@@ -572,52 +524,26 @@ class MainScreen(Screen):
     def confirm_prune(self, hosts: list[HostConfig]) -> None:
         """The prune confirmation, from the states just read."""
         app = self.releasetui
-        keep = app.config.keep_builds
-        body = Text(f"Keeping the {keep} newest complete builds, current and the build before it.\n\n")
-        anything = False
-        for host in hosts:
-            state = app.states.get(host.name)
-            body.append(f"{host.name}\n", style="bold")
-            if not isinstance(state, HostState):
-                body.append(f"  unreachable ({state}): nothing can be removed there\n", style="red")
-                continue
-            builds, venvs = plan_prune(state, keep)
-            anything = anything or bool(builds or venvs)
-            if not builds and not venvs:
-                body.append("  nothing to remove\n", style="dim")
-            for build_id in builds:
-                build = state.build(build_id)
-                body.append(f"  remove build {build_id}  ")
-                body.append_text(status_text(build.status if build else "?"))
-                body.append(f"  {created_cell(build.created_at, app.now(), app.tz) if build else ''}\n")
-            for venv in venvs:
-                body.append(f"  remove venv  {venv}  (no remaining build uses it)\n")
-        if not anything:
+        outcome = confirm.prune(app.config, hosts, app.states)
+        if outcome is None:
             self.notify("Nothing to prune on " + ", ".join(h.name for h in hosts) + ".", title="Prune", timeout=4)
             return
-        self.app.push_screen(ConfirmScreen("Prune these builds?", body, "Prune", danger=True),
-                             lambda ok: ok and self.run_operation("prune", lambda ops: ops.prune(hosts, keep)))
+        self.show(outcome, lambda: self.run_operation("prune", lambda ops: ops.prune(hosts)), "prune")
 
     def action_unlock(self) -> None:
-        """u: re-read the hosts, show who holds each lock, then remove it (recorded in history)."""
+        """u: re-read the hosts, show who holds each lock (and whether it is stale), then remove it."""
         targets = self.targets()
         self.confirm_after_refresh("unlock", lambda: self.confirm_unlock(targets))
 
     def confirm_unlock(self, targets: list[HostConfig]) -> None:
         """The unlock confirmation, from the states just read."""
         app = self.releasetui
-        locked = [(h, app.states[h.name].lock) for h in targets
-                  if isinstance(app.states.get(h.name), HostState) and app.states[h.name].lock]  # type: ignore[union-attr]
-        if not locked:
+        outcome = confirm.unlock(targets, app.states, socket.gethostname(), pid_alive)
+        if outcome is None:
             self.notify("No deploy lock on " + ", ".join(h.name for h in targets) + ".", title="Unlock", timeout=4)
             return
-        body = Text("Only remove a lock whose operation is dead: a live deploy would lose its protection.\n\n")
-        for host, lock in locked:
-            body.append(f"  {host.name:<12}", style="bold")
-            body.append(f"{lock.describe()}\n")
-        hosts = [h for h, _ in locked]
-        self.app.push_screen(ConfirmScreen("Remove these deploy locks?", body, "Unlock", danger=True),
-                             lambda ok: ok and self.run_operation("unlock", lambda ops: ops.unlock(hosts)))
+        hosts = [h for h in targets if isinstance(app.states.get(h.name), HostState) and app.states[h.name].lock]  # type: ignore[union-attr]
+        self.show(outcome, lambda: self.run_operation("unlock", lambda ops: ops.unlock(hosts)), "unlock")
 
     def action_logs(self) -> None:
         """l: a live tail of the target hosts' log files on its own screen."""
@@ -698,7 +624,8 @@ class ReleaseApp(App[int]):
         self.tz = tz
         self.read_on_start = read_on_start
         self.refresh_interval = refresh_interval
-        self.pool = ExecutorPool()  # one kept-open connection per host for the app's lifetime
+        self.pool = ExecutorPool(connect_timeout=config.connect_timeout if config else 15.0)  # kept open for the app's lifetime
+        self.exit_report: list[str] = []  # printed on the terminal after the app exits
         self.states: dict[str, object] = {}
         self.main: Optional[MainScreen] = None
         if config is not None:
@@ -737,7 +664,8 @@ class ReleaseApp(App[int]):
         if main.quitting:
             self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.exit(0))
             return
-        self.push_screen(QuitWhileBusyScreen(main.busy), lambda ok: ok and main.stop_then_quit())
+        switching = main.running_ops is not None and main.running_ops.interrupts.phase == "activate"
+        self.push_screen(QuitWhileBusyScreen(main.busy, switching), lambda ok: ok and main.stop_then_quit())
 
     async def action_quit(self) -> None:
         """Textual's quit (command palette, ctrl+q): the same path as q."""
@@ -764,4 +692,6 @@ def run_app(args: argparse.Namespace) -> int:
         config = load_config(path)
         app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or []))
     app.run()
+    for line in app.exit_report:
+        print(line)
     return int(app.return_code or 0)

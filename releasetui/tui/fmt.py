@@ -59,17 +59,6 @@ def short_hash(sha: Optional[str], length: int = 10) -> str:
     return sha[:length] if sha else "-"
 
 
-def requirements_changed(builds: list[BuildInfo]) -> dict[str, bool]:
-    """For each build id: whether its requirements hash differs from the build before it (by id)."""
-    changed: dict[str, bool] = {}
-    previous: Optional[str] = None
-    for build in sorted(builds, key=lambda b: b.id):
-        sha = build.requirements_sha256
-        changed[build.id] = bool(previous and sha and sha != previous)
-        previous = sha or previous
-    return changed
-
-
 def git_cell(build: BuildInfo) -> str:
     """Short commit, ``+`` when the tree was dirty."""
     if not build.git_commit:
@@ -78,7 +67,11 @@ def git_cell(build: BuildInfo) -> str:
 
 
 def status_text(status: str) -> Text:
-    """A status word in its colour."""
+    """A build's status words (``current, failed``...) in the colour of the most important one."""
+    for word, style in (("damaged", "bold red"), ("failed", "bold red"), ("incomplete", "yellow"),
+                        ("current", "bold green"), ("pinned", "cyan")):
+        if word in status.split(", "):
+            return Text(status, style=style)
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 

@@ -220,12 +220,16 @@ class QuitWhileBusyScreen(ConfirmScreen):
 
     quit_question = True
 
-    def __init__(self, operation: str):
-        super().__init__("Quit while an operation runs?",
-                         Text(f"{operation} is still running. Quitting interrupts it: a deploy that has not "
-                              "switched yet is rolled back to where it was and its lock released. The app "
-                              "quits once that cleanup has finished on every host.\n"),
-                         confirm_label="Quit", danger=True)
+    def __init__(self, operation: str, switching: bool = False):
+        if switching:
+            text = (f"{operation} is switching the hosts. Quitting lets the switch finish (every host on the new "
+                    "build, or every host back on the one it had: never half), then the app quits and prints "
+                    "what each host serves.\n")
+        else:
+            text = (f"{operation} is still running and has not switched any host. Quitting aborts it: nothing is "
+                    "switched, partial builds are removed and the locks released. The app quits once that cleanup "
+                    "has finished on every host.\n")
+        super().__init__("Quit while an operation runs?", Text(text), confirm_label="Quit", danger=True)
 
 
 class QuitNowScreen(ConfirmScreen):

@@ -1,0 +1,283 @@
+"""Phase 5 on each host: switch, restart, after-hooks, health; then wait for the fleet's verdict.
+
+ONE script per host per operation.  It switches ``current`` atomically,
+restarts (bounded by ``restart_timeout``), runs the after-hooks, polls the
+health check, and says ``HEALTHY`` or ``UNHEALTHY``.  An unhealthy host
+switches itself back at once (restart again, build marked failed).  A healthy
+one then waits on stdin for the fleet's verdict: ``COMMIT`` (every host is
+healthy: record history, prune, release the lock) or anything else, EOF
+included (another host failed, the operator pressed Ctrl-C twice, or
+releasetui died): switch back.  A one-host operation sends its verdict up
+front, so it costs no extra round trip.
+
+:func:`switch_back_script` does the same switch back from outside, after a
+host's activate script was stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from ..config import HealthCheck, Hook
+from ..models import check_build_id
+from .base import (PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, op_marker, owner_check, q,
+                   record_worker, switch_to, timed, write_meta)
+
+BUILD_PLACEHOLDER = "{build_id}"
+
+HEALTH_PY = r"""
+import sys, time, subprocess, urllib.request, urllib.error
+kind, target, expect, timeout, interval = sys.argv[1:6]
+deadline = time.monotonic() + float(timeout)
+last = "no attempt"
+while True:
+    try:
+        if kind == "url":
+            try:
+                with urllib.request.urlopen(target, timeout=max(1.0, float(interval) * 4)) as resp:
+                    status, body = resp.status, resp.read(65536).decode("utf-8", "replace")
+            except urllib.error.HTTPError as exc:
+                status, body = exc.code, ""
+            if expect.isdigit():
+                ok = status == int(expect)
+            else:
+                ok = 200 <= status < 400 and (not expect or expect in body)
+            last = "HTTP %s%s" % (status, "" if ok or not expect or expect.isdigit() else ", body lacks %r" % expect)
+        else:
+            proc = subprocess.run(["sh", "-c", target], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True, timeout=float(timeout))
+            ok = proc.returncode == 0 and (not expect or expect in proc.stdout)
+            last = "exit %s" % proc.returncode
+    except Exception as exc:
+        ok, last = False, "%s: %s" % (type(exc).__name__, exc)
+    if ok:
+        print(last)
+        sys.exit(0)
+    if time.monotonic() + float(interval) > deadline:
+        print(last)
+        sys.exit(1)
+    time.sleep(float(interval))
+"""
+
+
+def sudo_noninteractive(command: str) -> str:
+    """``sudo ...`` becomes ``sudo -n ...``: a password prompt must fail at once, never hang an operation."""
+    stripped = command.lstrip()
+    if stripped.startswith("sudo ") and not stripped.startswith(("sudo -n ", "sudo --non-interactive ")):
+        return command[: len(command) - len(stripped)] + "sudo -n " + stripped[len("sudo "):]
+    return command
+
+
+def restart_lines(restart: Optional[str], timeout: float, step: str = "restart") -> str:
+    """Run the restart command bounded by ``timeout``; sets ``_ok`` (1/0) and ``_why``.
+
+    A restart that runs out of time is a failed restart, like one that exits
+    non-zero: the caller switches back.
+    """
+    if not restart:
+        return f"begin {step}; end skipped 'no restart command configured'; _ok=1\n"
+    secs = int(max(1, round(timeout)))
+    return (
+        f"begin {step}\n"
+        f"{timed(sudo_noninteractive(restart), timeout)} >\"$_log\" 2>&1; _rc=$?\n"
+        "if [ \"$_rc\" = 0 ]; then end ok; _ok=1\n"
+        f"elif [ \"$_rc\" = 124 ] || [ \"$_rc\" = 137 ]; then _why='restart timed out after {secs}s'; end failed \"$_why\"; _ok=0\n"
+        "else _why=\"restart failed (exit $_rc): $(tail -n 3 \"$_log\" | _clean)\"; end failed \"$_why\"; "
+        "cat \"$_log\" >&2; _ok=0; fi\n"
+        "case \"$(cat \"$_log\")\" in *'a password is required'*|*'a terminal is required'*) "
+        "echo \"SUDO\t$(id -un)\";; esac\n"
+    )
+
+
+def hook_lines(hooks: Sequence[Hook], env: dict) -> str:
+    """Run each hook in the project root (after the switch), bounded by its timeout; its output becomes events."""
+    if not hooks:
+        return ""
+    lines = [env_exports(env).rstrip("\n")]
+    for hook in hooks:
+        secs = int(max(1, round(hook.timeout)))
+        lines += [
+            "if [ \"$_ok\" = 1 ]; then",
+            f"  begin {hook.name}",
+            f"  {timed(hook.command, hook.timeout)} >\"$_log\" 2>&1; _rc=$?",
+            f"  while IFS= read -r _l; do say {hook.name} \"$_l\"; done < \"$_log\"",
+            "  if [ \"$_rc\" = 0 ]; then end ok; "
+            f"elif [ \"$_rc\" = 124 ]; then _why={q(hook.name + ' timed out after ' + str(secs) + 's')}; end failed \"$_why\"; _ok=0; "
+            f"else _why=\"{hook.name} failed (exit $_rc)\"; end failed \"$_why\"; _ok=0; fi",
+            "fi",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def health_lines(health: Optional[HealthCheck], python: str, build_id: str) -> str:
+    """Poll the health check until healthy or its timeout; ``{build_id}`` becomes the build just switched to.
+
+    Why the placeholder: a graceful reload answers with the OLD workers for a
+    moment, so a check that only wants "200" could pass before the new build
+    serves at all; expecting the build id proves the new build answers.
+    """
+    if health is None:
+        return ""
+    kind, target = ("url", health.url) if health.url else ("command", health.command)
+    expect = "" if health.expect is None else str(health.expect)
+    target = (target or "").replace(BUILD_PLACEHOLDER, build_id)
+    expect = expect.replace(BUILD_PLACEHOLDER, build_id)
+    return (
+        "if [ \"$_ok\" = 1 ]; then\n"
+        "  begin health\n"
+        f"  if _h=$({q(python)} -c {q(HEALTH_PY)} {q(kind)} {q(target)} {q(expect)} "
+        f"{q(str(health.timeout))} {q(str(health.interval))} 2>&1 </dev/null); then end ok \"$_h\"\n"
+        f"  else _why=\"unhealthy after {health.timeout:g}s: $(printf '%s' \"$_h\" | tail -n 1 | _clean)\"; "
+        "end failed \"$_why\"; _ok=0; fi\n"
+        "fi\n"
+    )
+
+
+@dataclass(frozen=True)
+class ActivateRecords:
+    """What an activate script writes, prepared by the caller (JSON text, quoted here)."""
+
+    history_ok: str                          # the history line when the fleet commits
+    history_failed: str                      # the line when this host's switch failed (restart, hook, health)
+    history_back: str                        # the line when the fleet switched back because of another host
+    failed_meta: Optional[str] = None        # the target's metadata marked failed (this host failed)
+    back_meta: Optional[str] = None          # ... marked failed because another host failed (deploys only)
+
+
+def activate_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
+                    restart_timeout: float, python: str, health: Optional[HealthCheck], hooks: Sequence[Hook],
+                    hook_env: dict, records: ActivateRecords, verdict_timeout: float,
+                    prune_builds: Sequence[str] = (), prune_venvs: Sequence[str] = ()) -> str:
+    """The activate script for one host (see the module docstring).
+
+    ``prune_*`` were planned from the state read under this operation's
+    lock; they are removed only on ``COMMIT``, each re-checked on the host
+    (never current, never pinned).
+    """
+    check_build_id(target)
+    if previous:
+        check_build_id(previous)
+    # Ids and keys are checked against their patterns (digits, hex, '-', '.'), so they are safe in the text too.
+    builds = [check_build_id(b) for b in prune_builds]
+    venvs = [check_venv_key(v) for v in prune_venvs]
+    prune = ""
+    if builds or venvs:
+        prune = ("begin prune\n_removed=''\n"
+                 + "".join(f"if [ \"$(current_id)\" != {q(b)} ] && [ ! -e pins/{q(b)} ] && [ -d builds/{q(b)} ]; then "
+                           f"rm -rf -- builds/{q(b)} && _removed=\"$_removed {b}\"; fi\n" for b in builds)
+                 + "".join(f"if ! venv_used {q(v)}; then rm -rf -- venvs/{q(v)} && _removed=\"$_removed venv:{v}\"; fi\n"
+                           for v in venvs)
+                 + "end ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
+    marker = f": {op_marker(token)}\n"
+    back = switch_back_lines(previous, restart, restart_timeout)
+    return marker + PREAMBLE + enter_root(root) + owner_check(token) + record_worker(token) + f"""T={q(target)}
+_log=$(mktemp) || exit 1
+trap 'rm -f "$_log"' EXIT
+_ok=1; _why=''
+[ -d "builds/$T" ] && [ -e "builds/$T/env/bin/python" ] || {{ echo "REFUSED\tbuild $T has no venv on this host"; exit 65; }}
+begin switch
+if [ "$(current_id)" = "$T" ]; then end skipped "$T is already current"; else
+  {switch_to("T")} || {{ end failed 'could not replace the current symlink'; exit 1; }}
+  end ok "current -> builds/$T"
+fi
+printf 'SWITCHED\\t%s\\n' "$T"
+{restart_lines(restart, restart_timeout)}{hook_lines(hooks, hook_env)}{health_lines(health, python, target)}if [ "$_ok" = 1 ]; then
+  echo HEALTHY
+  _verdict=$(timeout {int(max(1, round(verdict_timeout)))} head -n 1 2>/dev/null || true)
+  if [ "$_verdict" = COMMIT ]; then
+    owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
+    history_append {q(records.history_ok)}
+{prune}    rm -rf -- deploy.lock; echo COMMITTED; exit 0
+  fi
+  _why="switched back: ${{_verdict:-no verdict from releasetui}}"
+  echo "BACK\t$_why"
+  history_append {q(records.history_back)}
+  {write_meta("T", records.back_meta) if records.back_meta else ":"}
+else
+  printf 'UNHEALTHY\\t%s\\n' "$_why"
+  history_append {q(records.history_failed)}
+  {write_meta("T", records.failed_meta) if records.failed_meta else ":"}
+fi
+{back}rm -rf -- deploy.lock
+echo RELEASED
+[ "$_ok" = 1 ] && exit 0 || exit 1
+"""
+
+
+def switch_back_lines(previous: Optional[str], restart: Optional[str], restart_timeout: float) -> str:
+    """Shell that puts ``current`` back on ``previous`` (when it is on ``$T``) and restarts it."""
+    if not previous:
+        return "echo NOPREVIOUS\n"
+    return (f"P={q(previous)}\n"
+            "if [ \"$(current_id)\" = \"$P\" ]; then printf 'BACKON\\t%s\\n' \"$P\"; else\n"
+            "begin switch-back\n"
+            f"{switch_to('P')} || {{ end failed 'could not switch back'; echo BACKFAILED; exit 1; }}\n"
+            "end ok \"current -> builds/$P\"\n"
+            "printf 'BACKON\\t%s\\n' \"$P\"\n"
+            + restart_lines(restart, restart_timeout, "restart").replace("_ok=", "_rok=")
+            + "[ \"$_rok\" = 1 ] || echo BACKRESTARTFAILED\nfi\n")
+
+
+def switch_back_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
+                       restart_timeout: float, history: str, meta: Optional[str] = None) -> str:
+    """Stop this operation's activate script on the host, put ``previous`` back if ``target`` is live, release.
+
+    Used when the operator stops waiting (a second Ctrl-C) or a host's
+    activate script could not finish.  Acts only under this operation's lock.
+    """
+    check_build_id(target)
+    return PREAMBLE + enter_root(root) + owner_check(token) + STOP_WORKER + f"""T={q(target)}
+_log=$(mktemp) || exit 1
+trap 'rm -f "$_log"' EXIT
+if [ "$(current_id)" = "$T" ]; then
+{switch_back_lines(previous, restart, restart_timeout)}fi
+history_append {q(history)}
+{write_meta("T", meta) if meta else ":"}
+rm -rf -- deploy.lock
+echo RELEASED
+"""
+
+
+@dataclass
+class ActivateReport:
+    """What an activate (or switch-back) script said."""
+
+    switched: bool = False
+    healthy: Optional[bool] = None
+    committed: bool = False
+    back_on: Optional[str] = None
+    back_failed: bool = False
+    back_restart_failed: bool = False
+    no_previous: bool = False
+    lost_lock: bool = False
+    refused: Optional[str] = None
+    why: str = ""
+    removed: tuple = ()
+    sudo_user: Optional[str] = None
+    released: bool = False
+
+
+def parse_activate(stdout: str) -> ActivateReport:
+    """Read the tags of :func:`activate_script` / :func:`switch_back_script` output."""
+    tags = Tagged.parse(stdout)
+    report = ActivateReport()
+    report.switched = tags.has("SWITCHED")
+    if tags.has("HEALTHY"):
+        report.healthy = True
+    if tags.has("UNHEALTHY"):
+        report.healthy = False
+        report.why = tags.value("UNHEALTHY")
+    if tags.has("BACK"):
+        report.why = tags.value("BACK")
+    report.committed = tags.has("COMMITTED")
+    report.back_on = tags.value("BACKON") or None
+    report.back_failed = tags.has("BACKFAILED")
+    report.back_restart_failed = tags.has("BACKRESTARTFAILED")
+    report.no_previous = tags.has("NOPREVIOUS")
+    report.lost_lock = tags.has("LOSTLOCK")
+    report.refused = tags.value("REFUSED") or None
+    report.removed = tuple(tags.value("REMOVED").split())
+    report.sudo_user = tags.value("SUDO") or None
+    report.released = tags.has("RELEASED") or tags.has("COMMITTED")
+    return report

@@ -1,0 +1,183 @@
+"""What every remote script shares: the shell preamble, quoting, step lines, locks and history.
+
+Each phase of an operation is ONE script, run in one round trip.  A script
+reports on stdout with tab-separated lines: ``@@step`` lines for progress
+(they become events as they stream in) and tagged lines (``SWITCHED``,
+``HEALTHY``...) that the parser beside each script's builder reads.  Every
+value that reaches a shell goes through :func:`shlex.quote`; build ids, venv
+keys and tokens are checked against strict patterns first; every script
+``cd``s into the project root before anything else and only names paths
+under it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from ..metadata import META_FILE
+from ..models import VENV_KEY_PATTERN, check_build_id, check_token
+
+q = shlex.quote
+
+STEP_PREFIX = "@@step\t"
+LOST_LOCK_EXIT = 76      # the lock no longer carries this operation's token
+REFUSED_EXIT = 65        # EX_DATAERR: the host refused the requested change
+LOCK_INFO_LIMIT = 4096   # bytes of a lock's info.json ever read: a 5 MB file must not become a 5 MB message
+META_LIMIT = 65536       # bytes of a build's metadata ever read
+
+
+def check_venv_key(key: str) -> str:
+    """Return ``key`` if it looks like ``<16 hex>-py<major>.<minor>``, else raise ValueError."""
+    if not isinstance(key, str) or not VENV_KEY_PATTERN.fullmatch(key):
+        raise ValueError(f"invalid venv key {key!r}")
+    return key
+
+
+def op_marker(token: str) -> str:
+    """What a script of this operation carries in its command line, so a cleanup can find its processes."""
+    return f"releasetui-op-{check_token(token)}"
+
+
+PREAMBLE = r"""set -u
+LC_ALL=C; export LC_ALL
+umask 022
+_now() { date +%s%3N; }
+_clean() { tr -d '\000-\010\013-\037\177' | tr '\t\n\r' '   ' | cut -c1-400; }
+begin() { _step=$1; _step_start=$(_now); printf '@@step\t%s\tstarted\t\t\n' "$1"; }
+end() { printf '@@step\t%s\t%s\t%s\t%s\n' "$_step" "$1" "$(( $(_now) - _step_start ))" "$(printf '%s' "${2:-}" | _clean)"; }
+say() { printf '@@step\t%s\toutput\t\t%s\n' "$1" "$(printf '%s' "$2" | _clean)"; }
+valid_id() { case "$1" in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]|[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]-[0-9][0-9]) return 0;; esac; return 1; }
+current_id() { _c=$(readlink current 2>/dev/null || true); _c=${_c#builds/}; valid_id "$_c" && printf '%s' "$_c" || true; }
+venv_used() { for _e in builds/*/env; do [ "$(readlink "$_e" 2>/dev/null)" = "../../venvs/$1" ] && return 0; done; return 1; }
+history_append() { if [ -s history.jsonl ] && [ -n "$(tail -c 1 history.jsonl)" ]; then echo >> history.jsonl; fi; printf '%s\n' "$1" >> history.jsonl; }
+lock_info() {
+  if [ -d deploy.lock ]; then
+    printf 'LOCK\t%s\t%s\t%s\n' "$(head -c 64 deploy.lock/token 2>/dev/null | tr -dc '0-9a-f')" "$(wc -c < deploy.lock/info.json 2>/dev/null | tr -dc 0-9)" "$(head -c 4096 deploy.lock/info.json 2>/dev/null | tr -d '\000-\037')"
+  elif [ -e deploy.lock ] || [ -L deploy.lock ]; then
+    printf 'LOCK\t\t\t\tnot a directory\n'
+  fi
+}
+"""
+
+
+def enter_root(root: str, create: bool = False) -> str:
+    """``cd`` into the project root (making the layout first for a deploy); a missing root says NOROOT."""
+    if create:
+        return (f"mkdir -p {q(root)} || exit 1\ncd {q(root)} || exit 1\n"
+                "mkdir -p builds venvs wheels pins shared || exit 1\n")
+    return f"cd {q(root)} 2>/dev/null || {{ echo NOROOT; exit 0; }}\n"
+
+
+def owner_check(token: str) -> str:
+    """Shell that stops the script (exit 76, ``LOSTLOCK`` and who holds it now) unless the lock carries ``token``."""
+    check_token(token)
+    return (f"TOKEN={token}\n"
+            "owns_lock() { [ -d deploy.lock ] && [ \"$(head -c 64 deploy.lock/token 2>/dev/null)\" = \"$TOKEN\" ]; }\n"
+            f"owns_lock || {{ echo LOSTLOCK; lock_info; exit {LOST_LOCK_EXIT}; }}\n")
+
+
+def record_worker(token: str) -> str:
+    """Note this script's process group in the lock, so an interrupt or ``unlock`` can stop it (and pip, a restart...).
+
+    The group is the login shell's sshd started (it may lead it, not this sh);
+    :data:`STOP_WORKER` only signals it while a process there still carries
+    the operation's marker, so a recycled group id is left alone.
+    """
+    return ("_pgid=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')\n"
+            f"owns_lock && echo \"${{_pgid:-$$}} {op_marker(token)}\" > deploy.lock/worker.pid\n")
+
+
+STOP_WORKER = r"""if [ -f deploy.lock/worker.pid ]; then
+  read -r _pid _tok < deploy.lock/worker.pid || true
+  case "$_pid" in ''|*[!0-9]*) ;; *)
+    if [ "$_pid" != "$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')" ] && [ -n "${_tok:-}" ] && ps -ww -eo pgid=,args= 2>/dev/null | awk -v g="$_pid" -v t="$_tok" '$1 == g && index($0, t) { f = 1 } END { exit !f }'; then
+      kill -TERM "-$_pid" 2>/dev/null; sleep 0.2; kill -KILL "-$_pid" 2>/dev/null
+    fi;;
+  esac
+fi
+"""
+
+
+def switch_to(target_var: str) -> str:
+    """Point ``current`` at ``builds/$VAR`` atomically: a temporary symlink renamed over it (never a bare ``ln -sfn``)."""
+    return f"ln -sfn \"builds/${target_var}\" current.releasetui-new && mv -Tf current.releasetui-new current"
+
+
+def write_meta(build_var: str, meta_json: str) -> str:
+    """Replace a build's metadata atomically (a reader sees the old text or the new, never half)."""
+    return (f"printf '%s\\n' {q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
+            f"mv -f \"builds/${build_var}/{META_FILE}.tmp\" \"builds/${build_var}/{META_FILE}\"")
+
+
+def timed(command: str, seconds: float, kill_after: int = 5) -> str:
+    """``command`` run by ``sh -c`` under GNU ``timeout`` (exit 124 when it ran out of time), stdin closed."""
+    return f"timeout -k {int(kill_after)} {int(max(1, round(seconds)))} sh -c {q(command)} </dev/null"
+
+
+def env_exports(env: dict) -> str:
+    """``export NAME='value'`` lines for the hooks' environment."""
+    return "".join(f"export {name}={q('' if value is None else str(value))}\n" for name, value in env.items())
+
+
+def json_prefix(record: dict) -> str:
+    """A JSON object without its closing brace, to which the script appends fields only it knows."""
+    text = json.dumps(record, sort_keys=True)
+    return text[:-1] + (", " if record else "")
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+@dataclass
+class Tagged:
+    """A script's output split into tagged lines (``TAG\\tfield...``) and everything else."""
+
+    lines: list[list[str]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, stdout: str) -> "Tagged":
+        """Split ``stdout``; step lines are skipped (they were already reported as they streamed)."""
+        tagged = cls()
+        for line in stdout.splitlines():
+            if line.startswith(STEP_PREFIX):
+                continue
+            tagged.lines.append(line.split("\t"))
+        return tagged
+
+    def has(self, tag: str) -> bool:
+        """Whether any line carries ``tag``."""
+        return any(parts[0] == tag for parts in self.lines)
+
+    def first(self, tag: str) -> Optional[list[str]]:
+        """The fields after ``tag`` on its first line, or None."""
+        for parts in self.lines:
+            if parts[0] == tag:
+                return parts[1:]
+        return None
+
+    def all(self, tag: str) -> Iterable[list[str]]:
+        """The fields after ``tag``, for every line that carries it."""
+        return [parts[1:] for parts in self.lines if parts[0] == tag]
+
+    def value(self, tag: str, default: str = "") -> str:
+        """The first field after ``tag`` on its first line."""
+        fields = self.first(tag)
+        return fields[0] if fields else default
+
+
+def parse_step(line: str) -> Optional[tuple[str, str, Optional[float], str]]:
+    """``(step, status, seconds, message)`` of a ``@@step`` line, or None for any other line."""
+    if not line.startswith(STEP_PREFIX):
+        return None
+    parts = line.split("\t")
+    if len(parts) < 5:
+        return None
+    _, step, status, millis, message = parts[:5]
+    return step, status, (int(millis) / 1000 if millis.isdigit() else None), message.strip()
+
+
+def quoted_ids(ids: Iterable[str]) -> list[str]:
+    """Build ids checked and ready for a shell (they are digits and '-' only, but quoted all the same)."""
+    return [q(check_build_id(i)) for i in ids]

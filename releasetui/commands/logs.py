@@ -1,0 +1,97 @@
+"""Read-only scripts: tail the logs, read the history, read builds' manifests (for diffs)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Optional, Sequence
+
+from ..metadata import MANIFEST_FILE
+from ..models import check_build_id
+from ..text import clean_line
+from .base import PREAMBLE, Tagged, enter_root, q
+from .read import parse_manifest
+
+HISTORY_FILE = "history.jsonl"
+HISTORY_READ_LIMIT = 4 << 20  # bytes of a host's history read at most (the newest ones)
+
+
+def logs_script(root: str, files: Sequence[str], lines: int, follow: bool) -> str:
+    """Tail the log files (relative ones under the project root).
+
+    With ``follow`` the tail runs until the script's stdin closes: the caller
+    keeps stdin open and closes it (or the channel) to stop, so no ``tail -F``
+    is left behind on the host waiting for its next line.
+    """
+    if not files:
+        return "echo 'no log files configured' >&2; exit 1\n"
+    quoted = " ".join(q(f) for f in files)
+    if any(not f.startswith("/") for f in files):
+        enter = f"cd {q(root)} || {{ echo 'project root missing: relative log paths cannot be read' >&2; exit 1; }}\n"
+    else:
+        enter = "cd /\n"
+    # -q: no ==> file <== headers when several files are tailed; errors still go to stderr.
+    if not follow:
+        return enter + f"exec tail -q -n {int(lines)} -- {quoted} </dev/null\n"
+    return enter + (f"tail -q -n {int(lines)} -F -- {quoted} </dev/null &\n"
+                    "_tail=$!\n"
+                    "cat >/dev/null\n"
+                    "kill \"$_tail\" 2>/dev/null\n")
+
+
+def history_script(root: str, lines: int) -> str:
+    """The newest ``lines`` lines of the host's history (bounded in bytes too)."""
+    return (PREAMBLE + enter_root(root)
+            + f"[ -f {HISTORY_FILE} ] && tail -n {int(lines)} {HISTORY_FILE} | tail -c {HISTORY_READ_LIMIT} || true\n")
+
+
+def parse_history(stdout: str) -> tuple[list[dict], int]:
+    """(records, lines skipped): every line that is a JSON object is a record; the rest are counted, not fatal.
+
+    A history written by hand or cut by a full disk must never stop a reader.
+    """
+    records, skipped = [], 0
+    for line in stdout.splitlines():
+        if not line.strip() or line.startswith("@@step\t") or line == "NOROOT":
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            skipped += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            skipped += 1
+    return records, skipped
+
+
+def manifests_script(root: str, build_ids: Sequence[str], requirements: str) -> str:
+    """The stored manifest and requirements text of each build named (for ``diff``), in one round trip."""
+    script = PREAMBLE + enter_root(root)
+    for build_id in build_ids:
+        b = q(check_build_id(build_id))
+        script += (f"if [ -d builds/{b} ]; then\n"
+                   f"  printf 'MANIFEST\\t%s\\t%s\\n' {b} \"$(tr -d '\\n' < builds/{b}/{MANIFEST_FILE} 2>/dev/null)\"\n"
+                   f"  printf 'REQUIREMENTS\\t%s\\t%s\\n' {b} \"$(head -c 262144 builds/{b}/{q(requirements)} 2>/dev/null | base64 | tr -d '\\n')\"\n"
+                   f"else printf 'MISSING\\t%s\\n' {b}; fi\n")
+    return script
+
+
+def parse_manifests(stdout: str) -> dict[str, dict]:
+    """``{build id: {"manifest": dict or None, "requirements": text or None}}``; absent builds are left out."""
+    tags = Tagged.parse(stdout)
+    found: dict[str, dict] = {}
+    for fields in tags.all("MANIFEST"):
+        if fields:
+            found.setdefault(fields[0], {})["manifest"] = parse_manifest("\t".join(fields[1:])) if len(fields) > 1 else None
+    for fields in tags.all("REQUIREMENTS"):
+        if fields:
+            text: Optional[str] = None
+            if len(fields) > 1 and fields[1]:
+                try:
+                    text = base64.b64decode(fields[1]).decode("utf-8", "replace")
+                except ValueError:
+                    text = None
+            found.setdefault(fields[0], {})["requirements"] = text
+    return {k: v for k, v in found.items() if clean_line(k) == k}

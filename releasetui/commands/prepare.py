@@ -1,0 +1,219 @@
+"""Phase 3 of a deploy, on each host: receive the build, link what is unchanged, give it its venv, mark it complete.
+
+ONE script, fed ONE stream on stdin (see :mod:`releasetui.manifest`): the
+host's interpreter unpacks it with :data:`SHIP_PY` into ``builds/<id>/``,
+hard-linking every file the stream does not carry from the current build
+(after checking each is still what its manifest says), then the shell gives
+the build its venv (reused while the requirements hash is unchanged), links
+the shared files, and writes ``complete: true`` last.  Every step runs only
+while the lock still carries this operation's token.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Optional, Sequence
+
+from ..models import check_build_id
+from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owner_check, q, record_worker, timed,
+                   write_meta)
+
+# Runs on the host with its own Python (3.6 or newer), reading the stream on stdin.  Prints
+# NEED<TAB>path for files it could not link (the caller sends them in a second stream) and
+# SHIPPED<TAB>received<TAB>linked<TAB>bytes when the build's files are all in place.
+SHIP_PY = r'''
+import gzip, hashlib, json, os, stat, sys, tarfile
+dest, resume = sys.argv[1], sys.argv[2] == "1"
+stream = gzip.GzipFile(fileobj=sys.stdin.buffer, mode="rb")
+header = json.loads(stream.readline().decode("utf-8"))
+files, sent, link_from = header["files"], set(header["sent"]), header["link_from"]
+
+def safe(path):
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        sys.exit("refusing unsafe path %r" % path)
+    parent = "/".join(parts[:-1])
+    if parent and files.get(parent, [None])[0] != "d":
+        sys.exit("refusing %r: its parent is not a directory of the build" % path)
+    return os.path.join(dest, path)
+
+def sha_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+if not resume:
+    os.mkdir(dest, 0o755)
+for path in sorted(p for p, e in files.items() if e[0] == "d"):
+    target = safe(path)
+    if not os.path.isdir(target):
+        os.mkdir(target, 0o700)
+received = nbytes = 0
+with tarfile.open(fileobj=stream, mode="r|") as tar:
+    for member in tar:
+        entry = files.get(member.name)
+        if entry is None or member.name not in sent:
+            sys.exit("refusing %r: not in the manifest" % member.name)
+        target = safe(member.name)
+        if os.path.lexists(target):
+            os.unlink(target)
+        if entry[0] == "l" and member.issym():
+            os.symlink(entry[4], target)
+        elif entry[0] == "f" and member.isfile():
+            digest = hashlib.sha256()
+            source = tar.extractfile(member)
+            with open(target, "wb") as out:
+                for chunk in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    nbytes += len(chunk)
+            if digest.hexdigest() != entry[2]:
+                sys.exit("%s arrived damaged (checksum mismatch)" % member.name)
+            os.chmod(target, entry[1])
+        else:
+            sys.exit("refusing %r: not what the manifest says it is" % member.name)
+        received += 1
+old = {}
+if link_from:
+    try:
+        with open(os.path.join(link_from, ".releasetui-manifest.json")) as handle:
+            old = json.load(handle).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        old = {}
+need, linked = [], 0
+for path, entry in sorted(files.items()):
+    if entry[0] != "f" or path in sent:
+        continue
+    target = safe(path)
+    if os.path.lexists(target):
+        continue
+    source = os.path.join(link_from, path) if link_from else None
+    ok = False
+    if source:
+        try:
+            info = os.lstat(source)
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == entry[1] and info.st_size == entry[3]:
+            mine = old.get(path) or []
+            # Unchanged since it was written (same inode and mtime as recorded) -> the recorded hash holds.
+            if len(mine) >= 7 and mine[2] == entry[2] and mine[5] == info.st_ino and mine[6] == info.st_mtime_ns:
+                ok = True
+            else:
+                ok = sha_of(source) == entry[2]
+    if ok:
+        os.link(source, target)
+        linked += 1
+    else:
+        need.append(path)
+if need:
+    for path in need:
+        print("NEED\t" + path)
+    sys.exit(3)
+record = {}
+for path, entry in files.items():
+    target = safe(path)
+    info = os.lstat(target)
+    record[path] = list(entry[:5]) + [info.st_ino, info.st_mtime_ns]
+for path in sorted((p for p, e in files.items() if e[0] == "d"), reverse=True):
+    os.chmod(safe(path), files[path][1])
+with open(os.path.join(dest, ".releasetui-manifest.json"), "w") as handle:
+    json.dump({"format": 1, "files": record}, handle, sort_keys=True)
+print("SHIPPED\t%d\t%d\t%d" % (received, linked, nbytes))
+'''
+
+
+def shared_links(build_var: str, files: Sequence[str], dirs: Sequence[str]) -> str:
+    """Shell that replaces each shared path in the build with a relative symlink into ``shared/``.
+
+    A shared file must already exist on the host (``.env`` holds secrets we
+    never ship): its absence fails the deploy before anything switches.
+    Shared folders are made when missing.
+    """
+    lines = []
+    for path, is_dir in [(f, False) for f in files] + [(d, True) for d in dirs]:
+        depth = path.count("/") + 2  # builds/<id>/<path...>
+        link = posixpath.join(*([".."] * depth), "shared", path)
+        parent = posixpath.dirname(path)
+        if is_dir:
+            lines.append(f"mkdir -p shared/{q(path)} || exit 1")
+        else:
+            lines.append(f"[ -e shared/{q(path)} ] || {{ end failed {q('shared file ' + path + ' is missing under ROOT/shared')}; exit 1; }}")
+        if parent:
+            lines.append(f"mkdir -p \"builds/${build_var}\"/{q(parent)} || exit 1")
+        lines.append(f"rm -rf -- \"builds/${build_var}\"/{q(path)} && ln -s {q(link)} \"builds/${build_var}\"/{q(path)} || exit 1")
+    if not lines:
+        return ""
+    return "begin shared\n" + "\n".join(lines) + f"\nend ok {q('linked ' + ', '.join(list(files) + list(dirs)))}\n"
+
+
+def prepare_script(root: str, token: str, build_id: str, *, requirements: str, venv: str, python: str,
+                   pip_args: Sequence[str], meta_incomplete: str, meta_complete: str, install_timeout: float,
+                   resume: bool = False, shared_files: Sequence[str] = (), shared_dirs: Sequence[str] = ()) -> str:
+    """The deploy's prepare script for one host; its stdin is the shipping stream.
+
+    A venv is built in place and only counts once its ``.releasetui-complete``
+    marker exists, so a venv half-made by a killed deploy is rebuilt, never used.
+    """
+    check_build_id(build_id)
+    check_venv_key(venv)
+    req = posixpath.join("builds", build_id, requirements)
+    extra = " ".join(q(a) for a in pip_args)
+    pip_timeout = max(30, install_timeout - 30)
+    return f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + record_worker(token) + f"""B={q(build_id)}
+V={q('venvs/' + venv)}
+_log=$(mktemp) || exit 1
+trap 'rm -f "$_log"' EXIT
+begin ship
+{'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
+if {q(python)} -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'} >"$_log" 2>&1; then
+  cat "$_log"; end ok "$(awk -F'\\t' '/^SHIPPED/ {{ printf "received %d files (%d bytes), linked %d unchanged", $2, $4, $3 }}' "$_log")"
+else
+  _rc=$?
+  if [ "$_rc" = 3 ]; then cat "$_log"; end ok "some files must be sent again"; exit 3; fi
+  end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
+fi
+printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
+[ -f {q(req)} ] || {{ printf 'requirements file %s is missing from the build\\n' {q(requirements)} >&2; exit 1; }}
+{shared_links("B", shared_files, shared_dirs)}begin venv
+if [ -f "$V/.releasetui-complete" ]; then
+  end ok "reused $V"
+else
+  rm -rf -- "$V"
+  # The host's own pip, pointed at a pip-less venv (pip >= 22.3), saves ensurepip's ~5 s per new venv.
+  if {q(python)} -m pip --help 2>/dev/null </dev/null | grep -q -- '--python <python>'; then
+    _venv_args=--without-pip; set -- {q(python)} -m pip --python "$V/bin/python"
+  else
+    _venv_args=; set -- "$V/bin/python" -m pip
+  fi
+  if ! {q(python)} -m venv $_venv_args "$V" >"$_log" 2>&1 </dev/null; then end failed "venv: $(tail -n 3 "$_log")"; cat "$_log" >&2; exit 1; fi
+  if ! timeout -k 10 {int(pip_timeout)} "$@" wheel -q --disable-pip-version-check --wheel-dir wheels --find-links wheels -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then
+    end failed "pip wheel: $(tail -n 3 "$_log")"; cat "$_log" >&2; rm -rf -- "$V"; exit 1
+  fi
+  if ! timeout -k 10 {int(pip_timeout)} "$@" install -q --disable-pip-version-check --no-index --find-links wheels -r {q(req)} >"$_log" 2>&1 </dev/null; then
+    end failed "pip install: $(tail -n 3 "$_log")"; cat "$_log" >&2; rm -rf -- "$V"; exit 1
+  fi
+  touch "$V/.releasetui-complete"
+  end ok "built $V"
+fi
+ln -sfn ../../"$V" "builds/$B/env" || exit 1
+owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
+{write_meta("B", meta_complete)} || exit 1
+echo COMPLETE
+"""
+
+
+def parse_prepare(stdout: str) -> dict:
+    """``{"complete": bool, "need": [paths], "lost_lock": bool, "shipped": (received, linked, bytes) or None}``."""
+    tags = Tagged.parse(stdout)
+    shipped = tags.first("SHIPPED")
+    numbers: Optional[tuple] = None
+    if shipped and len(shipped) >= 3 and all(x.isdigit() for x in shipped[:3]):
+        numbers = tuple(int(x) for x in shipped[:3])
+    return {"complete": tags.has("COMPLETE"), "need": [f[0] for f in tags.all("NEED") if f],
+            "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers}
+
+
+__all__ = ["SHIP_PY", "prepare_script", "parse_prepare", "shared_links", "timed"]

@@ -1,0 +1,138 @@
+"""Phase 1 of every operation: read a host's state, taking its lock first when the operation will change it.
+
+One round trip: optionally create the layout, take the lock (``mkdir`` is
+atomic; the token and who/where/since go inside), then list everything
+under the lock: current, each build with its metadata, venvs, pins, the
+host's Python, shared files that are missing, and (for a deploy) the current
+build's manifest.  :func:`parse_read` turns that listing into a
+:class:`~releasetui.models.HostState`; build states are decided by
+:func:`releasetui.metadata.read_build`, the one reader of metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from ..metadata import MANIFEST_FILE, META_FILE, read_build
+from ..models import BUILD_ID_PATTERN, VENV_KEY_PATTERN, HostState, LockInfo, check_token
+from ..text import clean_line
+from .base import LOCK_INFO_LIMIT, META_LIMIT, PREAMBLE, Tagged, enter_root, q
+
+LISTING = r"""_cur=$(readlink current 2>/dev/null || true)
+printf 'CURRENT\t%s\t%s\n' "$(current_id)" "$(printf '%s' "$_cur" | head -c 200 | tr -d '\000-\037')"
+lock_info
+for _d in builds/*; do
+  _id=${_d#builds/}
+  [ -d "$_d" ] && valid_id "$_id" || continue
+  printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$(readlink "builds/$_id/env" 2>/dev/null | head -c 200 | tr -d '\000-\037')" "$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')"
+done
+for _v in venvs/*/; do
+  [ -d "$_v" ] || continue; _v=${_v#venvs/}; _v=${_v%/}
+  if [ -f "venvs/$_v/.releasetui-complete" ]; then printf 'VENV\t%s\t1\n' "$_v"; else printf 'VENV\t%s\t0\n' "$_v"; fi
+done
+for _p in pins/*; do _p=${_p#pins/}; valid_id "$_p" && [ -e "pins/$_p" ] && printf 'PIN\t%s\n' "$_p"; done
+""".replace("META_LIMIT", str(META_LIMIT)).replace("META_FILE", META_FILE)
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    """The lock an operation takes in its read: its token and the JSON of who/where/since/what."""
+
+    token: str
+    info_json: str
+
+
+def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool = False,
+                python: Optional[str] = None, manifest: bool = False, shared_files: Sequence[str] = ()) -> str:
+    """The phase-1 script: (layout,) lock, listing.  Read-only when ``lock`` is None and not ``create``.
+
+    The lock is taken BEFORE the listing, so what an operation plans from was
+    read under its own lock.  When another operation holds it the listing
+    still runs (the refusal can say what is live) and ``LOCK`` names the holder.
+    """
+    script = PREAMBLE + enter_root(root, create=create)
+    if lock is not None:
+        check_token(lock.token)
+        script += (
+            "if mkdir deploy.lock 2>/dev/null; then\n"
+            f"  if printf '%s' {lock.token} > deploy.lock/token && printf '%s\\n' {q(lock.info_json)} > deploy.lock/info.json; "
+            f"then printf 'LOCKTAKEN\\t%s\\n' {lock.token}; else rm -rf -- deploy.lock; echo 'cannot write the lock' >&2; exit 1; fi\n"
+            "fi\n")
+    script += LISTING
+    if python:
+        script += (f"printf 'PYTHON\\t%s\\n' \"$({q(python)} -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' "
+                   "2>/dev/null </dev/null || true)\"\n")
+    for path in shared_files:
+        script += f"[ -e shared/{q(path)} ] || printf 'SHAREDMISSING\\t%s\\n' {q(path)}\n"
+    if manifest:
+        script += (f"_c=$(current_id); [ -n \"$_c\" ] && [ -f \"builds/$_c/{MANIFEST_FILE}\" ] && "
+                   f"printf 'MANIFEST\\t%s\\t%s\\n' \"$_c\" \"$(tr -d '\\n' < \"builds/$_c/{MANIFEST_FILE}\")\"\n")
+    return script + "exit 0\n"
+
+
+def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState:
+    """Turn the output of :func:`read_script` into a :class:`HostState` (``token``: the lock we asked for)."""
+    tags = Tagged.parse(stdout)
+    state = HostState(name=host)
+    if tags.has("NOROOT"):
+        state.initialized = False
+        return state
+    current = tags.first("CURRENT") or ["", ""]
+    state.current = current[0] if BUILD_ID_PATTERN.fullmatch(current[0]) else None
+    if not state.current and len(current) > 1 and current[1]:
+        state.problems.append(f"current points at {clean_line(current[1], 80)!r}, which is not a build")
+    lock = tags.first("LOCK")
+    if lock is not None:
+        state.lock = parse_lock(lock)
+        state.locked_by_us = bool(token and tags.value("LOCKTAKEN") == token and state.lock.token == token)
+    complete_venvs = []
+    for fields in tags.all("VENV"):
+        if fields and VENV_KEY_PATTERN.fullmatch(fields[0]):
+            if fields[1:2] == ["1"]:
+                state.venvs.append(fields[0])
+                complete_venvs.append(fields[0])
+    pins = {f[0] for f in tags.all("PIN") if f and BUILD_ID_PATTERN.fullmatch(f[0])}
+    for fields in tags.all("BUILD"):
+        if len(fields) >= 2 and BUILD_ID_PATTERN.fullmatch(fields[0]):
+            meta = "\t".join(fields[2:]) if len(fields) > 2 else ""
+            state.builds.append(read_build(fields[0], meta, fields[1], complete_venvs, fields[0] in pins))
+    state.builds.sort(key=lambda b: b.id)
+    for build in state.builds:
+        build.current = build.id == state.current
+    state.python_version = clean_line(tags.value("PYTHON"), 20) or None
+    state.shared_missing = [f[0] for f in tags.all("SHAREDMISSING") if f]
+    manifest = tags.first("MANIFEST")
+    if manifest and len(manifest) >= 2 and manifest[0] == state.current:
+        state.current_manifest = parse_manifest("\t".join(manifest[1:]))
+    return state
+
+
+def parse_lock(fields: list[str]) -> LockInfo:
+    """A ``LOCK`` line: token, size of info.json, its first bytes, and (when it is not a directory) why."""
+    token, size, text = (fields + ["", "", ""])[:3]
+    damage = fields[3] if len(fields) > 3 and fields[3] else None
+    if damage:
+        return LockInfo(damaged=f"deploy.lock is {clean_line(damage, 40)}")
+    too_big = size.isdigit() and int(size) > LOCK_INFO_LIMIT
+    lock = LockInfo.from_text("" if too_big else text,
+                              damaged=f"lock information of {size} bytes (not read)" if too_big else None)
+    # The token file is the authority (info.json is only for people).
+    lock.token = token if len(token) == 16 else None
+    if lock.token is None and not lock.damaged:
+        lock.damaged = "no owner token (taken by an older releasetui, or damaged)"
+    return lock
+
+
+def parse_manifest(text: str) -> Optional[dict]:
+    """A stored manifest (path -> [kind, mode, sha256, size, link target, ...]), or None if unreadable."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return None
+    return {path: entry for path, entry in files.items() if isinstance(path, str) and isinstance(entry, list)
+            and len(entry) >= 5}

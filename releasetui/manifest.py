@@ -1,0 +1,256 @@
+"""What a build is made of: the manifest of a source tree, and the one stream that ships it.
+
+A manifest maps each relative path to ``[kind, mode, sha256, size, link
+target]`` (kind ``f`` file, ``d`` directory, ``l`` symlink).  Which files are
+in it is decided by the local ``rsync`` (a dry run with the config's
+``--exclude-from``), so excludes mean exactly what they mean to rsync.
+
+A host keeps each build's manifest beside it (``.releasetui-manifest.json``,
+written on the host from what it actually wrote).  A deploy compares the
+source's manifest with the host's current build's and sends, in ONE stream,
+a header (the manifest) and a gzip'd tar of only the files that differ; the
+host hard-links every other file from its current build, after checking it
+is still what the manifest says.  Unchanged files cost no bytes and no disk,
+like rsync's ``--link-dest``, without rsync's several round trips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import subprocess
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+from .metadata import MANIFEST_FILE, META_FILE
+
+# Never shipped, whatever the excludes file says: the repository, the build's venv link, releasetui's own files.
+ALWAYS_EXCLUDED = ("/.git/", "/env", "/" + META_FILE, "/" + MANIFEST_FILE, "/.releasetui-*")
+_ESCAPE = re.compile(r"\\#([0-7]{3})")
+
+
+class ManifestError(Exception):
+    """The source cannot be listed or read: one line for the user."""
+
+
+def _rsync_names(source: Path, excludes: Sequence[str], excludes_file: Optional[Path]) -> list[tuple[str, bool]]:
+    """(relative path, is a directory) of everything rsync would ship from ``source``."""
+    with tempfile.TemporaryDirectory(prefix="releasetui-list-") as empty:
+        argv = ["rsync", "-r", "-l", "--dry-run", "--out-format=%n"]
+        argv += [f"--exclude={pattern}" for pattern in (*ALWAYS_EXCLUDED, *excludes)]
+        if excludes_file is not None:
+            argv.append(f"--exclude-from={excludes_file}")
+        argv += [str(source).rstrip("/") + "/", empty + "/"]
+        try:
+            proc = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+        except FileNotFoundError:
+            raise ManifestError("rsync is not installed on this machine (Debian: apt-get install rsync)") from None
+        except subprocess.TimeoutExpired:
+            raise ManifestError(f"listing {source} took more than 300 s") from None
+    if proc.returncode not in (0, 23, 24):  # 23/24: some files vanished or were unreadable; checked below
+        raise ManifestError(f"rsync could not list {source}: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    names = []
+    for raw in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        # rsync escapes unprintable bytes as \#ooo (and a backslash only when it would read as one).
+        name = _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), raw)
+        if name in ("./", "."):
+            continue
+        is_dir = name.endswith("/")
+        names.append((name.rstrip("/"), is_dir))
+    return names
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+@dataclass
+class Manifest:
+    """The files of a source tree as they would be shipped (see the module docstring)."""
+
+    root: Path
+    files: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)  # non-regular files rsync -rl would skip too
+
+    @classmethod
+    def of(cls, source: Path, excludes: Sequence[str] = (), excludes_file: Optional[Path] = None) -> "Manifest":
+        """List ``source`` with rsync's filter rules and hash every file."""
+        manifest = cls(Path(source))
+        for name, _ in _rsync_names(Path(source), excludes, excludes_file):
+            path = Path(source) / name
+            try:
+                info = os.lstat(path)
+            except OSError as exc:
+                raise ManifestError(f"cannot read {path}: {exc.strerror or exc}") from None
+            mode = stat.S_IMODE(info.st_mode) & 0o777
+            if stat.S_ISDIR(info.st_mode):
+                manifest.files[name] = ["d", mode, None, 0, None]
+            elif stat.S_ISLNK(info.st_mode):
+                manifest.files[name] = ["l", 0o777, None, 0, os.readlink(path)]
+            elif stat.S_ISREG(info.st_mode):
+                try:
+                    sha, size = _hash_file(path)
+                except OSError as exc:
+                    raise ManifestError(f"cannot read {path}: {exc.strerror or exc}") from None
+                manifest.files[name] = ["f", mode, sha, size, None]
+            else:
+                manifest.skipped.append(name)
+        return manifest
+
+    @property
+    def digest(self) -> str:
+        """A hash of the whole manifest: two sources with the same digest ship the same build."""
+        return hashlib.sha256(json.dumps(self.files, sort_keys=True).encode()).hexdigest()
+
+    def file_count(self) -> int:
+        """Regular files and symlinks (directories not counted)."""
+        return sum(1 for entry in self.files.values() if entry[0] != "d")
+
+    def to_send(self, remote: Optional[dict]) -> list[str]:
+        """The paths a host must receive: every file and symlink its current build lacks or has otherwise.
+
+        ``remote`` is the host's current manifest (None: nothing can be linked, send everything).
+        """
+        sending = []
+        for path, entry in self.files.items():
+            if entry[0] == "d":
+                continue
+            if entry[0] == "f" and remote is not None:
+                theirs = remote.get(path)
+                if theirs and theirs[0] == "f" and theirs[1] == entry[1] and theirs[2] == entry[2]:
+                    continue  # linked on the host
+            sending.append(path)
+        return sorted(sending)
+
+    def payload(self, paths: Iterable[str], link_from: Optional[str], level: int = 6) -> "Payload":
+        """The stream for one host: a JSON header line, then a tar of ``paths``, all gzip'd."""
+        return Payload.build(self, sorted(paths), link_from, level)
+
+
+class _GzipWriter(io.RawIOBase):
+    """A write-only file that gzips into another (tarfile's stream mode cannot set the level everywhere)."""
+
+    def __init__(self, target, level: int):
+        self.target = target
+        self.compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self.raw_size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.raw_size += len(data)
+        self.target.write(self.compressor.compress(bytes(data)))
+        return len(data)
+
+    def finish(self) -> None:
+        self.target.write(self.compressor.flush())
+
+
+@dataclass
+class Payload:
+    """One shipping stream, built once and sent to every host that needs the same files."""
+
+    data: Optional[bytes]
+    path: Optional[str]
+    size: int
+    files: int
+    raw_size: int
+
+    @classmethod
+    def build(cls, manifest: Manifest, paths: Sequence[str], link_from: Optional[str], level: int) -> "Payload":
+        """Write the stream into memory (small) or a temporary file (large)."""
+        spool = tempfile.NamedTemporaryFile(prefix="releasetui-payload-", suffix=".gz", delete=False)
+        try:
+            writer = _GzipWriter(spool, level)
+            header = json.dumps({"format": 1, "link_from": link_from, "files": manifest.files,
+                                 "sent": list(paths)}, sort_keys=True)
+            writer.write(header.encode("utf-8") + b"\n")
+            with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for path in paths:
+                    entry = manifest.files[path]
+                    full = manifest.root / path
+                    info = tarfile.TarInfo(path)
+                    info.mode = entry[1]
+                    if entry[0] == "l":
+                        info.type = tarfile.SYMTYPE
+                        info.linkname = entry[4]
+                        tar.addfile(info)
+                    else:
+                        with open(full, "rb") as handle:
+                            info.size = os.fstat(handle.fileno()).st_size
+                            tar.addfile(info, handle)
+            writer.finish()
+            spool.close()
+            size = os.path.getsize(spool.name)
+            if size <= 32 << 20:
+                with open(spool.name, "rb") as handle:
+                    data = handle.read()
+                os.unlink(spool.name)
+                return cls(data, None, size, len(paths), writer.raw_size)
+            return cls(None, spool.name, size, len(paths), writer.raw_size)
+        except BaseException:
+            spool.close()
+            if os.path.exists(spool.name):
+                os.unlink(spool.name)
+            raise
+
+    def chunks(self, size: int = 1 << 16):
+        """The stream, chunk by chunk (each caller gets its own reader)."""
+        if self.data is not None:
+            view = memoryview(self.data)
+            for start in range(0, len(view), size):
+                yield bytes(view[start:start + size])
+            return
+        with open(self.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(size), b""):
+                yield chunk
+
+    def discard(self) -> None:
+        """Remove the temporary file, if any."""
+        if self.path and os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+# --- differences -------------------------------------------------------------------------------
+
+@dataclass
+class ManifestDiff:
+    """Files added, removed and changed between two manifests."""
+
+    added: list = field(default_factory=list)
+    removed: list = field(default_factory=list)
+    changed: list = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """How many paths differ."""
+        return len(self.added) + len(self.removed) + len(self.changed)
+
+
+def diff_manifests(old: dict, new: dict) -> ManifestDiff:
+    """What changes from ``old`` to ``new`` (directories only when added or removed)."""
+    result = ManifestDiff()
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if a is None:
+            result.added.append(path)
+        elif b is None:
+            result.removed.append(path)
+        elif a[0] != b[0] or a[1] != b[1] or a[2] != b[2] or (a[0] == "l" and a[4] != b[4]):
+            result.changed.append(path)
+    return result

@@ -1,0 +1,121 @@
+"""The release operations over a set of hosts: deploy, rollback, prune, pin, unlock, builds, logs, history.
+
+:class:`Operations` is the one entry point the CLI, the TUI and the demo use.
+Each operation runs as named phases in its own module (:mod:`.deploy`,
+:mod:`.rollback`, :mod:`.maintenance`, :mod:`.reading`); running work on many
+hosts at once is :mod:`releasetui.runner`'s; the rules they follow are
+:mod:`releasetui.rules`'.  Operations report typed events and return an
+:class:`~releasetui.models.OperationResult`; they know nothing of terminals.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ..config import Config, HostConfig
+from ..executors import ExecutorPool
+from ..models import OperationResult
+from ..rules import unique_build_id
+from ..runner import Interrupts
+from . import maintenance, reading
+from .context import OperationContext, Reporter
+from .deploy import Deploy, RolloutChoice
+from .maintenance import check_keep, prune_plans
+from .rollback import Rollback
+from .source import (OperationError, SourceInfo, deployer_identity, inspect_source, new_build_id, pid_alive,
+                     utc_now)
+
+
+class Operations:
+    """The release operations over a set of hosts (see the module docstring).
+
+    ``report`` receives every :class:`~releasetui.models.Event` (from worker
+    threads); ``pool`` keeps connections open across operations; ``dry_run``
+    reads for real and records every change instead of making it.  One
+    object runs one operation at a time; :meth:`interrupt` is its Ctrl-C.
+    """
+
+    def __init__(self, config: Config, report: Optional[Reporter] = None, pool: Optional[ExecutorPool] = None,
+                 dry_run: bool = False, parallel: Optional[int] = None, lock_wait: Optional[float] = None,
+                 message: Optional[str] = None, interrupts: Optional[Interrupts] = None):
+        self.config = config
+        self.ctx = OperationContext(config, report, pool, dry_run, interrupts, parallel, message, lock_wait)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> ExecutorPool:
+        """The connections (kept open by the TUI across operations)."""
+        return self.ctx.pool
+
+    @property
+    def stop(self) -> threading.Event:
+        """Set by the first interrupt."""
+        return self.ctx.stop
+
+    @property
+    def interrupts(self) -> Interrupts:
+        """Ctrl-C presses (see :class:`~releasetui.runner.Interrupts`)."""
+        return self.ctx.interrupts
+
+    @property
+    def recorded(self) -> list:
+        """What a dry run would have run."""
+        return self.ctx.recorded
+
+    def interrupt(self) -> int:
+        """One Ctrl-C: the first stops (or lets the switch wave finish), the second stops waiting and switches back."""
+        return self.ctx.interrupts.press()
+
+    def close(self) -> None:
+        """Close connections this object opened itself."""
+        self.ctx.close()
+
+    def round_trips(self, host: HostConfig) -> int:
+        """Remote scripts this object has run on the host."""
+        return self.ctx.round_trips(host)
+
+    # --- operations ------------------------------------------------------------------------------
+
+    def deploy(self, hosts: Iterable[HostConfig], source: Optional[Path] = None, build_id: Optional[str] = None,
+               rollout: Optional[RolloutChoice] = None, health: bool = True,
+               source_info: Optional[SourceInfo] = None) -> OperationResult:
+        """Ship ``source`` to every host as a new build; switch only once every host has it complete."""
+        return Deploy(self.ctx, list(hosts), source, build_id, rollout, health, source_info).run()
+
+    def rollback(self, hosts: Iterable[HostConfig], build_id: Optional[str] = None,
+                 rollout: Optional[RolloutChoice] = None, health: bool = True) -> OperationResult:
+        """Switch every host to ``build_id`` (or the fleet's previous good build), or none of them."""
+        return Rollback(self.ctx, list(hosts), build_id, rollout, health).run()
+
+    def prune(self, hosts: Iterable[HostConfig], keep: Optional[int] = None) -> OperationResult:
+        """Remove failed, incomplete and old builds and unused venvs, decided under the lock."""
+        return maintenance.prune(self.ctx, list(hosts), keep)
+
+    def pin(self, hosts: Iterable[HostConfig], build_id: str, pinned: bool = True) -> OperationResult:
+        """Pin (or unpin) a build on every host: prune never removes a pinned build."""
+        return maintenance.pin(self.ctx, list(hosts), build_id, pinned)
+
+    def unlock(self, hosts: Iterable[HostConfig]) -> OperationResult:
+        """Remove each host's deploy lock (as shown), stopping what its operation still runs there."""
+        return maintenance.unlock(self.ctx, list(hosts))
+
+    def states(self, hosts: Iterable[HostConfig]) -> dict[str, object]:
+        """Each host's state (one read-only round trip per host), or the exception reading it raised."""
+        return reading.states(self.ctx, list(hosts))
+
+    def logs(self, hosts: Iterable[HostConfig], lines: int = 50, follow: bool = False,
+             stop: Optional[threading.Event] = None) -> OperationResult:
+        """Tail the configured log files on each host until ``stop`` (or the operation's interrupt)."""
+        return reading.logs(self.ctx, list(hosts), lines, follow, stop)
+
+    def history(self, hosts: Iterable[HostConfig], lines: int = 1000):
+        """The fleet's history, one entry per operation, and each host's reading problems."""
+        return reading.history(self.ctx, list(hosts), lines)
+
+
+__all__ = ["Operations", "OperationError", "OperationContext", "RolloutChoice", "SourceInfo", "check_keep",
+           "deployer_identity", "inspect_source", "new_build_id", "pid_alive", "prune_plans", "unique_build_id",
+           "utc_now"]

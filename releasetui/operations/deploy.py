@@ -1,0 +1,437 @@
+"""A deploy, as named phases: read and lock, plan, prepare, before-activate, activate, (abort).
+
+* **read and lock** — every host at once, the gate's lock first (:mod:`.locking`);
+* **plan** — pure: the build id, venv reuse, every refusal (:func:`releasetui.rules.plan_deploy`);
+* **prepare** — ship the build and install its venv on every host (at most ``parallel`` at once);
+  the build becomes ``complete`` last;
+* **before activate** — hooks that must run before anything serves the new build (migrations);
+* **activate** — waves: switch, restart, hooks, health; commit or switch every host back (:mod:`.activation`);
+* **abort** — before activation, on any failure or interrupt: partial builds removed, locks released,
+  nothing switched anywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .. import commands, rules
+from ..commands import ActivateRecords
+from ..config import HostConfig
+from ..executors import HostUnreachable, ScriptTimeout
+from ..manifest import Manifest, ManifestError, Payload
+from ..metadata import complete_meta, failed_meta, meta_json, new_meta
+from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_build_id
+from ..text import clean_line
+from .activation import Activation, HostActivation, outcome_of
+from .context import OperationContext
+from .hooks import hook_env, run_before_activate, run_local_hooks
+from .locking import FleetRead, ReadRequest, read_states, release
+from .source import OperationError, SourceInfo, inspect_source, iso, new_build_id
+
+
+@dataclass
+class RolloutChoice:
+    """Canary and batch for this run (the command line's, else the config's ``rollout``)."""
+
+    canary: object = None
+    batch: object = None
+    pause: float = 0.0
+
+
+def waves_for(ctx: OperationContext, hosts: Sequence[HostConfig], choice: Optional[RolloutChoice]) -> tuple[list, float]:
+    """The activation waves and the pause between them."""
+    rollout = ctx.config.rollout
+    canary = choice.canary if choice and choice.canary is not None else (rollout.canary if rollout else None)
+    batch = choice.batch if choice and choice.batch is not None else (rollout.batch if rollout else None)
+    pause = choice.pause if choice and choice.pause else (rollout.pause if rollout else 0.0)
+    if isinstance(canary, tuple):
+        canary = list(canary)
+    return rules.plan_waves([h.name for h in hosts], canary, batch), pause
+
+
+def activation_deadline(host: HostConfig, hooks_name: str, health: bool) -> float:
+    """Seconds a host's activate script may take until it says healthy or not."""
+    hooks = sum(h.timeout for h in host.hooks if h.name == hooks_name)
+    check = (host.healthcheck.timeout + 15) if (health and host.healthcheck) else 0
+    return host.restart_timeout + 10 + hooks + check + 30
+
+
+def verdict_timeout(hosts: Sequence[HostConfig], waves: list, pause: float, hooks_name: str, health: bool) -> float:
+    """How long a healthy host waits for the fleet's verdict before it switches itself back."""
+    per_wave = max((activation_deadline(h, hooks_name, health) for h in hosts), default=60)
+    return len(waves) * (per_wave + pause) + 300
+
+
+def describe_abort(result: OperationResult, hosts: Sequence[HostConfig], current: dict, why: str,
+                   interrupted: bool = False) -> None:
+    """Every host without an outcome yet: not switched, current unchanged."""
+    for host in hosts:
+        if host.name in result.outcomes:
+            if result.outcomes[host.name].current is None:
+                result.outcomes[host.name].current = current.get(host.name)
+            continue
+        status = "interrupted" if interrupted else "aborted"
+        text = "interrupted before the switch" if interrupted else f"not switched: {why}"
+        result.outcomes[host.name] = HostOutcome(host.name, status, f"{text}; current unchanged",
+                                                 current=current.get(host.name))
+
+
+def refusal_outcomes(result: OperationResult, refusals: list, hosts: Sequence[HostConfig], current: dict) -> None:
+    """Outcomes from the plan's refusals: the refused hosts say why; the others that nothing was done."""
+    for refusal in refusals:
+        targets = [refusal.host] if refusal.host else [h.name for h in hosts]
+        for name in targets:
+            if name in result.outcomes:
+                result.outcomes[name].message += f"; {refusal.reason}"
+                continue
+            result.outcomes[name] = HostOutcome(name, refusal.kind, refusal.reason, current=current.get(name))
+    refused = sorted({r.host for r in refusals if r.host})
+    describe_abort(result, hosts, current, f"refused on {', '.join(refused)}" if refused else "refused")
+
+
+class Deploy:
+    """One deploy of ``source`` to ``hosts`` (see the module docstring)."""
+
+    def __init__(self, ctx: OperationContext, hosts: Sequence[HostConfig], source: Optional[Path] = None,
+                 build_id: Optional[str] = None, rollout: Optional[RolloutChoice] = None, health: bool = True,
+                 source_info: Optional[SourceInfo] = None):
+        self.ctx = ctx
+        self.config = ctx.config
+        self.hosts = list(hosts)
+        self.source = Path(source) if source else self.config.source
+        self.base_id = check_build_id(build_id) if build_id else None
+        self.rollout = rollout
+        self.health = health
+        self.info = source_info
+        self.result = OperationResult("deploy", dry_run=ctx.dry_run)
+        self.fleet = FleetRead()
+        self.plan: Optional[rules.DeployPlan] = None
+        self.manifest: Optional[Manifest] = None
+        self.metas: dict[str, dict] = {}
+        self._payloads: dict = {}
+        self._payload_lock = threading.Lock()
+
+    # --- phases -----------------------------------------------------------------------------------
+
+    def run(self) -> OperationResult:
+        """All phases in order; returns how it ended on every host."""
+        started = time.monotonic()
+        try:
+            self.inspect()
+            self.base_id = self.base_id or new_build_id()
+            self.result.build_id = self.base_id
+            self.read_and_lock()
+            if not self.make_plan():
+                return self.finish(started)
+            if self.ctx.dry_run:
+                self.describe()
+                return self.finish(started)
+            failure = run_local_hooks(self.ctx, "local_before", self.local_env())
+            if failure or self.ctx.stop.is_set():
+                self.abort(failure or "interrupted", remove=False, interrupted=self.ctx.stop.is_set())
+                return self.finish(started)
+            if not self.prepare():
+                return self.finish(started)
+            if not self.before_activate():
+                return self.finish(started)
+            if not self.ctx.interrupts.enter_activation():
+                self.abort("interrupted", interrupted=True)
+                return self.finish(started)
+            self.activate()
+            return self.finish(started)
+        finally:
+            for payload in self._payloads.values():
+                if isinstance(payload, Payload):
+                    payload.discard()
+
+    def inspect(self) -> None:
+        """Local: the source, its requirements hash and git state, its manifest (what would ship)."""
+        if self.info is None:
+            self.info = inspect_source(self.source, self.config.requirements)
+        if self.config.require_clean and self.info.git_dirty:
+            raise OperationError(f"{self.source} has uncommitted changes and require_clean is set: commit them, "
+                                 "or deploy a commit with --ref")
+        if self.config.excludes_file is not None and not self.config.excludes_file.is_file():
+            raise OperationError(f"{self.config.path}: excludes_file: no such file: {self.config.excludes_file}")
+        shared = [f"/{p}" for p in (*self.config.shared.files, *self.config.shared.dirs)]
+        try:
+            self.manifest = Manifest.of(self.info.path, shared, self.config.excludes_file)
+        except ManifestError as exc:
+            raise OperationError(str(exc)) from None
+        git = ""
+        if self.info.git_commit:
+            git = f", git {self.info.git_commit[:10]}{' dirty' if self.info.git_dirty else ''}"
+            if self.info.git_ref:
+                git += f" ({self.info.git_ref})"
+        self.ctx.report(None, "deploy", "info", message=f"source {self.info.path} ({self.manifest.file_count()} files, "
+                        f"requirements {self.info.requirements_sha256[:12]}{git})", phase="plan")
+
+    def read_and_lock(self) -> None:
+        """Phase 1: every host's state, read under this deploy's lock."""
+        self.fleet = read_states(self.ctx, self.hosts, ReadRequest(
+            operation="deploy", build_id=self.base_id, create=True, python=True, manifest=True,
+            shared_files=self.config.shared.files))
+
+    def current(self) -> dict:
+        """Each host's current build as read (None when unknown)."""
+        return {name: (s.current if isinstance(s, HostState) else None) for name, s in self.fleet.states.items()}
+
+    def make_plan(self) -> bool:
+        """Phase 2: decide; on a refusal release every lock taken and stop (nothing changed)."""
+        self.plan = rules.plan_deploy(self.fleet.states, self.info.requirements_sha256, self.base_id,
+                                      {h.name: h.python for h in self.hosts}, ignore_locks=False)
+        if self.ctx.stop.is_set():
+            release(self.ctx, self.fleet.locked)
+            describe_abort(self.result, self.hosts, self.current(), "interrupted", interrupted=True)
+            return False
+        if not self.plan.ok:
+            release(self.ctx, self.fleet.locked)
+            refusal_outcomes(self.result, self.plan.refusals, self.hosts, self.current())
+            return False
+        self.result.build_id = self.plan.build_id
+        hosts = ", ".join(h.name for h in self.hosts) if len(self.hosts) <= 8 else f"{len(self.hosts)} hosts"
+        self.ctx.report(None, "deploy", "info", message=f"build {self.plan.build_id} on {hosts}", phase="plan")
+        return True
+
+    def meta_for(self, host: HostConfig) -> dict:
+        """The new build's metadata on ``host`` (its venv key depends on the host's Python)."""
+        if host.name not in self.metas:
+            part = next(p for p in self.plan.hosts if p.host == host.name)
+            self.metas[host.name] = new_meta(
+                self.plan.build_id, project=self.config.project, created_at=iso(),
+                requirements_sha256=self.info.requirements_sha256, python_version=part.python_version or "0.0",
+                venv=part.venv, deployed_by=self.ctx.identity, git_commit=self.info.git_commit,
+                git_dirty=self.info.git_dirty, git_ref=self.info.git_ref, git_subject=self.info.git_subject,
+                source=str(self.info.path))
+        return self.metas[host.name]
+
+    def payload_for(self, state: HostState, send: list, link_from: Optional[str]) -> Payload:
+        """The shipping stream for a host, built once for every host that needs the same files."""
+        key = (link_from, tuple(send))
+        with self._payload_lock:
+            payload = self._payloads.get(key)
+            if payload is None:
+                payload = self.manifest.payload(send, f"builds/{link_from}" if link_from else None)
+                self._payloads[key] = payload
+            return payload
+
+    def prepare_script_for(self, host: HostConfig, resume: bool = False) -> str:
+        """The prepare script for ``host`` (also what ``--dry-run`` prints)."""
+        meta = self.meta_for(host)
+        return commands.prepare_script(
+            host.root, self.ctx.token, self.plan.build_id, requirements=self.config.requirements, venv=meta["venv"],
+            python=host.python, pip_args=self.config.pip_args, meta_incomplete=meta_json(meta),
+            meta_complete=meta_json(complete_meta(meta)), install_timeout=self.config.install_timeout, resume=resume,
+            shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs)
+
+    def prepare_host(self, host: HostConfig) -> HostOutcome:
+        """Phase 3 on one host: ship + venv + complete, in one script (two when files must be resent)."""
+        state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
+        link_from = state.current if state.current_manifest is not None else None
+        send = self.manifest.to_send(state.current_manifest if link_from else None)
+        payload = self.payload_for(state, send, link_from)
+        started = time.monotonic()
+        result = self.ctx.run(host, self.prepare_script_for(host), phase="prepare", stdin=payload.chunks(),
+                              timeout=self.config.install_timeout)
+        parsed = commands.parse_prepare(result.stdout)
+        if parsed["need"] and not result.stopped and not parsed["lost_lock"]:
+            # Files of the current build changed since they were shipped: send them instead of linking.
+            again = self.manifest.payload(parsed["need"], None)
+            try:
+                result = self.ctx.run(host, self.prepare_script_for(host, resume=True), phase="prepare",
+                                      stdin=again.chunks(), timeout=self.config.install_timeout)
+            finally:
+                again.discard()
+            parsed = commands.parse_prepare(result.stdout)
+        if result.stopped:
+            return HostOutcome(host.name, "interrupted", "interrupted while preparing", current=state.current)
+        if parsed["lost_lock"]:
+            return HostOutcome(host.name, "failed", "its lock was removed while the build was prepared (unlock?); "
+                               "stopped: nothing switched", current=state.current)
+        if not result.ok or not parsed["complete"]:
+            return HostOutcome(host.name, "failed", f"prepare failed: {clean_line(result.error_text(), 400)}",
+                               current=state.current)
+        shipped = parsed["shipped"]
+        detail = f" (sent {len(send)} of {self.manifest.file_count()} files)" if shipped is None else \
+            f" (received {shipped[0]} files, linked {shipped[1]})"
+        self.ctx.report(host.name, "build", "ok", time.monotonic() - started,
+                        f"build {self.plan.build_id} complete{detail}", "prepare")
+        return HostOutcome(host.name, "ok", current=state.current, previous=state.current, build_id=self.plan.build_id)
+
+    def prepare(self) -> bool:
+        """Phase 3 on every host, at most ``parallel`` at once; any failure or interrupt aborts the deploy."""
+        outcomes = self.ctx.runner.map(self.hosts, self.prepare_host)
+        failed = []
+        for host in self.hosts:
+            outcome = outcomes[host.name]
+            value = outcome.value if outcome.ok else self.ctx.failure(host, outcome.error, self.current()[host.name])
+            if value.status != "ok":
+                self.result.outcomes[host.name] = value
+                failed.append(host.name)
+        if failed or self.ctx.stop.is_set():
+            interrupted = self.ctx.stop.is_set() and not any(
+                self.result.outcomes[n].status in ("failed", "unreachable") for n in failed)
+            self.abort(f"{', '.join(failed)} failed" if failed else "interrupted", interrupted=interrupted)
+            return False
+        return True
+
+    def before_activate(self) -> bool:
+        """Phase 4: hooks inside the new build on the hosts (``once`` ones on one host); a failure aborts."""
+        previous = self.current()
+        failures = run_before_activate(self.ctx, self.hosts, self.plan.build_id, previous, self.info.git_commit)
+        bad = {name: why for name, why in failures.items() if why}
+        if bad or self.ctx.stop.is_set():
+            for name, why in bad.items():
+                self.result.outcomes[name] = HostOutcome(name, "failed", f"before_activate failed: {why}",
+                                                         current=previous.get(name))
+            self.abort(f"before_activate failed on {', '.join(bad)}" if bad else "interrupted",
+                       interrupted=not bad and self.ctx.stop.is_set())
+            return False
+        return True
+
+    def activate(self) -> None:
+        """Phase 5: waves, then commit or switch every host back."""
+        waves, pause = waves_for(self.ctx, self.hosts, self.rollout)
+        timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
+        after = self.states_after()
+        protect = rules.previous_good_build(after, self.plan.build_id)
+        items = []
+        for host in self.hosts:
+            state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
+            prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
+                                     current=self.plan.build_id)
+            items.append(HostActivation(
+                host, self.plan.build_id, state.current, self.activate_script_for(host, state, timeout, prune),
+                self.switch_back_for(host, state), activation_deadline(host, "after_activate", self.health)))
+        outcome = Activation(self.ctx, items, waves, pause).run()
+        for item in outcome.items.values():
+            self.result.outcomes[item.host.name] = outcome_of(item, "deploy", outcome.committed)
+        if not outcome.committed:
+            # Hosts of later waves never switched: their (complete) build is kept, marked failed.
+            never = [i.host for i in outcome.items.values() if not i.started]
+            if never:
+                metas = {h.name: meta_json(failed_meta(complete_meta(self.meta_for(h)),
+                                                       "not activated: the deploy failed on another host"))
+                         for h in never}
+                history = {h.name: self.ctx.record_json("deploy", h.name, to=self.plan.build_id,
+                                                        outcome="aborted") for h in never}
+                release(self.ctx, never, self.plan.build_id, meta=metas, history=history)
+            for item in outcome.items.values():
+                if outcome.interrupted and self.result.outcomes[item.host.name].status == "aborted":
+                    self.result.outcomes[item.host.name].status = "interrupted"
+            run_local_hooks(self.ctx, "local_failed", self.local_env())
+        else:
+            run_local_hooks(self.ctx, "local_after", self.local_env())
+
+    def abort(self, why: str, remove: bool = True, interrupted: bool = False) -> None:
+        """Nothing was switched: remove the partial build and release the lock on every host we locked."""
+        build = self.plan.build_id if (self.plan and remove) else None
+        history = {h.name: self.ctx.record_json("deploy", h.name, to=build, outcome="aborted", reason=why)
+                   for h in self.fleet.locked} if build else None
+        released = release(self.ctx, self.fleet.locked, build, history=history)
+        for host in self.fleet.locked:
+            info = released.get(host.name, {})
+            if not info.get("released"):
+                outcome = self.result.outcomes.get(host.name) or HostOutcome(host.name, "failed", why)
+                self.result.outcomes[host.name] = outcome
+                outcome.left = [f"the deploy lock (token {self.ctx.token})"] + (
+                    [f"the partial build {build}"] if build else [])
+                outcome.message += (f"; left on the host: {' and '.join(outcome.left)}; clear with: releasetui "
+                                    f"--headless unlock --host {host.name}" + (" then prune" if build else ""))
+        describe_abort(self.result, self.hosts, self.current(), why, interrupted)
+        if self.plan is not None and self.plan.ok:
+            run_local_hooks(self.ctx, "local_failed", self.local_env())
+
+    # --- what the phases hand to the hosts ---------------------------------------------------------
+
+    def states_after(self) -> dict[str, HostState]:
+        """Each host's state as it will be once the new build is complete there (for prune's plan)."""
+        after = {}
+        for host in self.hosts:
+            state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
+            meta = self.meta_for(host)
+            new = BuildInfo(self.plan.build_id, complete=True, venv=meta["venv"],
+                            requirements_sha256=meta["requirements_sha256"])
+            after[host.name] = HostState(host.name, current=self.plan.build_id, builds=[*state.builds, new],
+                                         venvs=sorted({*state.venvs, meta["venv"]}), lock=state.lock,
+                                         python_version=state.python_version, locked_by_us=state.locked_by_us)
+        return after
+
+    def activate_script_for(self, host: HostConfig, state: HostState, verdict: float, prune) -> str:
+        """The activate script for ``host``."""
+        meta = complete_meta(self.meta_for(host))
+        build_id, previous = self.plan.build_id, state.current
+        record = lambda outcome: self.ctx.record_json("deploy", host.name, **{"from": previous, "to": build_id,
+                                                                               "outcome": outcome})
+        records = ActivateRecords(
+            history_ok=record("ok"), history_failed=record("failed"), history_back=record("switched-back"),
+            failed_meta=meta_json(failed_meta(meta, "its restart, a hook or its health check failed after the switch")),
+            back_meta=meta_json(failed_meta(meta, "switched back: the deploy failed on another host")))
+        return commands.activate_script(
+            host.root, self.ctx.token, target=build_id, previous=previous, restart=host.restart,
+            restart_timeout=host.restart_timeout, python=host.python,
+            health=host.healthcheck if self.health else None,
+            hooks=[h for h in host.hooks if h.name == "after_activate"],
+            hook_env=hook_env(self.ctx, "deploy", build_id, previous, self.info.git_commit, host=host),
+            records=records, verdict_timeout=verdict, prune_builds=prune.remove, prune_venvs=prune.remove_venvs)
+
+    def switch_back_for(self, host: HostConfig, state: HostState):
+        """The outside switch-back for ``host`` (built only when needed)."""
+        def build() -> str:
+            meta = complete_meta(self.meta_for(host))
+            return commands.switch_back_script(
+                host.root, self.ctx.token, target=self.plan.build_id, previous=state.current, restart=host.restart,
+                restart_timeout=host.restart_timeout,
+                history=self.ctx.record_json("deploy", host.name, **{"from": state.current, "to": self.plan.build_id,
+                                                                     "outcome": "switched-back"}),
+                meta=meta_json(failed_meta(meta, "switched back: the deploy was stopped")))
+        return build
+
+    def local_env(self) -> dict:
+        """The environment of the local hooks."""
+        previous = {s.current for s in self.fleet.states.values() if isinstance(s, HostState)}
+        return hook_env(self.ctx, "deploy", self.plan.build_id if self.plan else self.base_id,
+                        " ".join(sorted(p for p in previous if p)), self.info.git_commit if self.info else None,
+                        hosts=self.hosts)
+
+    def describe(self) -> None:
+        """``--dry-run``: every script the deploy would run, per host, and what it would send; nothing changes."""
+        waves, pause = waves_for(self.ctx, self.hosts, self.rollout)
+        timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
+        after = self.states_after()
+        protect = rules.previous_good_build(after, self.plan.build_id)
+        for hook in self.config.hooks:
+            if hook.name == "local_before":
+                self.ctx.report(None, hook.name, "dry-run", message=f"would run here: {hook.command}")
+        for host in self.hosts:
+            state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
+            recorder = self.ctx.executor(host)
+            link_from = state.current if state.current_manifest is not None else None
+            send = self.manifest.to_send(state.current_manifest if link_from else None)
+            recorder.record("lock", commands.read_script(host.root, lock=commands.LockRequest(
+                self.ctx.token, self.ctx.lock_json("deploy", self.plan.build_id)), create=True, python=host.python,
+                manifest=True, shared_files=self.config.shared.files))
+            recorder.record("ship", f"send {len(send)} of {self.manifest.file_count()} files"
+                            + (f", link the rest from builds/{link_from}" if link_from else " (nothing to link from)"))
+            recorder.record("prepare", self.prepare_script_for(host))
+            prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
+                                     current=self.plan.build_id)
+            recorder.record("activate", self.activate_script_for(host, state, timeout, prune))
+            self.result.outcomes[host.name] = HostOutcome(
+                host.name, "ok", f"would switch {state.current or 'none'} -> {self.plan.build_id}"
+                + ("" if not prune.remove else f", then prune {' '.join(prune.remove)}"),
+                current=state.current, previous=state.current, build_id=self.plan.build_id)
+        if len(waves) > 1:
+            self.ctx.report(None, "rollout", "dry-run", message="waves: " + " | ".join(", ".join(w) for w in waves))
+
+    def finish(self, started: float) -> OperationResult:
+        """Duration and round trips per host."""
+        return self.ctx.finish(self.result, started, self.hosts)
+
+
+__all__ = ["Deploy", "RolloutChoice", "describe_abort", "refusal_outcomes", "waves_for", "verdict_timeout",
+           "activation_deadline", "HostUnreachable", "ScriptTimeout"]

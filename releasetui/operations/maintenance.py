@@ -1,0 +1,166 @@
+"""Prune, pin and unlock: phases 1, 2 and 6 (read and lock, plan, finish), two round trips per host.
+
+Prune decides what to remove from the state it read UNDER its own lock, so
+a rollback cannot slip in between the plan and the removal, and history
+records what was actually removed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional, Sequence
+
+from .. import commands, rules
+from ..config import MIN_KEEP_BUILDS, HostConfig
+from ..models import HostOutcome, HostState, OperationResult, check_build_id
+from .context import OperationContext
+from .deploy import describe_abort, refusal_outcomes
+from .locking import ReadRequest, read_one, read_states, release
+from .source import OperationError
+
+
+def check_keep(keep: int) -> int:
+    """``--keep`` obeys the same minimum as ``keep_builds``."""
+    if keep < MIN_KEEP_BUILDS:
+        raise OperationError(f"--keep must be at least {MIN_KEEP_BUILDS} (the live build and one to roll back to)")
+    return keep
+
+
+def prune_plans(states: dict, keep: int) -> dict[str, rules.HostPrune]:
+    """Each reachable host's prune plan; the fleet's rollback target is protected everywhere."""
+    target, _ = rules.default_rollback_target(states)
+    return {name: rules.plan_prune(state, keep, protect=[target])
+            for name, state in rules.reachable(states).items()}
+
+
+def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int] = None) -> OperationResult:
+    """Remove failed, incomplete and old builds and unused venvs (see :func:`releasetui.rules.plan_prune`)."""
+    started = time.monotonic()
+    hosts = list(hosts)
+    keep = check_keep(ctx.config.keep_builds if keep is None else keep)
+    result = OperationResult("prune", dry_run=ctx.dry_run)
+    fleet = read_states(ctx, hosts, ReadRequest(operation="prune"))
+    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
+    refusals = [r for r in rules.read_refusals(fleet.states) if r.kind == "locked"]
+    if refusals or ctx.stop.is_set():
+        release(ctx, fleet.locked)
+        if refusals:
+            refusal_outcomes(result, refusals, hosts, current)
+        else:
+            describe_abort(result, hosts, current, "interrupted", interrupted=True)
+        return ctx.finish(result, started, hosts)
+    plans = prune_plans(fleet.states, keep)
+    for host in hosts:
+        state = fleet.states[host.name]
+        if not isinstance(state, HostState):
+            result.outcomes[host.name] = ctx.failure(host, state)
+            continue
+        plan = plans[host.name]
+        planned = plan.remove + [f"venv:{v}" for v in plan.remove_venvs]
+        ctx.report(host.name, "plan", "info", message=("would remove: " if ctx.dry_run else "removing: ")
+                   + (" ".join(planned) or "nothing"), phase="plan")
+        if ctx.dry_run:
+            if not plan.empty:
+                ctx.executor(host).record("prune", commands.prune_script(host.root, ctx.token, plan.remove,
+                                                                         plan.remove_venvs, ctx.record("prune", host.name)))
+            result.outcomes[host.name] = HostOutcome(host.name, "ok", f"would remove {len(planned)}: "
+                                                     f"{' '.join(planned) or 'nothing'}", current=state.current,
+                                                     removed=planned)
+
+    def finish(host: HostConfig) -> HostOutcome:
+        state: HostState = fleet.states[host.name]  # type: ignore[assignment]
+        plan = plans[host.name]
+        script = commands.prune_script(host.root, ctx.token, plan.remove, plan.remove_venvs,
+                                       ctx.record("prune", host.name, keep=keep))
+        run = ctx.run(host, script, phase="finish", interruptible=False)
+        parsed = commands.parse_finish(run.stdout)
+        if parsed["lost_lock"]:
+            return HostOutcome(host.name, "failed", "its lock was removed before the prune (unlock?): nothing removed",
+                               current=state.current)
+        if not run.ok:
+            return HostOutcome(host.name, "failed", f"prune failed: {run.error_text()}", current=state.current)
+        removed = parsed["removed"]
+        return HostOutcome(host.name, "ok", f"removed {len(removed)}: {' '.join(removed) or 'nothing'}",
+                           current=state.current, removed=removed)
+
+    if not ctx.dry_run:
+        locked = [h for h in fleet.locked]
+        for name, outcome in ctx.runner.map(locked, finish).items():
+            host = next(h for h in locked if h.name == name)
+            result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+    return ctx.finish(result, started, hosts)
+
+
+def pin(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str, pinned: bool = True) -> OperationResult:
+    """Pin a build on every targeted host (prune never removes it), or unpin it; all hosts or none."""
+    started = time.monotonic()
+    hosts = list(hosts)
+    check_build_id(build_id)
+    operation = "pin" if pinned else "unpin"
+    result = OperationResult(operation, build_id=build_id, dry_run=ctx.dry_run)
+    fleet = read_states(ctx, hosts, ReadRequest(operation=operation, build_id=build_id))
+    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
+    refusals = rules.read_refusals(fleet.states)
+    for name, state in rules.reachable(fleet.states).items():
+        build = state.build(build_id)
+        if build is None:
+            refusals.append(rules.Refusal(name, f"build {build_id} does not exist there (builds: "
+                                                f"{rules.choices(state)})"))
+        elif pinned and not build.complete:
+            refusals.append(rules.Refusal(name, f"build {build_id} is {build.state}: only complete builds are pinned"))
+    if refusals or ctx.stop.is_set():
+        release(ctx, fleet.locked)
+        refusal_outcomes(result, refusals, hosts, current) if refusals else \
+            describe_abort(result, hosts, current, "interrupted", interrupted=True)
+        return ctx.finish(result, started, hosts)
+
+    def finish(host: HostConfig) -> HostOutcome:
+        script = commands.pin_script(host.root, ctx.token, build_id, pinned,
+                                     ctx.record_json(operation, host.name, build=build_id))
+        if ctx.dry_run:
+            ctx.executor(host).record(operation, script)
+            return HostOutcome(host.name, "ok", f"would {operation} {build_id}", current=current[host.name])
+        run = ctx.run(host, script, phase="finish", interruptible=False)
+        parsed = commands.parse_finish(run.stdout)
+        if parsed["lost_lock"] or not run.ok:
+            return HostOutcome(host.name, "failed", parsed["refused"] or run.error_text(), current=current[host.name])
+        return HostOutcome(host.name, "ok", f"{build_id} {'pinned' if pinned else 'unpinned'}", current=current[host.name])
+
+    for name, outcome in ctx.runner.map(hosts, finish).items():
+        host = next(h for h in hosts if h.name == name)
+        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+    return ctx.finish(result, started, hosts)
+
+
+def unlock(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResult:
+    """Remove the lock each host shows (whatever state it is in), stopping what its operation still runs there."""
+    started = time.monotonic()
+    hosts = list(hosts)
+    result = OperationResult("unlock", dry_run=ctx.dry_run)
+
+    def one(host: HostConfig) -> HostOutcome:
+        state = read_one(ctx, host, ReadRequest(), lock=False)
+        if state.lock is None:
+            return HostOutcome(host.name, "ok", "was not locked", current=state.current)
+        import dataclasses
+        lock = state.lock
+        script = commands.unlock_script(host.root, lock.token or "",
+                                        ctx.record_json("unlock", host.name, lock=dataclasses.asdict(lock)))
+        if ctx.dry_run:
+            ctx.executor(host).record("unlock", script)
+            return HostOutcome(host.name, "ok", f"would remove the lock held for {lock.describe()}", current=state.current)
+        run = ctx.run(host, script, phase="finish", interruptible=False)
+        parsed = commands.parse_finish(run.stdout)
+        if parsed["not_locked"]:
+            return HostOutcome(host.name, "ok", "was not locked", current=state.current)
+        if parsed["changed"]:
+            return HostOutcome(host.name, "failed", "the lock changed since it was read (another operation took it): "
+                               "left alone; run unlock again to see it", current=state.current)
+        if not run.ok or not parsed["unlocked"]:
+            return HostOutcome(host.name, "failed", f"unlock failed: {run.error_text()}", current=state.current)
+        return HostOutcome(host.name, "ok", f"removed the lock held for {lock.describe()}", current=state.current)
+
+    for name, outcome in ctx.runner.map(hosts, one).items():
+        host = next(h for h in hosts if h.name == name)
+        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error)
+    return ctx.finish(result, started, hosts)

@@ -1,0 +1,142 @@
+"""A rollback: read and lock every host, plan (all can switch, or none does), activate in waves.
+
+Two round trips per host: the locked read, then the activate script (which
+restarts, checks health unless told not to, and commits or switches back).
+The target is checked on EVERY targeted host before any host switches; the
+default target is the fleet's previous good build (:func:`releasetui.rules.plan_rollback`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional, Sequence
+
+from .. import commands, rules
+from ..commands import ActivateRecords
+from ..config import HostConfig
+from ..models import HostOutcome, HostState, OperationResult, check_build_id
+from .activation import Activation, HostActivation, outcome_of
+from .context import OperationContext
+from .deploy import RolloutChoice, activation_deadline, describe_abort, refusal_outcomes, verdict_timeout, waves_for
+from .hooks import hook_env, run_local_hooks
+from .locking import FleetRead, ReadRequest, read_states, release
+
+
+class Rollback:
+    """One rollback of ``hosts`` to ``build_id`` (None: the fleet's previous good build)."""
+
+    def __init__(self, ctx: OperationContext, hosts: Sequence[HostConfig], build_id: Optional[str] = None,
+                 rollout: Optional[RolloutChoice] = None, health: bool = True):
+        self.ctx = ctx
+        self.hosts = list(hosts)
+        self.requested = check_build_id(build_id) if build_id is not None else None
+        self.rollout = rollout
+        self.health = health
+        self.result = OperationResult("rollback", build_id=self.requested, dry_run=ctx.dry_run)
+        self.fleet = FleetRead()
+        self.plan: Optional[rules.RollbackPlan] = None
+
+    def current(self) -> dict:
+        """Each host's current build as read."""
+        return {name: (s.current if isinstance(s, HostState) else None) for name, s in self.fleet.states.items()}
+
+    def run(self) -> OperationResult:
+        """Read and lock, plan, then switch every host or none."""
+        started = time.monotonic()
+        self.fleet = read_states(self.ctx, self.hosts, ReadRequest(operation="rollback", build_id=self.requested))
+        self.plan = rules.plan_rollback(self.fleet.states, self.requested)
+        if self.plan.target:
+            self.result.build_id = self.plan.target
+        if self.ctx.stop.is_set():
+            release(self.ctx, self.fleet.locked)
+            describe_abort(self.result, self.hosts, self.current(), "interrupted", interrupted=True)
+            return self.ctx.finish(self.result, started, self.hosts)
+        if not self.plan.ok:
+            release(self.ctx, self.fleet.locked)
+            refusal_outcomes(self.result, self.plan.refusals, self.hosts, self.current())
+            return self.ctx.finish(self.result, started, self.hosts)
+        switching = {h.host for h in self.plan.switching}
+        for switch in self.plan.hosts:
+            if not switch.needed:
+                self.result.outcomes[switch.host] = HostOutcome(switch.host, "ok", f"{switch.target} is already current",
+                                                                current=switch.target, previous=switch.current,
+                                                                build_id=switch.target)
+        already = [h for h in self.hosts if h.name not in switching]
+        hosts = [h for h in self.hosts if h.name in switching]
+        if self.ctx.dry_run:
+            self.describe(hosts)
+            return self.ctx.finish(self.result, started, self.hosts)
+        release(self.ctx, [h for h in already if h in self.fleet.locked])
+        if hosts and not self.ctx.interrupts.enter_activation():
+            release(self.ctx, hosts)
+            describe_abort(self.result, self.hosts, self.current(), "interrupted", interrupted=True)
+            return self.ctx.finish(self.result, started, self.hosts)
+        if hosts:
+            failure = run_local_hooks(self.ctx, "local_before", self.local_env())
+            if failure:
+                release(self.ctx, hosts)
+                describe_abort(self.result, self.hosts, self.current(), failure)
+                return self.ctx.finish(self.result, started, self.hosts)
+            self.activate(hosts)
+        return self.ctx.finish(self.result, started, self.hosts)
+
+    def activate(self, hosts: list[HostConfig]) -> None:
+        """Waves over the hosts that switch; commit, or every switched host goes back."""
+        waves, pause = waves_for(self.ctx, hosts, self.rollout)
+        timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
+        items = [HostActivation(h, self.plan.target, self.current()[h.name], self.script_for(h, timeout),
+                                self.switch_back_for(h), activation_deadline(h, "after_rollback", self.health))
+                 for h in hosts]
+        outcome = Activation(self.ctx, items, waves, pause).run()
+        for item in outcome.items.values():
+            self.result.outcomes[item.host.name] = outcome_of(item, "rollback", outcome.committed)
+            if outcome.interrupted and self.result.outcomes[item.host.name].status == "aborted":
+                self.result.outcomes[item.host.name].status = "interrupted"
+        never = [i.host for i in outcome.items.values() if not i.started]
+        if never:
+            release(self.ctx, never)
+        run_local_hooks(self.ctx, "local_after" if outcome.committed else "local_failed", self.local_env())
+
+    def script_for(self, host: HostConfig, verdict: float) -> str:
+        """The activate script of a rollback on ``host``."""
+        previous, target = self.current()[host.name], self.plan.target
+        record = lambda outcome: self.ctx.record_json("rollback", host.name, **{"from": previous, "to": target,
+                                                                                 "outcome": outcome})
+        # A target that fails its restart or health check after the switch is marked failed on that host.
+        state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
+        return commands.activate_script(
+            host.root, self.ctx.token, target=target, previous=previous, restart=host.restart,
+            restart_timeout=host.restart_timeout, python=host.python,
+            health=host.healthcheck if self.health else None,
+            hooks=[h for h in host.hooks if h.name == "after_rollback"],
+            hook_env=hook_env(self.ctx, "rollback", target, previous, state.build(target).git_commit, host=host),
+            records=ActivateRecords(history_ok=record("ok"), history_failed=record("failed"),
+                                    history_back=record("switched-back")),
+            verdict_timeout=verdict)
+
+    def switch_back_for(self, host: HostConfig):
+        """The outside switch-back for ``host``."""
+        def build() -> str:
+            previous = self.current()[host.name]
+            return commands.switch_back_script(
+                host.root, self.ctx.token, target=self.plan.target, previous=previous, restart=host.restart,
+                restart_timeout=host.restart_timeout,
+                history=self.ctx.record_json("rollback", host.name, **{"from": previous, "to": self.plan.target,
+                                                                       "outcome": "switched-back"}))
+        return build
+
+    def local_env(self) -> dict:
+        """The environment of the local hooks."""
+        previous = {c for c in self.current().values() if c}
+        return hook_env(self.ctx, "rollback", self.plan.target if self.plan else None, " ".join(sorted(previous)),
+                        hosts=self.hosts)
+
+    def describe(self, hosts: list[HostConfig]) -> None:
+        """``--dry-run``: the scripts, per host."""
+        waves, pause = waves_for(self.ctx, hosts, self.rollout)
+        timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
+        for host in hosts:
+            self.ctx.executor(host).record("activate", self.script_for(host, timeout))
+            current = self.current()[host.name]
+            self.result.outcomes[host.name] = HostOutcome(host.name, "ok", f"would switch {current} -> {self.plan.target}",
+                                                          current=current, previous=current, build_id=self.plan.target)

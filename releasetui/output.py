@@ -1,0 +1,210 @@
+"""What the headless CLI writes: plain lines for people and CI logs, or JSON lines; never Textual.
+
+stdout is data (one line per finished step per host, the outcomes, what is
+live); diagnostics go to stderr.  Colour only on a terminal with ``NO_COLOR``
+unset.  Every text that came from a host is cleaned of escape sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from datetime import datetime, timezone
+from typing import Optional, TextIO
+
+from . import present
+from .models import Event, HostState, OperationResult
+from .text import clean, clean_line
+
+
+class SafeStream:
+    """Wraps stdout so a reader that goes away (``| head``) silences the output instead of failing the operation.
+
+    The operation still runs to its end and the exit code still says how it went.
+    """
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.broken = False
+
+    def isatty(self) -> bool:
+        """Whether the wrapped stream is a terminal."""
+        try:
+            return self.stream.isatty()
+        except (ValueError, OSError):
+            return False
+
+    def write(self, text: str) -> int:
+        """Write, or drop the text once the reader is gone."""
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except (BrokenPipeError, ValueError):
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush, or do nothing once the reader is gone."""
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._break()
+
+    def _break(self) -> None:
+        self.broken = True
+        try:  # the interpreter flushes stdout at exit: point it at devnull so that raises nothing either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never with ``NO_COLOR`` set."""
+    try:
+        return stream.isatty() and "NO_COLOR" not in os.environ
+    except (ValueError, OSError):
+        return False
+
+
+class HumanPrinter:
+    """Plain lines: one per finished step per host, then the outcomes (hosts grouped), then what is live."""
+
+    COLOURS = {"ok": "32", "failed": "31", "skipped": "33", "dry-run": "36", "info": "2", "output": "2"}
+
+    def __init__(self, out: TextIO = sys.stdout, steps: Optional[TextIO] = None):
+        self.out = out
+        self.steps = steps or out  # `logs` sends its step lines to stderr: stdout carries only the log lines
+        self.colour = colour_wanted(out)
+        self.lock = threading.Lock()
+
+    def paint(self, text: str, status: str) -> str:
+        """Colour ``text`` by status when writing to a terminal."""
+        code = self.COLOURS.get(status)
+        return f"\033[{code}m{text}\033[0m" if self.colour and code else text
+
+    def event(self, event: Event) -> None:
+        """Print one event (``started`` ones are skipped: the finished line carries the duration)."""
+        if event.status == "started":
+            return
+        with self.lock:
+            if event.status == "log":
+                self.out.write(f"{event.host} | {clean_line(event.message)}\n")
+                self.out.flush()
+                return
+            if event.status == "dry-run":
+                self.out.write(self.paint(f"# {event.host or 'here'}: would run {event.step}:", "dry-run") + "\n")
+                self.out.write(clean(event.message).rstrip("\n") + "\n")
+            else:
+                stamp = datetime.now().strftime("%H:%M:%S")
+                host = event.host or "-"
+                duration = f"{event.duration:6.2f}s" if event.duration is not None else " " * 7
+                message = f"  {clean_line(event.message)}" if event.message else ""
+                self.steps.write(f"{stamp} {host:<12} {event.step:<12} {self.paint(f'{event.status:<7}', event.status)} "
+                                 f"{duration}{message}\n")
+            self.out.flush()
+            self.steps.flush()
+
+    def summary(self, result: OperationResult) -> None:
+        """The closing lines: the outcomes (hosts grouped), the overall status, then what is live.
+
+        What is live is the LAST line, so a CI log's tail answers "what runs now?".
+        """
+        with self.lock:
+            for status, line in present.outcome_lines(result):
+                self.out.write(self.paint(clean_line(line), "ok" if status == "ok" else "failed") + "\n")
+            if result.message:
+                self.out.write(clean_line(result.message) + "\n")
+            self.out.write(present.summary_line(result) + "\n")
+            if result.operation in ("deploy", "rollback", "pin", "unpin", "prune", "unlock") and result.outcomes:
+                unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
+                self.out.write(present.live_line(result.live(), unreachable) + "\n")
+            self.out.flush()
+
+
+class JsonPrinter:
+    """JSON lines: one object per event, then a summary object."""
+
+    def __init__(self, out: TextIO = sys.stdout):
+        self.out = out
+        self.lock = threading.Lock()
+
+    def event(self, event: Event) -> None:
+        """Print one event as a JSON object on its own line."""
+        with self.lock:
+            self.out.write(json.dumps(event.to_dict()) + "\n")
+            self.out.flush()
+
+    def summary(self, result: OperationResult) -> None:
+        """Print the final summary object."""
+        with self.lock:
+            self.out.write(json.dumps(result.to_dict()) + "\n")
+            self.out.flush()
+
+
+def local_time(created_at: Optional[str]) -> str:
+    """``2026-11-28 10:15:00`` in local time, from the metadata's UTC stamp."""
+    if not created_at:
+        return "-"
+    try:
+        when = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return clean_line(created_at, 19)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_builds(states: dict, out: TextIO = sys.stdout) -> None:
+    """The human table of ``builds``: one block per host, newest first; failed, damaged and pinned marked."""
+    from .rules import fleet_current, requirements_changed
+    fleet = fleet_current(states)
+    if len(states) > 1:
+        out.write(("fleet: " + fleet.describe() if fleet.agree else "fleet: HOSTS DISAGREE: " + fleet.describe()) + "\n\n")
+    for name, state in states.items():
+        if not isinstance(state, HostState):
+            out.write(f"{name}: unreachable: {clean_line(state, 300)}\n\n")
+            continue
+        if not state.initialized:
+            out.write(f"{name}: nothing deployed yet (no project root)\n\n")
+            continue
+        lock = f", locked: {state.lock.describe()}" if state.lock else ""
+        current = state.build(state.current)
+        flag = f" ({current.status})" if current and current.status != "current" else ""
+        out.write(f"{name}: current {state.current or 'none'}{flag}{lock}\n")
+        for problem in state.problems:
+            out.write(f"  problem: {clean_line(problem, 200)}\n")
+        if not state.builds:
+            out.write("  no builds yet\n\n")
+            continue
+        out.write(f"  {'ID':<17} {'STATUS':<18} {'CREATED (local)':<19} {'REQS':<12} {'GIT':<11} {'DEPLOYED BY':<24} SUBJECT\n")
+        changed = requirements_changed(state.builds)
+        for build in sorted(state.builds, key=lambda b: b.id, reverse=True):
+            reqs = (build.requirements_sha256 or "-")[:10] + ("*" if changed.get(build.id) else " ")
+            git = (build.git_commit or "-")[:8] + ("+" if build.git_dirty else "")
+            status = build.status
+            out.write(f"  {build.id:<17} {status:<18} {local_time(build.created_at):<19} {reqs:<12} {git:<11} "
+                      f"{clean_line(build.deployed_by or '-', 24):<24} {clean_line(build.git_subject or '', 50)}\n")
+            if build.damaged:
+                out.write(f"  {'':<17} damaged: {clean_line(build.damaged, 120)}\n")
+            elif build.failed and build.failure:
+                out.write(f"  {'':<17} failed: {clean_line(build.failure, 120)}\n")
+        out.write("\n")
+
+
+def print_history(entries: list, problems: dict, out: TextIO = sys.stdout) -> None:
+    """One line per operation: when, what, who, from → to, outcome, duration, CI job."""
+    for entry in entries:
+        when = entry.when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if entry.when else "?"
+        duration = f" in {entry.duration:.0f}s" if entry.duration is not None else ""
+        hosts = present.host_list(sorted(entry.hosts))
+        change = entry.change() if entry.moves else "; ".join(sorted(set(entry.details.values())))[:200]
+        line = f"{when}  {entry.event:<9} {entry.outcome:<10} {change}  by {entry.who or '?'}{duration}  [{hosts}]"
+        if entry.ci_url:
+            line += f"  {entry.ci_url}"
+        if entry.message:
+            line += f"  ({entry.message})"
+        out.write(clean_line(line, 1000) + "\n")
+    for host, problem in problems.items():
+        sys.stderr.write(f"releasetui: {host}: {problem}\n")

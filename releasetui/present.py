@@ -1,0 +1,139 @@
+"""What a person is shown, as plain text built by pure functions from plans, states and results.
+
+The CLI prints these lines; the TUI's confirmations and summaries show the
+same lines (styled), built from the same plans the core then follows.  Hosts
+that share a state are grouped ("50 hosts: ... ") so fifty hosts fit on a
+screen; only the hosts that differ are listed one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Mapping, Optional, Sequence
+
+from . import rules
+from .models import HostState, OperationResult
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def host_list(names: Sequence[str], limit: int = 6) -> str:
+    """``web01..web48`` for a numbered run, else ``a, b, c``; long lists end in ``… (+N more)``."""
+    names = list(names)
+    if not names:
+        return "no host"
+    runs: list[list[str]] = []
+    for name in names:
+        match = _NUMBERED.match(name)
+        if runs and match:
+            last = _NUMBERED.match(runs[-1][-1])
+            if last and last.group(1) == match.group(1) and len(last.group(2)) == len(match.group(2)) \
+                    and int(match.group(2)) == int(last.group(2)) + 1:
+                runs[-1].append(name)
+                continue
+        runs.append([name])
+    parts = [f"{run[0]}..{run[-1]}" if len(run) > 2 else ", ".join(run) for run in runs]
+    if len(parts) > limit:
+        return ", ".join(parts[:limit]) + f", … (+{sum(len(r) for r in runs[limit:])} more)"
+    return ", ".join(parts)
+
+
+def group_hosts(values: Mapping[str, object]) -> list[tuple[object, list[str]]]:
+    """Hosts grouped by value, biggest group first (ties: first seen)."""
+    groups: dict[object, list[str]] = {}
+    for host, value in values.items():
+        groups.setdefault(value, []).append(host)
+    return sorted(groups.items(), key=lambda item: -len(item[1]))
+
+
+def hosts_phrase(names: Sequence[str], total: int) -> str:
+    """``all 50 hosts``, ``48 hosts (web01..web48)``, ``web2``."""
+    if len(names) == total and total > 2:
+        return f"all {total} hosts"
+    if len(names) > 2:
+        return f"{len(names)} hosts ({host_list(names)})"
+    return host_list(names)
+
+
+def live_line(live: Mapping[str, Optional[str]], unreachable: Iterable[str] = ()) -> str:
+    """``live now: 20261128042915 on all 50 hosts`` — or each build with its hosts, and that they disagree."""
+    unreachable = set(unreachable)
+    known = {h: b for h, b in live.items() if h not in unreachable}
+    groups = group_hosts({h: b or "nothing" for h, b in known.items()})
+    if len(live) <= 2 and not unreachable and len(groups) == 1:
+        build, names = groups[0]
+        return f"live now: {build} on {host_list(names)}" if len(names) > 1 or len(live) == 1 else \
+            f"live now: {build} on {names[0]}"
+    parts = [f"{build} on {hosts_phrase(names, len(live))}" for build, names in groups]
+    if unreachable:
+        parts.append(f"unknown on {host_list(sorted(unreachable))} (unreachable)")
+    line = "live now: " + "; ".join(parts)
+    if len(groups) > 1:
+        line += " — HOSTS DISAGREE"
+    return line
+
+
+def outcome_lines(result: OperationResult) -> list[tuple[str, str]]:
+    """``(status, text)`` per group of hosts that ended the same way, worst first."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for outcome in result.outcomes.values():
+        groups.setdefault((outcome.status, outcome.message), []).append(outcome.host)
+    total = len(result.outcomes)
+    order = ["interrupted", "unreachable", "locked", "failed", "refused", "aborted", "ok"]
+    lines = []
+    for (status, message), names in sorted(groups.items(), key=lambda item: order.index(item[0][0])
+                                           if item[0][0] in order else 0):
+        who = hosts_phrase(names, total) if len(names) > 1 else names[0]
+        lines.append((status, f"{result.operation} {who}: {status}" + (f": {message}" if message else "")))
+    return lines
+
+
+def summary_line(result: OperationResult) -> str:
+    """``deploy ok in 2.31s (exit 0)``."""
+    verb = "would be ok" if result.dry_run and result.ok else result.status
+    return f"{result.operation} {verb} in {result.duration:.2f}s (exit {int(result.exit_code)})"
+
+
+def refusal_lines(refusals: Sequence[rules.Refusal]) -> list[str]:
+    """One line per reason, hosts that share it grouped."""
+    groups: dict[str, list[str]] = {}
+    for refusal in refusals:
+        groups.setdefault(refusal.reason, []).append(refusal.host or "all hosts")
+    return [f"{host_list(names)}: {reason}" for reason, names in groups.items()]
+
+
+def deploy_plan_lines(plan: rules.DeployPlan) -> list[str]:
+    """``50 hosts: 20261128042915 → new build, venv reused`` and the hosts that differ."""
+    rows = {h.host: f"{h.current or 'none'} → new build, " + ("venv reused" if h.venv_reused else "a new venv is built")
+            for h in plan.hosts}
+    return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
+            for text, names in group_hosts(rows)]
+
+
+def rollback_plan_lines(plan: rules.RollbackPlan) -> list[str]:
+    """``50 hosts: A → B, same venv`` (``already current`` where nothing changes), the failed-build note."""
+    rows = {}
+    for switch in plan.hosts:
+        if not switch.needed:
+            rows[switch.host] = f"{switch.target} is already current (nothing to do)"
+        else:
+            rows[switch.host] = (f"{switch.current or 'none'} → {switch.target}, "
+                                 + ("switches virtualenv" if switch.venv_changes else "same virtualenv")
+                                 + (" — the target was marked FAILED there" if switch.target_failed else ""))
+    return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
+            for text, names in group_hosts(rows)]
+
+
+def prune_plan_lines(plans: Mapping[str, rules.HostPrune], states: Mapping[str, HostState]) -> list[str]:
+    """What prune removes, hosts with the same removals grouped; each build with its state."""
+    rows = {}
+    for name, plan in plans.items():
+        state = states[name]
+        words = []
+        for build_id in plan.remove:
+            build = state.build(build_id)
+            words.append(f"{build_id} ({plan.reasons.get(build_id) or (build.state if build else '?')})")
+        words += [f"venv {v}" for v in plan.remove_venvs]
+        rows[name] = "remove " + ", ".join(words) if words else "nothing to remove"
+    return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
+            for text, names in group_hosts(rows)]

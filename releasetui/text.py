@@ -1,0 +1,41 @@
+"""Making text from elsewhere safe to show: remote output, log lines, lock files, metadata.
+
+A host's files are not ours to trust: a log line may carry ANSI escape
+sequences that move the cursor or retitle the terminal, a lock file may be
+5 MB.  Everything that reaches a terminal (CLI or TUI) from a host goes
+through :func:`clean` first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# CSI/OSC/other escape sequences first (so their parameters go with them), then any other control character.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: Any, limit: int = 0) -> str:
+    """``text`` with escape sequences removed and other control characters shown as ``?``.
+
+    Tabs become spaces; newlines are kept (callers split lines).  With
+    ``limit`` > 0 the result is cut to that many characters with an ellipsis.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    text = _ESCAPES.sub("", text).replace("\t", " ")
+    text = _CONTROLS.sub("?", text)
+    return shorten(text, limit) if limit else text
+
+
+def clean_line(text: Any, limit: int = 0) -> str:
+    """Like :func:`clean`, for one line: newlines become spaces too."""
+    return clean(text, limit).replace("\n", " ")
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when it was longer."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + "…"

@@ -1,0 +1,138 @@
+"""The TUI's confirmations, built by pure functions from fresh host states and the core's own plans.
+
+Each returns either a :class:`Confirmation` (what the dialog shows) or a
+:class:`Refusal` (why the action cannot go ahead, shown instead of asking):
+the very plans the core then follows (:mod:`releasetui.rules`), grouped for
+many hosts by :mod:`releasetui.present`.  No screen code here, so snapshots
+and tests can check the texts directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Callable, Mapping, Optional, Sequence, Union
+
+from rich.text import Text
+
+from .. import present, rules
+from ..config import Config, HostConfig
+from ..models import HostState
+from ..operations import new_build_id, prune_plans
+from .fmt import created_cell, git_cell
+
+
+@dataclass
+class Confirmation:
+    """A dialog: title, body, the confirm button's label, whether it destroys something."""
+
+    title: str
+    body: Text
+    label: str
+    danger: bool = False
+
+
+@dataclass
+class Refusal:
+    """Why the action is refused, one line per reason (hosts sharing a reason grouped)."""
+
+    title: str
+    lines: list
+
+
+def _targets(states: Mapping[str, object], hosts: Sequence[HostConfig]) -> dict:
+    return {h.name: states.get(h.name, RuntimeError("not read yet")) for h in hosts}
+
+
+def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object], requirements_sha256: str,
+           now: datetime) -> Union[Confirmation, Refusal]:
+    """The deploy dialog: source, requirements, then per host (grouped) current → new build and venv reuse."""
+    plan = rules.plan_deploy(_targets(states, hosts), requirements_sha256, new_build_id(now),
+                             {h.name: h.python for h in hosts})
+    if not plan.ok:
+        return Refusal("Deploy refused", present.refusal_lines(plan.refusals))
+    body = Text()
+    body.append("Source        ", style="bold")
+    body.append(f"{config.source}\n")
+    body.append("Requirements  ", style="bold")
+    body.append(f"{config.requirements} ({requirements_sha256[:10]})\n")
+    # The core takes the id from the clock when the deploy starts: a dialog left open must not
+    # give the build an id older than builds deployed meanwhile.
+    body.append("Build id      ", style="bold")
+    body.append("new: the UTC time when it starts ", style="bold cyan")
+    body.append(f"(about {plan.build_id})\n\n", style="dim")
+    for line in present.deploy_plan_lines(plan):
+        body.append(f"  {line}\n")
+    if config.rollout:
+        waves = rules.plan_waves([h.name for h in hosts], list(config.rollout.canary)
+                                 if isinstance(config.rollout.canary, tuple) else config.rollout.canary,
+                                 config.rollout.batch)
+        body.append(f"\nRollout: {len(waves)} waves (" + " | ".join(present.host_list(w) for w in waves) + ")\n",
+                    style="cyan")
+    body.append("\nNothing switches until every host has the build complete.", style="dim")
+    return Confirmation(f"Deploy {config.project} as a new build?", body, "Deploy")
+
+
+def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object], build_id: str,
+             now: datetime, tz: Optional[tzinfo]) -> Union[Confirmation, Refusal]:
+    """The rollback dialog from :func:`releasetui.rules.plan_rollback`: all hosts switch, or none."""
+    targets = _targets(states, hosts)
+    plan = rules.plan_rollback(targets, build_id)
+    if not plan.ok:
+        return Refusal("Rollback refused", present.refusal_lines(plan.refusals))
+    first = next((s.build(build_id) for s in targets.values() if isinstance(s, HostState) and s.build(build_id)), None)
+    body = Text(f"Build {build_id}, created {created_cell(first.created_at, now, tz) if first else '-'}, "
+                f"git {git_cell(first) if first else '-'}" + (f"  {first.git_subject}" if first and first.git_subject else "")
+                + "\n\n")
+    for line in present.rollback_plan_lines(plan):
+        body.append(f"  {line}\n", style="red" if "FAILED" in line else "")
+    restarts = sorted({h.restart for h in hosts if h.restart})
+    if restarts:
+        body.append(f"\nThen: {' / '.join(restarts)}", style="dim")
+    if any(h.healthcheck for h in hosts):
+        body.append("\nThen the health check: an unhealthy host switches every host back.", style="dim")
+    return Confirmation(f"Roll back to {build_id}?", body, "Roll back")
+
+
+def prune(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object]) -> Union[Confirmation, Refusal, None]:
+    """The prune dialog: exactly what goes on each host (grouped), and why; None when nothing would go."""
+    targets = _targets(states, hosts)
+    refusals = rules.read_refusals(targets)
+    if refusals:
+        return Refusal("Prune refused", present.refusal_lines(refusals))
+    plans = prune_plans(targets, config.keep_builds)
+    if all(p.empty for p in plans.values()):
+        return None
+    body = Text(f"Keeping current, the fleet's rollback target, pinned builds and the {config.keep_builds} newest "
+                "good builds; failed and incomplete builds go first.\n\n")
+    for line in present.prune_plan_lines(plans, rules.reachable(targets)):
+        body.append(f"  {line}\n")
+    return Confirmation("Prune these builds?", body, "Prune", danger=True)
+
+
+def unlock(hosts: Sequence[HostConfig], states: Mapping[str, object], this_machine: str,
+           pid_alive: Callable[[int], bool]) -> Optional[Confirmation]:
+    """The unlock dialog: each lock's holder, pid, and whether it is stale (its process is gone); None: no lock."""
+    locked = [(h, states[h.name].lock) for h in hosts
+              if isinstance(states.get(h.name), HostState) and states[h.name].lock]  # type: ignore[union-attr]
+    if not locked:
+        return None
+    body = Text("Only remove a lock whose operation is dead: a live deploy would lose its protection "
+                "(releasetui stops what the lock's operation still runs on the host).\n\n")
+    for host, lock in locked:
+        body.append(f"  {host.name:<12}", style="bold")
+        body.append(f"{lock.describe()}\n")
+        if rules.lock_is_stale(lock, this_machine, pid_alive):
+            body.append(f"  {'':<12}STALE: pid {lock.pid} no longer runs on {this_machine}\n", style="bold yellow")
+        elif lock.where == this_machine and lock.pid:
+            body.append(f"  {'':<12}pid {lock.pid} is still running on this machine\n", style="bold red")
+    return Confirmation("Remove these deploy locks?", body, "Unlock", danger=True)
+
+
+def lock_refusal(hosts: Sequence[HostConfig], states: Mapping[str, object], action: str) -> Optional[Refusal]:
+    """Refuse up front (before any dialog) when another operation holds a lock on a target."""
+    refusals = [r for r in rules.read_refusals(_targets(states, hosts)) if r.kind == "locked"]
+    if not refusals:
+        return None
+    return Refusal(f"{action} refused", present.refusal_lines(refusals) + ["(press u to see the lock and remove it "
+                                                                            "if its operation is dead)"])
