@@ -204,7 +204,9 @@ def run_headless(args: argparse.Namespace) -> int:
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
     printer = JsonPrinter(out) if as_json else HumanPrinter(out, steps=sys.stderr if args.action == "logs" else None)
-    ops = Operations(config, report=printer.event, dry_run=getattr(args, "dry_run", False),
+    # builds and history print one document: their connection steps are not data.
+    report = None if args.action in ("builds", "history") else printer.event
+    ops = Operations(config, report=report, dry_run=getattr(args, "dry_run", False),
                      parallel=getattr(args, "parallel", None), lock_wait=getattr(args, "lock_wait", None),
                      message=getattr(args, "message", None))
     _install_interrupts(ops)

@@ -300,7 +300,7 @@ TOP_KEYS = {
     "restart", "logs", "root", "ssh", "hosts", "healthcheck",
 }
 SSH_KEYS = {"user", "port", "key_file", "known_hosts"}
-HOST_KEYS = {"address", "user", "port", "key_file", "known_hosts", "root", "transport"}
+HOST_KEYS = {"address", "user", "port", "key_file", "known_hosts", "root", "transport", "python", "restart"}
 HEALTH_KEYS = {"url", "command", "expect", "timeout", "interval"}
 
 
@@ -406,8 +406,10 @@ def load_config(path: Union[str, Path]) -> Config:
             root = posixpath.normpath(_typed(loc, items["root"][1], f"{where}.root", str, _check_root))
         if root is None:
             raise loc.error(key_node, f"{where}.root", "no project root: set 'root' at the top or on this host")
-        hosts.append(HostConfig(name=name, root=root, transport=transport, address=address, python=python,
-                                restart=restart, healthcheck=healthcheck, logs=logs, **settings))
+        host_python = _typed(loc, items["python"][1], f"{where}.python", str) if "python" in items else python
+        host_restart = _typed(loc, items["restart"][1], f"{where}.restart", str) if "restart" in items else restart
+        hosts.append(HostConfig(name=name, root=root, transport=transport, address=address, python=host_python,
+                                restart=host_restart, healthcheck=healthcheck, logs=logs, **settings))
     return Config(
         path=path, project=project, source=source, requirements=requirements, python=python,
         keep_builds=keep_builds, hosts=tuple(hosts), excludes_file=excludes_file, pip_args=pip_args,

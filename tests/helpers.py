@@ -1,0 +1,200 @@
+"""Helpers shared by the test modules: sample projects, CLI runs and what to read from them.
+
+Fixtures live in conftest.py; everything else a test module needs from
+another lives here (never import one test module from another).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+from .sshd import SSHServer, find_tool
+
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The interpreter the "hosts" make venvs with: this test run's base Python, whose pip is recent.
+HOST_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def need(tool: str) -> str:
+    """The tool's path; a missing tool fails the test under CI=true and skips it elsewhere."""
+    path = find_tool(tool)
+    if path is None:
+        message = f"{tool} is not installed (Debian: openssh-server, openssh-client, rsync)"
+        if ON_CI:
+            pytest.fail(message + "; under CI=true this is an error, not a skip")
+        pytest.skip(message)
+    return path
+
+
+@dataclass
+class SSHEnv:
+    """The test SSH world: servers, the client key, a known_hosts file that trusts all servers."""
+
+    dir: Path
+    client_key: Path
+    known_hosts: Path
+    servers: list[SSHServer] = field(default_factory=list)
+    user: str = "root"
+
+
+@dataclass
+class Project:
+    """A sample app plus a hosts.yml pointing at real hosts (sshd or local)."""
+
+    dir: Path
+    source: Path
+    config: Path
+    roots: dict[str, Path]
+
+    def write_app(self, version: str, requirement: str = "tinylib==1.0") -> None:
+        """Change what the next deploy ships."""
+        (self.source / "app.py").write_text(f"VERSION = {version!r}\n")
+        (self.source / "requirements.txt").write_text(requirement + "\n")
+
+    def cli(self, *args: str, timeout: float = 180, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        """Run ``python -m releasetui --config hosts.yml ARGS`` in a subprocess."""
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("RELEASETUI_CONFIG", None)
+        full_env["PYTHONPATH"] = str(REPO)
+        return subprocess.run([sys.executable, "-m", "releasetui", "--config", str(self.config), *args],
+                              capture_output=True, text=True, timeout=timeout, env=full_env)
+
+    def popen(self, *args: str, env: Optional[dict] = None) -> subprocess.Popen:
+        """Start ``python -m releasetui --config hosts.yml ARGS`` without waiting."""
+        full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
+        full_env.pop("RELEASETUI_CONFIG", None)
+        return subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(self.config), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+
+    def current(self, host: str) -> Optional[str]:
+        """The build id ``current`` points at on that host (read straight from disk)."""
+        link = self.roots[host] / "current"
+        return os.readlink(link).split("/")[-1] if link.is_symlink() else None
+
+    def builds(self, host: str) -> list[str]:
+        """The build directories on that host, sorted."""
+        path = self.roots[host] / "builds"
+        return sorted(os.listdir(path)) if path.is_dir() else []
+
+    def set(self, key: str, value: str) -> None:
+        """Replace (or add) a top-level key of hosts.yml: ``set("restart", "'true'")``."""
+        lines = self.config.read_text().splitlines()
+        index = next((i for i, line in enumerate(lines) if line.startswith(f"{key}:")), None)
+        if index is None:
+            index = lines.index("hosts:")
+            lines.insert(index, f"{key}: {value}")
+        else:
+            lines[index] = f"{key}: {value}"
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def history(self, host: str) -> list[dict]:
+        """The host's history.jsonl, parsed."""
+        return [json.loads(line) for line in (self.roots[host] / "history.jsonl").read_text().splitlines() if line]
+
+
+def make_project(base: Path, wheelhouse: Path, hosts: dict[str, dict], extra: str = "",
+                 ssh_env: Optional[SSHEnv] = None) -> Project:
+    """Write a sample app and a hosts.yml with ``hosts`` (name -> host settings; ``root`` is made under ``base``)."""
+    source = base / "app"
+    source.mkdir(parents=True)
+    (source / "static").mkdir()
+    (source / "static" / "big.txt").write_text("x" * 100_000)
+    (source / "notes.tmp").write_text("excluded\n")
+    (base / "rsync_excludes").write_text("*.tmp\n")
+    roots = {}
+    lines = [
+        "project: sample",
+        "source: app",
+        "requirements: requirements.txt",
+        "excludes_file: rsync_excludes",
+        f"python: {HOST_PYTHON}",
+        f"pip_args: [--no-index, --find-links, {wheelhouse}]",
+        "keep_builds: 3",
+        f"restart: echo restarted >> {base}/restarts.log",
+        f"logs: [{base}/app.log]",
+    ]
+    if ssh_env is not None:
+        lines.append(f"ssh: {{user: {ssh_env.user}, key_file: {ssh_env.client_key}, known_hosts: {ssh_env.known_hosts}}}")
+    if extra:
+        lines.append(extra.rstrip("\n"))
+    lines.append("hosts:")
+    for name, settings in hosts.items():
+        root = base / f"root-{name}"
+        roots[name] = root
+        parts = [f"root: {root}"] + [f"{k}: {v}" for k, v in settings.items()]
+        lines.append(f"  {name}: {{{', '.join(parts)}}}")
+    config = base / "hosts.yml"
+    config.write_text("\n".join(lines) + "\n")
+    (base / "app.log").write_text("".join(f"line {i}\n" for i in range(1, 21)))
+    project = Project(dir=base, source=source, config=config, roots=roots)
+    project.write_app("v1")
+    return project
+
+
+def ssh_hosts(ssh_env: SSHEnv) -> dict[str, dict]:
+    """``web1``, ``web2``... one per loopback sshd."""
+    return {f"web{i + 1}": {"address": "127.0.0.1", "port": server.port} for i, server in enumerate(ssh_env.servers)}
+
+
+# --- reading what a run printed --------------------------------------------------------------
+
+def summary(proc: subprocess.CompletedProcess) -> dict:
+    """The final summary object of a --json run."""
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert lines and lines[-1]["event"] == "summary", proc.stdout + proc.stderr
+    return lines[-1]
+
+
+def events(proc: subprocess.CompletedProcess) -> list[dict]:
+    """Every step event of a --json run."""
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip() and '"event": "step"' in line]
+
+
+def statuses(proc: subprocess.CompletedProcess) -> dict[str, str]:
+    """Host -> status from a --json run's summary."""
+    return {h["host"]: h["status"] for h in summary(proc)["hosts"]}
+
+
+def builds_doc(project: Project) -> dict:
+    """``builds --json``, parsed (the run must succeed)."""
+    proc = project.cli("--headless", "builds", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def deploy_ok(project: Project, *args: str) -> str:
+    """Deploy (waiting for a new second first, so ids stay plain); returns the new build id."""
+    time.sleep(max(0.0, 1.05 - (time.time() % 1)))
+    proc = project.cli("--headless", "deploy", "--json", *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return summary(proc)["build_id"]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "the condition") -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def gated_python(project: Project, when: str, marker: Path, gate: Path) -> Path:
+    """Point ``python:`` at a wrapper that, when its arguments contain ``when``, touches ``marker`` and waits
+    for ``gate`` to exist before going on; returns the wrapper's path."""
+    wrapper = project.dir / f"gated-python-{abs(hash(when)) % 10000}"
+    wrapper.write_text(f"#!/bin/sh\ncase \"$*\" in *{when}*) touch {marker}; until [ -e {gate} ]; do sleep 0.05; done;; esac\n"
+                       f"exec {HOST_PYTHON} \"$@\"\n")
+    wrapper.chmod(0o755)
+    project.config.write_text(project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}"))
+    return wrapper
