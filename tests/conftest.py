@@ -69,3 +69,16 @@ def local_pair(tmp_path, wheelhouse) -> Project:
 def ssh_project(tmp_path, wheelhouse, ssh_env) -> Project:
     """A project with two ssh hosts (``web1``, ``web2``) on two loopback sshd servers, different roots."""
     return make_project(tmp_path, wheelhouse, ssh_hosts(ssh_env), ssh_env=ssh_env)
+
+
+# Healthy unless an `unhealthy` file sits in the host's project root; the output
+# must show the build just switched to (the `{build_id}` placeholder), so a check
+# answered by the previous build never passes.
+HEALTH = ('healthcheck: {command: "test ! -e unhealthy && readlink current", expect: "builds/{build_id}", '
+          'timeout: 1, interval: 0.2}')
+
+
+@pytest.fixture
+def health_project(tmp_path, wheelhouse, ssh_env) -> Project:
+    """Two ssh hosts with a command health check."""
+    return make_project(tmp_path, wheelhouse, ssh_hosts(ssh_env), extra=HEALTH, ssh_env=ssh_env)

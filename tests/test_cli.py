@@ -9,7 +9,8 @@ import sys
 
 from releasetui.models import ExitCode
 
-from .conftest import free_port, make_project
+from .helpers import make_project
+from .sshd import free_port
 
 
 def test_exit_codes_are_the_documented_ones():
@@ -20,7 +21,8 @@ def test_exit_codes_are_the_documented_ones():
 def test_core_and_cli_never_import_textual():
     code = ("import sys\n"
             "import releasetui.cli, releasetui.operations, releasetui.executors, releasetui.commands, "
-            "releasetui.config, releasetui.models\n"
+            "releasetui.config, releasetui.models, releasetui.rules, releasetui.present, releasetui.output, "
+            "releasetui.manifest, releasetui.metadata, releasetui.runner, releasetui.history\n"
             "rc = releasetui.cli.main(['--headless', 'builds', '--config', '/nonexistent.yml'])\n"
             "assert rc == 2, rc\n"
             "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
@@ -53,7 +55,7 @@ def test_unreachable_host_exits_3(tmp_path, wheelhouse, ssh_env):
     port = free_port()  # nothing listens there
     p = make_project(tmp_path, wheelhouse, {"gone": {"address": "127.0.0.1", "port": port}}, ssh_env=ssh_env)
     builds = p.cli("--headless", "builds")
-    assert builds.returncode == 3 and f"127.0.0.1:{port}" in builds.stderr
+    assert builds.returncode == 3 and f"127.0.0.1:{port}" in builds.stdout and builds.stderr == ""
     deploy = p.cli("--headless", "deploy", "--json")
     assert deploy.returncode == 3
     summary = json.loads(deploy.stdout.splitlines()[-1])
@@ -87,7 +89,7 @@ def test_human_output_has_no_ansi_when_piped_and_diagnostics_on_stderr(local_pro
     assert "\x1b[" not in proc.stdout
     step_line = re.compile(r"^\d\d:\d\d:\d\d box +(\S+) +ok +\d+\.\d\ds")
     steps = [m.group(1) for m in map(step_line.match, proc.stdout.splitlines()) if m]
-    assert steps == ["lock", "rsync", "venv", "install", "switch", "restart"]
+    assert steps == ["lock", "ship", "venv", "build", "switch", "restart"]
     assert proc.stderr == ""
 
 

@@ -9,17 +9,15 @@ import time
 
 import pytest
 
-from releasetui.cli import HumanPrinter
 from releasetui.models import Event, HostOutcome, OperationResult
-
-from .test_healthcheck import health_project  # noqa: F401 - fixture
+from releasetui.output import HumanPrinter
 
 STEP = re.compile(r"^\d\d:\d\d:\d\d (?P<host>\S+) +(?P<step>\S+) +(?P<status>ok|failed|skipped|info) +"
                   r"(?P<duration>\d+\.\d\ds)?")
 
 
 @pytest.mark.ssh
-def test_ci_log_of_a_two_host_deploy(health_project):  # noqa: F811 - fixture
+def test_ci_log_of_a_two_host_deploy(health_project):
     p = health_project
     first = p.cli("--headless", "deploy", env={"CIRCLECI": "true", "CI": "true", "TERM": "xterm-256color"})
     assert first.returncode == 0, first.stdout + first.stderr
@@ -36,9 +34,9 @@ def test_ci_log_of_a_two_host_deploy(health_project):  # noqa: F811 - fixture
     assert finished and all(s["host"] in ("web1", "web2") and s["duration"] for s in finished), lines
     for host in ("web1", "web2"):
         names = [s["step"] for s in finished if s["host"] == host]
-        assert names == ["connect", "lock", "rsync", "venv", "install", "switch", "restart", "health"], names
+        assert names == ["connect", "lock", "ship", "venv", "build", "switch", "restart", "health"], names
         assert len(names) == len(set(names)), "one line per step, not a started line and a finished line"
-    assert lines[-1] == f"live now: web1={v2}, web2={v2}"
+    assert lines[-1] == f"live now: {v2} on web1, web2"
 
 
 def test_colour_only_on_a_terminal(monkeypatch):
@@ -56,7 +54,7 @@ def test_colour_only_on_a_terminal(monkeypatch):
         printer.summary(result)
         text = stream.getvalue()
         assert ("\x1b[" in text) is coloured
-        assert text.splitlines()[-1] == "live now: web1=20260101000000"
+        assert text.splitlines()[-1] == "live now: 20260101000000 on web1"
     monkeypatch.setenv("NO_COLOR", "1")
     stream = Terminal()
     HumanPrinter(out=stream).event(Event("web1", "switch", "ok", 0.01))

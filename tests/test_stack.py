@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from .conftest import HOST_PYTHON, ON_CI, free_port
+from .helpers import HOST_PYTHON, ON_CI
+from .sshd import free_port
 from .stackkit import RequestLoop, Stack, find_wheelhouse, get, missing_stack_tools, served_build
 
 pytestmark = [pytest.mark.ssh, pytest.mark.stack]

@@ -97,7 +97,7 @@ def stuck_python(project) -> tuple[Path, Path]:
 
     The next deploy (with new requirements, so a venv must be made) stops in its install step, on every host.
     """
-    from tests.conftest import HOST_PYTHON
+    from tests.helpers import HOST_PYTHON
     marker, gate = project.dir / "installing", project.dir / "gate"
     wrapper = project.dir / "slow-python"
     wrapper.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; until [ -e {gate} ]; do sleep 0.05; done;; esac\n"
@@ -395,7 +395,7 @@ async def test_80x24_keeps_the_builds_and_their_status_visible(deployed):
 
 
 async def test_mark_key_chooses_target_hosts(tmp_path, wheelhouse):
-    from tests.conftest import make_project
+    from tests.helpers import make_project
     project = make_project(tmp_path, wheelhouse, {"a": {"transport": "local"}, "b": {"transport": "local"}})
     ids = deploy(project, [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0")])
     app = app_for(project)
@@ -510,7 +510,8 @@ async def test_quit_key_again_while_cleaning_up_offers_quit_now(deployed):
 
 
 async def test_unreachable_host_says_why(tmp_path, wheelhouse):
-    from tests.conftest import free_port, make_project
+    from tests.helpers import make_project
+    from tests.sshd import free_port
     project = make_project(tmp_path, wheelhouse, {"box": {"transport": "local"},
                                                   "gone": {"address": "127.0.0.1", "port": free_port()}})
     app = app_for(project)
