@@ -54,7 +54,11 @@ def test_good_config_resolves_defaults_and_overrides(tmp_path):
 def test_example_config_in_repo_loads():
     config = load_config(REPO / "hosts.example.yml")
     assert config.restart == "supervisorctl restart uwsgi"
-    assert [h.name for h in config.hosts] == ["web1", "web2"]
+    assert [h.name for h in config.hosts] == ["web1", "web2", "worker1"]
+    assert config.roles == ("web", "worker"), "the example shows a two-role fleet"
+    web1, worker1 = config.host("web1"), config.host("worker1")
+    assert web1.healthcheck is not None and worker1.healthcheck is None
+    assert worker1.restart == "supervisorctl restart celery" and web1.restart == config.restart
 
 
 @pytest.mark.parametrize("replace, line, key, words", [
