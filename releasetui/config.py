@@ -258,10 +258,16 @@ def find_config(explicit: Optional[str] = None, cwd: Optional[Path] = None) -> t
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` for a near miss, else ``""``."""
+    close = _suggest_word(name, choices)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def _suggest_word(name: str, choices: Iterable[str]) -> Optional[str]:
+    """The near miss of ``name`` among ``choices``, or None."""
     if not isinstance(name, str) or len(name) > 64:  # difflib on a 200 kB name is slow and never close
-        return ""
+        return None
     close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
 
 
 def _listing(names: Iterable[str], limit: int = 160) -> str:
@@ -662,9 +668,14 @@ class _Reader:
                 continue
             hint = _suggest(name, allowed)
             if not hint:
-                homes = [home for home, keys in _KEY_HOMES.items() if home != level and name in keys]
-                if homes:
+                # A key of another level (or a near miss of one): say where it goes.
+                elsewhere = {key for home, keys in _KEY_HOMES.items() if home != level for key in keys}
+                meant = name if name in elsewhere else _suggest_word(name, elsewhere)
+                homes = [home for home, keys in _KEY_HOMES.items() if home != level and meant in keys]
+                if homes and meant == name:
                     hint = f"; {name!r} belongs under {' or '.join(homes)}"
+                elif homes:
+                    hint = f"; did you mean {meant!r}? (it belongs under {' or '.join(homes)})"
                 elif len(", ".join(allowed)) <= 150:
                     hint = f" (expected one of: {', '.join(sorted(allowed))})"
                 else:
