@@ -501,6 +501,10 @@ def _syntax_error(text: str, error: yaml.MarkedYAMLError) -> tuple[Optional[int]
                 return clamp(context_line), f"this {opener!r} is never closed with {closer!r}"
             return clamp(context_line), (f"this {opener!r} is not closed: found {found}{elsewhere()} where ',' or "
                                          f"{closer!r} was expected")
+    if context.startswith("while parsing a flow node") and "<stream end>" in problem:
+        opener = _unclosed_flow(text)
+        if opener is not None:
+            return clamp(opener[0]), f"this {opener[1]!r} is never closed with {']' if opener[1] == '[' else '}'!r}"
     if context.startswith("while scanning a quoted scalar") and context_line is not None:
         return clamp(context_line), "this quote is never closed"
     if context.startswith("while scanning a double-quoted scalar"):
@@ -534,6 +538,25 @@ def _syntax_error(text: str, error: yaml.MarkedYAMLError) -> tuple[Optional[int]
     line = problem_line if problem_line is not None else context_line
     parts = [part for part in (context, problem) if part]
     return clamp(line), ": ".join(parts) or str(error).splitlines()[0]
+
+
+def _unclosed_flow(text: str) -> Optional[tuple[int, str]]:
+    """The line and bracket of the innermost '[' or '{' still open where the scanner stops."""
+    loader = yaml.SafeLoader(text)
+    opened: list[tuple[int, str]] = []
+    try:
+        while loader.check_token():
+            token = loader.get_token()
+            if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)):
+                bracket = "[" if isinstance(token, yaml.FlowSequenceStartToken) else "{"
+                opened.append((token.start_mark.line + 1, bracket))
+            elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)) and opened:
+                opened.pop()
+    except yaml.YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    return opened[-1] if opened else None
 
 
 def _line_length(text: str, line: int) -> int:

@@ -494,6 +494,8 @@ def test_hostile_configs_are_one_bounded_line(tmp_path, content, line, words):
 SYNTAX = [
     ("unclosed-flow-seq", "project: x\nlogs: [a, b\nroot: /srv/x\nhosts:\n  a: {address: a}\n", 2, "'[' is not closed"),
     ("unclosed-flow-seq-at-end", "project: x\nroot: /srv/x\nlogs: [a, b\n", 3, "'[' is never closed"),
+    ("empty-unclosed-flow-seq-at-end", "project: x\nroot: /x\nlogs: [\n", 3, "'[' is never closed"),
+    ("empty-unclosed-flow-map-at-end", "project: x\nssh: {\n\n", 2, "'{' is never closed"),
     ("unclosed-flow-map", "project: x\nssh: {user: deploy\nroot: /srv/x\nhosts:\n  a: {address: a}\n", 2,
      "'{' is not closed"),
     ("unclosed-flow-map-in-hosts", "project: x\nhosts:\n  a: {address: a\n  b: {address: b}\nroot: /x\n", 3,
