@@ -283,6 +283,10 @@ _TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "seq", "map")}
 # What YAML lets into a document (its "printable" set); everything else is refused before parsing, with its line.
 _NOT_YAML_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Printable to YAML but invisible in an editor, and able to mislead: NEL and the Unicode line separators (YAML
+# breaks lines there, so every line number after one would disagree with the editor's), a zero-width space,
+# bidirectional controls (they can make a line show other text than it holds) and a byte-order mark past the start.
+_INVISIBLE = re.compile("[\x85\u2028\u2029\u200b\u202a-\u202e\u2066-\u2069]|(?<!^)\ufeff")
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _RESOLVER = yaml.resolver.Resolver()
@@ -429,12 +433,15 @@ def compose_yaml(text: str, path: Union[str, Path]) -> Optional[yaml.Node]:
     Used for ``hosts.yml`` and for Ansible inventories: any problem is a
     ConfigError on one line naming ``path`` and the line of the mistake.
     """
-    bad = _NOT_YAML_PRINTABLE.search(text)
-    if bad:
-        line = _line_of(text, bad.start())
-        start = max(text.rfind("\n", 0, bad.start()), text.rfind("\r", 0, bad.start())) + 1
-        raise ConfigError(path, line, None, f"control character U+{ord(bad.group()):04X} at column "
-                                            f"{bad.start() - start + 1} (not allowed in YAML; is this a binary file?)")
+    for pattern, what in ((_NOT_YAML_PRINTABLE, "control character"), (_INVISIBLE, "invisible character")):
+        bad = pattern.search(text)
+        if bad:
+            line = _line_of(text, bad.start())
+            start = max(text.rfind("\n", 0, bad.start()), text.rfind("\r", 0, bad.start())) + 1
+            why = "not allowed in YAML; is this a binary file?" if pattern is _NOT_YAML_PRINTABLE else \
+                "it hides what the line says or where it ends; delete it"
+            raise ConfigError(path, line, None, f"{what} U+{ord(bad.group()):04X} at column {bad.start() - start + 1} "
+                                                f"({why})")
     try:
         return _compose_events(yaml.parse(text, Loader=_FastParser))
     except _Limit as exc:
@@ -533,6 +540,8 @@ def _syntax_error(text: str, error: yaml.MarkedYAMLError) -> tuple[Optional[int]
         if found in _TOKEN_WORDS:
             return clamp(problem_line), _TOKEN_WORDS[found]
         return clamp(problem_line), f"found {found} where a key was expected: check this line's indentation"
+    if problem.startswith("expected '<document start>'"):
+        return clamp(problem_line), "text after the end of the document ('...'): a config is one document"
     if context.startswith("expected a single document"):
         return clamp(problem_line), "a second YAML document ('---'): a config is one document"
     line = problem_line if problem_line is not None else context_line

@@ -434,6 +434,12 @@ HOSTILE = [
     ("bell-in-key", BASE + "re\x07start: x\n", 5, "U+0007"),
     ("del-char", BASE + "restart: \x7f\n", 5, "U+007F"),
     ("c1-control", BASE + "restart: \u0090\n", 5, "U+0090"),
+    ("line-separator", BASE + "restart: a\u2028b\n", 5, "U+2028"),
+    ("next-line-char", BASE + "restart: a\x85b\n", 5, "U+0085"),
+    ("bidi-override", BASE + "restart: echo safe\u202e\u2066 && rm -rf x\n", 5, "U+202E"),
+    ("bom-in-the-middle", BASE + "restart: a\ufeffb\n", 5, "U+FEFF"),
+    ("zero-width-space", BASE.replace("address: a", "address: a\u200b"), 4, "U+200B"),
+    ("text-after-document-end", BASE + "...\nfoo: 1\n", 6, "end of the document"),
     ("latin-1", (BASE + "restart: caf\xe9\n").encode("latin-1"), 5, "not UTF-8"),
     ("binary-junk", bytes(range(256)) * 8, None, None),
     ("utf16", BASE.encode("utf-16"), None, None),
@@ -538,6 +544,11 @@ def test_yaml_syntax_errors_name_the_line_of_the_mistake(tmp_path, text, line, w
     assert info.value.line == line, str(info.value)
     assert words in info.value.message, str(info.value)
     assert "\n" not in str(info.value) and len(info.value.message) < 300
+
+
+def test_a_byte_order_mark_at_the_start_and_emoji_are_fine(tmp_path):
+    config = load_config(write(tmp_path, "\ufeff" + BASE + "restart: echo 🎉 déployé\n"))
+    assert config.restart == "echo 🎉 déployé"
 
 
 def test_a_near_limit_file_loads_quickly(tmp_path):
