@@ -322,7 +322,7 @@ def _compose_events(events: Iterable[yaml.Event]) -> Optional[yaml.Node]:
     once its node is complete, so an alias can never refer to a node that
     contains it (no cycles).
     """
-    stack: list[list] = []  # [node, pending key node or None]
+    stack: list[list] = []  # [collection node, pending key node or None, its start event]
     anchors: dict[str, yaml.Node] = {}
     anchor_lines: dict[str, int] = {}
     open_anchors: dict[str, int] = {}
@@ -331,7 +331,7 @@ def _compose_events(events: Iterable[yaml.Event]) -> Optional[yaml.Node]:
     documents = 0
     aliases = 0
 
-    def place(node: yaml.Node, line: int) -> None:
+    def place(node: yaml.Node) -> None:
         nonlocal root
         if not stack:
             root = node
@@ -389,7 +389,7 @@ def _compose_events(events: Iterable[yaml.Event]) -> Optional[yaml.Node]:
             if event.anchor not in anchors:
                 raise _Limit(event.start_mark.line, f"alias *{_clip(event.anchor, 40)} has no anchor "
                                                     f"&{_clip(event.anchor, 40)} before it")
-            place(anchors[event.anchor], event.start_mark.line)
+            place(anchors[event.anchor])
         elif isinstance(event, yaml.ScalarEvent):
             check_tag(event)
             tag = event.tag
@@ -398,7 +398,7 @@ def _compose_events(events: Iterable[yaml.Event]) -> Optional[yaml.Node]:
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
             sizes[id(node)] = (1, 0)
             register(event, node)
-            place(node, event.start_mark.line)
+            place(node)
         elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             check_tag(event)
             if len(stack) >= MAX_DEPTH:
@@ -423,7 +423,7 @@ def _compose_events(events: Iterable[yaml.Event]) -> Optional[yaml.Node]:
             if start.anchor is not None:
                 del open_anchors[start.anchor]
                 register(start, node)
-            place(node, start.start_mark.line)
+            place(node)
     return root
 
 

@@ -29,8 +29,20 @@ from typing import Any, Optional, TextIO
 import yaml
 
 from .config import (
-    DEFAULT_CONFIG_NAME, HOST_NAME_PATTERN, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, ConfigError, _check_address,
-    _clip, _listing, _Reader, _suggest, compose_yaml, load_config_text, read_config_bytes, show,
+    DEFAULT_CONFIG_NAME,
+    HOST_NAME_PATTERN,
+    PROJECT_NAME_PATTERN,
+    ROLE_NAME_PATTERN,
+    ConfigError,
+    _check_address,
+    _clip,
+    _listing,
+    _Reader,
+    _suggest,
+    compose_yaml,
+    load_config_text,
+    read_config_bytes,
+    show,
 )
 
 TEMPLATE = "hosts.starter.yml"
@@ -472,7 +484,7 @@ def config_from_inventory(inventory: Inventory, group: Optional[str], project: s
     for g in inventory.groups.values():
         for child in g.children:
             parents.setdefault(child, set()).add(g.name)
-    for host, groups in members.items():
+    for groups in members.values():
         todo = list(groups)
         while todo:
             for parent in parents.get(todo.pop(), ()):
@@ -617,9 +629,9 @@ def _proxy_jump(value: Any) -> Optional[str]:
         elif word.startswith("-J") and len(word) > 2:
             jump, i = word[2:], i + 1
         elif word == "-o" and i + 1 < len(words) and re.match(r"(?i)proxyjump[= ]", words[i + 1]):
-            jump, i = re.split(r"[= ]", words[i + 1], 1)[1].strip(), i + 2
+            jump, i = re.split(r"[= ]", words[i + 1], maxsplit=1)[1].strip(), i + 2
         elif re.match(r"(?i)-oproxyjump[= ]", word):
-            jump, i = re.split(r"[= ]", word, 1)[1].strip(), i + 1
+            jump, i = re.split(r"[= ]", word, maxsplit=1)[1].strip(), i + 1
         else:
             return None  # anything else in the arguments would be lost: list the variable instead
     if not jump or "," in jump or not re.fullmatch(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]*@)?[^\s:@,]+(?::[0-9]{1,5})?", jump):

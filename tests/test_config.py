@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from releasetui.config import (MIN_KEEP_BUILDS, ConfigError, HealthCheck, Hook, JumpHost, Rollout, Shared, find_config,
-                               load_config)
+from releasetui.config import (
+    MIN_KEEP_BUILDS,
+    ConfigError,
+    HealthCheck,
+    Hook,
+    JumpHost,
+    Rollout,
+    Shared,
+    find_config,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -167,7 +176,7 @@ hosts:
 def test_settings_resolve_host_then_roles_then_top(tmp_path):
     config = load_config(write(tmp_path, FLEET))
     assert config.roles == ("web", "worker", "eu")
-    web1, web2, worker1, box = config.hosts
+    web1, web2, worker1, _box = config.hosts
     assert web1.roles == ("web", "eu") and web1.root == "/srv/eu", "a role's root beats the top level's"
     assert web2.root == "/srv/shop" and web2.restart_timeout == 90.0 and web1.restart_timeout == 30.0
     assert worker1.restart == "supervisorctl restart celery" and web1.restart == "supervisorctl restart uwsgi"
@@ -180,7 +189,7 @@ def test_settings_resolve_host_then_roles_then_top(tmp_path):
 
 def test_hooks_merge_per_name_most_specific_level_wins(tmp_path):
     config = load_config(write(tmp_path, FLEET))
-    web1, web2, worker1, box = config.hosts
+    web1, web2, worker1, _box = config.hosts
     migrate = Hook("before_activate", "flask db upgrade", timeout=600.0, once=True, host="web2")
     warm = Hook("after_activate", "curl -fsS http://127.0.0.1:8000/warm")
     assert web1.hooks == (migrate, warm) == web2.hooks
@@ -215,7 +224,9 @@ def test_jump_forms(tmp_path, jump, expected):
 
 def test_select_by_names_and_roles(tmp_path):
     config = load_config(write(tmp_path, FLEET))
-    names = lambda hosts: [h.name for h in hosts]  # noqa: E731
+    def names(hosts):
+        return [h.name for h in hosts]
+
     assert names(config.select(None)) == names(config.select([], [])) == ["web1", "web2", "worker1", "box"]
     assert names(config.select(None, ["web"])) == ["web1", "web2"]
     assert names(config.select(["box", "web1"], ["worker"])) == ["web1", "worker1", "box"], "union, config order"

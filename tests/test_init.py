@@ -62,7 +62,7 @@ def test_init_output_file_directory_and_missing_directory(tmp_path, capsys):
     (tmp_path / "conf").mkdir()
     code, _, _ = run(capsys, "init", "-o", str(tmp_path / "conf"))
     assert code == 0 and load_config(tmp_path / "conf" / "hosts.yml").project == "conf"
-    code, out, err = run(capsys, "init", "-o", str(tmp_path / "missing" / "hosts.yml"))
+    code, _out, err = run(capsys, "init", "-o", str(tmp_path / "missing" / "hosts.yml"))
     assert code == 2 and len(err) == 1 and "no such directory" in err[0]
 
 
@@ -107,7 +107,7 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"releasetui {releasetui.__version__}"
-    version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.MULTILINE).group(1)
     assert releasetui.__version__ == version
     proc = subprocess.run([sys.executable, "-m", "releasetui", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and re.fullmatch(r"releasetui \d+\.\d+\.\d+\n", proc.stdout)
@@ -219,13 +219,13 @@ def test_ini_inventory_hosts_ranges_vars_children(tmp_path, capsys):
     text = path.read_text()
     for listed in ("ansible_become=true", "http_port=8080", "nginx_worker_processes=4", "ansible_password=<hidden>"):
         assert any(listed in line for line in err), (listed, err)
-        assert re.search(rf"^#\s+{re.escape(listed)}\s", text, re.M), listed
+        assert re.search(rf"^#\s+{re.escape(listed)}\s", text, re.MULTILINE), listed
     assert "s3cret" not in text and not any("s3cret" in line for line in err), "secrets are never echoed"
     assert all(line.startswith("releasetui: ") for line in err)
 
 
 def test_ini_inventory_group_limits_to_the_group_and_its_children(tmp_path, capsys):
-    code, out, err, path = import_inventory(tmp_path, capsys, "inventory.ini", INI, "--group", "db")
+    code, _out, err, path = import_inventory(tmp_path, capsys, "inventory.ini", INI, "--group", "db")
     assert code == 0, err
     config = load_config(path)
     assert [h.name for h in config.hosts] == ["db1", "db2", "db-a", "db-b"]
@@ -240,7 +240,7 @@ def test_unknown_group_is_one_line_with_a_suggestion(tmp_path, capsys):
 
 
 def test_yaml_inventory(tmp_path, capsys):
-    code, out, err, path = import_inventory(tmp_path, capsys, "inventory.yml", YAML_INVENTORY)
+    code, _out, err, path = import_inventory(tmp_path, capsys, "inventory.yml", YAML_INVENTORY)
     assert code == 0, err
     config = load_config(path)
     hosts = {h.name: h for h in config.hosts}
@@ -255,7 +255,7 @@ def test_yaml_inventory(tmp_path, capsys):
     text = path.read_text()
     assert "# db one" in text, "a renamed host keeps its inventory name in a comment"
     assert any("ntp_servers=" in line for line in err) and any("http_port=80" in line for line in err)
-    assert re.search(r"^#\s+ntp_servers=\[", text, re.M)
+    assert re.search(r"^#\s+ntp_servers=\[", text, re.MULTILINE)
 
 
 def test_yaml_inventory_group_option(tmp_path, capsys):
@@ -309,7 +309,7 @@ def test_bad_host_ranges(pattern, words):
     ("inv.yml", "all:\n  hosts:\n    a:\n    b: \x00\n", 4, "U+0000"),
 ])
 def test_bad_inventories_are_one_line(tmp_path, capsys, name, text, line, words):
-    code, out, err, path = import_inventory(tmp_path, capsys, name, text)
+    code, _out, err, path = import_inventory(tmp_path, capsys, name, text)
     assert code == 2 and len(err) == 1, err
     assert words in err[0] and "Traceback" not in err[0]
     if line is not None:
@@ -337,9 +337,9 @@ def test_hostile_inventory_values_stay_inside_comments(tmp_path, capsys):
     for var in ("ansible_user", "note", "ansible_python_interpreter", "ansible_ssh_common_args"):
         assert var in listed, var
     assert "x\\nproject: pwned" in listed, "a newline in a value is shown escaped"
-    assert not re.search(r"^project: pwned", path.read_text(), re.M), "and cannot start a line of the file"
+    assert not re.search(r"^project: pwned", path.read_text(), re.MULTILINE), "and cannot start a line of the file"
 
 
 def test_a_host_name_that_is_no_address_needs_ansible_host(tmp_path, capsys):
-    code, _, err, path = import_inventory(tmp_path, capsys, "inv.yml", "all:\n  hosts:\n    'web one':\n")
+    code, _, err, _path = import_inventory(tmp_path, capsys, "inv.yml", "all:\n  hosts:\n    'web one':\n")
     assert code == 2 and len(err) == 1 and "inv.yml:3:" in err[0] and "ansible_host" in err[0]
