@@ -664,7 +664,7 @@ class _Reader:
         """Whether ``node`` is missing or an explicit null (``key:``, ``~``, ``null``)."""
         return node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null")
 
-    def mapping(self, node: yaml.Node, where: str, seen: Optional[set] = None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    def mapping(self, node: yaml.Node, where: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """The text keys of a mapping node, with ``<<: *defaults`` merge keys applied (explicit keys win)."""
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, where or None, f"expected a mapping of key: value, not {_kind(node)}")

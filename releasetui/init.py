@@ -22,7 +22,6 @@ import re
 import shlex
 import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
@@ -150,6 +149,8 @@ def write_new(path: Path, text: str) -> None:
 
 def template() -> str:
     """The starter template shipped in the package."""
+    from importlib import resources  # only init needs it: keep the other commands' start-up light
+
     return resources.files("releasetui").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
 
 
