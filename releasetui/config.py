@@ -823,7 +823,7 @@ _KEY_HOMES = {
 _DEFAULTS = {"python": "python3", "restart": None, "restart_timeout": 60.0, "healthcheck": None, "logs": ()}
 
 
-def read_config_bytes(path: Union[str, Path]) -> str:
+def read_config_text(path: Union[str, Path]) -> str:
     """The text of the file at ``path``, refusing what is not a config: too large, not UTF-8, unreadable.
 
     Reads at most one byte past the limit, so ``--config /dev/zero`` ends at once.
@@ -849,7 +849,7 @@ def read_config_bytes(path: Union[str, Path]) -> str:
 def load_config(path: Union[str, Path]) -> Config:
     """Read, parse and validate the config at ``path``; raise :class:`ConfigError` on any mistake."""
     path = Path(path)
-    return load_config_text(read_config_bytes(path), path)
+    return load_config_text(read_config_text(path), path)
 
 
 def load_config_text(text: str, path: Union[str, Path]) -> Config:

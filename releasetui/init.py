@@ -40,7 +40,7 @@ from .config import (
     _suggest,
     compose_yaml,
     load_config_text,
-    read_config_bytes,
+    read_config_text,
     show,
 )
 
@@ -226,7 +226,7 @@ class Inventory:
 
 def parse_inventory(path: Path) -> Inventory:
     """Read an INI or YAML inventory (chosen by extension, else by the look of the first line)."""
-    text = read_config_bytes(path)  # the same bounds as a config: size, UTF-8
+    text = read_config_text(path)  # the same bounds as a config: size, UTF-8
     first = next((line.strip() for line in text.splitlines() if line.strip() and line.strip()[0] not in "#;"), "")
     is_yaml = path.suffix.lower() in (".yml", ".yaml", ".json") or first.startswith(("{", "---")) or \
         (first.endswith(":") and not first.startswith("["))
