@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from . import __version__
 from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
 from .output import HumanPrinter, JsonPrinter, SafeStream, print_builds, print_history
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--role", dest="top_roles", action="append", metavar="NAME", default=[],
                         help="only the hosts of this role (repeatable)")
     parser.add_argument("--headless", action="store_true", help="run ACTION without the TUI (for CI)")
+    parser.add_argument("--version", action="version", version=f"releasetui {__version__}")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser, dry_run: bool = True, json_: bool = True, locks: bool = False) -> None:
@@ -134,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only prepare the sandbox and print its config path")
     p.add_argument("--dir", dest="demo_dir", metavar="DIR", help="sandbox directory (default: a cache dir)")
     p.add_argument("--fresh", action="store_true", help="recreate the sandbox from scratch")
+    from .init import add_init_parser
+    add_init_parser(sub)
     return parser
 
 
@@ -143,8 +147,8 @@ def _load(args: argparse.Namespace) -> Config:
     path, looked = find_config(getattr(args, "sub_config", None) or args.config)
     if path is None:
         raise ConfigError("hosts.yml", None, None,
-                          "no config found (looked at: " + ", ".join(looked) + "); write one with `releasetui init`, "
-                          "or try `releasetui demo`")
+                          "no config found (looked at: " + ", ".join(looked) + "); `releasetui init` writes a "
+                          "commented starter, or try `releasetui demo`")
     return load_config(path)
 
 
@@ -259,6 +263,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.action == "demo":
             from .demo import run_demo
             return run_demo(args)
+        if args.action == "init":
+            from .init import run_init
+            return run_init(args)
         if args.action in ACTIONS:
             return int(run_headless(args))
         if args.headless:

@@ -530,7 +530,8 @@ async def test_no_config_screen_says_where_it_looked_and_how_to_start(tmp_path):
         assert isinstance(app.screen, NoConfigScreen)
         text = str(app.screen.query_one("#noconfig").render())
         assert str(tmp_path / "hosts.yml") in text
-        assert "releasetui demo" in text and "hosts.example.yml" in text
+        assert "releasetui demo" in text and "releasetui init" in text
+        assert "hosts.example.yml" not in text, "an installed package has no hosts.example.yml to copy"
         await pilot.press("q")
     assert app.return_code == 0
 
