@@ -587,3 +587,69 @@ async def test_rollback_and_prune_over_ssh(ssh_project):
     for root in project.roots.values():
         assert not (root / "builds" / "20200101000000").exists()
         assert (root / "builds" / ids[0]).is_dir() and (root / "builds" / ids[1]).is_dir()
+
+
+# =====================================================================================================
+# --- layout: what fits on the screen, at 80x24 and wider -----------------------------------------------
+#
+# These run on the snapshot tests' fake core (fixed states, no disk, no hosts) and look at what is drawn:
+# widget regions and rendered lines, never sleeps.
+# =====================================================================================================
+
+import dataclasses  # noqa: E402
+from datetime import timezone  # noqa: E402
+
+from textual.widgets import RichLog  # noqa: E402
+
+from tests.test_tui_snapshots import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
+
+WORDS = [f"w{i:03d}x" for i in range(60)]  # unique, so a lost word is a missing one, not a repeated one
+
+
+async def loaded(pilot) -> MainScreen:
+    """The fake core's states are shown."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return pilot.app.main
+
+
+def rendered_lines(log: RichLog) -> list[str]:
+    """Every line of a log as drawn: each stored line cropped to the width the pane shows."""
+    width = log.scrollable_content_region.width
+    return [strip.crop(0, width).text for strip in log.lines]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_output_pane_wraps_at_its_width_without_losing_words(size):
+    # The first line is written in on_mount, before the pane's width is known: a long config path makes it wrap.
+    config = dataclasses.replace(CONFIG, path=Path("/srv/" + "/".join(f"p{i:02d}dir" for i in range(16)) + "/hosts.yml"))
+    app = ReleaseApp(config, operations_factory=FakeOperations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
+    async with app.run_test(size=size) as pilot:
+        main = await loaded(pilot)
+        output = main.query_one("#output", RichLog)
+        main.say(" ".join(WORDS[:30]))  # written while the pane has no scrollbar yet
+        for i in range(12):  # enough lines for the vertical scrollbar to appear
+            main.say(f"short line {i}")
+        main.say(" ".join(WORDS[30:]))
+        await pilot.pause()
+        drawn = " ".join(rendered_lines(output)).split()
+        missing = [w for w in WORDS if w not in drawn]
+        assert not missing, f"lost words: {missing}"
+        # The first line, written before the pane's width was known, is there in full.
+        joined = "".join(line.rstrip() for line in rendered_lines(output))
+        assert str(config.path) in joined, joined
+        # Every line the app said is there in full.
+        for line in main.transcript:
+            assert " ".join(line.split()) in " ".join(" ".join(rendered_lines(output)).split()), line
+        # ...and wraps at the pane's width, not narrower (a line of 30 short words needs few rows).
+        width = output.scrollable_content_region.width
+        assert max(len(line.rstrip()) for line in rendered_lines(output)) > width - 8
+
+        for new in [(60, 24), (140, 40), size]:
+            await pilot.resize_terminal(*new)
+            await pilot.pause()
+            drawn = " ".join(rendered_lines(output)).split()
+            missing = [w for w in WORDS if w not in drawn]
+            assert not missing, f"{new}: lost words after a resize: {missing}"
+            width = output.scrollable_content_region.width
+            assert max(len(line.rstrip()) for line in rendered_lines(output)) > width - 8, new

@@ -23,7 +23,7 @@ from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, RichLog
+from textual.widgets import DataTable, Footer, Header, Input
 
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
@@ -31,7 +31,8 @@ from ..models import Event, HostState, OperationResult
 from ..operations import Operations, new_build_id, plan_prune
 from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
                   status_text)
-from .screens import ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
+from .screens import (ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen,
+                      WrapLog)
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
 MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock"}
@@ -126,7 +127,7 @@ class MainScreen(Screen):
         yield RowTable(id="hosts", cursor_type="row", zebra_stripes=False)
         yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
         yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
-        yield RichLog(id="output", highlight=False, markup=False, wrap=True, max_lines=2000)
+        yield WrapLog(id="output", max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -152,7 +153,7 @@ class MainScreen(Screen):
         builds.add_column("Deployed by", key="who")
         builds.border_title = "Builds"
         self.query_one("#filter", Input).display = False
-        output = self.query_one("#output", RichLog)
+        output = self.query_one("#output", WrapLog)
         output.border_title = "Output"
         self.host_cursor = app.hosts[0].name if app.hosts else None
         self.compact = app.size.width < self.COMPACT_WIDTH
@@ -288,10 +289,8 @@ class MainScreen(Screen):
         """One line in the output pane."""
         line = Text(text, style=style) if isinstance(text, str) else text
         self.transcript.append(line.plain)
-        output = self.query_one("#output", RichLog)
-        # Wrap at the pane's width: left to itself RichLog wraps at the console's (80 when headless).
-        width = output.scrollable_content_region.width
-        output.write(line, width=width if width >= 40 else None)
+        # WrapLog wraps at the pane's width, and again after a resize.
+        self.query_one("#output", WrapLog).write(line)
 
     def report(self, event: Event) -> None:
         """The operations' reporter, called from worker threads; post_message is thread-safe."""
@@ -311,7 +310,7 @@ class MainScreen(Screen):
 
     def update_output_title(self) -> None:
         """The output pane's title: what runs (the steps under way), or that it is stopping."""
-        output = self.query_one("#output", RichLog)
+        output = self.query_one("#output", WrapLog)
         if self.busy is None:
             output.border_title = "Output"
         elif self.interrupted:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Iterable
+from collections import deque
+from typing import Callable, Iterable, Optional
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -37,6 +39,68 @@ KEYS: list[tuple[str, str]] = [
                             "hosts are cleaned up (lock released, partial build removed)"),
     ("y / n / esc", "In a confirmation: confirm / cancel"),
 ]
+
+
+class WrapLog(RichLog):
+    """A RichLog that wraps every line at the pane's real width, and again whenever that width changes.
+
+    RichLog renders a line once, when it is written: before the pane is laid out it renders at its
+    ``min_width`` (78, wider than an 80-column pane's inside), lines written before the vertical scrollbar
+    appeared end up 2 columns wider than the pane once it has, and a resize never re-wraps.  In each case the
+    end of the line is cut off.  This one keeps what it was given (the last ``max_lines`` writes), reserves
+    the scrollbar's columns from the start, renders nothing until its width is known and renders everything
+    again when the width changes.  ``write`` takes any Rich renderable; ``width``/``expand``/``shrink``
+    are ignored (the pane's width always wins).
+    """
+
+    DEFAULT_CSS = """
+    WrapLog {
+        scrollbar-gutter: stable;
+        overflow-x: hidden;
+    }
+    """
+
+    def __init__(self, *, max_lines: int = 2000, auto_scroll: bool = True, id: Optional[str] = None):
+        super().__init__(max_lines=max_lines, min_width=1, wrap=True, highlight=False, markup=False,
+                         auto_scroll=auto_scroll, id=id)
+        self.entries: deque[RenderableType] = deque(maxlen=max_lines)
+        self.wrap_width = 0  # the width the lines are rendered at; 0 until the pane has been laid out
+
+    def write(self, content: RenderableType, width: Optional[int] = None, expand: bool = False,
+              shrink: bool = True, scroll_end: Optional[bool] = None, animate: bool = False) -> "WrapLog":
+        """Keep ``content`` and draw it at the pane's width (at once, or when the width becomes known)."""
+        if isinstance(content, Text):
+            content = content.copy()  # the caller may go on changing it
+        self.entries.append(content)
+        if self.wrap_width:
+            super().write(content, width=self.wrap_width, scroll_end=scroll_end, animate=animate)
+        return self
+
+    def clear(self) -> "WrapLog":
+        """Forget every line."""
+        self.entries.clear()
+        super().clear()
+        return self
+
+    def on_resize(self, event: events.Resize) -> None:
+        # RichLog's own handler (Textual calls it after this one) is what lets it render: run it first.
+        super().on_resize(event)
+        width = self.scrollable_content_region.width
+        if width > 0 and width != self.wrap_width:
+            self.rewrap(width)
+
+    def rewrap(self, width: int) -> None:
+        """Render every kept line again at ``width``, staying at the end (following) or near where it was."""
+        follow = self.auto_scroll or self.is_vertical_scroll_end
+        where = self.scroll_y / self.max_scroll_y if self.max_scroll_y else 1.0
+        self.wrap_width = width
+        RichLog.clear(self)
+        for entry in self.entries:
+            RichLog.write(self, entry, width=width, scroll_end=False)
+        if follow:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        else:
+            self.scroll_to(y=round(where * self.max_scroll_y), animate=False, immediate=False)
 
 
 class ConfirmScreen(ModalScreen[bool]):
