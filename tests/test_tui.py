@@ -653,3 +653,35 @@ async def test_output_pane_wraps_at_its_width_without_losing_words(size):
             assert not missing, f"{new}: lost words after a resize: {missing}"
             width = output.scrollable_content_region.width
             assert max(len(line.rstrip()) for line in rendered_lines(output)) > width - 8, new
+
+
+async def test_log_view_wraps_long_lines_under_the_host_label():
+    from releasetui.models import Event
+    long_line = "GET /health " + " ".join(WORDS)
+    app = make_app()
+
+    def start(report, stop):
+        report(Event("web1", "logs", "log", message=long_line))
+        report(Event("web2", "logs", "log", message="short"))
+        stop.wait(30)
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await app.push_screen(LogScreen([CONFIG.hosts[0], CONFIG.hosts[1]], start))
+        screen = app.screen
+        await until(pilot, lambda: len(screen.transcript) == 2, 10, "the log lines")
+        await pilot.pause()
+        log = screen.query_one("#log", RichLog)
+        lines = [line.rstrip() for line in rendered_lines(log)]
+        drawn = " ".join(lines).split()
+        assert not [w for w in WORDS if w not in drawn]
+        first = next(i for i, line in enumerate(lines) if line.startswith("web1"))
+        label = len("web1       ")
+        wrapped = lines[first + 1:lines.index(next(line for line in lines if line.startswith("web2")))]
+        assert len(wrapped) >= 3  # it wrapped rather than being cut
+        for line in wrapped:  # continuation rows start under the text, the label column stays clear
+            assert line[:label].strip() == "" and line[label:label + 1] != " ", line
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert not [w for w in WORDS if w not in " ".join(rendered_lines(log)).split()]
+        screen.stop.set()

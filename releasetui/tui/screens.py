@@ -103,6 +103,18 @@ class WrapLog(RichLog):
             self.scroll_to(y=round(where * self.max_scroll_y), animate=False, immediate=False)
 
 
+def labelled(label: str, text: str, label_width: int) -> Table:
+    """A log line under its host: the label in its own column, the text wrapping in the column to its right.
+
+    A continuation row starts under the text, not under the label, so the hosts stay readable down the left.
+    """
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(width=label_width, no_wrap=True, overflow="ellipsis")
+    grid.add_column(ratio=1, overflow="fold")
+    grid.add_row(Text(label, style="bold cyan"), Text(text))
+    return grid
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Ask before changing anything: a title, what exactly will happen, confirm or cancel."""
 
@@ -212,11 +224,13 @@ class LogScreen(Screen[None]):
         self.stop = threading.Event()
         self.follow = True
         self.transcript: list[str] = []  # plain text of what was shown, for tests
+        # The host label's column: as wide as the longest name (at least 10, at most 20), the same on every line.
+        self.label_width = min(max([10, *(len(h.name) for h in hosts)]), 20)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(id="log-status")
-        yield RichLog(id="log", highlight=False, markup=False, wrap=False, max_lines=5000, auto_scroll=True)
+        yield WrapLog(id="log", max_lines=5000)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -251,19 +265,19 @@ class LogScreen(Screen[None]):
     def on_log_screen_line(self, message: "LogScreen.Line") -> None:
         """Append one line: log lines labelled with their host, steps as dim lines."""
         event = message.event
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", WrapLog)
         if event.status == "log":
-            line = Text(f"{event.host:<10} ", style="bold cyan")
-            line.append(event.message)
+            self.transcript.append(f"{event.host:<10} {event.message}")
+            log.write(labelled(event.host or "", event.message, self.label_width), scroll_end=self.follow)
         else:
             line = event_line(event)
-        self.transcript.append(line.plain)
-        log.write(line, scroll_end=self.follow)
+            self.transcript.append(line.plain)
+            log.write(line, scroll_end=self.follow)
 
     def action_toggle_follow(self) -> None:
         """Follow on: stay at the newest line; off: stay where you scrolled while lines keep coming."""
         self.follow = not self.follow
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", WrapLog)
         log.auto_scroll = self.follow
         if self.follow:
             log.scroll_end(animate=False)
