@@ -600,9 +600,12 @@ import dataclasses  # noqa: E402
 from datetime import timezone  # noqa: E402
 
 from textual.widgets import RichLog  # noqa: E402
+from textual.widgets._footer import FooterKey  # noqa: E402
 
+from releasetui.tui.app import MUTATING_ACTIONS  # noqa: E402
 from tests.test_tui_snapshots import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
 
+WIDTHS = [(80, 24), (100, 30), (110, 30), (120, 40), (160, 50)]
 WORDS = [f"w{i:03d}x" for i in range(60)]  # unique, so a lost word is a missing one, not a repeated one
 
 
@@ -685,3 +688,41 @@ async def test_log_view_wraps_long_lines_under_the_host_label():
         await pilot.pause()
         assert not [w for w in WORDS if w not in " ".join(rendered_lines(log)).split()]
         screen.stop.set()
+
+
+def visible_footer_keys(screen) -> dict[str, FooterKey]:
+    """The footer's keys by action, as laid out (a key pushed out of the footer is left out)."""
+    footer = screen.query_one("Footer")
+    keys = {}
+    for key in footer.query(FooterKey):
+        region = key.region
+        if region.width and footer.region.contains_region(region):
+            keys[key.action] = key
+    return keys
+
+
+@pytest.mark.parametrize("size", WIDTHS)
+async def test_footer_shows_quit_and_help_at_every_width(size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await loaded(pilot)
+        keys = visible_footer_keys(app.screen)
+        assert {"quit_app", "help"} <= set(keys), (size, sorted(keys))
+        assert MUTATING_ACTIONS | {"logs", "mark"} <= set(keys), (size, sorted(keys))
+        regions = sorted((k.region for k in keys.values()), key=lambda r: r.x)
+        for left, right in zip(regions, regions[1:]):
+            assert left.right <= right.x, f"{size}: footer keys overlap: {left} {right}"
+        if size[0] >= 120:  # room for every key, as written, and the palette's
+            assert {"filter", "refresh", "command_palette"} <= set(keys)
+            assert keys["mark"].description == "Mark host"
+
+
+async def test_footer_fits_again_after_a_resize():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        for size in [(80, 24), (130, 40), (80, 24)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            assert {"quit_app", "help"} <= set(visible_footer_keys(app.screen)), size

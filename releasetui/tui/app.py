@@ -23,7 +23,7 @@ from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Header, Input
 
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
@@ -31,8 +31,8 @@ from ..models import Event, HostState, OperationResult
 from ..operations import Operations, new_build_id, plan_prune
 from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
                   status_text)
-from .screens import (ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen,
-                      WrapLog)
+from .screens import (ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen,
+                      QuitWhileBusyScreen, WrapLog)
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
 MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock"}
@@ -128,7 +128,9 @@ class MainScreen(Screen):
         yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
         yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
         yield WrapLog(id="output", max_lines=2000)
-        yield Footer()
+        # Narrower than every key needs (about 114 columns): compact, "Mark" for "Mark host", then without
+        # "/ Filter" (80 columns), then without "f5 Refresh"; q Quit and ? Help always stay.
+        yield FittedFooter(optional=("filter", "refresh"), short={"mark": "Mark"})
 
     def on_mount(self) -> None:
         app = self.releasetui

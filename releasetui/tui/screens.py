@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, RichLog, Static
+from textual.widgets._footer import FooterKey  # what Footer.compose yields, one per key
 
 from ..models import Event
 from .fmt import event_line
@@ -101,6 +102,72 @@ class WrapLog(RichLog):
             self.scroll_end(animate=False, immediate=False, x_axis=False)
         else:
             self.scroll_to(y=round(where * self.max_scroll_y), animate=False, immediate=False)
+
+
+class FittedFooter(Footer):
+    """The footer, fitted to the screen's width, so the keys at its end (q Quit, ? Help) are never pushed off.
+
+    Textual's footer lays its keys out in one row, cuts what does not fit, and docks the command palette's
+    key over the last ones.  This one takes the first layout that fits: every key in the standard style
+    with the palette key; else the compact style (less padding) with the ``short`` descriptions and without
+    the palette key (ctrl+p still opens it); else the same, leaving out the ``optional`` actions one by one,
+    first named first.  A key left out still works, and the help (?) lists it.
+    """
+
+    def __init__(self, optional: Iterable[str] = (), short: Optional[dict[str, str]] = None):
+        super().__init__()
+        self.optional = tuple(optional)
+        self.short = dict(short or {})
+        self.layout_level = -1  # what compose chose: 0 standard, 1 compact, 1 + n: n optional keys left out
+
+    def shown_bindings(self) -> list[tuple[str, Binding]]:
+        """(key display, binding) of each key the footer shows, one per action, in the footer's order."""
+        seen: dict[str, tuple[str, Binding]] = {}
+        for _, binding, _, _ in self.screen.active_bindings.values():
+            if binding.show and binding.action not in seen:
+                seen[binding.action] = (self.app.get_key_display(binding), binding)
+        return list(seen.values())
+
+    def fit(self, width: int) -> int:
+        """The first layout level whose keys fit in ``width`` columns (the last one when none does)."""
+        keys = self.shown_bindings()
+        # The widths FooterKey's CSS gives: " k desc " in the standard style, "k desc" + a 1-column margin
+        # in the compact one; the palette key adds its own padding and a 1-column border.
+        standard = sum(len(display) + len(binding.description) + 3 for display, binding in keys)
+        palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        if palette is not None and self.app.ENABLE_COMMAND_PALETTE:
+            standard += len(self.app.get_key_display(palette.binding)) + len(palette.binding.description) + 5
+        if standard <= width:
+            return 0
+        widths = {binding.action: len(display) + len(self.short.get(binding.action, binding.description)) + 2
+                  for display, binding in keys}
+        total = sum(widths.values())
+        level = 1
+        for action in self.optional:
+            if total <= width:
+                break
+            total -= widths.get(action, 0)
+            level += 1
+        return level
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        self.layout_level = level = self.fit(self.size.width or self.app.size.width)
+        self.compact = level > 0
+        self.show_command_palette = level == 0
+        left_out = set(self.optional[:level - 1]) if level > 1 else set()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                if widget.action in left_out:
+                    continue
+                if self.compact and widget.action in self.short:
+                    widget.description = self.short[widget.action]
+            yield widget
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._bindings_ready and self.fit(event.size.width) != self.layout_level:
+            self.call_after_refresh(self.recompose)
 
 
 def labelled(label: str, text: str, label_width: int) -> Table:
@@ -206,7 +273,7 @@ class NoConfigScreen(Screen[None]):
         text.append("releasetui --config PATH", style="bold cyan")
         text.append("  or  RELEASETUI_CONFIG=PATH\n")
         yield Static(text, id="noconfig")
-        yield Footer()
+        yield FittedFooter()
 
 
 class LogScreen(Screen[None]):
@@ -231,7 +298,7 @@ class LogScreen(Screen[None]):
         yield Header(show_clock=False)
         yield Static(id="log-status")
         yield WrapLog(id="log", max_lines=5000)
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.update_status()
