@@ -46,17 +46,16 @@ class WrapLog(RichLog):
     """A RichLog that wraps every line at the pane's real width, and again whenever that width changes.
 
     RichLog renders a line once, when it is written: before the pane is laid out it renders at its
-    ``min_width`` (78, wider than an 80-column pane's inside), lines written before the vertical scrollbar
-    appeared end up 2 columns wider than the pane once it has, and a resize never re-wraps.  In each case the
-    end of the line is cut off.  This one keeps what it was given (the last ``max_lines`` writes), reserves
-    the scrollbar's columns from the start, renders nothing until its width is known and renders everything
-    again when the width changes.  ``write`` takes any Rich renderable; ``width``/``expand``/``shrink``
-    are ignored (the pane's width always wins).
+    ``min_width`` (78, wider than an 80-column pane's inside: the end of the line is cut off), and a resize
+    never re-wraps (narrower: the ends are cut; wider: the lines stay short).  This one keeps what it was
+    given (the last ``max_lines`` writes), renders nothing until its width is known and renders everything
+    again when the width changes.  (RichLog always shows its vertical scrollbar, so the width does not
+    change when the lines start to scroll.)  ``write`` takes any Rich renderable; ``width``/``expand``/
+    ``shrink`` are ignored: the pane's width always wins.
     """
 
     DEFAULT_CSS = """
     WrapLog {
-        scrollbar-gutter: stable;
         overflow-x: hidden;
     }
     """
