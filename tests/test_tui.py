@@ -599,10 +599,11 @@ async def test_rollback_and_prune_over_ssh(ssh_project):
 import dataclasses  # noqa: E402
 from datetime import timezone  # noqa: E402
 
-from textual.widgets import RichLog  # noqa: E402
+from textual.geometry import Region  # noqa: E402
+from textual.widgets import RichLog, Static  # noqa: E402
 from textual.widgets._footer import FooterKey  # noqa: E402
 
-from releasetui.tui.app import MUTATING_ACTIONS  # noqa: E402
+from releasetui.tui.app import MUTATING_ACTIONS, RowTable  # noqa: E402
 from tests.test_tui_snapshots import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
 
 WIDTHS = [(80, 24), (100, 30), (110, 30), (120, 40), (160, 50)]
@@ -726,3 +727,84 @@ async def test_footer_fits_again_after_a_resize():
             await pilot.pause()
             await pilot.pause()
             assert {"quit_app", "help"} <= set(visible_footer_keys(app.screen)), size
+
+
+async def test_footer_keys_left_out_at_80_columns_are_in_the_help():
+    from releasetui.tui.screens import key_label
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        shown = set(visible_footer_keys(app.screen))
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = help_text(app.screen)
+        left_out = [b for b in MainScreen.BINDINGS + ReleaseApp.BINDINGS if b.action not in shown]
+        assert {b.action for b in left_out} >= {"filter"}  # 80 columns: "/ Filter" is one of them
+        for binding in left_out:
+            assert key_label(binding.key.split(",")[0]) in text, binding
+
+
+def help_text(screen: HelpScreen) -> str:
+    """The help's rows as text, rendered at the width the help has."""
+    from io import StringIO
+    from rich.console import Console
+    keys = screen.query_one("#help-keys", Static)
+    console = Console(width=keys.content_region.width, file=StringIO(), record=True)
+    console.print(keys.content)
+    return console.export_text()
+
+
+async def test_help_fits_80x24_and_scrolls_with_the_keyboard():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, HelpScreen)
+        box = screen.query_one("#help")
+        assert Region(0, 0, 80, 24).contains_region(box.region), box.region
+        assert box.max_scroll_y > 0  # more than fits: it scrolls rather than being cut
+        await pilot.press("down")
+        await pilot.pause()
+        assert box.scroll_y == 1
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert box.scroll_y > 1
+        for _ in range(10):
+            await pilot.press("pagedown")
+        await pilot.pause()
+        assert box.scroll_y == box.max_scroll_y  # the end is reachable...
+        legend = screen.query_one("#help-legend")
+        assert box.scrollable_content_region.contains_region(legend.region)  # ...and shows the legend
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert box.scroll_y < box.max_scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert box.scroll_y == 0
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_help_lists_every_binding_of_the_main_screen_and_the_app():
+    """The help is built from the bindings: a key added, renamed or removed shows there without editing a list."""
+    from releasetui.tui.screens import key_label
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        rows = app.screen.rows
+        bindings = MainScreen.BINDINGS + RowTable.BINDINGS + ReleaseApp.BINDINGS
+        for binding in bindings:
+            # The row says what the action's first binding with a tooltip (else a description) says.
+            expected = next(b.tooltip or b.description for b in bindings
+                            if b.action == binding.action and (b.tooltip or b.description))
+            for key in binding.key.split(","):
+                row = next((r for r in rows if key_label(key) in r[0].split(" / ")), None)
+                assert row is not None, f"{key} ({binding.action}) is not in the help"
+                assert row[1] == expected, (key, row)
+        text = help_text(app.screen)
+        for label in ("ctrl+q", "ctrl+c", "ctrl+r", "space", "f5", "home / end", "esc", "?", "/"):
+            assert label in text, label

@@ -31,8 +31,8 @@ from ..models import Event, HostState, OperationResult
 from ..operations import Operations, new_build_id, plan_prune
 from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
                   status_text)
-from .screens import (ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen,
-                      QuitWhileBusyScreen, WrapLog)
+from .screens import (BUILTIN_MAIN_KEYS, ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen,
+                      QuitNowScreen, QuitWhileBusyScreen, WrapLog, binding_rows)
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
 MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock"}
@@ -76,8 +76,8 @@ class RowTable(DataTable):
     """A row-cursor table whose home/end move the cursor to the first/last row (DataTable's scroll sideways)."""
 
     BINDINGS = [
-        Binding("home", "scroll_top", "First row", show=False),
-        Binding("end", "scroll_bottom", "Last row", show=False),
+        Binding("home", "scroll_top", "First row", show=False, tooltip="First / last row of the table"),
+        Binding("end", "scroll_bottom", "Last row", show=False, tooltip="First / last row of the table"),
     ]
 
 
@@ -89,17 +89,21 @@ class MainScreen(Screen):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     COMPACT_WIDTH = 100
 
+    # The footer shows the descriptions; the help (?) lists every binding with its tooltip.
     BINDINGS = [
-        Binding("d", "deploy", "Deploy"),
-        Binding("r", "rollback", "Rollback"),
-        Binding("l", "logs", "Logs"),
-        Binding("p", "prune", "Prune"),
-        Binding("u", "unlock", "Unlock"),
-        Binding("m,space", "mark", "Mark host"),
-        Binding("f5", "refresh", "Refresh"),
+        Binding("d", "deploy", "Deploy", tooltip="Deploy the source as a new build on the target hosts (asks first)"),
+        Binding("r", "rollback", "Rollback",
+                tooltip="Roll back the target hosts to the build under the cursor (asks first)"),
+        Binding("l", "logs", "Logs", tooltip="Tail the logs of the target hosts, live (f: follow on/off, esc: back)"),
+        Binding("p", "prune", "Prune",
+                tooltip="Prune: remove old and incomplete builds and unused venvs (lists them first)"),
+        Binding("u", "unlock", "Unlock", tooltip="Unlock: remove a deploy lock left by a killed operation (asks first)"),
+        Binding("m,space", "mark", "Mark host",
+                tooltip="Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
+        Binding("f5", "refresh", "Refresh", tooltip="Read every host's state again (also every 30 s while idle)"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("slash", "filter", "Filter", tooltip="Filter the builds (id, commit, who, status, hash)"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the builds filter"),
     ]
 
     def __init__(self) -> None:
@@ -674,12 +678,14 @@ class ReleaseApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "releasetui"
     BINDINGS = [
-        Binding("q", "quit_app", "Quit"),
+        Binding("q", "quit_app", "Quit", tooltip="Quit; while an operation runs it asks first, then stops it and "
+                                                  "quits once the hosts are cleaned up (lock released, partial "
+                                                  "build removed)"),
         # Textual's own ctrl+q quits at once and its ctrl+c only says how to quit: both go through q's path,
         # so a quit during a deploy always asks and then waits for the cleanup.
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit_app", "Quit", show=False),
-        Binding("question_mark", "help", "Help"),
+        Binding("question_mark", "help", "Help", tooltip="This help"),
     ]
 
     def __init__(self, config: Optional[Config] = None, hosts: Optional[tuple[HostConfig, ...]] = None,
@@ -725,7 +731,7 @@ class ReleaseApp(App[int]):
     def action_help(self) -> None:
         """?: the help screen (once)."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(help_sections()))
 
     def action_quit_app(self) -> None:
         """q / ctrl+q / ctrl+c: quit; while an operation runs, ask first, then stop it and quit once it cleaned up."""
@@ -750,6 +756,14 @@ class ReleaseApp(App[int]):
         if self.main is not None and self.main.busy:
             self.main.interrupt()
         self.pool.close()
+
+
+def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The help's sections, from the bindings themselves: a key added or changed shows there by itself."""
+    main = binding_rows(MainScreen.BINDINGS) + BUILTIN_MAIN_KEYS + binding_rows(RowTable.BINDINGS)
+    return [("Main screen", main + binding_rows(ReleaseApp.BINDINGS)),
+            ("In a confirmation", binding_rows(ConfirmScreen.BINDINGS)),
+            ("In the log view (l)", binding_rows(LogScreen.BINDINGS))]
 
 
 def run_app(args: argparse.Namespace) -> int:

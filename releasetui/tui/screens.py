@@ -17,29 +17,37 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, RichLog, Static
 from textual.widgets._footer import FooterKey  # what Footer.compose yields, one per key
+from textual.keys import format_key
 
 from ..models import Event
 from .fmt import event_line
 
-# Every key of the app, in the order the help screen lists them.  The main
-# screen's bindings are built from the same table, so the two cannot drift.
-KEYS: list[tuple[str, str]] = [
-    ("d", "Deploy the source as a new build on the target hosts (asks first)"),
-    ("r", "Roll back the target hosts to the build under the cursor (asks first)"),
-    ("l", "Tail the logs of the target hosts, live; f toggles follow, esc leaves (and stops the tail)"),
-    ("p", "Prune: remove old and incomplete builds and unused venvs (lists them first)"),
-    ("u", "Unlock: remove a deploy lock left by a killed operation (asks first)"),
-    ("m / space", "Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
-    ("f5 / ctrl+r", "Refresh every host's state"),
-    ("/", "Filter the builds (id, commit, who, status, hash); esc clears it"),
+# Keys Textual itself provides on the main screen (not in our BINDINGS), for the help.
+BUILTIN_MAIN_KEYS: list[tuple[str, str]] = [
     ("tab / shift+tab", "Move between the hosts table, the builds table and the output pane"),
     ("↑ ↓ / enter", "Move the cursor; enter on a host shows its builds"),
-    ("home / end", "First / last row of the table"),
-    ("?", "This help"),
-    ("q / ctrl+q / ctrl+c", "Quit; while an operation runs it asks first, then stops it and quits once the "
-                            "hosts are cleaned up (lock released, partial build removed)"),
-    ("y / n / esc", "In a confirmation: confirm / cancel"),
 ]
+
+
+def key_label(key: str) -> str:
+    """How the help writes a bound key: ``d``, ``f5``, ``ctrl+r``, ``space``, ``/``, ``?``, ``esc``, ``pgdn``."""
+    *modifiers, name = key.strip().split("+")
+    return "+".join([*modifiers, format_key(name)])
+
+
+def binding_rows(bindings: Iterable[Binding]) -> list[tuple[str, str]]:
+    """One help row per action, in binding order: every key bound to it (``q / ctrl+q / ctrl+c``) and what it
+    does (the first of its bindings with a tooltip, else its description)."""
+    by_action: dict[str, tuple[list[str], list[str]]] = {}
+    for binding in bindings:
+        keys, texts = by_action.setdefault(binding.action, ([], []))
+        keys.extend(key_label(key) for key in binding.key.split(","))
+        texts.append(binding.tooltip or binding.description)
+    # Actions that say the same thing share a row (home and end: "First / last row of the table").
+    by_text: dict[str, list[str]] = {}
+    for keys, texts in by_action.values():
+        by_text.setdefault(next(t for t in texts if t), []).extend(keys)
+    return [(" / ".join(dict.fromkeys(keys)), text) for text, keys in by_text.items()]
 
 
 class WrapLog(RichLog):
@@ -187,8 +195,9 @@ class ConfirmScreen(ModalScreen[bool]):
     quit_question = False  # the quit confirmations set it: a second quit key does not stack another
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Confirm"),
-        Binding("n,escape", "answer(False)", "Cancel"),
+        Binding("y", "answer(True)", "Confirm", tooltip="Confirm: do what the dialog lists (enter on the focused "
+                                                         "button does the same)"),
+        Binding("n,escape", "answer(False)", "Cancel", tooltip="Cancel: nothing changes"),
     ]
 
     def __init__(self, title: str, body: Text | str, confirm_label: str = "Confirm", danger: bool = False):
@@ -221,25 +230,46 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key, what it does, and how to read the tables."""
+    """Every key, what it does, and how to read the tables; it scrolls when it does not fit (80x24).
 
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+    ``sections`` are (title, rows) with rows of (keys, what they do): the app builds them from the
+    bindings themselves (see :func:`binding_rows`), so the help cannot drift from the keys.
+    """
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", tooltip="Close the help")]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]):
+        super().__init__()
+        # The scroll keys are the focused body's (VerticalScroll's own bindings).
+        own = [("↑ ↓ pgup pgdn", "Scroll the help (home / end: to the top / bottom)")] + binding_rows(self.BINDINGS)
+        self.sections = list(sections) + [("In this help", own)]
+        self.rows = [row for _, rows in self.sections for row in rows]  # for tests
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help"):
-            yield Static("releasetui keys", id="help-title")
+        # The box itself scrolls (its height is its content's, up to the screen's); the title and the
+        # hint are in its border, so they stay put.
+        with VerticalScroll(id="help") as box:
+            box.border_title = "releasetui keys"
+            box.border_subtitle = "↑ ↓ pgup pgdn scroll · esc closes"
             # A Rich table in a Static wraps long lines, which a DataTable would cut off.
             table = Table(show_header=False, box=None, padding=(0, 2, 0, 0), expand=True)
             table.add_column("key", style="bold cyan", no_wrap=True)
             table.add_column("what it does", ratio=1)
-            for key, text in KEYS:
-                table.add_row(key, text)
+            for number, (title, rows) in enumerate(self.sections):
+                table.add_row(Text(title, style="bold"), "")
+                for keys, text in rows:
+                    table.add_row(keys, text)
+                if number < len(self.sections) - 1:
+                    table.add_row("", "")
             yield Static(table, id="help-keys")
             yield Static(
                 "Hosts: ≠ marks a current build that differs between hosts; ✓ marks a target host.\n"
                 "Builds: * after the requirements hash marks a change from the build before "
-                "(a new virtualenv); + after the commit means the source tree was dirty.\n"
-                "Press esc to close.", id="help-legend")
+                "(a new virtualenv); + after the commit means the source tree was dirty.", id="help-legend")
+
+    def on_mount(self) -> None:
+        # The scroll keys (↑ ↓ pgup pgdn home end) are the focused scroll container's own bindings.
+        self.query_one("#help", VerticalScroll).focus()
 
     def action_close(self) -> None:
         """Back to where you were."""
@@ -279,8 +309,9 @@ class LogScreen(Screen[None]):
     """A live tail of the hosts' log files; it stops (remote tail killed) when you leave."""
 
     BINDINGS = [
-        Binding("f", "toggle_follow", "Follow on/off"),
-        Binding("escape,q,l", "close", "Back"),
+        Binding("f", "toggle_follow", "Follow on/off",
+                tooltip="Follow on/off: stay at the newest line, or stay where you scrolled (lines keep coming)"),
+        Binding("escape,q,l", "close", "Back", tooltip="Back to the hosts; stops the remote tail"),
     ]
 
     def __init__(self, hosts: list, start: Callable[[Callable[[Event], None], threading.Event], object]):
