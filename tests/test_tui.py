@@ -602,6 +602,7 @@ from datetime import timezone  # noqa: E402
 from textual.geometry import Region  # noqa: E402
 from textual.widgets import RichLog, Static  # noqa: E402
 from textual.widgets._footer import FooterKey  # noqa: E402
+from textual.widgets._toast import Toast  # noqa: E402
 
 from releasetui.tui.app import MUTATING_ACTIONS, RowTable  # noqa: E402
 from tests.test_tui_snapshots import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
@@ -808,3 +809,50 @@ async def test_help_lists_every_binding_of_the_main_screen_and_the_app():
         text = help_text(app.screen)
         for label in ("ctrl+q", "ctrl+c", "ctrl+r", "space", "f5", "home / end", "esc", "?", "/"):
             assert label in text, label
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_notifications_do_not_cover_the_output(size):
+    app = make_app()
+    async with app.run_test(size=size, notifications=True) as pilot:
+        main = await loaded(pilot)
+        for i in range(20):
+            main.say(f"output line {i}")
+        main.notify("deploy ok in 2.1s", title="deploy", timeout=30)
+        main.notify("web1: cannot connect\nweb2: not switched: web1 failed; current unchanged",
+                    title="deploy failed", severity="error", timeout=30)
+        await pilot.pause()
+        await pilot.pause()
+        toasts = list(app.screen.query(Toast))
+        assert len(toasts) == 2
+        output = main.query_one("#output", RichLog)
+        for toast in toasts:
+            assert toast.region.height and not toast.region.overlaps(output.region), (toast.region, output.region)
+            assert not toast.region.overlaps(main.query_one("Footer").region)
+
+
+async def test_notifications_in_the_log_view_leave_the_newest_lines_visible():
+    from releasetui.models import Event
+    from releasetui.tui.screens import LogScreen
+
+    def start(report, stop):
+        for i in range(40):
+            report(Event("web1", "logs", "log", message=f"log line {i}"))
+        stop.wait(30)
+
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await loaded(pilot)
+        await app.push_screen(LogScreen([CONFIG.hosts[0]], start))
+        screen = app.screen
+        await until(pilot, lambda: len(screen.transcript) == 40, 10, "the log lines")
+        app.notify("deploy ok in 2.1s", title="deploy", timeout=30)
+        await pilot.pause()
+        await pilot.pause()
+        log = screen.query_one("#log", RichLog)
+        content = log.scrollable_content_region
+        newest = Region(content.x, content.bottom - 5, content.width, 5)  # the last five rows
+        toasts = list(screen.query(Toast))
+        assert toasts and all(t.region.height and not t.region.overlaps(newest) for t in toasts)
+        screen.stop.set()
+
