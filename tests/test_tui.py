@@ -856,3 +856,36 @@ async def test_notifications_in_the_log_view_leave_the_newest_lines_visible():
         assert toasts and all(t.region.height and not t.region.overlaps(newest) for t in toasts)
         screen.stop.set()
 
+
+
+async def test_hosts_state_cell_has_room_for_the_reason_on_a_wide_screen():
+    reason = str(make_app().make_operations(None).states(CONFIG.hosts)["web3"])
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await loaded(pilot)
+        hosts = main.query_one("#hosts", DataTable)
+        assert str(hosts.get_cell("web3", "state")) == f"unreachable: {reason}"
+        assert_state_column_on_screen(hosts)
+
+
+async def test_hosts_state_cell_at_80_columns_keeps_its_start_and_the_pane_has_the_rest():
+    reason = str(make_app().make_operations(None).states(CONFIG.hosts)["web3"])
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await loaded(pilot)
+        hosts = main.query_one("#hosts", DataTable)
+        cell = str(hosts.get_cell("web3", "state"))
+        assert cell.startswith("unreachable: ") and len(cell) >= len("unreachable: ") + 10
+        assert cell == f"unreachable: {reason}" or cell.endswith("…")
+        assert_state_column_on_screen(hosts)
+        assert any(reason in line for line in main.transcript)  # the full reason, in the output pane
+        await pilot.resize_terminal(120, 40)  # room again: the whole reason
+        await pilot.pause()
+        await pilot.pause()
+        assert str(hosts.get_cell("web3", "state")) == f"unreachable: {reason}"
+
+
+def assert_state_column_on_screen(table: DataTable) -> None:
+    state = next(i for i, column in enumerate(table.ordered_columns) if column.key.value == "state")
+    right = sum(column.get_render_width(table) for column in table.ordered_columns[:state + 1])
+    assert right <= table.scrollable_content_region.width, (right, table.scrollable_content_region.width)

@@ -16,7 +16,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Callable, Optional
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
@@ -29,8 +29,8 @@ from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
 from ..models import Event, HostState, OperationResult
 from ..operations import Operations, new_build_id, plan_prune
-from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, requirements_changed, short_hash,
-                  status_text)
+from .fmt import (created_cell, lock_cell, currents_disagree, event_line, fit_cell, git_cell, requirements_changed,
+                  short_hash, status_text)
 from .screens import (BUILTIN_MAIN_KEYS, ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen,
                       QuitNowScreen, QuitWhileBusyScreen, WrapLog, binding_rows)
 
@@ -114,6 +114,7 @@ class MainScreen(Screen):
         self.interrupted = False
         self.running_steps: dict[tuple[Optional[str], str], str] = {}
         self.compact = False
+        self._filled_width = 0  # the screen width the hosts table was last fitted to
         self._read_seq = itertools.count(1)
         self._last_seq = 0  # the newest read started
         self._applied_seq = 0  # the newest read shown
@@ -140,14 +141,6 @@ class MainScreen(Screen):
         app = self.releasetui
         hosts = self.query_one("#hosts", DataTable)
         hosts.border_title = "Hosts"
-        hosts.add_column(" ", key="mark", width=1)
-        hosts.add_column("Host", key="host")
-        hosts.add_column("Current", key="current")
-        hosts.add_column("#", key="count")
-        hosts.add_column("Lock", key="lock")
-        hosts.add_column("State", key="state")
-        # Last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
-        hosts.add_column("Where", key="where")
         builds = self.query_one("#builds", DataTable)
         builds.add_column(" ", key="live", width=1)
         builds.add_column("Build", key="id")
@@ -176,13 +169,17 @@ class MainScreen(Screen):
             # Somebody else may deploy or lock meanwhile: re-read now and then while nothing runs here.
             self.set_interval(app.refresh_interval, self.refresh_when_idle)
 
-    def on_resize(self) -> None:
-        """Shorter build cells below COMPACT_WIDTH columns, so Status and the commit stay on screen."""
-        compact = self.app.size.width < self.COMPACT_WIDTH
+    def on_resize(self, event: events.Resize) -> None:
+        """Shorter build cells below COMPACT_WIDTH columns, so Status and the commit stay on screen; the hosts'
+        State cells take the room the new width gives them."""
+        compact = event.size.width < self.COMPACT_WIDTH
         if compact != self.compact:
             self.compact = compact
-            self.fill_hosts()
             self.fill_builds()
+        if event.size.width != self._filled_width:
+            self._filled_width = event.size.width
+            # After the layout: whether the hosts table shows a vertical scrollbar may change with the height.
+            self.call_after_refresh(self.fill_hosts)
 
     @property
     def releasetui(self) -> "ReleaseApp":
@@ -196,24 +193,46 @@ class MainScreen(Screen):
         app = self.releasetui
         table = self.query_one("#hosts", DataTable)
         disagree = currents_disagree(app.states)
-        table.clear()
+        # Columns too: a DataTable column only ever grows, and State must shrink again on a narrower screen.
+        table.clear(columns=True)
+        table.add_column(" ", key="mark", width=1)
+        table.add_column("Host", key="host")
+        table.add_column("Current", key="current")
+        table.add_column("#", key="count")
+        table.add_column("Lock", key="lock")
+        table.add_column("State", key="state")
+        # Last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
+        table.add_column("Where", key="where")
+        rows = []
         for host in app.hosts:
             state = app.states.get(host.name)
             mark = Text("✓", style="bold cyan") if host.name in self.marked else ""
             if state is None:
                 row = [mark, host.name, "", "", "", Text("reading…", style="dim"), host.label]
             elif isinstance(state, Exception):
-                # The cell keeps the start of the reason; the output pane has all of it.
-                room = 16 if self.compact else 20
-                reason = str(state) if len(str(state)) <= room else str(state)[:room - 1] + "…"
-                row = [mark, host.name, "?", "?", "?", Text(f"unreachable: {reason}", style="bold red"), host.label]
+                row = [mark, host.name, "?", "?", "?", Text(f"unreachable: {state}", style="bold red"), host.label]
             else:
                 word = Text("ok", style="green") if state.initialized else Text("not deployed yet", style="yellow")
                 current = Text(state.current or "none")
                 if disagree:
                     current.append(" ≠", style="bold yellow")
-                lock = Text(lock_cell(state.lock, app.now()), style="bold yellow") if state.lock else Text("-", style="dim")
+                lock = (Text(lock_cell(state.lock, app.now(), compact=self.compact), style="bold yellow")
+                        if state.lock else Text("-", style="dim"))
                 row = [mark, host.name, current, str(len(state.builds)), lock, word, host.label]
+            rows.append(row)
+        # State gets all the room left of the table's right edge (Where, the config, is the column to lose); a
+        # reason longer than that keeps its start, and the output pane has all of it.
+        room = self.state_room(table, rows)
+        for row in rows:
+            row[5] = Text(fit_cell(row[5].plain, max(room, self.MIN_STATE)), style=row[5].style)
+        # Where gets what is left; cut with "…" rather than past the edge (which costs a scrollbar row), unless
+        # too little is left to say anything (then it is cut at the edge, and scrolls).
+        state_width = max([len("State"), *(row[5].cell_len for row in rows)])
+        where_room = room - state_width - 2 * table.cell_padding
+        if where_room >= self.MIN_WHERE:
+            for row in rows:
+                row[6] = fit_cell(row[6], where_room)
+        for host, row in zip(app.hosts, rows):
             table.add_row(*row, key=host.name)
         title = "Hosts"
         if disagree:
@@ -223,6 +242,26 @@ class MainScreen(Screen):
         table.border_title = title
         if self.host_cursor in {h.name for h in app.hosts}:
             table.move_cursor(row=table.get_row_index(self.host_cursor), animate=False)
+
+    STATE_COLUMN = 5  # the hosts table's State, after mark, Host, Current, # and Lock
+    MIN_STATE = 24  # "unreachable: " and the start of the reason, even when that pushes State past the edge
+    MIN_WHERE = 8  # narrower than this, Where is left to the edge (and the scrollbar) rather than cut with "…"
+
+    def state_room(self, table: DataTable, rows: list[list]) -> int:
+        """The columns left for the hosts' State cells (and Where after them): the table's width minus the
+        columns before State and State's own padding."""
+        width = (self.size.width or self.app.size.width) - 2  # the table's round border
+        if table.show_vertical_scrollbar:
+            width -= table.scrollbar_size_vertical
+        padding = 2 * table.cell_padding
+        before = 0
+        for index, column in enumerate(table.ordered_columns[:self.STATE_COLUMN]):
+            if not column.auto_width:
+                before += column.width + padding
+                continue
+            cells = [Text(cell) if isinstance(cell, str) else cell for cell in (row[index] for row in rows)]
+            before += max([column.label.cell_len, *(cell.cell_len for cell in cells)]) + padding
+        return width - before - padding
 
     def selected_state(self) -> object:
         """The state of the host under the hosts cursor (HostState, an exception, or None before the first read)."""
