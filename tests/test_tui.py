@@ -889,3 +889,23 @@ def assert_state_column_on_screen(table: DataTable) -> None:
     state = next(i for i, column in enumerate(table.ordered_columns) if column.key.value == "state")
     right = sum(column.get_render_width(table) for column in table.ordered_columns[:state + 1])
     assert right <= table.scrollable_content_region.width, (right, table.scrollable_content_region.width)
+
+
+async def test_a_long_confirmation_keeps_its_buttons_on_screen_at_80x24():
+    """Many hosts: the dialog's body scrolls inside the screen and the buttons stay visible."""
+    from rich.text import Text
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        body = Text("\n".join(f"  web{i:<3} 20261128094210 → new build   venv for these requirements exists: reused"
+                              for i in range(12)))
+        await app.push_screen(ConfirmScreen("Deploy demo as a new build?", body, "Deploy"))
+        await pilot.pause()
+        screen = app.screen
+        whole = Region(0, 0, 80, 24)
+        dialog = screen.query_one("#dialog").region
+        assert whole.contains_region(dialog)
+        for button in ("#confirm", "#cancel"):
+            assert dialog.contains_region(screen.query_one(button).region), button
+        scroll = screen.query_one("#dialog-body")
+        assert dialog.contains_region(scroll.region) and scroll.max_scroll_y > 0  # the rest is a scroll away
