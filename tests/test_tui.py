@@ -909,3 +909,17 @@ async def test_a_long_confirmation_keeps_its_buttons_on_screen_at_80x24():
             assert dialog.contains_region(screen.query_one(button).region), button
         scroll = screen.query_one("#dialog-body")
         assert dialog.contains_region(scroll.region) and scroll.max_scroll_y > 0  # the rest is a scroll away
+
+
+async def test_80x24_hosts_pane_shows_four_hosts_without_a_scrollbar_row():
+    """Under 30 rows the hosts pane has room for four hosts: a horizontal scrollbar must not take one's row."""
+    from releasetui.config import HostConfig
+    config = dataclasses.replace(CONFIG, hosts=CONFIG.hosts + (
+        HostConfig("web4", "/var/www/demo", address="web4.example.com", user="deploy"),))
+    app = ReleaseApp(config, operations_factory=FakeOperations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await loaded(pilot)
+        hosts = main.query_one("#hosts", DataTable)
+        assert hosts.row_count == 4
+        assert hosts.max_scroll_y == 0, "a host is hidden below the pane's edge"
+        assert_state_column_on_screen(hosts)
