@@ -923,3 +923,12 @@ async def test_80x24_hosts_pane_shows_four_hosts_without_a_scrollbar_row():
         assert hosts.row_count == 4
         assert hosts.max_scroll_y == 0, "a host is hidden below the pane's edge"
         assert_state_column_on_screen(hosts)
+
+
+async def test_no_config_screen_fits_80_columns_without_wrapping():
+    app = ReleaseApp(None, looked=["$RELEASETUI_CONFIG (not set)", "/home/someone/projects/site/hosts.yml"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = app.screen.query_one("#noconfig", Static)
+        lines = str(text.content).splitlines()
+        assert max(len(line) for line in lines) <= text.content_region.width, lines

@@ -292,15 +292,18 @@ class NoConfigScreen(Screen[None]):
         text.append("releasetui looked for a hosts.yml in these places, in order:\n")
         for place in self.looked:
             text.append(f"  • {place}\n")
+        # Each command on its own line under what it is for: at 80 columns a command beside its label
+        # wrapped back to the left margin, mid-sentence.
         text.append("\nTo start:\n", style="bold")
-        text.append("  • try it on a sandbox first:      ")
-        text.append("releasetui demo\n", style="bold cyan")
-        text.append("  • or describe your hosts:         ")
-        text.append("cp hosts.example.yml hosts.yml\n", style="bold cyan")
-        text.append("                                    (every key is commented), then run releasetui again\n")
-        text.append("  • or point at a file:             ")
-        text.append("releasetui --config PATH", style="bold cyan")
-        text.append("  or  RELEASETUI_CONFIG=PATH\n")
+        text.append("  • try it on a sandbox first:\n")
+        text.append("      releasetui demo\n", style="bold cyan")
+        text.append("  • or describe your hosts (every key is commented):\n")
+        text.append("      cp hosts.example.yml hosts.yml", style="bold cyan")
+        text.append("   then run releasetui again\n")
+        text.append("  • or point at a file:\n")
+        text.append("      releasetui --config PATH", style="bold cyan")
+        text.append("  or  ")
+        text.append("RELEASETUI_CONFIG=PATH\n", style="bold cyan")
         yield Static(text, id="noconfig")
         yield FittedFooter()
 
