@@ -23,7 +23,7 @@ from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Input
+from textual.widgets import DataTable, Header, Input, RichLog
 
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
@@ -152,7 +152,7 @@ class MainScreen(Screen):
         builds.add_column("Deployed by", key="who")
         builds.border_title = "Builds"
         self.query_one("#filter", Input).display = False
-        output = self.query_one("#output", WrapLog)
+        output = self.query_one("#output", RichLog)
         output.border_title = "Output"
         self.host_cursor = app.hosts[0].name if app.hosts else None
         self.compact = app.size.width < self.COMPACT_WIDTH
@@ -355,7 +355,7 @@ class MainScreen(Screen):
 
     def update_output_title(self) -> None:
         """The output pane's title: what runs (the steps under way), or that it is stopping."""
-        output = self.query_one("#output", WrapLog)
+        output = self.query_one("#output", RichLog)
         if self.busy is None:
             output.border_title = "Output"
         elif self.interrupted:
