@@ -17,25 +17,25 @@ from datetime import datetime, timezone, tzinfo
 from typing import Callable, Optional
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, RichLog
+from textual.widgets import DataTable, Header, Input, RichLog
 
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
 from .. import present
 from ..models import Event, HostState, OperationResult
 from ..operations import Operations, pid_alive
-from . import confirm
 from ..rules import requirements_changed
-from .fmt import (created_cell, lock_cell, currents_disagree, event_line, git_cell, short_hash,
-                  status_text)
-from .screens import ConfirmScreen, HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
+from . import confirm
+from .fmt import created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, short_hash, status_text
+from .screens import (BUILTIN_MAIN_KEYS, ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen,
+                      QuitNowScreen, QuitWhileBusyScreen, WrapLog, binding_rows)
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
 MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock"}
@@ -79,8 +79,8 @@ class RowTable(DataTable):
     """A row-cursor table whose home/end move the cursor to the first/last row (DataTable's scroll sideways)."""
 
     BINDINGS = [
-        Binding("home", "scroll_top", "First row", show=False),
-        Binding("end", "scroll_bottom", "Last row", show=False),
+        Binding("home", "scroll_top", "First row", show=False, tooltip="First / last row of the table"),
+        Binding("end", "scroll_bottom", "Last row", show=False, tooltip="First / last row of the table"),
     ]
 
 
@@ -92,17 +92,21 @@ class MainScreen(Screen):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     COMPACT_WIDTH = 100
 
+    # The footer shows the descriptions; the help (?) lists every binding with its tooltip.
     BINDINGS = [
-        Binding("d", "deploy", "Deploy"),
-        Binding("r", "rollback", "Rollback"),
-        Binding("l", "logs", "Logs"),
-        Binding("p", "prune", "Prune"),
-        Binding("u", "unlock", "Unlock"),
-        Binding("m,space", "mark", "Mark host"),
-        Binding("f5", "refresh", "Refresh"),
+        Binding("d", "deploy", "Deploy", tooltip="Deploy the source as a new build on the target hosts (asks first)"),
+        Binding("r", "rollback", "Rollback",
+                tooltip="Roll back the target hosts to the build under the cursor (asks first)"),
+        Binding("l", "logs", "Logs", tooltip="Tail the logs of the target hosts, live (f: follow on/off, esc: back)"),
+        Binding("p", "prune", "Prune",
+                tooltip="Prune: remove old and incomplete builds and unused venvs (lists them first)"),
+        Binding("u", "unlock", "Unlock", tooltip="Unlock: remove a deploy lock left by a killed operation (asks first)"),
+        Binding("m,space", "mark", "Mark host",
+                tooltip="Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
+        Binding("f5", "refresh", "Refresh", tooltip="Read every host's state again (also every 30 s while idle)"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("slash", "filter", "Filter", tooltip="Filter the builds (id, commit, who, status, hash)"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the builds filter"),
     ]
 
     def __init__(self) -> None:
@@ -113,6 +117,7 @@ class MainScreen(Screen):
         self.interrupted = False
         self.running_steps: dict[tuple[Optional[str], str], str] = {}
         self.compact = False
+        self._filled_width = 0  # the screen width the hosts table was last fitted to
         self._read_seq = itertools.count(1)
         self._last_seq = 0  # the newest read started
         self._applied_seq = 0  # the newest read shown
@@ -130,21 +135,15 @@ class MainScreen(Screen):
         yield RowTable(id="hosts", cursor_type="row", zebra_stripes=False)
         yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
         yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
-        yield RichLog(id="output", highlight=False, markup=False, wrap=True, max_lines=2000)
-        yield Footer()
+        yield WrapLog(id="output", max_lines=2000)
+        # Narrower than every key needs (about 114 columns): compact, "Mark" for "Mark host", then without
+        # "/ Filter" (80 columns), then without "f5 Refresh"; q Quit and ? Help always stay.
+        yield FittedFooter(optional=("filter", "refresh"), short={"mark": "Mark"})
 
     def on_mount(self) -> None:
         app = self.releasetui
         hosts = self.query_one("#hosts", DataTable)
         hosts.border_title = "Hosts"
-        hosts.add_column(" ", key="mark", width=1)
-        hosts.add_column("Host", key="host")
-        hosts.add_column("Current", key="current")
-        hosts.add_column("#", key="count")
-        hosts.add_column("Lock", key="lock")
-        hosts.add_column("State", key="state")
-        # Last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
-        hosts.add_column("Where", key="where")
         builds = self.query_one("#builds", DataTable)
         builds.add_column(" ", key="live", width=1)
         builds.add_column("Build", key="id")
@@ -173,13 +172,17 @@ class MainScreen(Screen):
             # Somebody else may deploy or lock meanwhile: re-read now and then while nothing runs here.
             self.set_interval(app.refresh_interval, self.refresh_when_idle)
 
-    def on_resize(self) -> None:
-        """Shorter build cells below COMPACT_WIDTH columns, so Status and the commit stay on screen."""
-        compact = self.app.size.width < self.COMPACT_WIDTH
+    def on_resize(self, event: events.Resize) -> None:
+        """Shorter build cells below COMPACT_WIDTH columns, so Status and the commit stay on screen; the hosts'
+        State cells take the room the new width gives them."""
+        compact = event.size.width < self.COMPACT_WIDTH
         if compact != self.compact:
             self.compact = compact
-            self.fill_hosts()
             self.fill_builds()
+        if event.size.width != self._filled_width:
+            self._filled_width = event.size.width
+            # After the layout: whether the hosts table shows a vertical scrollbar may change with the height.
+            self.call_after_refresh(self.fill_hosts)
 
     @property
     def releasetui(self) -> "ReleaseApp":
@@ -193,24 +196,46 @@ class MainScreen(Screen):
         app = self.releasetui
         table = self.query_one("#hosts", DataTable)
         disagree = currents_disagree(app.states)
-        table.clear()
+        # Columns too: a DataTable column only ever grows, and State must shrink again on a narrower screen.
+        table.clear(columns=True)
+        table.add_column(" ", key="mark", width=1)
+        table.add_column("Host", key="host")
+        table.add_column("Current", key="current")
+        table.add_column("#", key="count")
+        table.add_column("Lock", key="lock")
+        table.add_column("State", key="state")
+        # Last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
+        table.add_column("Where", key="where")
+        rows = []
         for host in app.hosts:
             state = app.states.get(host.name)
             mark = Text("✓", style="bold cyan") if host.name in self.marked else ""
             if state is None:
                 row = [mark, host.name, "", "", "", Text("reading…", style="dim"), host.label]
             elif isinstance(state, Exception):
-                # The cell keeps the start of the reason; the output pane has all of it.
-                room = 16 if self.compact else 20
-                reason = str(state) if len(str(state)) <= room else str(state)[:room - 1] + "…"
-                row = [mark, host.name, "?", "?", "?", Text(f"unreachable: {reason}", style="bold red"), host.label]
+                row = [mark, host.name, "?", "?", "?", Text(f"unreachable: {state}", style="bold red"), host.label]
             else:
                 word = Text("ok", style="green") if state.initialized else Text("not deployed yet", style="yellow")
                 current = Text(state.current or "none")
                 if disagree:
                     current.append(" ≠", style="bold yellow")
-                lock = Text(lock_cell(state.lock, app.now()), style="bold yellow") if state.lock else Text("-", style="dim")
+                lock = (Text(lock_cell(state.lock, app.now(), compact=self.compact), style="bold yellow")
+                        if state.lock else Text("-", style="dim"))
                 row = [mark, host.name, current, str(len(state.builds)), lock, word, host.label]
+            rows.append(row)
+        # State gets all the room left of the table's right edge (Where, the config, is the column to lose); a
+        # reason longer than that keeps its start, and the output pane has all of it.
+        room = self.state_room(table, rows)
+        for row in rows:
+            row[5] = Text(fit_cell(row[5].plain, max(room, self.MIN_STATE)), style=row[5].style)
+        # Where gets what is left; cut with "…" rather than past the edge (which costs a scrollbar row), unless
+        # too little is left to say anything (then it is cut at the edge, and scrolls).
+        state_width = max([len("State"), *(row[5].cell_len for row in rows)])
+        where_room = room - state_width - 2 * table.cell_padding
+        if where_room >= self.MIN_WHERE:
+            for row in rows:
+                row[6] = fit_cell(row[6], where_room)
+        for host, row in zip(app.hosts, rows):
             table.add_row(*row, key=host.name)
         title = "Hosts"
         if disagree:
@@ -220,6 +245,26 @@ class MainScreen(Screen):
         table.border_title = title
         if self.host_cursor in {h.name for h in app.hosts}:
             table.move_cursor(row=table.get_row_index(self.host_cursor), animate=False)
+
+    STATE_COLUMN = 5  # the hosts table's State, after mark, Host, Current, # and Lock
+    MIN_STATE = 24  # "unreachable: " and the start of the reason, even when that pushes State past the edge
+    MIN_WHERE = 8  # narrower than this, Where is left to the edge (and the scrollbar) rather than cut with "…"
+
+    def state_room(self, table: DataTable, rows: list[list]) -> int:
+        """The columns left for the hosts' State cells (and Where after them): the table's width minus the
+        columns before State and State's own padding."""
+        width = (self.size.width or self.app.size.width) - 2  # the table's round border
+        if table.show_vertical_scrollbar:
+            width -= table.scrollbar_size_vertical
+        padding = 2 * table.cell_padding
+        before = 0
+        for index, column in enumerate(table.ordered_columns[:self.STATE_COLUMN]):
+            if not column.auto_width:
+                before += column.width + padding
+                continue
+            cells = [Text(cell) if isinstance(cell, str) else cell for cell in (row[index] for row in rows)]
+            before += max([column.label.cell_len, *(cell.cell_len for cell in cells)]) + padding
+        return width - before - padding
 
     def selected_state(self) -> object:
         """The state of the host under the hosts cursor (HostState, an exception, or None before the first read)."""
@@ -292,10 +337,8 @@ class MainScreen(Screen):
         """One line in the output pane."""
         line = Text(text, style=style) if isinstance(text, str) else text
         self.transcript.append(line.plain)
-        output = self.query_one("#output", RichLog)
-        # Wrap at the pane's width: left to itself RichLog wraps at the console's (80 when headless).
-        width = output.scrollable_content_region.width
-        output.write(line, width=width if width >= 40 else None)
+        # WrapLog wraps at the pane's width, and again after a resize.
+        self.query_one("#output", WrapLog).write(line)
 
     def report(self, event: Event) -> None:
         """The operations' reporter, called from worker threads; post_message is thread-safe."""
@@ -599,12 +642,14 @@ class ReleaseApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "releasetui"
     BINDINGS = [
-        Binding("q", "quit_app", "Quit"),
+        Binding("q", "quit_app", "Quit", tooltip="Quit; while an operation runs it asks first, then stops it and "
+                                                  "quits once the hosts are cleaned up (lock released, partial "
+                                                  "build removed)"),
         # Textual's own ctrl+q quits at once and its ctrl+c only says how to quit: both go through q's path,
         # so a quit during a deploy always asks and then waits for the cleanup.
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit_app", "Quit", show=False),
-        Binding("question_mark", "help", "Help"),
+        Binding("question_mark", "help", "Help", tooltip="This help"),
     ]
 
     def __init__(self, config: Optional[Config] = None, hosts: Optional[tuple[HostConfig, ...]] = None,
@@ -651,7 +696,7 @@ class ReleaseApp(App[int]):
     def action_help(self) -> None:
         """?: the help screen (once)."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(help_sections()))
 
     def action_quit_app(self) -> None:
         """q / ctrl+q / ctrl+c: quit; while an operation runs, ask first, then stop it and quit once it cleaned up."""
@@ -677,6 +722,14 @@ class ReleaseApp(App[int]):
         if self.main is not None and self.main.busy:
             self.main.interrupt()
         self.pool.close()
+
+
+def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The help's sections, from the bindings themselves: a key added or changed shows there by itself."""
+    main = binding_rows(MainScreen.BINDINGS) + BUILTIN_MAIN_KEYS + binding_rows(RowTable.BINDINGS)
+    return [("Main screen", main + binding_rows(ReleaseApp.BINDINGS)),
+            ("In a confirmation", binding_rows(ConfirmScreen.BINDINGS)),
+            ("In the log view (l)", binding_rows(LogScreen.BINDINGS))]
 
 
 def run_app(args: argparse.Namespace) -> int:

@@ -95,10 +95,18 @@ def event_line(event: Event, tz: Optional[tzinfo] = None) -> Text:
     return line
 
 
-def lock_cell(lock: LockInfo, now: datetime) -> str:
-    """A lock in a table cell: ``bob@ci deploy since 11:58`` (the unlock confirmation has the rest)."""
+def lock_cell(lock: LockInfo, now: datetime, compact: bool = False) -> str:
+    """A lock in a table cell: ``bob@ci deploy since 11:58Z`` (compact, for narrow terminals: ``bob@ci 11:58Z``;
+    the unlock confirmation has the rest)."""
     since = lock.since
     when = parse_created(since)
     if when is not None:
         since = f"{when:%H:%M}Z" if (now - when).total_seconds() < 86400 else f"{when:%Y-%m-%d}"
+    if compact:
+        return f"{lock.who} {since}"
     return f"{lock.who} {lock.operation} since {since}"
+
+
+def fit_cell(text: str, room: int) -> str:
+    """``text`` cut to ``room`` columns, with ``…`` when something was cut."""
+    return text if len(text) <= room else text[:max(room - 1, 0)] + "…"

@@ -3,40 +3,200 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Iterable
+from collections import deque
+from typing import Callable, Iterable, Optional
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, RichLog, Static
+from textual.widgets._footer import FooterKey  # what Footer.compose yields, one per key
+from textual.keys import format_key
 
 from ..models import Event
 from .fmt import event_line
 
-# Every key of the app, in the order the help screen lists them.  The main
-# screen's bindings are built from the same table, so the two cannot drift.
-KEYS: list[tuple[str, str]] = [
-    ("d", "Deploy the source as a new build on the target hosts (asks first)"),
-    ("r", "Roll back the target hosts to the build under the cursor (asks first)"),
-    ("l", "Tail the logs of the target hosts, live; f toggles follow, esc leaves (and stops the tail)"),
-    ("p", "Prune: remove old and incomplete builds and unused venvs (lists them first)"),
-    ("u", "Unlock: remove a deploy lock left by a killed operation (asks first)"),
-    ("m / space", "Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
-    ("f5 / ctrl+r", "Refresh every host's state"),
-    ("/", "Filter the builds (id, commit, who, status, hash); esc clears it"),
+# Keys Textual itself provides on the main screen (not in our BINDINGS), for the help.
+BUILTIN_MAIN_KEYS: list[tuple[str, str]] = [
     ("tab / shift+tab", "Move between the hosts table, the builds table and the output pane"),
     ("↑ ↓ / enter", "Move the cursor; enter on a host shows its builds"),
-    ("home / end", "First / last row of the table"),
-    ("?", "This help"),
-    ("q / ctrl+q / ctrl+c", "Quit; while an operation runs it asks first, then stops it and quits once the "
-                            "hosts are cleaned up (lock released, partial build removed)"),
-    ("y / n / esc", "In a confirmation: confirm / cancel"),
 ]
+
+
+def key_label(key: str) -> str:
+    """How the help writes a bound key: ``d``, ``f5``, ``ctrl+r``, ``space``, ``/``, ``?``, ``esc``, ``pgdn``."""
+    *modifiers, name = key.strip().split("+")
+    return "+".join([*modifiers, format_key(name)])
+
+
+def binding_rows(bindings: Iterable[Binding]) -> list[tuple[str, str]]:
+    """One help row per action, in binding order: every key bound to it (``q / ctrl+q / ctrl+c``) and what it
+    does (the first of its bindings with a tooltip, else its description)."""
+    by_action: dict[str, tuple[list[str], list[str]]] = {}
+    for binding in bindings:
+        keys, texts = by_action.setdefault(binding.action, ([], []))
+        keys.extend(key_label(key) for key in binding.key.split(","))
+        texts.append(binding.tooltip or binding.description)
+    # Actions that say the same thing share a row (home and end: "First / last row of the table").
+    by_text: dict[str, list[str]] = {}
+    for keys, texts in by_action.values():
+        by_text.setdefault(next(t for t in texts if t), []).extend(keys)
+    return [(" / ".join(dict.fromkeys(keys)), text) for text, keys in by_text.items()]
+
+
+class WrapLog(RichLog):
+    """A RichLog that wraps every line at the pane's real width, and again whenever that width changes.
+
+    RichLog renders a line once, when it is written: before the pane is laid out it renders at its
+    ``min_width`` (78, wider than an 80-column pane's inside: the end of the line is cut off), and a resize
+    never re-wraps (narrower: the ends are cut; wider: the lines stay short).  This one keeps what it was
+    given (the last ``max_lines`` writes), renders nothing until its width is known and renders everything
+    again when the width changes.  (RichLog always shows its vertical scrollbar, so the width does not
+    change when the lines start to scroll.)  ``write`` takes any Rich renderable; ``width``/``expand``/
+    ``shrink`` are ignored: the pane's width always wins.
+    """
+
+    DEFAULT_CSS = """
+    WrapLog {
+        overflow-x: hidden;
+    }
+    """
+
+    def __init__(self, *, max_lines: int = 2000, auto_scroll: bool = True, id: Optional[str] = None):
+        super().__init__(max_lines=max_lines, min_width=1, wrap=True, highlight=False, markup=False,
+                         auto_scroll=auto_scroll, id=id)
+        self.entries: deque[RenderableType] = deque(maxlen=max_lines)
+        self.wrap_width = 0  # the width the lines are rendered at; 0 until the pane has been laid out
+
+    def write(self, content: RenderableType, width: Optional[int] = None, expand: bool = False,
+              shrink: bool = True, scroll_end: Optional[bool] = None, animate: bool = False) -> "WrapLog":
+        """Keep ``content`` and draw it at the pane's width (at once, or when the width becomes known)."""
+        if isinstance(content, Text):
+            content = content.copy()  # the caller may go on changing it
+        self.entries.append(content)
+        if self.wrap_width:
+            super().write(content, width=self.wrap_width, scroll_end=scroll_end, animate=animate)
+        return self
+
+    def clear(self) -> "WrapLog":
+        """Forget every line."""
+        self.entries.clear()
+        super().clear()
+        return self
+
+    def on_resize(self, event: events.Resize) -> None:
+        # RichLog's own handler (Textual calls it after this one) is what lets it render: run it first.
+        super().on_resize(event)
+        width = self.scrollable_content_region.width
+        if width > 0 and width != self.wrap_width:
+            self.rewrap(width)
+
+    def rewrap(self, width: int) -> None:
+        """Render every kept line again at ``width``, staying at the end (following) or near where it was."""
+        follow = self.auto_scroll or self.is_vertical_scroll_end
+        where = self.scroll_y / self.max_scroll_y if self.max_scroll_y else 1.0
+        self.wrap_width = width
+        RichLog.clear(self)
+        for entry in self.entries:
+            RichLog.write(self, entry, width=width, scroll_end=False)
+        if follow:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        else:
+            self.scroll_to(y=round(where * self.max_scroll_y), animate=False, immediate=False)
+
+
+class FittedFooter(Footer):
+    """The footer, fitted to the screen's width, so the keys at its end (q Quit, ? Help) are never pushed off.
+
+    Textual's footer lays its keys out in one row, cuts what does not fit, and docks the command palette's
+    key over the last ones.  This one takes the first layout that fits: every key in the standard style
+    with the palette key; else the compact style (less padding) with the ``short`` descriptions and without
+    the palette key (ctrl+p still opens it); else the same, leaving out the ``optional`` actions one by one,
+    first named first.  A key left out still works, and the help (?) lists it.
+    """
+
+    def __init__(self, optional: Iterable[str] = (), short: Optional[dict[str, str]] = None):
+        super().__init__()
+        self.optional = tuple(optional)
+        self.short = dict(short or {})
+        self.layout_level = -1  # what compose chose: 0 standard, 1 compact, 1 + n: n optional keys left out
+
+    def shown_bindings(self) -> list[tuple[str, Binding]]:
+        """(key display, binding) of each key the footer shows, one per action, in the footer's order."""
+        seen: dict[str, tuple[str, Binding]] = {}
+        for _, binding, _, _ in self.screen.active_bindings.values():
+            if binding.show and binding.action not in seen:
+                seen[binding.action] = (self.app.get_key_display(binding), binding)
+        return list(seen.values())
+
+    def fit(self, width: int) -> int:
+        """The first layout level whose keys fit in ``width`` columns (the last one when none does)."""
+        keys = self.shown_bindings()
+        # The widths FooterKey's CSS gives: " k desc " in the standard style, "k desc" + a 1-column margin
+        # in the compact one; the palette key adds its own padding and a 1-column border.
+        standard = sum(len(display) + len(binding.description) + 3 for display, binding in keys)
+        palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        if palette is not None and self.app.ENABLE_COMMAND_PALETTE:
+            standard += len(self.app.get_key_display(palette.binding)) + len(palette.binding.description) + 5
+        if standard <= width:
+            return 0
+        widths = {binding.action: len(display) + len(self.short.get(binding.action, binding.description)) + 2
+                  for display, binding in keys}
+        total = sum(widths.values())
+        level = 1
+        for action in self.optional:
+            if total <= width:
+                break
+            total -= widths.get(action, 0)
+            level += 1
+        return level
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        self.layout_level = level = self.fit(self.size.width or self.app.size.width)
+        self.compact = level > 0
+        self.show_command_palette = level == 0
+        left_out = set(self.optional[:level - 1]) if level > 1 else set()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                if widget.action in left_out:
+                    continue
+                if self.compact and widget.action in self.short:
+                    widget.description = self.short[widget.action]
+            yield widget
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._bindings_ready and self.fit(event.size.width) != self.layout_level:
+            self.call_after_refresh(self.recompose)
+
+
+class Labelled:
+    """A log line under its host: the label in its own column, the text wrapping to the right of it.
+
+    A continuation row starts under the text, not under the label, so the hosts stay readable down the
+    left.  (A ``Table.grid`` draws the same but is 5x slower, which counts when a resize re-wraps a
+    5000-line log.)
+    """
+
+    def __init__(self, label: str, text: str, label_width: int, label_style: str = "bold cyan"):
+        self.label = Text(label[:label_width].ljust(label_width) + " ", style=label_style)
+        self.indent = Text(" " * (label_width + 1))
+        self.text = Text(text)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = max(options.max_width - self.label.cell_len, 1)
+        for number, line in enumerate(self.text.wrap(console, room, overflow="fold")):
+            yield from (self.label if number == 0 else self.indent).render(console)
+            yield from line.render(console)
+            yield Segment.line()
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -45,8 +205,9 @@ class ConfirmScreen(ModalScreen[bool]):
     quit_question = False  # the quit confirmations set it: a second quit key does not stack another
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Confirm"),
-        Binding("n,escape", "answer(False)", "Cancel"),
+        Binding("y", "answer(True)", "Confirm", tooltip="Confirm: do what the dialog lists (enter on the focused "
+                                                         "button does the same)"),
+        Binding("n,escape", "answer(False)", "Cancel", tooltip="Cancel: nothing changes"),
     ]
 
     def __init__(self, title: str, body: Text | str, confirm_label: str = "Confirm", danger: bool = False):
@@ -79,25 +240,46 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key, what it does, and how to read the tables."""
+    """Every key, what it does, and how to read the tables; it scrolls when it does not fit (80x24).
 
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+    ``sections`` are (title, rows) with rows of (keys, what they do): the app builds them from the
+    bindings themselves (see :func:`binding_rows`), so the help cannot drift from the keys.
+    """
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", tooltip="Close the help")]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]):
+        super().__init__()
+        # The scroll keys are the focused body's (VerticalScroll's own bindings).
+        own = [("↑ ↓ pgup pgdn", "Scroll the help (home / end: to the top / bottom)")] + binding_rows(self.BINDINGS)
+        self.sections = list(sections) + [("In this help", own)]
+        self.rows = [row for _, rows in self.sections for row in rows]  # for tests
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help"):
-            yield Static("releasetui keys", id="help-title")
+        # The box itself scrolls (its height is its content's, up to the screen's); the title and the
+        # hint are in its border, so they stay put.
+        with VerticalScroll(id="help") as box:
+            box.border_title = "releasetui keys"
+            box.border_subtitle = "↑ ↓ pgup pgdn scroll · esc closes"
             # A Rich table in a Static wraps long lines, which a DataTable would cut off.
             table = Table(show_header=False, box=None, padding=(0, 2, 0, 0), expand=True)
             table.add_column("key", style="bold cyan", no_wrap=True)
             table.add_column("what it does", ratio=1)
-            for key, text in KEYS:
-                table.add_row(key, text)
+            for number, (title, rows) in enumerate(self.sections):
+                table.add_row(Text(title, style="bold"), "")
+                for keys, text in rows:
+                    table.add_row(keys, text)
+                if number < len(self.sections) - 1:
+                    table.add_row("", "")
             yield Static(table, id="help-keys")
             yield Static(
                 "Hosts: ≠ marks a current build that differs between hosts; ✓ marks a target host.\n"
                 "Builds: * after the requirements hash marks a change from the build before "
-                "(a new virtualenv); + after the commit means the source tree was dirty.\n"
-                "Press esc to close.", id="help-legend")
+                "(a new virtualenv); + after the commit means the source tree was dirty.", id="help-legend")
+
+    def on_mount(self) -> None:
+        # The scroll keys (↑ ↓ pgup pgdn home end) are the focused scroll container's own bindings.
+        self.query_one("#help", VerticalScroll).focus()
 
     def action_close(self) -> None:
         """Back to where you were."""
@@ -120,28 +302,31 @@ class NoConfigScreen(Screen[None]):
         text.append("releasetui looked for a hosts.yml in these places, in order:\n")
         for place in self.looked:
             text.append(f"  • {place}\n")
+        # Each command on its own line under what it is for: at 80 columns a command beside its label
+        # wrapped back to the left margin, mid-sentence.
         text.append("\nTo start:\n", style="bold")
-        text.append("  • try it on a sandbox first:      ")
-        text.append("releasetui demo\n", style="bold cyan")
-        text.append("  • or describe your hosts:         ")
-        text.append("releasetui init\n", style="bold cyan")
-        text.append("                                    writes a commented hosts.yml here; fill in your hosts,\n")
-        text.append("                                    then run releasetui again\n")
-        text.append("  • or start from Ansible:          ")
-        text.append("releasetui init --from-ansible INVENTORY\n", style="bold cyan")
-        text.append("  • or point at a file:             ")
-        text.append("releasetui --config PATH", style="bold cyan")
-        text.append("  or  RELEASETUI_CONFIG=PATH\n")
+        text.append("  • try it on a sandbox first:\n")
+        text.append("      releasetui demo\n", style="bold cyan")
+        text.append("  • or describe your hosts (writes a commented hosts.yml here):\n")
+        text.append("      releasetui init", style="bold cyan")
+        text.append("   then fill in your hosts and run releasetui again\n")
+        text.append("  • or start from an Ansible inventory:\n")
+        text.append("      releasetui init --from-ansible INVENTORY\n", style="bold cyan")
+        text.append("  • or point at a file:\n")
+        text.append("      releasetui --config PATH", style="bold cyan")
+        text.append("  or  ")
+        text.append("RELEASETUI_CONFIG=PATH\n", style="bold cyan")
         yield Static(text, id="noconfig")
-        yield Footer()
+        yield FittedFooter()
 
 
 class LogScreen(Screen[None]):
     """A live tail of the hosts' log files; it stops (remote tail killed) when you leave."""
 
     BINDINGS = [
-        Binding("f", "toggle_follow", "Follow on/off"),
-        Binding("escape,q,l", "close", "Back"),
+        Binding("f", "toggle_follow", "Follow on/off",
+                tooltip="Follow on/off: stay at the newest line, or stay where you scrolled (lines keep coming)"),
+        Binding("escape,q,l", "close", "Back", tooltip="Back to the hosts; stops the remote tail"),
     ]
 
     def __init__(self, hosts: list, start: Callable[[Callable[[Event], None], threading.Event], object]):
@@ -151,12 +336,14 @@ class LogScreen(Screen[None]):
         self.stop = threading.Event()
         self.follow = True
         self.transcript: list[str] = []  # plain text of what was shown, for tests
+        # The host label's column: as wide as the longest name (at least 10, at most 20), the same on every line.
+        self.label_width = min(max([10, *(len(h.name) for h in hosts)]), 20)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(id="log-status")
-        yield RichLog(id="log", highlight=False, markup=False, wrap=False, max_lines=5000, auto_scroll=True)
-        yield Footer()
+        yield WrapLog(id="log", max_lines=5000)
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.update_status()
@@ -190,19 +377,19 @@ class LogScreen(Screen[None]):
     def on_log_screen_line(self, message: "LogScreen.Line") -> None:
         """Append one line: log lines labelled with their host, steps as dim lines."""
         event = message.event
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", WrapLog)
         if event.status == "log":
-            line = Text(f"{event.host:<10} ", style="bold cyan")
-            line.append(event.message)
+            self.transcript.append(f"{event.host:<10} {event.message}")
+            log.write(Labelled(event.host or "", event.message, self.label_width), scroll_end=self.follow)
         else:
             line = event_line(event)
-        self.transcript.append(line.plain)
-        log.write(line, scroll_end=self.follow)
+            self.transcript.append(line.plain)
+            log.write(line, scroll_end=self.follow)
 
     def action_toggle_follow(self) -> None:
         """Follow on: stay at the newest line; off: stay where you scrolled while lines keep coming."""
         self.follow = not self.follow
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", WrapLog)
         log.auto_scroll = self.follow
         if self.follow:
             log.scroll_end(animate=False)
