@@ -137,7 +137,7 @@ async def test_rollback_key_switches_to_the_selected_older_build(deployed):
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
         body = str(app.screen.body)
         assert f"{ids[2]} → {ids[0]}" in body
-        assert "requirements differ" in body
+        assert "switches virtualenv" in body
         await pilot.press("y")
         main = await idle(pilot)
         assert project.current("box") == ids[0]
@@ -194,7 +194,7 @@ async def test_deploy_key_confirms_then_makes_a_new_current_build(deployed):
         assert new_id not in ids and new_id > ids[2]
         assert (project.roots["box"] / "current" / "app.py").read_text() == "VERSION = 'v4-from-tui'\n"
         assert any("deploy ok" in line for line in main.transcript)
-        assert any("install" in line and "ok" in line for line in main.transcript)
+        assert any(" ship " in line and "ok" in line for line in main.transcript)
         # Only finished steps are printed (the running ones show in the pane's title), as --headless does.
         assert not any(" started" in line for line in main.transcript)
 
@@ -244,8 +244,8 @@ async def test_prune_key_lists_and_removes_exactly_the_planned_builds(deployed):
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
         body = str(app.screen.body)
-        assert "remove build 20200101000000" in body
-        assert f"remove build {ids[2]}" not in body  # never current
+        assert "remove 20200101000000 (incomplete)" in body
+        assert ids[2] not in body  # never current
         await pilot.press("y")
         main = await idle(pilot)
         assert any("prune ok" in line for line in main.transcript)
@@ -347,7 +347,7 @@ async def test_confirmations_are_built_from_a_fresh_read(deployed):
         make_incomplete(project.roots["box"], "20200101000000")
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
-        assert "remove build 20200101000000" in str(app.screen.body)
+        assert "remove 20200101000000 (incomplete)" in str(app.screen.body)
         await pilot.press("n")
         await cursor_to(pilot, ids[0])
         import shutil
@@ -575,14 +575,14 @@ async def test_rollback_and_prune_over_ssh(ssh_project):
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
         body = str(app.screen.body)
-        assert f"web1        {ids[1]} → {ids[0]}" in body and "web2" in body and "requirements differ" in body
+        assert f"web1, web2: {ids[1]} → {ids[0]}, switches virtualenv" in body
         await pilot.press("y")
         await idle(pilot)
         assert project.current("web1") == ids[0] and project.current("web2") == ids[0]
 
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
-        assert str(app.screen.body).count("remove build 20200101000000") == 2
+        assert "web1, web2: remove 20200101000000 (incomplete)" in str(app.screen.body)
         await pilot.press("y")
         main = await idle(pilot)
         assert any("prune ok" in line for line in main.transcript)

@@ -16,8 +16,11 @@ from .locking import ReadRequest, read_states
 
 
 def states(ctx: OperationContext, hosts: Sequence[HostConfig]) -> dict[str, object]:
-    """Each host's :class:`~releasetui.models.HostState` (or the exception reading it raised)."""
-    return read_states(ctx, hosts, ReadRequest()).states
+    """Each host's :class:`~releasetui.models.HostState` (or the exception reading it raised).
+
+    The host's Python version comes along (venv reuse and a deploy's refusals depend on it).
+    """
+    return read_states(ctx, hosts, ReadRequest(python=True)).states
 
 
 def logs(ctx: OperationContext, hosts: Sequence[HostConfig], lines: int = 50, follow: bool = False,
