@@ -1,0 +1,247 @@
+"""The remote scripts run by a real ``sh`` on a project root on disk (no SSH, no network).
+
+Each test builds a root by hand (builds with metadata, venvs, a lock), runs
+one script, and checks what it did to the root and what it said.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+from releasetui import commands
+from releasetui.commands import ActivateRecords, LockRequest
+from releasetui.config import HealthCheck
+from releasetui.metadata import META_FILE, complete_meta, meta_json, new_meta
+
+OLD, NEW = "20260101110000", "20260101120000"
+TOKEN = "0123456789abcdef"
+VENV = "0123456789abcdef-py3.11"
+
+
+def make_root(tmp_path: Path, builds=(OLD, NEW), current: str = OLD, lock_token: str = TOKEN) -> Path:
+    """A project root with complete builds (each with its venv), ``current`` and a lock held by ``lock_token``."""
+    root = tmp_path / "root"
+    (root / "venvs" / VENV / "bin").mkdir(parents=True)
+    (root / "venvs" / VENV / "bin" / "python").symlink_to(sys.executable)
+    (root / "venvs" / VENV / ".releasetui-complete").touch()
+    for build in builds:
+        (root / "builds" / build).mkdir(parents=True)
+        (root / "builds" / build / "env").symlink_to(f"../../venvs/{VENV}")
+        meta = complete_meta(new_meta(build, project="p", created_at="2026-01-01T00:00:00Z",
+                                      requirements_sha256="a" * 64, python_version="3.11.7", venv=VENV,
+                                      deployed_by="me"))
+        (root / "builds" / build / META_FILE).write_text(meta_json(meta) + "\n")
+    (root / "current").symlink_to(f"builds/{current}")
+    if lock_token:
+        (root / "deploy.lock").mkdir()
+        (root / "deploy.lock" / "token").write_text(lock_token)
+        (root / "deploy.lock" / "info.json").write_text('{"who": "me"}')
+    return root
+
+
+def activate(root: Path, *, restart: str = "true", health=None, verdict: bytes = b"COMMIT\n",
+             restart_timeout: float = 30, prune=()) -> subprocess.CompletedProcess:
+    records = ActivateRecords(history_ok='{"outcome": "ok"}', history_failed='{"outcome": "failed"}',
+                              history_back='{"outcome": "switched-back"}',
+                              failed_meta=meta_json({"id": NEW, "failed": True, "failure": "it's broken; \"really\""}),
+                              back_meta=meta_json({"id": NEW, "failed": True, "failure": "back"}))
+    script = commands.activate_script(str(root), TOKEN, target=NEW, previous=OLD, restart=restart,
+                                      restart_timeout=restart_timeout, python=sys.executable, health=health, hooks=[],
+                                      hook_env={}, records=records, verdict_timeout=30, prune_builds=prune)
+    return subprocess.run(["sh", "-c", script], input=verdict, capture_output=True, timeout=60)
+
+
+def current(root: Path) -> str:
+    return os.readlink(root / "current").split("/")[-1]
+
+
+def outcomes(root: Path) -> list[str]:
+    return [json.loads(line)["outcome"] for line in (root / "history.jsonl").read_text().splitlines()]
+
+
+def test_healthy_build_commits_prunes_and_releases_the_lock(tmp_path):
+    root = make_root(tmp_path, builds=("20260101100000", OLD, NEW))
+    (root / "pins").mkdir()
+    proc = activate(root, health=HealthCheck(command="readlink current", expect="builds/{build_id}", timeout=2,
+                                             interval=0.1), prune=["20260101100000"])
+    report = commands.parse_activate(proc.stdout.decode())
+    assert proc.returncode == 0, proc.stderr
+    assert report.healthy and report.committed and report.removed == ("20260101100000",)
+    assert current(root) == NEW and not (root / "builds" / "20260101100000").exists()
+    assert not (root / "deploy.lock").exists()
+    assert outcomes(root) == ["ok"]
+
+
+def test_a_pinned_or_current_build_is_never_pruned_even_when_planned(tmp_path):
+    root = make_root(tmp_path, builds=("20260101100000", OLD, NEW))
+    (root / "pins").mkdir()
+    (root / "pins" / "20260101100000").touch()
+    proc = activate(root, prune=["20260101100000", NEW])
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "builds" / "20260101100000").is_dir() and (root / "builds" / NEW).is_dir()
+
+
+def test_back_verdict_or_eof_switches_back_and_marks_the_build(tmp_path):
+    for verdict in (b"BACK another host failed: web2\n", b""):
+        root = make_root(tmp_path / str(len(verdict)))
+        proc = activate(root, verdict=verdict)
+        report = commands.parse_activate(proc.stdout.decode())
+        assert report.healthy and not report.committed and report.back_on == OLD, proc.stdout
+        assert current(root) == OLD
+        assert json.loads((root / "builds" / NEW / META_FILE).read_text())["failure"] == "back"
+        assert outcomes(root) == ["switched-back"]
+        assert not (root / "deploy.lock").exists()
+
+
+def test_check_answered_by_the_previous_build_does_not_pass(tmp_path):
+    """What a graceful reload looks like for a moment: the old build still answers."""
+    root = make_root(tmp_path)
+    answer = tmp_path / "answer"
+    answer.write_text(f"ok build={OLD}\n")
+    proc = activate(root, health=HealthCheck(command=f"cat {answer}", expect="ok build={build_id}", timeout=0.5,
+                                             interval=0.1))
+    report = commands.parse_activate(proc.stdout.decode())
+    assert proc.returncode == 1 and report.healthy is False and report.back_on == OLD
+    assert current(root) == OLD
+    meta = json.loads((root / "builds" / NEW / META_FILE).read_text())
+    assert meta["failed"] is True and meta["failure"] == "it's broken; \"really\""
+    assert outcomes(root) == ["failed"]
+
+
+def test_failed_restart_switches_back_without_polling(tmp_path):
+    root = make_root(tmp_path)
+    restart = f"test \"$(readlink current)\" != builds/{NEW}"  # fails on the new build, works on the old
+    proc = activate(root, restart=restart, health=HealthCheck(command="true", timeout=30))
+    assert proc.returncode == 1
+    assert "restart failed (exit 1)" in proc.stdout.decode()
+    assert current(root) == OLD
+
+
+def test_a_restart_that_hangs_is_stopped_by_its_timeout_and_switched_back(tmp_path):
+    root = make_root(tmp_path)
+    marker = tmp_path / "hung"
+    started = time.monotonic()
+    proc = activate(root, restart=f"test \"$(readlink current)\" = builds/{OLD} || {{ touch {marker}; sleep 60; }}",
+                    restart_timeout=1)
+    assert time.monotonic() - started < 20
+    report = commands.parse_activate(proc.stdout.decode())
+    assert report.healthy is False and "restart timed out after 1s" in report.why
+    assert marker.exists() and current(root) == OLD
+
+
+def test_a_phase_that_finds_its_lock_replaced_changes_nothing(tmp_path):
+    root = make_root(tmp_path, lock_token="fedcba9876543210")
+    proc = activate(root)
+    report = commands.parse_activate(proc.stdout.decode())
+    assert proc.returncode == commands.LOST_LOCK_EXIT and report.lost_lock
+    assert current(root) == OLD
+    assert (root / "deploy.lock" / "token").read_text() == "fedcba9876543210", "another's lock is never removed"
+    release = subprocess.run(["sh", "-c", commands.release_script(str(root), TOKEN, NEW)], capture_output=True,
+                             text=True)
+    assert commands.parse_finish(release.stdout)["lost_lock"]
+    assert (root / "deploy.lock").is_dir() and (root / "builds" / NEW).is_dir()
+
+
+def test_prune_records_what_it_actually_removed(tmp_path):
+    root = make_root(tmp_path, builds=("20260101090000", "20260101100000", OLD, NEW), current=NEW)
+    (root / "pins").mkdir()
+    (root / "pins" / "20260101090000").touch()
+    script = commands.prune_script(str(root), TOKEN, ["20260101090000", "20260101100000", "20260101050000", NEW],
+                                   [VENV], {"event": "prune", "op": TOKEN})
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((root / "history.jsonl").read_text())
+    # the pinned build, a build that is not there and the current build are not removed, nor a venv in use
+    assert record["removed"] == ["20260101100000"]
+    assert commands.parse_finish(proc.stdout)["removed"] == ["20260101100000"]
+    assert not (root / "deploy.lock").exists()
+
+
+def test_history_appends_start_on_a_fresh_line(tmp_path):
+    root = make_root(tmp_path)
+    (root / "history.jsonl").write_text('{"event": "deploy", "outcome": "ok"}\n{"event": "depl')  # cut short
+    assert activate(root).returncode == 0
+    records, skipped = commands.parse_history((root / "history.jsonl").read_text())
+    assert skipped == 1 and records[-1] == {"outcome": "ok"}
+
+
+def test_unlock_clears_any_lock_it_was_shown_and_only_that(tmp_path):
+    root = make_root(tmp_path, lock_token="")
+    lock = root / "deploy.lock"
+    lock.write_text("not a directory")
+    proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), "", "{}")], capture_output=True, text=True)
+    assert commands.parse_finish(proc.stdout)["unlocked"] and not lock.exists()
+
+    lock.mkdir()
+    (lock / "info.json").write_text('{"who": "' + "x" * 5_000_000 + '"}')
+    proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), "", "{}")], capture_output=True, text=True)
+    assert commands.parse_finish(proc.stdout)["unlocked"] and not lock.exists()
+    assert len(proc.stdout) < 10_000, "a 5 MB lock file is never read whole"
+
+    lock.mkdir()
+    (lock / "token").write_text("fedcba9876543210")
+    proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), TOKEN, "{}")], capture_output=True, text=True)
+    assert commands.parse_finish(proc.stdout)["changed"] and lock.is_dir(), "a lock taken since it was shown stays"
+
+
+def test_hostile_locks_are_read_bounded_and_marked_damaged(tmp_path):
+    root = make_root(tmp_path, lock_token="")
+    lock = root / "deploy.lock"
+    lock.mkdir()
+    (lock / "info.json").write_text(json.dumps({"who": 5, "operation": ["x"], "since": "\x1b[2Jnow"}))
+    state = commands.parse_read("h", subprocess.run(["sh", "-c", commands.read_script(str(root))], capture_output=True,
+                                                    text=True).stdout)
+    assert state.lock is not None and state.lock.damaged
+    assert "\x1b" not in state.lock.describe()
+    (lock / "info.json").write_text("{" + " " * 5_000_000 + "}")
+    out = subprocess.run(["sh", "-c", commands.read_script(str(root))], capture_output=True, text=True).stdout
+    assert len(out) < 20_000
+    state = commands.parse_read("h", out)
+    assert "bytes (not read)" in state.lock.damaged and len(state.lock.describe()) <= 300
+
+
+def test_the_read_takes_the_lock_before_it_lists(tmp_path):
+    root = make_root(tmp_path, lock_token="")
+    script = commands.read_script(str(root), lock=LockRequest(TOKEN, '{"who": "me"}'))
+    state = commands.parse_read("h", subprocess.run(["sh", "-c", script], capture_output=True, text=True).stdout, TOKEN)
+    assert state.locked_by_us and state.lock.token == TOKEN
+    again = commands.read_script(str(root), lock=LockRequest("fedcba9876543210", '{"who": "other"}'))
+    other = commands.parse_read("h", subprocess.run(["sh", "-c", again], capture_output=True, text=True).stdout,
+                                "fedcba9876543210")
+    assert not other.locked_by_us and other.lock.token == TOKEN
+
+
+def _stream(header: dict, members: dict) -> bytes:
+    raw = io.BytesIO()
+    raw.write(json.dumps(header).encode() + b"\n")
+    with tarfile.open(fileobj=raw, mode="w|") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+def test_the_ship_helper_refuses_paths_outside_the_build(tmp_path):
+    dest = tmp_path / "builds" / NEW
+    (tmp_path / "builds").mkdir()
+    for name in ("../evil", "/etc/evil", "a/../../evil"):
+        header = {"files": {name: ["f", 0o644, "0" * 64, 4, None]}, "sent": [name], "link_from": None}
+        proc = subprocess.run([sys.executable, "-c", commands.SHIP_PY, str(dest), "0"], cwd=tmp_path,
+                              input=_stream(header, {name: b"evil"}), capture_output=True)
+        assert proc.returncode != 0 and b"refusing" in proc.stderr, proc.stderr
+        assert not (tmp_path / "evil").exists() and not (tmp_path / "builds" / "evil").exists()
+        if dest.exists():
+            os.rmdir(dest)
+    header = {"files": {"a.txt": ["f", 0o644, "0" * 64, 4, None]}, "sent": ["a.txt"], "link_from": None}
+    proc = subprocess.run([sys.executable, "-c", commands.SHIP_PY, str(dest), "0"], cwd=tmp_path,
+                          input=_stream(header, {"b.txt": b"evil"}), capture_output=True)
+    assert proc.returncode != 0 and b"not in the manifest" in proc.stderr
