@@ -139,6 +139,8 @@ class LockInfo:
     ci_url: Optional[str] = None
     message: Optional[str] = None
     damaged: Optional[str] = None
+    # Set by whoever read it when the holder ran on this machine and its process is gone.
+    stale: bool = False
 
     @classmethod
     def from_text(cls, text: str, damaged: Optional[str] = None) -> "LockInfo":
@@ -181,7 +183,9 @@ class LockInfo:
             text += f" [{self.ci_url}]"
         if self.damaged:
             text += f" (damaged lock: {self.damaged})"
-        return clean_line(text, 300)
+        if self.stale:
+            text += f"; STALE: pid {self.pid} no longer runs on {self.where} (`releasetui --headless unlock` removes it)"
+        return clean_line(text, 400)
 
 
 @dataclass

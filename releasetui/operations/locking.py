@@ -18,12 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
-from .. import commands
+from .. import commands, rules
 from ..commands import LockRequest
 from ..config import HostConfig
 from ..models import HostState
 from ..runner import sleep_unless
 from .context import OperationContext
+from .source import pid_alive
 
 States = dict[str, Union[HostState, BaseException]]
 
@@ -70,6 +71,8 @@ def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock
     if not result.ok:
         raise RuntimeError(f"reading the host failed: {result.error_text()}")
     state = commands.parse_read(host.name, result.stdout, ctx.token if lock else None)
+    if state.lock is not None and not state.locked_by_us:
+        state.lock.stale = rules.lock_is_stale(state.lock, ctx.machine, pid_alive)
     if lock and not ctx.dry_run:
         if state.locked_by_us:
             ctx.report(host.name, "lock", "ok", time.monotonic() - started,
