@@ -373,7 +373,13 @@ class _SSHProcess(RemoteProcess):
                     if transport is None or not transport.is_active() or time.monotonic() > deadline:
                         raise self._lost(EOFError("no exit status"))
                     time.sleep(0.01)
-            return self.channel.recv_exit_status()
+            code = self.channel.recv_exit_status()
+            transport = self.channel.get_transport()
+            # No exit status and a dead transport: the connection was lost, not the script's doing.
+            # (A script killed by a signal also has no status, but its connection lives on.)
+            if code == -1 and (transport is None or not transport.is_active()):
+                raise self._lost(EOFError("the connection closed"))
+            return code
         finally:
             self.channel.close()
 
