@@ -304,6 +304,8 @@ class Runner:
             pool.close()
         fleet.settle()
         server1 = process_tree_cpu(fleet.sshd_pid)
+        if any(getattr(o, "status", "") == "interrupted" for o in getattr(result, "outcomes", {}).values()):
+            raise KeyboardInterrupt  # the engine took Ctrl-C itself (and cleaned up the hosts): stop here too
         failure = describe_failure(op, result, hosts)
         if failure:
             where = f"{len(hosts)} host(s) at {fleet.rtt_ms:g} ms" if fleet.rtt_ms is not None else f"{len(hosts)} host(s)"
@@ -601,6 +603,7 @@ def py_spy_gil(run: Callable[[], Any], rate: int = 250) -> Optional[dict]:
             proc.send_signal(signal.SIGINT)
         rest = proc.communicate(timeout=30)[0]
     stacks: dict[str, int] = {}
+    leaves: dict[str, int] = {}
     held = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -608,18 +611,37 @@ def py_spy_gil(run: Callable[[], Any], rate: int = 250) -> Optional[dict]:
             continue
         held += int(count)
         category = "other"
-        for frame in reversed(stack.split(";")):  # leaf first
+        frames = stack.split(";")
+        for frame in reversed(frames):  # leaf first
             name, _, where = frame.partition(" (")
             found = classify(where.rsplit(":", 1)[0], name.split(".")[-1].strip())
             if found:
                 category = found
                 break
         stacks[category] = stacks.get(category, 0) + int(count)
+        leaves[frames[-1]] = leaves.get(frames[-1], 0) + int(count)
     out.unlink()
-    total = next((int(w.strip(".")) for line in rest.splitlines() if "Samples:" in line
-                  for w in line.split("Samples:")[1].split()[:1]), 0)
-    return {"wall": wall, "samples": total, "gil_held": held, "rate": rate,
-            "gil_share": held / total if total else float("nan"), "by_category": stacks}
+    errors = [line.strip() for line in rest.splitlines() if "rror" in line or "behind" in line]
+    # py-spy --gil keeps only the samples in which a thread held the GIL: the share is over the samples due.
+    due = rate * wall
+    return {"wall": wall, "rate": rate, "gil_held": held, "gil_share": min(1.0, held / due) if due else float("nan"),
+            "by_category": stacks, "top_leaves": sorted(leaves.items(), key=lambda kv: -kv[1])[:15],
+            "messages": errors[:5]}
+
+
+def spawn_costs(runs: int = 5) -> dict[str, float]:
+    """CPU seconds of one rsync relay interpreter start (what each host's transfer spawns) and of one rsync."""
+    def cpu_of(argv: list[str]) -> float:
+        values = []
+        for _ in range(runs):
+            before = own_cpu()[1]
+            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            values.append(own_cpu()[1] - before)
+        return statistics.median(values)
+
+    return {"relay interpreter (python -m releasetui.rsync_relay)": cpu_of([sys.executable, "-m",
+                                                                              "releasetui.rsync_relay"]),
+            "rsync --version": cpu_of([shutil.which("rsync") or "rsync", "--version"])}
 
 
 def profile_config(fleet: Fleet, runner: Runner, n: int, log: Callable[[str], None]) -> dict:
@@ -651,6 +673,7 @@ def profile_config(fleet: Fleet, runner: Runner, n: int, log: Callable[[str], No
         spy = holder.get("spy")
     log(f"  profiled {n} hosts")
     return {"hosts": n, "plain": asdict(plain), "cprofile_wall": under.wall, "groups": groups,
+            "spawn_costs": spawn_costs(),
             "top_self": top_entries(stats, 2, 14), "top_cumulative": top_entries(stats, 3, 14), "py_spy": spy}
 
 
@@ -675,6 +698,11 @@ def print_profile(profiles: list[dict], out=sys.stdout) -> None:
               f"proxy {s['cpu_proxy']:.2f} s; machine {s['machine_busy'] / (s['wall'] * CORES):.0%} busy "
               f"({s['machine_busy']:.2f} CPU-s of {s['wall'] * CORES:.2f})", file=out)
         print(f"  -> {verdict(s)}", file=out)
+        spawns = p.get("spawn_costs", {})
+        if spawns:
+            print("  one child process, CPU: " + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in spawns.items())
+                  + f"  (x {p['hosts']} hosts = {sum(spawns.values()) * p['hosts']:.2f} CPU-s; "
+                  "rsync's remote end and sessions are in 'server')", file=out)
         total = sum(p["groups"].values()) or 1.0
         print(f"  client CPU by kind (cProfile, every thread, per-thread CPU clock; {total:.2f} CPU-s under the "
               f"profiler, wall {p['cprofile_wall']:.2f} s; Python-level code is inflated most):", file=out)
@@ -690,10 +718,14 @@ def print_profile(profiles: list[dict], out=sys.stdout) -> None:
             print(f"    {secs:>7.3f} {calls:>8}  {name:<60.60} {kind}", file=out)
         spy = p.get("py_spy")
         if spy and "error" not in spy:
-            print(f"  py-spy --gil ({spy['rate']}/s, {spy['samples']} samples over {spy['wall']:.2f} s): some thread "
-                  f"held the GIL in {spy['gil_share']:.0%} of samples; by what it ran:", file=out)
+            print(f"  py-spy --gil ({spy['rate']}/s over {spy['wall']:.2f} s, another deploy): some thread held the "
+                  f"GIL in {spy['gil_held']} samples = {spy['gil_share']:.0%} of the wall time; what it ran:", file=out)
             for category, count in sorted(spy["by_category"].items(), key=lambda kv: -kv[1]):
                 print(f"    {category:<46}{count / spy['gil_held'] if spy['gil_held'] else 0:>6.0%}", file=out)
+            print("    top leaf frames: " + "; ".join(f"{leaf.split(' (')[0]} {c}" for leaf, c in spy["top_leaves"][:6]),
+                  file=out)
+            for message in spy.get("messages", []):
+                print(f"    py-spy: {message}", file=out)
         elif spy:
             print(f"  py-spy: {spy['error']}", file=out)
         else:
@@ -742,6 +774,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (SIG_IGN)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
