@@ -644,6 +644,40 @@ def spawn_costs(runs: int = 5) -> dict[str, float]:
             "rsync --version": cpu_of([shutil.which("rsync") or "rsync", "--version"])}
 
 
+def unit_costs(fleet: Fleet, connections: int = 10, commands: int = 20) -> dict[str, float]:
+    """CPU of one SSH connection (with one ``true``) and of one more command on it, client and server side."""
+    config = fleet.config(1, "unit")
+    host = config.hosts[0]
+
+    def measure(work: Callable[[], None]) -> tuple[float, float]:
+        fleet.settle()
+        server0, client0 = process_tree_cpu(fleet.sshd_pid), own_cpu()[0]
+        work()
+        client1 = own_cpu()[0]
+        fleet.settle()
+        return client1 - client0, process_tree_cpu(fleet.sshd_pid) - server0
+
+    def connect_and_run(times: int, count: int) -> Callable[[], None]:
+        def work() -> None:
+            for _ in range(times):
+                pool = ExecutorPool()
+                try:
+                    executor = pool.get(host)
+                    for _ in range(count):
+                        executor.run("true", mutating=False)
+                finally:
+                    pool.close()
+        return work
+
+    # A session's CPU reaches sshd's listener only when its connection ends: count whole connections.
+    one = measure(connect_and_run(connections, 1))
+    many = measure(connect_and_run(2, 1 + commands))
+    return {"connection + 1 command, client": one[0] / connections,
+            "connection + 1 command, server": one[1] / connections,
+            "1 more command, client": (many[0] / 2 - one[0] / connections) / commands,
+            "1 more command, server": (many[1] / 2 - one[1] / connections) / commands}
+
+
 def profile_config(fleet: Fleet, runner: Runner, n: int, log: Callable[[str], None]) -> dict:
     """At 0 ms: a plain deploy (CPU vs wall), one under cProfile in every thread, one under py-spy --gil."""
     config = fleet.config(n, f"profile-{n}")
@@ -673,7 +707,7 @@ def profile_config(fleet: Fleet, runner: Runner, n: int, log: Callable[[str], No
         spy = holder.get("spy")
     log(f"  profiled {n} hosts")
     return {"hosts": n, "plain": asdict(plain), "cprofile_wall": under.wall, "groups": groups,
-            "spawn_costs": spawn_costs(),
+            "spawn_costs": spawn_costs(), "unit_costs": unit_costs(fleet),
             "top_self": top_entries(stats, 2, 14), "top_cumulative": top_entries(stats, 3, 14), "py_spy": spy}
 
 
@@ -703,6 +737,12 @@ def print_profile(profiles: list[dict], out=sys.stdout) -> None:
             print("  one child process, CPU: " + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in spawns.items())
                   + f"  (x {p['hosts']} hosts = {sum(spawns.values()) * p['hosts']:.2f} CPU-s; "
                   "rsync's remote end and sessions are in 'server')", file=out)
+        units = p.get("unit_costs", {})
+        if units:
+            print("  unit costs, CPU: " + "; ".join(f"{k} {v * 1000:.1f} ms" for k, v in units.items()), file=out)
+            per_host = s["cpu_server"] / p["hosts"]
+            print(f"  server CPU per host in this deploy: {per_host * 1000:.0f} ms; on real hosts each pays its own, "
+                  f"here all {p['hosts']} share these {CORES} cores with the client", file=out)
         total = sum(p["groups"].values()) or 1.0
         print(f"  client CPU by kind (cProfile, every thread, per-thread CPU clock; {total:.2f} CPU-s under the "
               f"profiler, wall {p['cprofile_wall']:.2f} s; Python-level code is inflated most):", file=out)
