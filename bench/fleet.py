@@ -436,12 +436,17 @@ def print_table(results: list[dict], out=sys.stdout) -> None:
             a, b = by.get((n, zero)), by.get((n, rtt))
             if a is None or b is None:
                 continue
-            cells = "".join(f"{(_med(b['samples'][op], 'wall') - _med(a['samples'][op], 'wall')) / (rtt / 1000):>10.1f}"
-                            for op in OPS)
+            cells = ""
+            for op in OPS:
+                paid = (_med(b["samples"][op], "wall") - _med(a["samples"][op], "wall")) / (rtt / 1000)
+                busy = statistics.median(x["machine_busy"] / (x["wall"] * CORES) for x in a["samples"][op])
+                cells += f"{paid:>9.1f}{'*' if busy >= 0.85 else ' '}"
             cli = ""
             if a["cli"].get("deploy") and b["cli"].get("deploy"):
                 cli = f"{(b['cli']['deploy']['wall'] - a['cli']['deploy']['wall']) / (rtt / 1000):>12.1f}"
             print(f"{n:>5}{cells}{cli}", file=out)
+        print(f"(* the {zero:g} ms run kept >= 85% of the cores busy: it is CPU-bound here, so the difference is not "
+              "latency alone; read the 1-host row for round trips, the N-host rows for how latency overlaps)", file=out)
 
 
 # --- profiling ---------------------------------------------------------------
