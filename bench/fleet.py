@@ -33,7 +33,10 @@ median over the 1-host median at the same RTT), CPU seconds of the client
 (this process), its children (rsync and the rsync relay), the server side
 (sshd and everything it ran, measured once the sessions have exited), the
 proxy, and how busy the whole machine was (``machine``: busy CPU time over
-wall time x cores; other people's work counts too).  ``trips/host`` is what
+wall time x cores) and how much of that was not this benchmark (``others``:
+the machine is shared; a WARNING line says when others took over 10%, and
+``--quiet SHARE`` (default 0.25) waits before each run until the machine is
+less busy than that, at most ``--quiet-timeout`` s).  ``trips/host`` is what
 ``Operations.round_trips(host)`` counts, as ``scripts+transfers``.  Then
 "round trips of latency paid" = (median at RTT - median at 0 ms) / RTT.
 
@@ -124,6 +127,27 @@ def has_children(pid: int) -> bool:
         return False
 
 
+def wait_quiet(threshold: float, timeout: float, log: Callable[[str], None]) -> float:
+    """Wait (up to ``timeout`` s) until the machine is less than ``threshold`` busy over half a second.
+
+    The machine is shared: someone else's test run would be measured as ours.  Returns the last share seen.
+    """
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        busy0, t0 = machine_busy(), time.monotonic()
+        time.sleep(0.5)
+        share = (machine_busy() - busy0) / ((time.monotonic() - t0) * CORES)
+        if share < threshold or threshold >= 1:
+            return share
+        if time.monotonic() > deadline:
+            log(f"  the machine is still {share:.0%} busy with other work after {timeout:g} s: measuring anyway")
+            return share
+        if not said:
+            log(f"  waiting for the machine to quieten ({share:.0%} busy with other work)")
+            said = True
+
+
 def own_cpu() -> tuple[float, float]:
     """(this process, its waited-for children): user + sys seconds."""
     me = resource.getrusage(resource.RUSAGE_SELF)
@@ -150,6 +174,12 @@ class Sample:
     def machine_share(self) -> float:
         """How busy the machine was: 1.0 = every core, the whole time."""
         return self.machine_busy / (self.wall * CORES) if self.wall > 0 else 0.0
+
+
+def others_share(sample: dict) -> float:
+    """The share of all cores busy with work that is not this benchmark's (other people's), during one sample."""
+    ours = sample["cpu_self"] + sample["cpu_children"] + sample["cpu_server"] + sample["cpu_proxy"]
+    return max(0.0, sample["machine_busy"] - ours) / (sample["wall"] * CORES) if sample["wall"] > 0 else 0.0
 
 
 def trips_text(value: Any) -> str:
@@ -266,9 +296,17 @@ class Fleet:
 class Runner:
     """Runs operations on a fleet, each with a fresh Operations + ExecutorPool, and measures them."""
 
-    def __init__(self, fleet: Fleet, verbose: bool = True):
+    def __init__(self, fleet: Fleet, quiet: float = 1.0, quiet_timeout: float = 0.0,
+                 log: Callable[[str], None] = print):
         self.fleet = fleet
-        self.verbose = verbose
+        self.quiet = quiet
+        self.quiet_timeout = quiet_timeout
+        self.log = log
+
+    def wait_quiet(self) -> None:
+        """Before a measured run: let other people's work (and our last sessions) die down first."""
+        if self.quiet < 1:
+            wait_quiet(self.quiet, self.quiet_timeout, self.log)
 
     def op(self, op: str, config, hosts: list, build_id: Optional[str] = None, record: bool = True,
            around: Optional[Callable[[Callable[[], Any]], Any]] = None) -> tuple[Any, Optional[Sample]]:
@@ -368,6 +406,7 @@ def measure_config(fleet: Fleet, runner: Runner, n: int, rtt_ms: float, runs: in
     runner.deploy(config, hosts, record=False)  # warm-up
     samples: dict[str, list[Sample]] = {op: [] for op in OPS}
     for _ in range(runs):
+        runner.wait_quiet()
         result, sample = runner.deploy(config, hosts)
         samples["deploy"].append(sample)
         _, sample = runner.op("rollback", config, hosts)
@@ -377,6 +416,7 @@ def measure_config(fleet: Fleet, runner: Runner, n: int, rtt_ms: float, runs: in
         samples["builds"].append(sample)
     cli_runs = {}
     if cli:
+        runner.wait_quiet()
         wait_for_new_second()
         touch_app(fleet.app)
         cli_runs["deploy"] = runner.cli(config, ["deploy"])
@@ -401,9 +441,10 @@ def print_table(results: list[dict], out=sys.stdout) -> None:
     sizes = sorted({r["hosts"] for r in results})
     unit = sizes[0]
     head = (f"{'rtt ms':>6} {'hosts':>5}  {'operation':<11}{'median':>8}{'min':>8}{'max':>8}{f'x/{unit}':>7}"
-            f"{'client':>8}{'childr':>8}{'server':>8}{'proxy':>7}{'machine':>9}  trips/host")
+            f"{'client':>8}{'childr':>8}{'server':>8}{'proxy':>7}{'machine':>9}{'others':>8}  trips/host")
     print(head, file=out)
     print("-" * len(head), file=out)
+    noisy = 0.0
     for rtt in rtts:
         for n in sizes:
             r = by.get((n, rtt))
@@ -415,10 +456,12 @@ def print_table(results: list[dict], out=sys.stdout) -> None:
                 base = by.get((unit, rtt))
                 ratio = statistics.median(walls) / _med(base["samples"][op], "wall") if base else float("nan")
                 share = statistics.median(s["machine_busy"] / (s["wall"] * CORES) for s in rows)
+                others = statistics.median(others_share(s) for s in rows)
+                noisy = max(noisy, others)
                 trips = sorted({trips_text(v) for s in rows for v in s["round_trips"].values()})
                 print(f"{rtt:>6g} {n:>5}  {op:<11}{statistics.median(walls):>8.3f}{min(walls):>8.3f}{max(walls):>8.3f}"
                       f"{ratio:>7.2f}{_med(rows, 'cpu_self'):>8.2f}{_med(rows, 'cpu_children'):>8.2f}"
-                      f"{_med(rows, 'cpu_server'):>8.2f}{_med(rows, 'cpu_proxy'):>7.2f}{share:>8.0%}  {'/'.join(trips)}",
+                      f"{_med(rows, 'cpu_server'):>8.2f}{_med(rows, 'cpu_proxy'):>7.2f}{share:>8.0%}{others:>8.0%}  {'/'.join(trips)}",
                       file=out)
             for op, run in r["cli"].items():
                 inproc = _med(r["samples"][op], "wall")
@@ -426,8 +469,11 @@ def print_table(results: list[dict], out=sys.stdout) -> None:
                       f"{'':>8}{run['cpu']:>8.2f}  (one run; +{run['wall'] - inproc:.2f} s over in-process: "
                       f"start-up, imports, config)", file=out)
     print("(seconds; client = this process's CPU, childr = its rsync + relay children, server = sshd and all it ran,"
-          f"\n proxy = the latency proxy process, machine = busy share of all {CORES} cores during the operation;"
-          "\n CLI rows: childr = the whole CLI process with its children)", file=out)
+          f"\n proxy = the latency proxy process, machine = busy share of all {CORES} cores during the operation,"
+          "\n others = the part of it that was not this benchmark; CLI rows: childr = the whole CLI process)", file=out)
+    if noisy > 0.10:
+        print(f"WARNING: other work took up to {noisy:.0%} of the cores during some operations: the machine was not "
+              "quiet, times are inflated; re-run when it is", file=out)
     zero = rtts[0]
     for rtt in rtts[1:]:
         print(f"\nround trips of latency paid = (median at {rtt:g} ms - median at {zero:g} ms) / {rtt / 1000:g} s", file=out)
@@ -445,7 +491,7 @@ def print_table(results: list[dict], out=sys.stdout) -> None:
             if a["cli"].get("deploy") and b["cli"].get("deploy"):
                 cli = f"{(b['cli']['deploy']['wall'] - a['cli']['deploy']['wall']) / (rtt / 1000):>12.1f}"
             print(f"{n:>5}{cells}{cli}", file=out)
-        print(f"(* the {zero:g} ms run kept >= 85% of the cores busy: it is CPU-bound here, so the difference is not "
+        print(f"(* the {zero:g} ms run had >= 85% of the cores busy (ours or others' work): CPU-bound, so the difference is not "
               "latency alone; read the 1-host row for round trips, the N-host rows for how latency overlaps)", file=out)
 
 
@@ -688,6 +734,7 @@ def profile_config(fleet: Fleet, runner: Runner, n: int, log: Callable[[str], No
     config = fleet.config(n, f"profile-{n}")
     hosts = list(config.hosts)
     runner.deploy(config, hosts, record=False)  # warm-up
+    runner.wait_quiet()
     _, plain = runner.deploy(config, hosts)
     prof = AllThreadsProfile()
 
@@ -735,7 +782,11 @@ def print_profile(profiles: list[dict], out=sys.stdout) -> None:
         print(f"  plain run: wall {s['wall']:.2f} s; CPU: client {s['cpu_self']:.2f} s ({s['cpu_self'] / s['wall']:.0%} "
               f"of a core), its children (rsync, relays) {s['cpu_children']:.2f} s, server {s['cpu_server']:.2f} s, "
               f"proxy {s['cpu_proxy']:.2f} s; machine {s['machine_busy'] / (s['wall'] * CORES):.0%} busy "
-              f"({s['machine_busy']:.2f} CPU-s of {s['wall'] * CORES:.2f})", file=out)
+              f"({s['machine_busy']:.2f} CPU-s of {s['wall'] * CORES:.2f}; not this benchmark's: {others_share(s):.0%})",
+              file=out)
+        if others_share(s) > 0.10:
+            print("  WARNING: the machine was not quiet during this run; its shares are not this benchmark's alone",
+                  file=out)
         print(f"  -> {verdict(s)}", file=out)
         spawns = p.get("spawn_costs", {})
         if spawns:
@@ -802,6 +853,11 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="also profile the client's deploy at 0 ms")
     parser.add_argument("--profile-only", action="store_true", help="only the profile, no table")
     parser.add_argument("--profile-hosts", type=int_list, default=[20, 50], help="fleet sizes to profile (20,50)")
+    parser.add_argument("--quiet", type=float, default=0.25, metavar="SHARE",
+                        help="before each run wait until the machine is less busy than this (default 0.25; 1 = never "
+                             "wait): the machine is shared")
+    parser.add_argument("--quiet-timeout", type=float, default=180, metavar="S",
+                        help="wait at most this long for quiet, then measure anyway (default 180)")
     parser.add_argument("--json", type=Path, help="write every sample here")
     parser.add_argument("--user", default="releasetui-bench" if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name)
     args = parser.parse_args()
@@ -841,7 +897,7 @@ def main() -> int:
     try:
         log(header)
         fleet = Fleet(size, args.user, args.files)
-        runner = Runner(fleet)
+        runner = Runner(fleet, args.quiet, args.quiet_timeout, log)
         report["prime_seconds"] = prime(fleet, runner, log)
         if not args.profile_only:
             for rtt in rtts:
