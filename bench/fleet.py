@@ -170,11 +170,6 @@ class Sample:
     machine_busy: float  # CPU-seconds over the operation, all cores
     round_trips: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def machine_share(self) -> float:
-        """How busy the machine was: 1.0 = every core, the whole time."""
-        return self.machine_busy / (self.wall * CORES) if self.wall > 0 else 0.0
-
 
 def others_share(sample: dict) -> float:
     """The share of all cores busy with work that is not this benchmark's (other people's), during one sample."""
@@ -189,12 +184,6 @@ def trips_text(value: Any) -> str:
     if isinstance(value, dict):
         return ",".join(f"{k}={v}" for k, v in value.items())
     return str(value)
-
-
-def trips_summary(samples: list[Sample]) -> str:
-    """The distinct per-host counts over every host and run (one value when all agree)."""
-    values = sorted({trips_text(v) for s in samples for v in s.round_trips.values()})
-    return "/".join(values) if values else "-"
 
 
 def describe_failure(op: str, result: Any, hosts: list) -> Optional[str]:
@@ -491,8 +480,9 @@ def print_table(results: list[dict], out=sys.stdout) -> None:
             if a["cli"].get("deploy") and b["cli"].get("deploy"):
                 cli = f"{(b['cli']['deploy']['wall'] - a['cli']['deploy']['wall']) / (rtt / 1000):>12.1f}"
             print(f"{n:>5}{cells}{cli}", file=out)
-        print(f"(* the {zero:g} ms run had >= 85% of the cores busy (ours or others' work): CPU-bound, so the difference is not "
-              "latency alone; read the 1-host row for round trips, the N-host rows for how latency overlaps)", file=out)
+        print(f"(* the {zero:g} ms run had >= 85% of the cores busy (ours or others' work): CPU-bound, so the "
+              "difference is not latency alone;\n read the 1-host row for round trips, the N-host rows for how latency "
+              "overlaps)", file=out)
 
 
 # --- profiling ---------------------------------------------------------------
