@@ -513,6 +513,8 @@ WAIT_NAMES = ("select", "poll", "acquire", "sleep", "wait", "join", "epoll")
 def classify(path: str, func: str) -> Optional[str]:
     """The category of one function (file path, name), or None for generic code (attributed to its caller)."""
     path = path.replace("\\", "/")
+    if not path.startswith(("/", "<", "~")):  # py-spy shortens paths: 'paramiko/packet.py'
+        path = "/" + path
     if path == "~":  # a builtin: '<built-in method select.select>', "<method 'recv' of '_socket.socket' objects>"
         if "fork_exec" in func or "waitpid" in func:
             return "subprocess spawns"
@@ -531,8 +533,10 @@ def classify(path: str, func: str) -> Optional[str]:
         return "subprocess spawns"
     if "/fabric/" in path or "/invoke/" in path:
         return "fabric + invoke (Connection, config)"
-    if "importlib" in path or path.startswith("<frozen"):
+    if "importlib" in path:
         return "imports"
+    if path.startswith("<frozen"):  # frozen os, posixpath, abc...: generic, counted where they were called from
+        return None
     if "/releasetui/" in path:
         return "releasetui (our code)"
     if path.endswith(("threading.py", "queue.py", "selectors.py")) or "concurrent/futures" in path:
@@ -651,7 +655,7 @@ def py_spy_gil(run: Callable[[], Any], rate: int = 250) -> Optional[dict]:
         if not count.isdigit():
             continue
         held += int(count)
-        category = "other"
+        category = "other" if stack.strip() else "no Python frame (thread start/exit)"
         frames = stack.split(";")
         for frame in reversed(frames):  # leaf first
             name, _, where = frame.partition(" (")
