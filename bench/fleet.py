@@ -723,6 +723,20 @@ def unit_costs(fleet: Fleet, connections: int = 10, commands: int = 20) -> dict[
             "1 more command, server": (many[1] / 2 - one[1] / connections) / commands}
 
 
+def known_hosts_load_cost(config, repeat: int = 5) -> tuple[int, float]:
+    """(lines, CPU seconds) for paramiko to load this config's known_hosts once, as each connection does."""
+    import paramiko
+
+    path = config.hosts[0].known_hosts
+    lines = sum(1 for line in path.read_text().splitlines() if line.strip())
+    values = []
+    for _ in range(repeat):
+        started = time.thread_time()
+        paramiko.HostKeys().load(str(path))
+        values.append(time.thread_time() - started)
+    return lines, statistics.median(values)
+
+
 def profile_config(fleet: Fleet, runner: Runner, n: int, log: Callable[[str], None]) -> dict:
     """At 0 ms: a plain deploy (CPU vs wall), one under cProfile in every thread, one under py-spy --gil."""
     config = fleet.config(n, f"profile-{n}")
@@ -754,6 +768,7 @@ def profile_config(fleet: Fleet, runner: Runner, n: int, log: Callable[[str], No
     log(f"  profiled {n} hosts")
     return {"hosts": n, "plain": asdict(plain), "cprofile_wall": under.wall, "groups": groups,
             "spawn_costs": spawn_costs(), "unit_costs": unit_costs(fleet),
+            "known_hosts_load": known_hosts_load_cost(config),
             "top_self": top_entries(stats, 2, 14), "top_cumulative": top_entries(stats, 3, 14), "py_spy": spy}
 
 
@@ -793,6 +808,11 @@ def print_profile(profiles: list[dict], out=sys.stdout) -> None:
             per_host = s["cpu_server"] / p["hosts"]
             print(f"  server CPU per host in this deploy: {per_host * 1000:.0f} ms; on real hosts each pays its own, "
                   f"here all {p['hosts']} share these {CORES} cores with the client", file=out)
+        if p.get("known_hosts_load"):
+            lines, secs = p["known_hosts_load"]
+            print(f"  known_hosts ({lines} lines) loaded by paramiko: {secs * 1000:.1f} ms CPU per connection, "
+                  f"x {p['hosts']} connections = {secs * p['hosts']:.2f} s per operation (N connections x N lines)",
+                  file=out)
         total = sum(p["groups"].values()) or 1.0
         print(f"  client CPU by kind (cProfile, every thread, per-thread CPU clock; {total:.2f} CPU-s under the "
               f"profiler, wall {p['cprofile_wall']:.2f} s; Python-level code is inflated most):", file=out)
