@@ -28,8 +28,8 @@ one CLI run pays, connection included, timed in-process with
 (``python -m releasetui --headless ... --json``, a subprocess) so process
 start-up and imports show.
 
-The table: per RTT, N and operation the median / min / max, ``xN/1`` (the
-median over the 1-host median at the same RTT), CPU seconds of the client
+The table: per RTT, N and operation the median / min / max, ``x/1`` (the
+median over the smallest fleet's median at the same RTT), CPU seconds of the client
 (this process), its children (rsync and the rsync relay), the server side
 (sshd and everything it ran, measured once the sessions have exited), the
 proxy, and how busy the whole machine was (``machine``: busy CPU time over
@@ -47,7 +47,14 @@ timer in every thread (not just the main one), and once sampled by py-spy in
 which says what fraction of the wall time some thread held the GIL and what it
 ran.  Both are grouped by what the code is: key exchange and auth, packetizing
 (framing, cipher, MAC), the rsync relay's byte copying, subprocess spawns,
-Fabric/Invoke, imports, releasetui itself, threads and waiting.
+Fabric/Invoke, imports, releasetui itself, threads and waiting.  cProfile's
+shares overweight code made of many small Python calls (its per-call cost);
+py-spy's do not.  Also: the CPU of one relay interpreter and one rsync spawn,
+of one SSH connection and of one more command (client and server side), of
+paramiko loading the known_hosts file (each connection does, whole), and a
+verdict: the machine is the bound when all its cores are busy, the client's
+GIL when this process alone uses a core's worth.  ``--profile`` runs after the
+table; ``--profile-only`` skips the table.
 
 ``--json PATH`` writes every sample.  A failed operation prints the host and why
 and exits 1 (its time is never reported); Ctrl-C exits 130.  sshd, the proxy,
