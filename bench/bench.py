@@ -21,37 +21,22 @@ import os
 import pwd
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (ensure_user, host_python, make_app, make_wheelhouse, session_env,  # noqa: E402
+                          use_this_checkout, write_config)
+
+use_this_checkout()
 
 from releasetui.config import load_config  # noqa: E402
 from releasetui.executors import ExecutorPool  # noqa: E402
 from releasetui.operations import Operations  # noqa: E402
-from releasetui.demo import build_wheel  # noqa: E402
-from tests.sshd import start_sshd  # noqa: E402
-
-
-def ensure_user(name: str) -> pwd.struct_passwd:
-    """The bench user, created with /bin/sh as its shell when missing (needs root)."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        # '*' rather than useradd's '!': with UsePAM no, sshd refuses "locked" ('!') accounts even for keys.
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", "--password", "*", name], check=True)
-        return pwd.getpwnam(name)
-
-
-def host_python(user: str) -> str:
-    """An interpreter the bench user can run (root's pyenv lives under a 0700 /root)."""
-    if user == "root":
-        return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-    return shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "python3"
+from tests.sshd import make_client_key, start_sshd  # noqa: E402
 
 
 def median_line(name: str, times: list[float], trips: list[tuple[int, int]]) -> str:
@@ -72,35 +57,22 @@ def main() -> int:
     user = ensure_user(args.user) if os.geteuid() == 0 else pwd.getpwnam(args.user)
     base = Path(tempfile.mkdtemp(prefix="releasetui-bench-"))
     os.chmod(base, 0o755)
-    key = base / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    servers = [start_sshd(base, i, (base / "id_ed25519.pub").read_text()) for i in range(args.hosts)]
-    for authorized in base.glob("sshd*/authorized_keys"):
-        authorized.chmod(0o644)  # sshd reads it as the bench user
+    key = make_client_key(base)
+    env = session_env(base)
+    servers = [start_sshd(base, i, (base / "id_ed25519.pub").read_text(), env) for i in range(args.hosts)]
     known = base / "known_hosts"
     known.write_text("".join(s.known_hosts_line + "\n" for s in servers))
     try:
-        house = base / "wheelhouse"
-        build_wheel(house, "tinylib", "1.0")
-        app = base / "app"
-        (app / "static").mkdir(parents=True)
-        (app / "app.py").write_text("VERSION = 1\n")
-        (app / "requirements.txt").write_text("tinylib==1.0\n")
-        for n in range(200):  # a realistic small app: a few hundred files
-            (app / "static" / f"file{n}.css").write_text("body { color: red; }\n" * 50)
-        roots = []
-        host_lines = []
+        house = make_wheelhouse(base / "wheelhouse")
+        app = make_app(base / "app")
+        host_entries = []
         for i, server in enumerate(servers):
             root = base / f"root{i}"
             root.mkdir()
             os.chown(root, user.pw_uid, user.pw_gid)
-            roots.append(root)
-            host_lines.append(f"  web{i + 1}: {{address: 127.0.0.1, port: {server.port}, root: {root}}}")
-        config_path = base / "hosts.yml"
-        config_path.write_text("\n".join([
-            "project: bench", f"source: {app}", f"python: {host_python(user.pw_name)}",
-            f"pip_args: [--no-index, --find-links, {house}]", "keep_builds: 5", "restart: 'true'",
-            f"ssh: {{user: {user.pw_name}, key_file: {key}, known_hosts: {known}}}", "hosts:", *host_lines]) + "\n")
+            host_entries.append((f"web{i + 1}", server.port, root))
+        config_path = write_config(base / "hosts.yml", app=app, python=host_python(user.pw_name), wheelhouse=house,
+                                   user=user.pw_name, key=key, known_hosts=known, hosts=host_entries)
         config = load_config(config_path)
         hosts = config.hosts
 
@@ -162,7 +134,7 @@ def main() -> int:
         print(f"one bare round trip ('true'): median {statistics.median(samples) * 1000:.1f} ms")
     finally:
         for server in servers:
-            server.process.terminate()
+            server.stop()
         shutil.rmtree(base, ignore_errors=True)
     return 0
 

@@ -38,7 +38,8 @@ sys.path.insert(0, str(REPO))
 
 from releasetui.config import load_config  # noqa: E402
 from releasetui.operations import Operations  # noqa: E402
-from tests.conftest import HOST_PYTHON, _start_sshd, free_port  # noqa: E402
+from tests.conftest import HOST_PYTHON  # noqa: E402
+from tests.sshd import free_port, start_sshd  # noqa: E402
 from tests.stackkit import RequestLoop, Stack, find_wheelhouse, get, missing_stack_tools, served_build  # noqa: E402
 
 
@@ -172,7 +173,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="releasetui-bench-stack-"))
     key = base / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    server = _start_sshd(base, 0, (base / "id_ed25519.pub").read_text())
+    server = start_sshd(base, 0, (base / "id_ed25519.pub").read_text())
     known = base / "known_hosts"
     known.write_text(server.known_hosts_line + "\n")
     modes = ("graceful", "plain") if args.restart == "both" else (args.restart,)

@@ -1,0 +1,1 @@
+"""Benchmarks (run them as scripts: python bench/NAME.py); a package so they can share bench/common.py."""
