@@ -505,6 +505,38 @@ class SSHExecutor(_ExecutorBase):
         return _SSHProcess(self, channel, on_line)
 
 
+_KNOWN_HOSTS: dict = {}
+_KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+def _known_host_keys(path: Path):
+    """The parsed known_hosts file, shared by every connection while the file is unchanged.
+
+    paramiko would parse the whole file again for each host: with N hosts and an N-line file an
+    operation costs N x N (0.44 s of CPU at 100 hosts, 2.3 s at 200). Connections only read it
+    (RejectPolicy never adds a key), so one parsed copy serves them all.
+    """
+    import paramiko
+
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise HostUnreachable(f"cannot read known_hosts {path}: {exc.strerror or exc}") from None
+    key = (str(path), info.st_mtime_ns, info.st_size)
+    with _KNOWN_HOSTS_LOCK:
+        keys = _KNOWN_HOSTS.get(key)
+        if keys is None:
+            keys = paramiko.HostKeys()
+            try:
+                keys.load(str(path))
+            except (OSError, paramiko.SSHException) as exc:
+                raise HostUnreachable(f"cannot read known_hosts {path}: {exc}") from None
+            if len(_KNOWN_HOSTS) > 16:  # old versions of edited files
+                _KNOWN_HOSTS.clear()
+            _KNOWN_HOSTS[key] = keys
+        return keys
+
+
 def open_connection(address: str, user: Optional[str], port: Optional[int], key_file: Optional[Path],
                     known_hosts: Path, timeout: float, sock=None):
     """A connected, authenticated Fabric Connection whose host key was checked against ``known_hosts``.
@@ -525,10 +557,7 @@ def open_connection(address: str, user: Optional[str], port: Optional[int], key_
     # Fabric's default is AutoAddPolicy, which trusts any key: refuse instead.
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if known_hosts.is_file():
-        try:
-            client.get_host_keys().load(str(known_hosts))
-        except (OSError, paramiko.SSHException) as exc:
-            raise HostUnreachable(f"cannot read known_hosts {known_hosts}: {exc}") from None
+        client._host_keys = _known_host_keys(known_hosts)  # parsed once per file version, not once per host
     if sock is None:
         try:
             sock = socket.create_connection((conn.host, conn.port), timeout=timeout)
