@@ -227,6 +227,10 @@ def outcome_of(item: HostActivation, operation: str, committed: bool) -> HostOut
                       f"'{report.sudo_user} ALL=(root) NOPASSWD: <the restart command>'")
         return HostOutcome(name, "failed", f"build {item.target}: {why}; switched back to {current}{extra}",
                            current=current, previous=item.previous, build_id=item.target)
+    if report.no_previous:
+        return HostOutcome(name, "aborted", f"{report.why or 'the ' + operation + ' failed'}; no earlier build to go "
+                           f"back to: it stays on {item.target}, marked failed", current=item.target,
+                           build_id=item.target)
     extra = "; ITS RESTART FAILED" if report.back_restart_failed else ""
     return HostOutcome(name, "aborted", f"switched back to {current}: {report.why or 'the ' + operation + ' failed'}"
                        f"{extra}", current=current, previous=item.previous, build_id=item.target)
