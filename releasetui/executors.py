@@ -365,17 +365,25 @@ class _SSHProcess(RemoteProcess):
             raise self._lost(exc) from None
 
     def _exit_code(self) -> int:
+        channel = self.channel
         try:
-            if not self.channel.exit_status_ready():
-                transport = self.channel.get_transport()
-                deadline = time.monotonic() + 10
-                while not self.channel.exit_status_ready():
-                    if transport is None or not transport.is_active() or time.monotonic() > deadline:
-                        raise self._lost(EOFError("no exit status"))
+            transport = channel.get_transport()
+            deadline = time.monotonic() + 10
+            while not channel.exit_status_ready():
+                if transport is None or not transport.is_active() or time.monotonic() > deadline:
+                    raise self._lost(EOFError("no exit status"))
+                time.sleep(0.01)
+            if channel.exit_status == -1:
+                # Closed without an exit status: the connection was lost (paramiko closes the channels a moment
+                # before it marks the transport inactive: give it that moment), or the script died of a signal.
+                settle = time.monotonic() + 0.5
+                while transport is not None and transport.is_active() and time.monotonic() < settle:
                     time.sleep(0.01)
-            return self.channel.recv_exit_status()
+                if transport is None or not transport.is_active():
+                    raise self._lost(EOFError("the connection closed"))
+            return channel.recv_exit_status()
         finally:
-            self.channel.close()
+            channel.close()
 
     def _write(self, data: bytes) -> None:
         with self._stdin_lock:
@@ -614,6 +622,9 @@ def open_ssh(conn, known_hosts: Path, timeout: float, sock=None, behind: Optiona
             raise HostKeyRefused(
                 f"host key for {label}{through} is not in {known_hosts}; refusing to connect "
                 f"(add it with: {hint} >> {known_hosts}, after checking it)") from None
+        if message.startswith(("No existing session", "Error reading SSH protocol banner")):
+            raise HostUnreachable(f"{label}{through} did not answer as an SSH server within {timeout:g}s "
+                                  f"({message})") from None
         if isinstance(exc, paramiko.AuthenticationException):
             raise HostUnreachable(f"authentication failed for {conn.user}@{label}{through}: {message}") from None
         raise HostUnreachable(f"SSH error with {label}{through}: {message}") from None
@@ -953,7 +964,11 @@ class ExecutorPool:
     executors: dict = field(default_factory=dict)
     connect_timeout: float = 15.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    gateways: GatewayPool = field(default_factory=GatewayPool)
+    gateways: Optional[GatewayPool] = None
+
+    def __post_init__(self) -> None:
+        if self.gateways is None:  # the jump hosts get the same connect timeout as the hosts
+            self.gateways = GatewayPool(self.connect_timeout)
 
     def get(self, host: HostConfig) -> Executor:
         """The executor for ``host``, made on first use."""
