@@ -826,18 +826,19 @@ class GatewayPool:
                 jump = self._jumps[route] = _Jump(route[-1])
             return jump
 
-    def _forward(self, transport, hop_label: str, dest: tuple[str, int], what: str):
-        """A ``direct-tcpip`` channel to ``dest`` through ``transport`` (the connection to ``hop_label``)."""
+    def _forward(self, transport, hop_label: str, dest: tuple[str, int], what: Optional[str] = None):
+        """A ``direct-tcpip`` channel to ``dest`` (``what``, for messages) through ``transport``, the connection
+        to ``hop_label``."""
         import paramiko
 
+        where = f"{what} ({dest[0]}:{dest[1]})" if what else f"{dest[0]}:{dest[1]}"
         try:
             return transport.open_channel("direct-tcpip", dest, ("127.0.0.1", 0), timeout=self.connect_timeout)
         except paramiko.ChannelException as exc:
-            raise HostUnreachable(f"{hop_label} cannot reach {what} ({dest[0]}:{dest[1]}): "
-                                  f"{exc.text or 'refused'}") from None
+            raise HostUnreachable(f"{hop_label} cannot reach {where}: {exc.text or 'refused'}") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if transport.is_active():
-                raise HostUnreachable(f"{hop_label} did not open a channel to {what} ({dest[0]}:{dest[1]}): "
+                raise HostUnreachable(f"{hop_label} did not open a channel to {where}: "
                                       f"{exc or type(exc).__name__}") from None
             raise _JumpLost(f"{hop_label} lost: {exc or type(exc).__name__}") from None
 
@@ -858,7 +859,8 @@ class GatewayPool:
                     try:
                         sock = None
                         if via is not None:
-                            sock = self._forward(via, route[depth - 2].label, (hop.hostname, hop.port), hop.label)
+                            sock = self._forward(via, route[depth - 2].label, (hop.hostname, hop.port),
+                                                 f"jump host {hop.name}")
                         jump.conn = open_connection(hop.name, hop.user, hop.port, hop.key_files, hop.known_hosts,
                                                     self.connect_timeout, sock, label=hop.label,
                                                     behind=route[depth - 2] if via is not None else None)
@@ -878,7 +880,7 @@ class GatewayPool:
         for attempt in (1, 2):
             transports = self.transports(route, asked)
             try:
-                channel = self._forward(transports[-1], route[-1].label, dest, f"{dest[0]}:{dest[1]}")
+                channel = self._forward(transports[-1], route[-1].label, dest)
             except _JumpLost as exc:
                 if attempt == 2:
                     raise HostUnreachable(str(exc)) from None

@@ -400,7 +400,7 @@ def test_the_jump_host_refusing_to_forward_names_it(tmp_path, world, unroutable)
     pool = ExecutorPool(connect_timeout=5)
     try:
         with pytest.raises(HostUnreachable, match=f"jump host 127.0.0.1:{world.jump.port} cannot reach "
-                                                  f"127.0.0.1:{port}"):
+                                                  f"127.0.0.1:{port}: Connect failed"):
             pool.get(host).connect()
     finally:
         pool.close()
@@ -414,3 +414,23 @@ def test_a_jump_host_key_refusal_is_a_host_key_refusal(tmp_path, world, unroutab
             pool.get(host).connect()
     finally:
         pool.close()
+
+
+def test_two_hops_from_proxy_jump_ride_one_inside_the_other(tmp_path, world, unroutable, monkeypatch):
+    """``ProxyJump bastion,bastion2``: the target's connection runs in a channel of bastion2's, which runs in a
+    channel of bastion's (both aliases of the jump sshd)."""
+    home = ssh_config_home(tmp_path, world, "bastion,bastion2")
+    monkeypatch.setenv("HOME", str(home))
+    host = HostConfig("a", str(tmp_path / "a"), address="app", known_hosts=world.dir / "known_hosts")
+    pool = ExecutorPool(connect_timeout=5)
+    try:
+        executor = pool.get(host)
+        assert executor.run("echo hi").stdout == "hi\n"
+        assert [hop.name for hop in executor.route] == ["bastion", "bastion2"]
+        assert pool.gateways.opened == 2
+        first, second = executor._via
+        assert executor._connection.transport.sock.get_transport() is second
+        assert second.sock.get_transport() is first
+    finally:
+        pool.close()
+    assert not first.is_active() and not second.is_active()
