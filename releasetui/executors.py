@@ -7,7 +7,9 @@ Three kinds, like SSHKit's backends:
 * :class:`SSHExecutor`: Fabric/paramiko, one kept-open connection per host,
   host keys checked against known_hosts (unknown or changed keys refused),
   TCP_NODELAY on the socket, and a session channel opened ahead of time so a
-  script costs one round trip, not two.
+  script costs one round trip, not two. Hosts behind jump hosts (``jump:``, or
+  ProxyJump in ~/.ssh/config) ride a ``direct-tcpip`` channel of one kept-open
+  connection per jump host (:class:`GatewayPool`), its key checked the same way.
 * :class:`LocalExecutor`: the same scripts through ``sh`` on this machine.
 * :class:`RecordingExecutor`: wraps another; read-only scripts run for real,
   anything that would change the host is recorded and not run (``--dry-run``).
