@@ -7,7 +7,9 @@ Three kinds, like SSHKit's backends:
 * :class:`SSHExecutor`: Fabric/paramiko, one kept-open connection per host,
   host keys checked against known_hosts (unknown or changed keys refused),
   TCP_NODELAY on the socket, and a session channel opened ahead of time so a
-  script costs one round trip, not two.
+  script costs one round trip, not two. Hosts behind jump hosts (``jump:``, or
+  ProxyJump in ~/.ssh/config) ride a ``direct-tcpip`` channel of one kept-open
+  connection per jump host (:class:`GatewayPool`), its key checked the same way.
 * :class:`LocalExecutor`: the same scripts through ``sh`` on this machine.
 * :class:`RecordingExecutor`: wraps another; read-only scripts run for real,
   anything that would change the host is recorded and not run (``--dry-run``).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import select
 import shlex
 import socket
@@ -329,8 +332,7 @@ class _SSHProcess(RemoteProcess):
         self._stdin_lock = threading.Lock()
 
     def _lost(self, exc: BaseException) -> HostUnreachable:
-        self.executor.drop()
-        return HostUnreachable(f"connection to {self.executor.where} lost: {exc or type(exc).__name__}")
+        return self.executor.lost(exc)
 
     def _poll(self, wait: float) -> bool:
         channel = self.channel
@@ -365,23 +367,25 @@ class _SSHProcess(RemoteProcess):
             raise self._lost(exc) from None
 
     def _exit_code(self) -> int:
+        channel = self.channel
         try:
-            if not self.channel.exit_status_ready():
-                transport = self.channel.get_transport()
-                deadline = time.monotonic() + 10
-                while not self.channel.exit_status_ready():
-                    if transport is None or not transport.is_active() or time.monotonic() > deadline:
-                        raise self._lost(EOFError("no exit status"))
+            transport = channel.get_transport()
+            deadline = time.monotonic() + 10
+            while not channel.exit_status_ready():
+                if transport is None or not transport.is_active() or time.monotonic() > deadline:
+                    raise self._lost(EOFError("no exit status"))
+                time.sleep(0.01)
+            if channel.exit_status == -1:
+                # Closed without an exit status: the connection was lost (paramiko closes the channels a moment
+                # before it marks the transport inactive: give it that moment), or the script died of a signal.
+                settle = time.monotonic() + 0.5
+                while transport is not None and transport.is_active() and time.monotonic() < settle:
                     time.sleep(0.01)
-            code = self.channel.recv_exit_status()
-            transport = self.channel.get_transport()
-            # No exit status and a dead transport: the connection was lost, not the script's doing.
-            # (A script killed by a signal also has no status, but its connection lives on.)
-            if code == -1 and (transport is None or not transport.is_active()):
-                raise self._lost(EOFError("the connection closed"))
-            return code
+                if transport is None or not transport.is_active():
+                    raise self._lost(EOFError("the connection closed"))
+            return channel.recv_exit_status()
         finally:
-            self.channel.close()
+            channel.close()
 
     def _write(self, data: bytes) -> None:
         with self._stdin_lock:
@@ -405,14 +409,21 @@ class _SSHProcess(RemoteProcess):
 
 
 class SSHExecutor(_ExecutorBase):
-    """Runs the scripts over one kept-open Fabric connection, with strict host-key checking."""
+    """Runs the scripts over one kept-open Fabric connection, with strict host-key checking.
+
+    A host behind jump hosts (``jump:`` in hosts.yml, else ProxyJump in the ssh config) is reached
+    through a ``direct-tcpip`` channel of the :class:`GatewayPool`'s kept-open jump connection.
+    """
 
     def __init__(self, host: HostConfig, connect_timeout: float = 15.0, gateways: Optional["GatewayPool"] = None):
         self.host = host
         self.connect_timeout = connect_timeout
         self.gateways = gateways
+        self._own_gateways = False
         self.round_trips = 0
         self._connection = None
+        self._route: tuple[Hop, ...] = ()
+        self._via: tuple = ()  # the jump connections' transports the connection rides on, first hop first
         self._lock = threading.Lock()
         self._spare: Optional[Future] = None
 
@@ -424,40 +435,77 @@ class SSHExecutor(_ExecutorBase):
     @property
     def known_hosts(self) -> Path:
         """The known_hosts file keys are checked against."""
-        return self.host.known_hosts or Path("~/.ssh/known_hosts").expanduser()
+        return self.host.known_hosts or Path(DEFAULT_KNOWN_HOSTS).expanduser()
+
+    @property
+    def route(self) -> tuple["Hop", ...]:
+        """The jump hosts of the current connection, first hop first (empty: direct)."""
+        return self._route
+
+    def _alive(self) -> bool:
+        return (self._connection is not None and self._connection.is_connected
+                and all(transport.is_active() for transport in self._via))
 
     def connect(self) -> None:
-        """Open (once) the SSH connection; raise :class:`HostUnreachable` or :class:`HostKeyRefused`."""
+        """Open (once) the SSH connection; raise :class:`HostUnreachable` or :class:`HostKeyRefused`.
+
+        A connection whose jump host was lost is dropped and opened again (through a new jump connection).
+        """
         with self._lock:
-            if self._connection is not None and self._connection.is_connected:
+            if self._alive():
                 return
-            self._connection = open_connection(self.host.address, self.host.user, self.host.port, self.host.key_file,
-                                               self.known_hosts, self.connect_timeout,
-                                               self.gateways.socket_for(self.host) if self.gateways else None)
+            self._close_connection()
+            conn = ssh_connection(self.host.address, self.host.user, self.host.port, self.host.key_file,
+                                  self.connect_timeout)
+            route = jump_route(self.host, conn.ssh_config, _lookup_in(conn))
+            sock, via = None, ()
+            if route:
+                if self.gateways is None:
+                    self.gateways, self._own_gateways = GatewayPool(self.connect_timeout), True
+                sock, via = self.gateways.open_channel(route, (conn.host, conn.port))
+            self._connection = open_ssh(conn, self.known_hosts, self.connect_timeout, sock,
+                                        behind=route[-1] if route else None)
+            self._route, self._via = route, via
             self._spare = None
 
+    def _close_connection(self) -> None:
+        self._spare = None
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:
+                pass
+            self._connection = None
+        self._via = ()
+
     def close(self) -> None:
-        """Close the kept-open connection (and its spare channel)."""
+        """Close the kept-open connection (and its spare channel; and the jump hosts if this executor owns them)."""
         with self._lock:
-            self._spare = None
-            if self._connection is not None:
-                try:
-                    self._connection.close()
-                except Exception:
-                    pass
-                self._connection = None
+            self._close_connection()
+            if self._own_gateways and self.gateways is not None:
+                self.gateways.close()
 
     def drop(self) -> None:
         """Forget a connection that was lost, so the next use reconnects."""
-        self.close()
+        with self._lock:
+            self._close_connection()
+
+    def lost(self, exc: BaseException) -> HostUnreachable:
+        """Forget the lost connection; the error to raise, naming the jump host when that is what was lost."""
+        why = str(exc) or type(exc).__name__
+        for hop, transport in zip(self._route, self._via):
+            if not transport.is_active():
+                why = f"{hop.label} lost"
+                break
+        self.drop()
+        return HostUnreachable(f"connection to {self.where} lost: {why}")
 
     def _open_channel(self):
         import paramiko
         try:
             return self._connection.transport.open_session(timeout=self.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
-            self.drop()
-            raise HostUnreachable(f"connection to {self.where} lost: {exc or type(exc).__name__}") from None
+            raise self.lost(exc) from None
 
     def _prime(self) -> None:
         """Open the next session channel in the background: the next script then costs one round trip, not two."""
@@ -500,8 +548,7 @@ class SSHExecutor(_ExecutorBase):
         try:
             channel.exec_command("sh -c " + shlex.quote(script))
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            self.drop()
-            raise HostUnreachable(f"connection to {self.where} lost: {exc or type(exc).__name__}") from None
+            raise self.lost(exc) from None
         return _SSHProcess(self, channel, on_line)
 
 
@@ -529,7 +576,7 @@ def _known_host_keys(path: Path):
             keys = paramiko.HostKeys()
             try:
                 keys.load(str(path))
-            except (OSError, paramiko.SSHException) as exc:
+            except (OSError, paramiko.SSHException, ValueError) as exc:
                 raise HostUnreachable(f"cannot read known_hosts {path}: {exc}") from None
             if len(_KNOWN_HOSTS) > 16:  # old versions of edited files
                 _KNOWN_HOSTS.clear()
@@ -537,22 +584,44 @@ def _known_host_keys(path: Path):
         return keys
 
 
-def open_connection(address: str, user: Optional[str], port: Optional[int], key_file: Optional[Path],
-                    known_hosts: Path, timeout: float, sock=None):
-    """A connected, authenticated Fabric Connection whose host key was checked against ``known_hosts``.
+DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
-    ``sock`` is an already-open channel to the host (through a jump host); otherwise a TCP socket with
-    TCP_NODELAY is opened here (paramiko never sets it: each round trip would wait on Nagle, ~47 ms vs ~3.5 ms).
+
+def ssh_connection(address: str, user: Optional[str], port: Optional[int],
+                   key_files: Union[Path, Iterable[Path], None], timeout: float, label: Optional[str] = None):
+    """A Fabric Connection to ``address``, not opened yet, the ssh config applied (HostName, User, Port, IdentityFile).
+
+    Fabric's own gateway handling is off (``gateway=False``): its ProxyJump connections would trust any host key
+    (AutoAddPolicy); jump hosts are opened by :class:`GatewayPool`, their keys checked like any host's.
     """
-    import paramiko
     from fabric import Connection
 
+    files = [key_files] if isinstance(key_files, Path) else list(key_files or ())
     kwargs: dict = {}
-    if key_file:
+    for key_file in files:
         if not key_file.is_file():
-            raise HostUnreachable(f"key file {key_file} not found")
-        kwargs["key_filename"] = [str(key_file)]
-    conn = Connection(address, user=user, port=port, connect_timeout=int(timeout), connect_kwargs=kwargs)
+            raise HostUnreachable(f"key file {key_file}{' for ' + label if label else ''} not found")
+    if files:
+        kwargs["key_filename"] = [str(key_file) for key_file in files]
+    try:
+        return Connection(address, user=user, port=port, connect_timeout=timeout, connect_kwargs=kwargs, gateway=False)
+    except (ValueError, KeyError) as exc:  # a Port that is not a number in the ssh config, say
+        raise HostUnreachable(f"cannot use the ssh config for {address}: {exc}") from None
+
+
+def open_ssh(conn, known_hosts: Path, timeout: float, sock=None, behind: Optional["Hop"] = None,
+             label: Optional[str] = None):
+    """Open ``conn`` (from :func:`ssh_connection`), its host key checked against ``known_hosts``; returns it.
+
+    ``sock`` is an already-open channel to the host through ``behind`` (its last jump host); without one a TCP
+    socket with TCP_NODELAY is opened here (paramiko never sets it: each round trip would wait on Nagle, ~47 ms
+    vs ~3.5 ms). ``label`` names the host in messages (default ``address:port``).
+    """
+    import paramiko
+
+    where = f"{conn.host}:{conn.port}"
+    label = label or where
+    through = f" through {behind.label}" if behind is not None else ""
     client = conn.client
     # Fabric's default is AutoAddPolicy, which trusts any key: refuse instead.
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
@@ -562,69 +631,309 @@ def open_connection(address: str, user: Optional[str], port: Optional[int], key_
         try:
             sock = socket.create_connection((conn.host, conn.port), timeout=timeout)
         except OSError as exc:
-            raise HostUnreachable(f"cannot connect to {conn.host}:{conn.port}: {exc.strerror or exc}") from None
+            raise HostUnreachable(f"cannot connect to {label}: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.connect_kwargs["sock"] = sock
+    # paramiko waits 15 s for the server's banner whatever the timeout: a host (or jump host) that accepts the
+    # connection and then says nothing would hold every host behind it that long.
+    conn.connect_kwargs.setdefault("banner_timeout", timeout)
     try:
         conn.open()
     except paramiko.BadHostKeyException as exc:
         sock.close()
         raise HostKeyRefused(
-            f"host key for {conn.host}:{conn.port} CHANGED (got {exc.key.get_name()} "
+            f"host key for {label} CHANGED (got {exc.key.get_name()} "
             f"{exc.key.fingerprint}); refusing to connect. Check {known_hosts}.") from None
     except paramiko.SSHException as exc:
         sock.close()
         message = str(exc)
         if "not found in known_hosts" in message:
+            scan = f"ssh-keyscan -p {conn.port} {conn.host}"
+            hint = (f"{scan}, run on {behind.hostname}," if behind is not None else scan)
             raise HostKeyRefused(
-                f"host key for {conn.host}:{conn.port} is not in {known_hosts}; refusing to connect "
-                f"(add it with: ssh-keyscan -p {conn.port} {conn.host} >> {known_hosts}, after checking it)") from None
+                f"host key for {label}{through} is not in {known_hosts}; refusing to connect "
+                f"(add it with: {hint} >> {known_hosts}, after checking it)") from None
+        if message.startswith(("No existing session", "Error reading SSH protocol banner")):
+            raise HostUnreachable(f"{label}{through} did not answer as an SSH server within {timeout:g}s "
+                                  f"({message})") from None
         if isinstance(exc, paramiko.AuthenticationException):
-            raise HostUnreachable(f"authentication failed for {conn.user}@{conn.host}:{conn.port}: {message}") from None
-        raise HostUnreachable(f"SSH error with {conn.host}:{conn.port}: {message}") from None
+            raise HostUnreachable(f"authentication failed for {conn.user}@{label}{through}: {message}") from None
+        raise HostUnreachable(f"SSH error with {label}{through}: {message}") from None
     except (OSError, EOFError) as exc:
         sock.close()
-        raise HostUnreachable(f"cannot connect to {conn.host}:{conn.port}: {exc}") from None
+        raise HostUnreachable(f"cannot connect to {label}{through}: {exc or type(exc).__name__}") from None
     conn.transport.set_keepalive(30)  # the TUI keeps it open for hours: keep NAT and firewalls from dropping it
     return conn
 
 
+def open_connection(address: str, user: Optional[str], port: Optional[int],
+                    key_file: Union[Path, Iterable[Path], None], known_hosts: Path, timeout: float, sock=None,
+                    label: Optional[str] = None, behind: Optional["Hop"] = None):
+    """A connected, authenticated Fabric Connection whose host key was checked against ``known_hosts``.
+
+    (:func:`ssh_connection` then :func:`open_ssh`.) No ProxyJump is followed here: see :class:`SSHExecutor`.
+    """
+    conn = ssh_connection(address, user, port, key_file, timeout, label)
+    return open_ssh(conn, known_hosts, timeout, sock, behind=behind, label=label)
+
+
+# --- jump hosts ----------------------------------------------------------------------------------
+
+MAX_HOPS = 8
+SSHLookup = Callable[[str], dict]
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One jump host on the way to a host, resolved from hosts.yml and the ssh config.
+
+    ``name`` is what was written (an ssh config alias or an address) and what Fabric is given (so the alias's
+    HostName applies); ``hostname``/``port`` are where it is, the name its key is looked up under in known_hosts.
+    """
+
+    name: str
+    hostname: str
+    port: int
+    user: Optional[str]
+    key_files: tuple[Path, ...]
+    known_hosts: Path
+
+    @property
+    def label(self) -> str:
+        """``jump host NAME (HOSTNAME:PORT)`` for messages."""
+        where = f"{self.hostname}:{self.port}"
+        return f"jump host {self.name} ({where})" if self.name != self.hostname else f"jump host {where}"
+
+
+_PROXY_JUMP_HOP = re.compile(r"(?:ssh://)?(?:(?P<user>[^@\s,/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@\s,/\[\]]+)"
+                             r"(?::(?P<port>[0-9]{1,5}))?/?")
+
+
+def parse_proxy_jump(value: str, owner: str = "") -> list[JumpHost]:
+    """A ProxyJump value (``[user@]host[:port]`` or ``ssh://[user@]host[:port]``, comma separated), first hop first."""
+    hops = []
+    for part in value.split(","):
+        match = _PROXY_JUMP_HOP.fullmatch(part.strip())
+        port = int(match.group("port")) if match and match.group("port") else None
+        if not match or (port is not None and not 0 < port < 65536):
+            whose = f" for {owner}" if owner else ""
+            raise HostUnreachable(f"cannot read the ssh config's ProxyJump {value!r}{whose}: "
+                                  f"expected [user@]host[:port], comma separated")
+        hops.append(JumpHost(address=match.group("host").strip("[]"), user=match.group("user"), port=port))
+    return hops
+
+
+def _proxies(options: dict, name: str) -> list[JumpHost]:
+    """The jump hosts the ssh config's options for ``name`` give (ProxyJump); a ProxyCommand is refused."""
+    jump = options.get("proxyjump")
+    if jump and jump.strip().lower() != "none":
+        return parse_proxy_jump(jump, name)
+    command = options.get("proxycommand")  # None for "ProxyCommand none"
+    if command:
+        raise HostUnreachable(
+            f"the ssh config gives {name} a ProxyCommand ({command}); releasetui does not run ProxyCommand "
+            f"(it reaches hosts through jump hosts whose keys it checks itself): use ProxyJump instead, or "
+            f"jump: in hosts.yml")
+    return []
+
+
+def _hop(spec: JumpHost, options: dict, host: HostConfig) -> Hop:
+    """``spec`` resolved: its own values, else its ssh config entry's, else the host's, else the defaults."""
+    try:
+        port = spec.port or int(options.get("port", 22))
+    except ValueError:
+        raise HostUnreachable(f"the ssh config's Port for jump host {spec.address} is not a number: "
+                              f"{options.get('port')!r}") from None
+    user = spec.user or options.get("user") or host.user
+    if spec.key_file is not None:
+        key_files: tuple[Path, ...] = (spec.key_file,)
+    else:
+        # ssh skips an IdentityFile that does not exist; so do we (and fall back to the host's key).
+        key_files = tuple(path for path in (Path(p).expanduser() for p in options.get("identityfile") or ())
+                          if path.is_file())
+        if not key_files and host.key_file is not None:
+            key_files = (host.key_file,)
+    known_hosts = spec.known_hosts or host.known_hosts or Path(DEFAULT_KNOWN_HOSTS).expanduser()
+    return Hop(name=spec.address, hostname=options.get("hostname") or spec.address, port=port, user=user,
+               key_files=key_files, known_hosts=known_hosts)
+
+
+def _resolve(specs: list[JumpHost], host: HostConfig, lookup: SSHLookup, seen: frozenset) -> tuple[Hop, ...]:
+    first = specs[0].address
+    before: tuple[Hop, ...] = ()
+    # The first jump host is reached the way ssh reaches it: through its own ProxyJump, if it has one.
+    # One that leads back to a host already on the way (``Host *`` + ``ProxyJump bastion``) is ignored.
+    own = _proxies(lookup(first), f"jump host {first}")
+    if own and not any(spec.address in seen | {first} for spec in own):
+        before = _resolve(own, host, lookup, seen | {first})
+    route = before + tuple(_hop(spec, lookup(spec.address), host) for spec in specs)
+    if len(route) > MAX_HOPS:
+        raise HostUnreachable(f"more than {MAX_HOPS} jump hosts on the way to {host.address} (a ProxyJump loop?)")
+    return route
+
+
+def _lookup_in(conn) -> SSHLookup:
+    """``name -> options`` from the ssh config Fabric loaded for ``conn``."""
+    config = conn.config.base_ssh_config
+
+    def lookup(name: str) -> dict:
+        try:
+            return config.lookup(name)
+        except Exception as exc:  # a failing Match exec, CanonicalizeHostname that finds nothing...
+            raise HostUnreachable(f"cannot use the ssh config for {name}: {exc}") from None
+    return lookup
+
+
+def jump_route(host: HostConfig, options: dict, lookup: SSHLookup) -> tuple[Hop, ...]:
+    """The jump hosts ``host`` is reached through, first hop first; empty to connect directly.
+
+    ``jump:`` in hosts.yml wins; otherwise the ProxyJump the ssh config gives the host's address (``options``
+    is its ssh config entry; multi-hop ``a,b`` and a jump host's own ProxyJump are followed). A ProxyCommand is
+    refused (:class:`HostUnreachable`). Each jump host's user, key and known_hosts: its own (hosts.yml
+    ``jump:``, ``user@`` in ProxyJump), else its ssh config entry's (User, IdentityFile), else the host's,
+    else the defaults (the local user; ~/.ssh/id_* and the agent; ~/.ssh/known_hosts).
+    """
+    if host.transport != "ssh":
+        return ()
+    if host.jump is not None:
+        specs = [host.jump]
+    else:
+        specs = _proxies(options, host.address or host.name)
+    if not specs:
+        return ()
+    return _resolve(specs, host, lookup, frozenset({host.address}))
+
+
+class _Jump:
+    """One kept-open jump connection (and the channels opened through it)."""
+
+    def __init__(self, hop: Hop):
+        self.hop = hop
+        self.lock = threading.Lock()
+        self.conn = None
+        self.via = None                     # the transport it was opened through (None: a TCP socket)
+        self.channels: list = []            # direct-tcpip channels opened through it
+        self.error: Optional[HostUnreachable] = None
+        self.failed_at = float("-inf")
+
+    def alive(self, via) -> bool:
+        return self.conn is not None and self.conn.is_connected and self.via is via
+
+    def drop(self) -> None:
+        """Close it and every channel through it (the hosts behind it then reconnect)."""
+        for channel in self.channels:
+            try:
+                channel.close()
+            except Exception:
+                pass
+        self.channels = []
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+        self.conn, self.via = None, None
+
+
 class GatewayPool:
-    """Jump hosts (bastions), one kept-open connection each, shared by every host behind them."""
+    """Jump hosts (bastions), one kept-open connection each, shared by every host behind them.
+
+    Connections are keyed by the route to them, so a jump host reached through another is its own entry,
+    and by the user, keys and known_hosts they were checked with (never shared across known_hosts files).
+    A jump connection that fails is tried once for all the hosts that were waiting on it (50 hosts behind
+    an unreachable bastion wait one connect timeout, not fifty); a later use tries again.
+    """
 
     def __init__(self, connect_timeout: float = 15.0):
         self.connect_timeout = connect_timeout
-        self._connections: dict = {}
+        self._jumps: dict[tuple[Hop, ...], _Jump] = {}
         self._lock = threading.Lock()
+        self.opened = 0  # jump connections opened so far
 
-    def socket_for(self, host: HostConfig):
-        """A channel to ``host`` through its jump host, or None when it has none."""
-        jump: Optional[JumpHost] = getattr(host, "jump", None)
-        if jump is None:
-            return None
-        key = (jump.address, jump.user, jump.port)
+    def _jump(self, route: tuple[Hop, ...]) -> _Jump:
         with self._lock:
-            conn = self._connections.get(key)
-            if conn is None or not conn.is_connected:
-                known = jump.known_hosts or host.known_hosts or Path("~/.ssh/known_hosts").expanduser()
-                conn = open_connection(jump.address, jump.user, jump.port, jump.key_file or host.key_file, known,
-                                       self.connect_timeout)
-                self._connections[key] = conn
+            jump = self._jumps.get(route)
+            if jump is None:
+                jump = self._jumps[route] = _Jump(route[-1])
+            return jump
+
+    def _forward(self, transport, hop_label: str, dest: tuple[str, int], what: Optional[str] = None):
+        """A ``direct-tcpip`` channel to ``dest`` (``what``, for messages) through ``transport``, the connection
+        to ``hop_label``."""
+        import paramiko
+
+        where = f"{what} ({dest[0]}:{dest[1]})" if what else f"{dest[0]}:{dest[1]}"
         try:
-            return conn.transport.open_channel("direct-tcpip", (host.address, host.port or 22), ("127.0.0.1", 0),
-                                               timeout=self.connect_timeout)
-        except Exception as exc:
-            raise HostUnreachable(f"cannot reach {host.address}:{host.port or 22} through {jump.address}: {exc}") from None
+            return transport.open_channel("direct-tcpip", dest, ("127.0.0.1", 0), timeout=self.connect_timeout)
+        except paramiko.ChannelException as exc:
+            raise HostUnreachable(f"{hop_label} cannot reach {where}: {exc.text or 'refused'}") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if transport.is_active():
+                raise HostUnreachable(f"{hop_label} did not open a channel to {where}: "
+                                      f"{exc or type(exc).__name__}") from None
+            raise _JumpLost(f"{hop_label} lost: {exc or type(exc).__name__}") from None
+
+    def transports(self, route: tuple[Hop, ...], asked: Optional[float] = None) -> tuple:
+        """The transports of the jump connections of ``route``, first hop first, opened or reopened as needed."""
+        asked = time.monotonic() if asked is None else asked
+        transports: list = []
+        for depth in range(1, len(route) + 1):
+            hop = route[depth - 1]
+            jump = self._jump(route[:depth])
+            via = transports[-1] if transports else None
+            with jump.lock:
+                if not jump.alive(via):
+                    jump.drop()
+                    if jump.failed_at >= asked and jump.error is not None:
+                        # It failed while this caller waited for it: the same answer, not another timeout.
+                        raise type(jump.error)(str(jump.error))
+                    try:
+                        sock = None
+                        if via is not None:
+                            sock = self._forward(via, route[depth - 2].label, (hop.hostname, hop.port),
+                                                 f"jump host {hop.name}")
+                        jump.conn = open_connection(hop.name, hop.user, hop.port, hop.key_files, hop.known_hosts,
+                                                    self.connect_timeout, sock, label=hop.label,
+                                                    behind=route[depth - 2] if via is not None else None)
+                    except HostUnreachable as exc:
+                        jump.error, jump.failed_at = exc, time.monotonic()
+                        raise
+                    jump.via, jump.error = via, None
+                    with self._lock:
+                        self.opened += 1
+                transports.append(jump.conn.transport)
+        return tuple(transports)
+
+    def open_channel(self, route: tuple[Hop, ...], dest: tuple[str, int]) -> tuple:
+        """``(channel, transports)``: a ``direct-tcpip`` channel to ``dest`` through ``route``'s last jump host,
+        and the jump connections' transports it depends on. A jump connection found lost is reopened once."""
+        asked = time.monotonic()
+        for attempt in (1, 2):
+            transports = self.transports(route, asked)
+            try:
+                channel = self._forward(transports[-1], route[-1].label, dest)
+            except _JumpLost as exc:
+                if attempt == 2:
+                    raise HostUnreachable(str(exc)) from None
+                asked = time.monotonic()
+                continue
+            jump = self._jump(route)
+            with jump.lock:
+                jump.channels = [c for c in jump.channels if not c.closed] + [channel]
+            return channel, transports
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        """Close every jump connection."""
+        """Close every jump connection (the deepest first)."""
         with self._lock:
-            for conn in self._connections.values():
-                try:
-                    conn.close()
-                except Exception:
-                    pass
-            self._connections.clear()
+            jumps = sorted(self._jumps.items(), key=lambda item: -len(item[0]))
+            self._jumps = {}
+        for _, jump in jumps:
+            jump.drop()
+
+
+class _JumpLost(HostUnreachable):
+    """A jump connection died between being checked and being used."""
 
 
 # --- dry run -------------------------------------------------------------------------------------
@@ -688,7 +997,11 @@ class ExecutorPool:
     executors: dict = field(default_factory=dict)
     connect_timeout: float = 15.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    gateways: GatewayPool = field(default_factory=GatewayPool)
+    gateways: Optional[GatewayPool] = None
+
+    def __post_init__(self) -> None:
+        if self.gateways is None:  # the jump hosts get the same connect timeout as the hosts
+            self.gateways = GatewayPool(self.connect_timeout)
 
     def get(self, host: HostConfig) -> Executor:
         """The executor for ``host``, made on first use."""
