@@ -607,7 +607,7 @@ from textual.widgets._footer import FooterKey  # noqa: E402
 from textual.widgets._toast import Toast  # noqa: E402
 
 from releasetui.tui.app import MUTATING_ACTIONS, RowTable  # noqa: E402
-from tests.test_tui_snapshots import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
+from tests.tuikit import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
 
 WIDTHS = [(80, 24), (100, 30), (110, 30), (120, 40), (160, 50)]
 WORDS = [f"w{i:03d}x" for i in range(60)]  # unique, so a lost word is a missing one, not a repeated one
