@@ -712,12 +712,17 @@ async def test_footer_shows_quit_and_help_at_every_width(size):
         await loaded(pilot)
         keys = visible_footer_keys(app.screen)
         assert {"quit_app", "help"} <= set(keys), (size, sorted(keys))
-        assert MUTATING_ACTIONS | {"logs", "mark"} <= set(keys), (size, sorted(keys))
+        # The operations, the fleet view and marking fit even at 80 columns.
+        assert MUTATING_ACTIONS | {"logs", "mark", "fleet"} <= set(keys), (size, sorted(keys))
         regions = sorted((k.region for k in keys.values()), key=lambda r: r.x)
         for left, right in zip(regions, regions[1:]):
             assert left.right <= right.x, f"{size}: footer keys overlap: {left} {right}"
-        if size[0] >= 120:  # room for every key, as written, and the palette's
-            assert {"filter", "refresh", "command_palette"} <= set(keys)
+        if size[0] >= 100:
+            assert {"history", "refresh"} <= set(keys), (size, sorted(keys))
+        if size[0] >= 120:
+            assert {"mark_role", "filter"} <= set(keys), (size, sorted(keys))
+        if size[0] >= 160:  # room for every key, as written, and the palette's
+            assert {"command_palette"} <= set(keys)
             assert keys["mark"].description == "Mark host"
 
 
