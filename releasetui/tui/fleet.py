@@ -146,12 +146,12 @@ def fleet_summary(model: FleetModel) -> Text:
     return text
 
 
-def build_detail(model: FleetModel, build_id: str, now: datetime, tz: Optional[tzinfo]) -> Text:
+def build_detail(model: FleetModel, build_id: str, now: datetime, tz: Optional[tzinfo], compact: bool = False) -> Text:
     """What the build under the cursor is across the fleet: where it is live, in which state, pinned, missing."""
     first = next((model.build(h, build_id) for h in model.present_on(build_id)), None)
     text = Text(build_id, style="bold")
     if first is not None:
-        text.append(f"  created {created_cell(first.created_at, now, tz)}  git {git_cell(first)}")
+        text.append(f"  created {created_cell(first.created_at, now, tz, compact)}  git {git_cell(first)}")
         if first.deployed_by:
             text.append(f"  by {first.deployed_by}")
         if first.git_subject:
@@ -289,7 +289,7 @@ class FleetScreen(Screen[None]):
             detail.update(Text("no builds yet" if self.model and self.model.states else "reading…", style="dim"))
             return
         app = self.main.releasetui
-        detail.update(build_detail(self.model, build_id, app.now(), app.tz))
+        detail.update(build_detail(self.model, build_id, app.now(), app.tz, compact=self.size.width < 100))
 
     def selected_build(self) -> Optional[str]:
         """The build id under the cursor, or None."""

@@ -81,17 +81,18 @@ def outcome_style(outcome: str) -> str:
 
 
 def history_row(entry: HistoryEntry, total: int, now: datetime, tz: Optional[tzinfo], compact: bool) -> list:
-    """One operation as a row: when, what, from → to, hosts, outcome, by, took, CI job and message."""
+    """One operation as a row: when, what, from → to, outcome, hosts, by, took, CI job and message."""
     hosts = present.hosts_phrase(sorted(entry.hosts), total) if entry.hosts else "-"
     extra = " ".join(x for x in (entry.ci_url, f"“{entry.message}”" if entry.message else None) if x)
     outcome = outcome_text(entry, total)
-    # What changed before where: at 80 columns, when + what + from → to + hosts is what fits.
+    # At 80 columns when, what, from → to and the outcome fit; the rest is a scroll (or the detail) away.  A
+    # change is cut at the width of two build ids (a long one, like an unlock's, is in full in the detail).
     return [
         when_cell(entry.when, now, tz, compact),
         Text(entry.event, style="bold"),
-        fit_cell(change_text(entry), 36 if compact else 60),
-        fit_cell(hosts, 24 if compact else 40),
+        fit_cell(change_text(entry), 36 if compact else 48),
         Text(fit_cell(outcome, 24 if compact else 40), style=outcome_style(outcome)),
+        fit_cell(hosts, 24 if compact else 40),
         entry.who or "?",
         took(entry.duration),
         extra or "-",
@@ -230,8 +231,8 @@ class HistoryScreen(Screen[None]):
         table = self.query_one("#history", DataTable)
         keep = self.selected_index()
         table.clear(columns=True)
-        for label, key in (("When", "when"), ("What", "event"), ("Change", "change"), ("Hosts", "hosts"),
-                           ("Outcome", "outcome"), ("By", "who"), ("Took", "took"), ("CI job, message", "extra")):
+        for label, key in (("When", "when"), ("What", "event"), ("Change", "change"), ("Outcome", "outcome"),
+                           ("Hosts", "hosts"), ("By", "who"), ("Took", "took"), ("CI job, message", "extra")):
             table.add_column(label, key=key)
         now = self.now()
         for index, entry in enumerate(self.entries):

@@ -357,7 +357,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 "Hosts: ≠ marks a current build that differs between hosts; ✓ marks a target host.\n"
                 "Builds: * after the requirements hash marks a change from the build before "
-                "(a new virtualenv); + after the commit means the source tree was dirty.", id="help-legend")
+                "(a new virtualenv); + after the commit means the source tree was dirty.\n"
+                "Fleet view: ▶ live (on yellow: the host serves another build than most hosts), ● complete, "
+                "✗ failed, ◌ incomplete, ! damaged, p pinned, · absent, ? host not read.", id="help-legend")
 
     def on_mount(self) -> None:
         # The scroll keys (↑ ↓ pgup pgdn home end) are the focused scroll container's own bindings.
