@@ -1,4 +1,4 @@
-"""SVG snapshots of the main screen, the rollback confirmation and the help screen.
+"""SVG snapshots: the main screen, the rollback confirmation, the help, the fleet view and the history view.
 
 Deterministic by construction: fixed host states from a fake core (tests/tuikit.py: no
 disk, no hosts), a fixed clock and time zone (so "3h ago" never drifts), a fixed
@@ -7,7 +7,7 @@ terminal size.  Update with ``pytest tests/test_tui_snapshots.py --snapshot-upda
 
 from __future__ import annotations
 
-from tests.tuikit import make_app
+from tests.tuikit import FLEET6, FLEET50, FleetOperations, make_app
 
 SIZE = (120, 36)
 
@@ -50,3 +50,37 @@ def test_help_screen(snap_compare):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=open_help)
+
+
+async def _fleet(pilot) -> None:
+    await _loaded(pilot)
+    await pilot.press("v")
+    await pilot.pause()
+
+
+def test_fleet_view(snap_compare):
+    """Six hosts: web04 drifts, web06 is unreachable, a failed build on web02, an incomplete one on web05,
+    the oldest pinned everywhere."""
+    assert snap_compare(make_app(FLEET6, FleetOperations), terminal_size=SIZE, run_before=_fleet)
+
+
+def test_fleet_view_50_hosts_80x24(snap_compare):
+    """Fifty hosts at 80x24: the hosts' numbers as headers, about twenty on screen, the rest a scroll away."""
+    assert snap_compare(make_app(FLEET50, FleetOperations), terminal_size=(80, 24), run_before=_fleet)
+
+
+async def _history(pilot) -> None:
+    await _loaded(pilot)
+    await pilot.press("h")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("down", "down", "down")  # the deploy that failed on web1 and was switched back on web2
+    await pilot.pause()
+
+
+def test_history_view(snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_history)
+
+
+def test_history_view_80x24(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_history)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from releasetui.config import Config, HostConfig
 from releasetui.history import HistoryEntry
-from releasetui.models import BuildInfo, HostState, LockInfo
+from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, OperationResult
 from releasetui.tui.app import ReleaseApp
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
@@ -80,74 +80,107 @@ def sample_history() -> list[HistoryEntry]:
     ]
 
 
-class FakeOperations:
-    """The core's read side with fixed answers: web1 and web2 disagree, web2 is locked, web3 is unreachable."""
+class FakeCore:
+    """What every fake core shares: the operations record their calls in ``calls`` and succeed at once."""
 
-    history_entries: Optional[list] = None  # None: sample_history()
-
-    def __init__(self, config, report, pool):
+    def __init__(self, config, report, pool, calls: Optional[list] = None):
         self.config = config
+        self.report = report
+        self.calls = calls if calls is not None else []
 
-    def states(self, hosts):
-        web2 = HostState("web2", current="20261128081500",
-                         builds=sample_builds("20261128081500"),
-                         lock=LockInfo(who="bob@ci", where="runner-3", since="2026-11-28T11:58:00Z",
-                                       operation="deploy", build_id="20261128115800"))
-        return {
-            "web1": HostState("web1", current="20261128094210", builds=sample_builds("20261128094210")),
-            "web2": web2,
-            "web3": OSError("connection refused (web3.example.com:22)"),
-        }
+    def interrupt(self) -> int:
+        return 1
 
-    def history(self, hosts):
-        entries = self.history_entries if self.history_entries is not None else sample_history()
-        return list(entries), {"web3": "unreachable: connection refused (web3.example.com:22)"}
+    def _done(self, name: str, hosts, current: Optional[str] = None, build_id: Optional[str] = None):
+        hosts = list(hosts)
+        return OperationResult(name, {h.name: HostOutcome(h.name, "ok", "", current=current) for h in hosts},
+                               build_id=build_id, duration=0.4)
 
+    def rollback(self, hosts, build_id=None, **kwargs):
+        self.calls.append(("rollback", [h.name for h in hosts], build_id))
+        return self._done("rollback", hosts, build_id, build_id)
 
-def make_app(config: Config = CONFIG, operations=FakeOperations) -> ReleaseApp:
-    """The app on the fake core, with the fixed clock and UTC."""
-    return ReleaseApp(config, operations_factory=operations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
+    def pin(self, hosts, build_id, pinned=True):
+        self.calls.append(("pin" if pinned else "unpin", [h.name for h in hosts], build_id))
+        return self._done("pin" if pinned else "unpin", hosts, build_id=build_id)
 
-
-# --- fifty hosts ------------------------------------------------------------------------------------
-
-FLEET50_HOSTS = tuple(HostConfig(f"web{i:02d}", "/var/www/demo", address=f"10.0.1.{i}", user="deploy",
-                                 roles=("web",) if i <= 46 else ("worker",))
-                      for i in range(1, 51))
-FLEET50 = Config(path=Path("/srv/demo/hosts.yml"), project="demo", source=Path("/srv/demo/app"),
-                 requirements="requirements.txt", python="python3", keep_builds=5,
-                 restart="supervisorctl restart uwsgi", hosts=FLEET50_HOSTS, roles=("web", "worker"))
-DRIFTED = {"web07": "20261128081500", "web33": "20261127160512"}  # the two hosts off the majority
-UNREACHABLE50 = "web50"
-
-
-class Fleet50Operations:
-    """Fifty hosts: 47 on the newest build, two drifted onto older ones, one unreachable; a failed build on web12."""
-
-    def __init__(self, config, report, pool):
-        self.config = config
-
-    def states(self, hosts):
-        states: dict[str, object] = {}
-        for host in hosts:
-            if host.name == UNREACHABLE50:
-                states[host.name] = OSError("timed out (10.0.1.50:22)")
-                continue
-            current = DRIFTED.get(host.name, "20261128094210")
-            builds = sample_builds(current, pinned=("20261125093000",), incomplete=host.name == "web20")
-            if host.name == "web12":
-                builds.append(BuildInfo(id="20261128110000", complete=True, failed=True,
-                                        created_at="2026-11-28T11:00:00Z", requirements_sha256=SHA_B,
-                                        deployed_by="alice@laptop", git_commit="deadbeef00"))
-            if host.name == "web41":  # pruned there already
-                builds = [b for b in builds if b.id != "20261127160512"]
-            states[host.name] = HostState(host.name, current=current, builds=builds)
-        return states
+    def deploy(self, hosts, *args, **kwargs):
+        self.calls.append(("deploy", [h.name for h in hosts], None))
+        return self._done("deploy", hosts, "20261128120000", "20261128120000")
 
     def history(self, hosts):
         return sample_history(), {}
 
 
-def make_fleet50_app() -> ReleaseApp:
-    """The app on the fifty-host fake fleet."""
-    return make_app(FLEET50, Fleet50Operations)
+def recording(core: type, calls: list) -> Callable:
+    """An operations factory for ReleaseApp whose fakes append every operation they are asked for to ``calls``."""
+    return lambda config, report, pool: core(config, report, pool, calls)
+
+
+class FakeOperations(FakeCore):
+    """Three hosts: web1 and web2 disagree, web2 is locked, web3 is unreachable.
+
+    web1 serves a build that failed its health check (``current, failed``); the oldest build is pinned.
+    """
+
+    def states(self, hosts):
+        web2 = HostState("web2", current="20261128081500",
+                         builds=sample_builds("20261128081500", pinned=("20261125093000",)),
+                         lock=LockInfo(who="bob@ci", where="runner-3", since="2026-11-28T11:58:00Z",
+                                       operation="deploy", build_id="20261128115800"))
+        return {
+            "web1": HostState("web1", current="20261128094210",
+                              builds=sample_builds("20261128094210", failed=("20261128094210",),
+                                                   pinned=("20261125093000",))),
+            "web2": web2,
+            "web3": OSError("connection refused (web3.example.com:22)"),
+        }
+
+    def history(self, hosts):
+        return sample_history(), {"web3": "unreachable: connection refused (web3.example.com:22)"}
+
+
+def make_app(config: Config = CONFIG, operations: Callable = FakeOperations) -> ReleaseApp:
+    """The app on a fake core, with the fixed clock and UTC."""
+    return ReleaseApp(config, operations_factory=operations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
+
+
+# --- fleets ---------------------------------------------------------------------------------------
+
+def fleet_config(count: int) -> Config:
+    """``count`` hosts web01.., in two roles: the last four are workers."""
+    hosts = tuple(HostConfig(f"web{i:02d}", "/var/www/demo", address=f"10.0.1.{i}", user="deploy",
+                             roles=("web",) if i <= count - 4 else ("worker",)) for i in range(1, count + 1))
+    return Config(path=Path("/srv/demo/hosts.yml"), project="demo", source=Path("/srv/demo/app"),
+                  requirements="requirements.txt", python="python3", keep_builds=5,
+                  restart="supervisorctl restart uwsgi", hosts=hosts, roles=("web", "worker"))
+
+
+FLEET6 = fleet_config(6)
+FLEET50 = fleet_config(50)
+# Off the majority (20261128094210): web04 everywhere, and at fifty hosts web07 and web33 as well.
+DRIFTED = {"web04": "20261128081500", "web07": "20261128081500", "web33": "20261127160512"}
+FAILED_BUILD = "20261128110000"  # deployed to web02 (and web12) only, and failed its health check there
+
+
+class FleetOperations(FakeCore):
+    """A fleet on the newest build but for the DRIFTED hosts; its last host unreachable; the oldest build pinned
+    everywhere; a failed build on web02 and web12; an incomplete one on web05; web03 pruned 20261127160512."""
+
+    def states(self, hosts):
+        hosts = list(hosts)
+        states: dict[str, object] = {}
+        for host in hosts:
+            if host is hosts[-1] and len(hosts) > 1:
+                states[host.name] = OSError(f"timed out ({host.address}:22)")
+                continue
+            current = DRIFTED.get(host.name, "20261128094210")
+            builds = sample_builds(current, pinned=("20261125093000",), incomplete=host.name == "web05")
+            if host.name in ("web02", "web12"):
+                builds.append(BuildInfo(id=FAILED_BUILD, complete=True, failed=True,
+                                        created_at="2026-11-28T11:00:00Z", requirements_sha256=SHA_B,
+                                        deployed_by="alice@laptop", git_commit="deadbeef00"))
+            if host.name == "web03":
+                builds = [b for b in builds if b.id != "20261127160512"]
+            states[host.name] = HostState(host.name, current=current, builds=builds)
+        return states
