@@ -18,7 +18,7 @@ from releasetui.tui.app import MainScreen
 from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_model
 from releasetui.tui.historyview import HistoryScreen
 from releasetui.tui.screens import ConfirmScreen, HelpScreen, RolePickerScreen
-from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, FakeCore, FakeOperations, FleetOperations,
+from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations,
                           make_app, recording, sample_history)
 
 
@@ -442,3 +442,43 @@ async def test_after_a_rollback_the_exit_report_has_one_line_per_host():
                                    "web03  serves 20261128094210", "web04  serves 20261128081500",
                                    "web05  serves 20261128094210", "web06  unknown (timed out (10.0.1.6:22))"]
     assert app.exit_report[6].startswith("live now: 20261128094210 on 4 hosts")
+
+
+# --- failed builds are marked wherever builds are offered ------------------------------------------------
+
+async def test_a_failed_current_build_shows_as_current_failed_in_red_and_as_failed_where_offered():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await loaded(pilot)
+        builds = main.query_one("#builds", DataTable)
+        status = builds.get_cell("20261128094210", "status")
+        assert str(status) == "current, failed" and "red" in str(status.style)
+        # Offered in the fleet view: a red ▶ where it is live and failed.
+        screen = await open_fleet(pilot)
+        live = screen.query_one("#fleet", DataTable).get_cell("20261128094210", "web1")
+        assert live.plain.strip() == "▶" and "red" in str(live.style)
+        await pilot.press("escape")
+        # Offered as a rollback target (web2 rolls forward to it): the dialog says it was marked failed, in red.
+        main.marked = {"web2"}
+        main.host_cursor = "web2"
+        main.fill_builds()
+        builds.focus()
+        await pilot.press("home", "down")
+        assert main.selected_build() == "20261128094210"
+        await pilot.press("r")
+        await until(pilot, lambda: any("refused" in line for line in main.transcript)
+                    or isinstance(app.screen, ConfirmScreen), what="the answer")
+        # web2 is locked by another operation: refused up front, and the refusal names the holder.
+        assert any("locked by another operation" in line and "bob@ci" in line for line in main.transcript)
+
+
+def test_the_rollback_dialog_marks_a_failed_target_in_red():
+    from releasetui.tui import confirm
+    states = FakeOperations(CONFIG, None, None).states(CONFIG.hosts)
+    states["web2"].lock = None
+    states["web2"].build("20261128094210").failed = True  # it failed its health check there once
+    outcome = confirm.rollback(CONFIG, [CONFIG.hosts[1]], states, "20261128094210", NOW, None)
+    assert isinstance(outcome, confirm.Confirmation), outcome
+    line = next(line for line in outcome.body.plain.splitlines() if "FAILED" in line)
+    assert "web2:\n      20261128081500 → 20261128094210" in outcome.body.plain and "marked FAILED" in line
+    assert any("red" in str(span.style) for span in outcome.body.spans)

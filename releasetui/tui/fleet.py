@@ -94,8 +94,8 @@ def cell(build: Optional[BuildInfo], drifted: bool = False) -> Text:
     elif not build.complete:
         mark = Text("◌", style="yellow")
     elif build.current:
-        # Drift outranks the build's own colour: it is what the view is for; failed shows in the detail line.
-        style = "bold black on yellow" if drifted else ("bold white on red" if build.failed else "bold green")
+        # A host serving a failed build is the first thing to see; then drift (its header is marked too).
+        style = "bold white on red" if build.failed else ("bold black on yellow" if drifted else "bold green")
         mark = Text("▶", style=style)
     elif build.failed:
         mark = Text("✗", style="bold red")
