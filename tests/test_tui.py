@@ -710,6 +710,19 @@ def test_run_app_without_config_opens_the_no_config_screen(tmp_path, monkeypatch
     assert seen["config"] is None and str(tmp_path / "hosts.yml") in seen["looked"]
 
 
+def test_run_app_with_role_and_host_shows_those_hosts(tmp_path, monkeypatch):
+    from releasetui.tui import app as app_module
+    config = tmp_path / "hosts.yml"
+    config.write_text("project: x\nroot: /srv/x\nroles: {web: {}, worker: {}}\nhosts:\n"
+                      + "".join(f"  {h}: {{address: {h}.example.com, roles: [{r}]}}\n"
+                                for h, r in (("web1", "web"), ("web2", "web"), ("w1", "worker"), ("w2", "worker"))))
+    seen = {}
+    monkeypatch.setattr(app_module.ReleaseApp, "run", lambda self, *a, **k: seen.setdefault("hosts", self.hosts))
+    from releasetui.cli import main
+    assert main(["--config", str(config), "--role", "worker", "--host", "web2"]) == 0
+    assert [h.name for h in seen["hosts"]] == ["web2", "w1", "w2"]
+
+
 def test_bad_config_is_one_line_not_a_traceback(tmp_path, capsys):
     from releasetui.cli import main
     bad = tmp_path / "hosts.yml"

@@ -138,7 +138,8 @@ async def test_fleet_view_scrolls_the_hosts_by_whole_columns_at_80_columns():
         screen = await open_fleet(pilot)
         table = screen.query_one("#fleet", DataTable)
         assert table.max_scroll_x > 0  # fifty hosts do not fit in 80 columns...
-        visible = table.scrollable_content_region.width - sum(c.get_render_width(table) for c in table.ordered_columns[:3])
+        fixed = sum(c.get_render_width(table) for c in table.ordered_columns[:3])
+        visible = table.scrollable_content_region.width - fixed
         assert visible // 3 >= 15  # ...but at least fifteen do, three columns each
         stops = table.column_stops()
         for _ in range(5):
@@ -165,6 +166,7 @@ async def test_fleet_view_r_confirms_the_rollback_for_the_targets_then_shows_its
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         body = str(app.screen.body)
+        assert body.startswith("Targets       3 hosts (web47..web49)\n"), body
         assert "all 3 hosts: 20261128094210 → 20261128081500, same virtualenv" in body, body
         await pilot.press("y")
         await until(pilot, lambda: calls and main.busy is None, what="the rollback")
@@ -317,6 +319,44 @@ async def test_hosts_table_shows_roles_and_m_marks_a_role():
         await pilot.press("M", "escape")  # esc leaves the targets alone
         await pilot.pause()
         assert main.marked == set() and isinstance(app.screen, MainScreen)
+
+
+async def test_a_marked_role_is_named_in_the_confirmation_and_the_output():
+    calls: list = []
+    app = make_app(FLEET50, recording(FleetOperations, calls))
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await loaded(pilot)
+        await pilot.press("M")  # the cursor's host, web01, is a web host: the list starts on "web"
+        await until(pilot, lambda: isinstance(app.screen, RolePickerScreen), what="the role picker")
+        await pilot.press("enter")
+        await pilot.pause()
+        main.query_one("#builds", DataTable).focus()
+        await pilot.press("down", "r")  # 20261128081500, on every web host
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        body = str(app.screen.body)
+        assert body.startswith("Targets       role web: 46 hosts (web01..web46)\n"), body
+        # The hosts that differ are said apart: web04 and web07 already serve it.
+        assert "web04, web07: 20261128081500 is already current (nothing to do)" in body, body
+        await pilot.press("y")
+        await until(pilot, lambda: calls and main.busy is None, what="the rollback")
+        assert calls[0][1] == [f"web{i:02d}" for i in range(1, 47)]
+        assert "── rollback on role web: 46 hosts (web01..web46)" in main.transcript
+
+
+async def test_the_output_title_groups_the_hosts_in_the_same_step():
+    from releasetui.models import Event
+    from releasetui.tui.app import OperationEvent
+    app = make_app(FLEET50, FleetOperations)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await loaded(pilot)
+        main.busy = "deploy"
+        for number in range(1, 51):
+            main.on_operation_event(OperationEvent(Event(f"web{number:02d}", "install", "started")))
+        main.on_operation_event(OperationEvent(Event("web03", "install", "ok", 1.0)))
+        main.on_operation_event(OperationEvent(Event("web03", "venv", "started")))
+        title = main.query_one("#output").border_title
+        assert title == "Output · deploy running… install on 49 hosts, venv on web03", title
+        main.busy = None
 
 
 async def test_without_roles_there_is_no_roles_column_and_m_says_why():

@@ -337,14 +337,15 @@ class MainScreen(Screen):
         found = [(role, [h.name for h in app.hosts if role in h.roles]) for role in order]
         return [(role, names) for role, names in found if names]
 
-    def targets_phrase(self) -> str:
-        """The targets in a few words: ``all 50 hosts``, ``role web: 46 hosts (web01..web46)``, ``web1, web3``."""
-        names = [h.name for h in self.targets()]
+    def targets_phrase(self, hosts: Optional[list[HostConfig]] = None) -> str:
+        """The targets (or ``hosts``) in a few words: ``all 50 hosts``, ``role web: 46 hosts (web01..web46)``,
+        ``web1, web3``."""
+        names = [h.name for h in (hosts if hosts is not None else self.targets())]
         total = len(self.releasetui.hosts)
-        if not self.marked:
+        if len(names) == total:
             return f"all {total} hosts" if total > 1 else present.host_list(names)
         phrase = present.hosts_phrase(names, total)
-        role = next((role for role, hosts in self.roles() if set(hosts) == self.marked), None)
+        role = next((role for role, members in self.roles() if members == names), None)
         return f"role {role}: {phrase}" if role else phrase
 
     @on(DataTable.RowHighlighted, "#hosts")
@@ -391,7 +392,12 @@ class MainScreen(Screen):
         elif self.interrupted:
             output.border_title = f"Output · stopping {self.busy}… (cleaning up)"
         else:
-            steps = ", ".join(self.running_steps.values())
+            # Hosts in the same step grouped: fifty "webNN install" would run far past the pane's edge.
+            by_step: dict[str, list[str]] = {}
+            for host, step in self.running_steps:
+                by_step.setdefault(step, []).append(host or "*")
+            steps = ", ".join(f"{step} on " + (present.host_list(names) if len(names) <= 3 else f"{len(names)} hosts")
+                              for step, names in by_step.items())
             output.border_title = f"Output · {self.busy} running…" + (f" {steps}" if steps else "")
 
     # --- refresh ----------------------------------------------------------------
@@ -566,15 +572,23 @@ class MainScreen(Screen):
         hosts = self.targets()
         self.confirm_after_refresh("deploy", lambda: self.confirm_deploy(hosts))
 
-    def show(self, outcome, on_yes: Callable[[], None], what: str) -> None:
-        """Open the confirmation, or say why the action is refused (pane and notification), from a pure builder."""
+    def show(self, outcome, on_yes: Callable[[], None], what: str, hosts: list[HostConfig]) -> None:
+        """Open the confirmation, or say why the action is refused (pane and notification), from a pure builder.
+
+        The dialog starts with the target ``hosts``: its grouped lines say "all 4 hosts" of the targets, and
+        with fifty hosts and a role marked, which four must be said.
+        """
         if outcome is None:
             return
         if isinstance(outcome, confirm.Refusal):
             self.say(f"{what} refused: " + "; ".join(outcome.lines), "bold red")
             self.notify("\n".join(outcome.lines), title=outcome.title, severity="error", timeout=6)
             return
-        self.app.push_screen(ConfirmScreen(outcome.title, outcome.body, outcome.label, danger=outcome.danger),
+        body = Text()
+        body.append("Targets       ", style="bold")
+        body.append(self.targets_phrase(hosts) + "\n\n", style="bold cyan")
+        body.append_text(outcome.body)
+        self.app.push_screen(ConfirmScreen(outcome.title, body, outcome.label, danger=outcome.danger),
                              lambda ok: ok and on_yes())
 
     def confirm_deploy(self, hosts: list[HostConfig]) -> None:
@@ -588,7 +602,7 @@ class MainScreen(Screen):
             self.notify(f"cannot read {req_path}: {exc.strerror or exc}", title="Deploy", severity="error")
             return
         self.show(confirm.deploy(config, hosts, app.states, sha, app.now()),
-                  lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy")
+                  lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy", hosts)
 
     def action_rollback(self) -> None:
         """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation."""
@@ -607,7 +621,7 @@ class MainScreen(Screen):
         """The rollback confirmation (or the refusal), from the states just read: all hosts switch, or none."""
         app = self.releasetui
         self.show(confirm.rollback(app.config, hosts, app.states, build_id, app.now(), app.tz),
-                  lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)), "rollback")
+                  lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)), "rollback", hosts)
 
     def action_prune(self) -> None:
         """p: re-read the hosts, list exactly which builds and venvs go on each, then prune."""
@@ -619,9 +633,9 @@ class MainScreen(Screen):
         app = self.releasetui
         outcome = confirm.prune(app.config, hosts, app.states)
         if outcome is None:
-            self.notify("Nothing to prune on " + ", ".join(h.name for h in hosts) + ".", title="Prune", timeout=4)
+            self.notify(f"Nothing to prune on {self.targets_phrase()}.", title="Prune", timeout=4)
             return
-        self.show(outcome, lambda: self.run_operation("prune", lambda ops: ops.prune(hosts)), "prune")
+        self.show(outcome, lambda: self.run_operation("prune", lambda ops: ops.prune(hosts)), "prune", hosts)
 
     def action_unlock(self) -> None:
         """u: re-read the hosts, show who holds each lock (and whether it is stale), then remove it."""
@@ -633,10 +647,10 @@ class MainScreen(Screen):
         app = self.releasetui
         outcome = confirm.unlock(targets, app.states, socket.gethostname(), pid_alive)
         if outcome is None:
-            self.notify("No deploy lock on " + ", ".join(h.name for h in targets) + ".", title="Unlock", timeout=4)
+            self.notify(f"No deploy lock on {self.targets_phrase()}.", title="Unlock", timeout=4)
             return
         hosts = [h for h in targets if isinstance(app.states.get(h.name), HostState) and app.states[h.name].lock]  # type: ignore[union-attr]
-        self.show(outcome, lambda: self.run_operation("unlock", lambda ops: ops.unlock(hosts)), "unlock")
+        self.show(outcome, lambda: self.run_operation("unlock", lambda ops: ops.unlock(hosts)), "unlock", targets)
 
     def action_pin(self) -> None:
         """P: pin (or unpin) the build under the cursor on the target hosts, after a confirmation."""
@@ -657,7 +671,7 @@ class MainScreen(Screen):
         pinned = confirm.pin_wanted(hosts, app.states, build_id)
         name = "pin" if pinned else "unpin"
         self.show(confirm.pin(hosts, app.states, build_id, pinned),
-                  lambda: self.run_operation(name, lambda ops: ops.pin(hosts, build_id, pinned)), name)
+                  lambda: self.run_operation(name, lambda ops: ops.pin(hosts, build_id, pinned)), name, hosts)
 
     def action_fleet(self) -> None:
         """v: the fleet view (builds by hosts) over the states last read."""
@@ -827,7 +841,9 @@ class ReleaseApp(App[int]):
 
 
 # The tables' own keys in the fleet and history views (Textual's DataTable bindings), for the help.
-FLEET_BUILTIN_KEYS: list[tuple[str, str]] = [("↑ ↓ ← →", "Move the cursor up and down; scroll the columns sideways")]
+FLEET_BUILTIN_KEYS: list[tuple[str, str]] = [
+    ("↑ ↓ ← →", "Move the cursor up and down; scroll the columns sideways"),
+]
 
 
 def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -841,7 +857,7 @@ def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def run_app(args: argparse.Namespace) -> int:
-    """``releasetui [--config PATH] [--host NAME]...``: find and load the config, then run the TUI.
+    """``releasetui [--config PATH] [--host NAME]... [--role NAME]...``: find and load the config, then run the TUI.
 
     A missing config opens the "no config" screen; a broken one raises
     ConfigError, which the CLI prints as one line (exit 2).
@@ -851,7 +867,9 @@ def run_app(args: argparse.Namespace) -> int:
         app = ReleaseApp(None, looked=looked)
     else:
         config = load_config(path)
-        app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or []))
+        # --host and --role choose the hosts the TUI shows, as they do for --headless.
+        app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or [],
+                                                     getattr(args, "top_roles", None) or []))
     app.run()
     for line in app.exit_report:
         print(line)

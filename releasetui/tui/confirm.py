@@ -46,7 +46,8 @@ PLAN_WIDTH = 68
 
 
 def _plan_line(body: Text, line: str, style: str = "") -> None:
-    """One grouped plan line (``48 hosts (web01..web48): A → B, same virtualenv``), broken after the hosts when long."""
+    """One grouped plan line (``48 hosts (web01..web48): A → B, same virtualenv``), broken after the hosts when
+    long."""
     hosts, sep, text = line.partition(": ")
     if len(line) + 2 > PLAN_WIDTH and sep:
         body.append(f"  {hosts}:\n      {text}\n", style=style)
@@ -172,7 +173,8 @@ def pin(hosts: Sequence[HostConfig], states: Mapping[str, object], build_id: str
         build = state.build(build_id)
         words = ", ".join(w for w in build.status.split(", ") if w != "pinned")  # type: ignore[union-attr]
         now = "pinned" if pinned else "unpinned"
-        rows[name] = f"{words}, already {now}" if build.pinned == pinned else f"{words} → {now}"  # type: ignore[union-attr]
+        already = build.pinned == pinned  # type: ignore[union-attr]
+        rows[name] = f"{words}, already {now}" if already else f"{words} → {now}"
     body = Text("Prune never removes a pinned build, on any host; unpinned, it is kept or removed by the "
                 "usual rules.\n\n" if pinned else "Unpinned, prune keeps or removes it by the usual rules "
                 "(current and the rollback target are always kept).\n\n")

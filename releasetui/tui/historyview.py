@@ -113,7 +113,8 @@ def entry_detail(entry: HistoryEntry, total: int, tz: Optional[tzinfo]) -> Text:
     lines = [Text("; ").join(Text(f"{outcome} on {present.hosts_phrase(names, total)}", style=outcome_style(outcome))
                              for outcome, names in outcomes)] if outcomes else []
     if entry.moves:
-        moves = present.group_hosts({h: f"{a or 'none'} → {b or 'none'}" for h, (a, b) in sorted(entry.moves.items())})
+        moves = present.group_hosts({h: f"{a or 'none'} → {b or 'none'}"
+                                     for h, (a, b) in sorted(entry.moves.items())})
         lines.append(Text("; ".join(f"{move}" if len(moves) == 1 else f"{present.host_list(names)}: {move}"
                                     for move, names in moves)))
     if entry.details:

@@ -285,7 +285,8 @@ class RolePickerScreen(ModalScreen[Optional[str]]):
 
     def __init__(self, roles: list[tuple[str, list[str]]], total: int, highlight: Optional[str] = None,
                  marked: Optional[str] = None):
-        """``roles``: (name, its hosts); ``highlight``: the role the cursor starts on; ``marked``: the one now marked."""
+        """``roles``: (name, its hosts); ``highlight``: the role the cursor starts on; ``marked``: the one marked
+        now."""
         super().__init__()
         self.roles = roles
         self.total = total
@@ -435,7 +436,7 @@ class LogScreen(Screen[None]):
 
     def update_status(self) -> None:
         """The line above the log: which hosts, follow or paused."""
-        names = ", ".join(h.name for h in self.hosts)
+        names = present.host_list([h.name for h in self.hosts])
         follow = "follow on" if self.follow else "follow off (paused: new lines are kept, press f)"
         self.query_one("#log-status", Static).update(f"Logs of {names} · {follow} · esc to leave")
 
