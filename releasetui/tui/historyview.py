@@ -233,7 +233,7 @@ class HistoryScreen(Screen[None]):
         keep = self.selected_index()
         table.clear(columns=True)
         for label, key in (("When", "when"), ("What", "event"), ("Change", "change"), ("Outcome", "outcome"),
-                           ("Hosts", "hosts"), ("By", "who"), ("Took", "took"), ("CI job, message", "extra")):
+                           ("Hosts", "hosts"), ("By", "who"), ("Took", "took"), ("CI job", "extra")):
             table.add_column(label, key=key)
         now = self.now()
         for index, entry in enumerate(self.entries):
