@@ -404,6 +404,22 @@ async def test_history_view_lists_every_operation_newest_first_with_its_hosts():
         assert isinstance(app.screen, MainScreen)
 
 
+def test_history_change_groups_the_hosts_by_where_they_came_from():
+    from datetime import datetime, timezone
+    from releasetui.history import HistoryEntry
+    from releasetui.tui.historyview import change_text, entry_detail
+    hosts = [f"web{i:02d}" for i in range(1, 51)]
+    moves = {h: ("20261128054025" if h in ("web07", "web33") else "20261128054031", "20261128054258") for h in hosts}
+    entry = HistoryEntry("deploy", datetime(2026, 11, 28, tzinfo=timezone.utc), hosts={h: "ok" for h in hosts},
+                         moves=moves)
+    assert change_text(entry) == "2 builds → 20261128054258"
+    detail = entry_detail(entry, 50, timezone.utc).plain
+    assert ("48 hosts (web01..web06, web08..web32, web34..web50): 20261128054031 → 20261128054258; "
+            "web07, web33: 20261128054025 → 20261128054258") in detail, detail
+    apart = HistoryEntry("rollback", None, hosts={"a": "ok", "b": "ok"}, moves={"a": ("2", "1"), "b": ("3", "2")})
+    assert change_text(apart) == "a: 2 → 1; b: 3 → 2"
+
+
 async def test_history_is_read_in_a_worker_and_the_keys_answer_meanwhile():
     gate, asked = threading.Event(), threading.Event()
 

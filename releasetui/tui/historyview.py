@@ -52,9 +52,17 @@ def took(seconds: Optional[float]) -> str:
 
 
 def change_text(entry: HistoryEntry) -> str:
-    """``A → B`` (each host's move when they differ), else what the operation did (removed..., the build pinned)."""
+    """``A → B``; ``2 builds → B`` when the hosts came from different builds; the hosts grouped by move when they
+    went to different builds; else what the operation did (removed..., the build pinned)."""
     if entry.moves:
-        return entry.change()
+        moves = {h: (a or "none", b or "none") for h, (a, b) in sorted(entry.moves.items())}
+        sources, targets = {a for a, _ in moves.values()}, {b for _, b in moves.values()}
+        if len(sources) == 1 and len(targets) == 1:
+            return f"{sources.pop()} → {targets.pop()}"
+        if len(targets) == 1:  # hosts that disagreed, brought onto one build: the detail has who came from where
+            return f"{len(sources)} builds → {targets.pop()}"
+        groups = present.group_hosts({h: f"{a} → {b}" for h, (a, b) in moves.items()})
+        return "; ".join(f"{present.host_list(names)}: {move}" for move, names in groups)
     values = {h: v for h, v in entry.details.items() if v}
     if not values:
         return ""
@@ -115,11 +123,12 @@ def entry_detail(entry: HistoryEntry, total: int, tz: Optional[tzinfo]) -> Text:
     if entry.moves:
         moves = present.group_hosts({h: f"{a or 'none'} → {b or 'none'}"
                                      for h, (a, b) in sorted(entry.moves.items())})
-        lines.append(Text("; ".join(f"{move}" if len(moves) == 1 else f"{present.host_list(names)}: {move}"
+        lines.append(Text("; ".join(move if len(moves) == 1 else f"{present.hosts_phrase(names, total)}: {move}"
                                     for move, names in moves)))
     if entry.details:
         details = present.group_hosts(dict(sorted(entry.details.items())))
-        lines.append(Text("; ".join(f"{value}" if len(details) == 1 else f"{present.host_list(names)}: {value}"
+        lines.append(Text("; ".join(str(value) if len(details) == 1
+                                    else f"{present.hosts_phrase(names, total)}: {value}"
                                     for value, names in details), style="dim"))
     if entry.message:
         lines.append(Text(f"message: {entry.message}", style="italic"))
