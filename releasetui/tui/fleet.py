@@ -229,7 +229,7 @@ class FleetScreen(Screen[None]):
         """Redraw the matrix from the main screen's last read, keeping the cursor on the same build."""
         app = self.main.releasetui
         table = self.query_one("#fleet", DataTable)
-        keep = self.selected_build()
+        keep, keep_x = self.selected_build(), table.scroll_x
         model = self.model = fleet_model([h.name for h in app.hosts], app.states)
         self._filled_width = width = self.size.width or app.size.width
         table.clear(columns=True)
@@ -264,6 +264,9 @@ class FleetScreen(Screen[None]):
         target = keep if keep in table.rows else model.majority
         if target is not None and target in table.rows:
             table.move_cursor(row=table.get_row_index(target), animate=False)
+        if keep_x:
+            # The re-read every 30 s redraws the matrix: whoever scrolled to web40 stays there.
+            self.call_after_refresh(lambda: table.scroll_to(x=keep_x, animate=False))
         self.fill_summary()
         self.fill_detail()
 
