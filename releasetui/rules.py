@@ -159,6 +159,19 @@ def choices(state: HostState) -> str:
     return ", ".join(words) or "none"
 
 
+def pin_refusals(states: States, build_id: str, pinned: bool = True) -> list[Refusal]:
+    """Why a build cannot be pinned (or unpinned) on every host: unreadable, locked, missing there, or (to pin)
+    not complete.  The core's ``pin`` and the TUI's confirmation both ask this."""
+    refusals = read_refusals(states)
+    for name, state in reachable(states).items():
+        build = state.build(build_id)
+        if build is None:
+            refusals.append(Refusal(name, f"build {build_id} does not exist there (builds: {choices(state)})"))
+        elif pinned and not build.complete:
+            refusals.append(Refusal(name, f"build {build_id} is {build.state}: only complete builds are pinned"))
+    return refusals
+
+
 def plan_rollback(states: States, requested: Optional[str] = None, ignore_locks: bool = False) -> RollbackPlan:
     """Check the target on every host; refuse (naming each host and why) unless ALL can switch.
 

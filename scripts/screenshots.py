@@ -5,7 +5,9 @@
 
 Prepares a fresh demo sandbox (real local deploys, no network), then drives
 the TUI headlessly with ``app.run_test()`` and saves SVGs of: the main
-screen, a deploy in progress, the rollback confirmation and a log tail.
+screen, a deploy in progress, the rollback confirmation, a log tail, the
+fleet view (after pinning the oldest build and rolling one host back, so it
+shows a pin and drift) and the history view.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ sys.path.insert(0, str(ROOT))
 from releasetui.config import load_config  # noqa: E402
 from releasetui.demo import prepare, write_app  # noqa: E402
 from releasetui.tui.app import ReleaseApp  # noqa: E402
+from releasetui.tui.fleet import FleetScreen  # noqa: E402
+from releasetui.tui.historyview import HistoryScreen  # noqa: E402
 from releasetui.tui.screens import ConfirmScreen, LogScreen  # noqa: E402
 
 SIZE = (120, 36)
@@ -82,6 +86,41 @@ async def shoot(config_path: Path, out: Path) -> None:
         app.save_screenshot(str(out / "logs.svg"))
         print(out / "logs.svg")
         await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main)
+
+        # Pin the oldest build on both hosts, then roll web2 alone back one build: the fleet view then shows a
+        # pin and a host off the majority (and the history has both).
+        await confirm_key(pilot, "end", "P")
+        await idle(pilot)
+        app.main.query_one("#hosts").focus()
+        await pilot.press("down", "m")  # web2 is the only target
+        app.main.query_one("#builds").focus()
+        await confirm_key(pilot, "home", "down", "r")
+        await idle(pilot)
+        await pilot.press("m")  # unmarked again: the fleet view's targets read "all 2 hosts"
+
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen))
+        await pilot.pause()
+        app.save_screenshot(str(out / "fleet.svg"))
+        print(out / "fleet.svg")
+        await pilot.press("escape")
+
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen) and bool(app.screen.entries))
+        await pilot.press("down")  # the pin, under the rollback: the detail below the table says it all
+        await pilot.pause()
+        app.save_screenshot(str(out / "history.svg"))
+        print(out / "history.svg")
+        await pilot.press("escape")
+
+
+async def confirm_key(pilot, *keys: str) -> None:
+    """Press ``keys`` (the last one opens a confirmation) and answer yes."""
+    await pilot.press(*keys)
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+    await pilot.press("y")
+    await until(pilot, lambda: pilot.app.main.busy is not None or not isinstance(pilot.app.screen, ConfirmScreen))
 
 
 def main() -> int:

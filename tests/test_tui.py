@@ -481,6 +481,8 @@ async def test_quit_during_a_deploy_waits_for_its_cleanup(deployed):
             assert (root / "deploy.lock").is_dir() and len(list((root / "builds").iterdir())) == 4
             await pilot.press("q")
             assert isinstance(app.screen, QuitWhileBusyScreen)
+            # Before the switch the dialog says quitting aborts (and it does, below).
+            assert "has not switched any host. Quitting aborts it" in str(app.screen.body)
             await pilot.press("y")
             assert any("stopping deploy" in line for line in main.transcript)
             # The app waits for the operation's own end (the stop kills the hung install; the gate stays shut).
@@ -522,6 +524,164 @@ async def test_unreachable_host_says_why(tmp_path, wheelhouse):
         assert any(line.startswith("gone: unreachable") for line in app.main.transcript)
 
 
+# --- the truth about operations ----------------------------------------------------------------
+
+def hold_lock(root: Path, **info) -> None:
+    """A deploy lock as another operation leaves it in the host's root."""
+    lock = root / "deploy.lock"
+    lock.mkdir()
+    (lock / "info.json").write_text(json.dumps({"who": "carol@ci", "where": "runner-9", "since": "2026-01-01T00:00:00Z",
+                                                "operation": "deploy", **info}))
+
+
+@pytest.mark.parametrize("key", ["d", "r", "p", "P"])
+async def test_a_lock_held_elsewhere_refuses_up_front_without_a_dialog(deployed, key):
+    """Locked after the TUI's last read: the key reads the hosts again and refuses before any dialog opens."""
+    project, ids = deployed
+    make_incomplete(project.roots["box"], "20200101000000")  # so that p has something it would prune
+    app = app_for(project)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        main = await idle(pilot)
+        await cursor_to(pilot, ids[0])
+        hold_lock(project.roots["box"])
+        await pilot.press(key)
+        await until(pilot, lambda: any("refused" in line for line in main.transcript), 30, "the refusal")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        line = next(line for line in main.transcript if "refused" in line)
+        assert "locked by another operation" in line and "carol@ci" in line, line
+        assert any("carol@ci" in n.message for n in app._notifications)
+        assert main.busy is None
+    assert project.current("box") == ids[2] and (project.roots["box"] / "deploy.lock").is_dir()
+    assert (project.roots["box"] / "builds" / "20200101000000").is_dir()
+
+
+async def test_unlock_dialog_says_a_lock_of_a_dead_process_on_this_machine_is_stale(deployed):
+    import socket
+    import subprocess
+    import sys
+    project, ids = deployed
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid no longer runs
+    hold_lock(project.roots["box"], where=socket.gethostname(), pid=dead.pid)
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        body = str(app.screen.body)
+        assert f"(pid {dead.pid})" in body and f"STALE: pid {dead.pid} no longer runs" in body, body
+        await pilot.press("n")
+
+
+async def test_unlock_dialog_says_when_the_lock_holder_still_runs_here(deployed):
+    import os
+    import socket
+    project, ids = deployed
+    hold_lock(project.roots["box"], where=socket.gethostname(), pid=os.getpid())
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        body = str(app.screen.body)
+        assert f"pid {os.getpid()} is still running on this machine" in body and "STALE" not in body, body
+        await pilot.press("n")
+
+
+def gated_restart(project) -> tuple[Path, Path]:
+    """A restart that marks that it runs, then waits for a gate: a deploy stops inside its switch."""
+    marker, gate = project.dir / "restarting", project.dir / "restart-gate"
+    project.set("restart", f"'touch {marker}; until [ -e {gate} ]; do sleep 0.05; done'")
+    return marker, gate
+
+
+async def test_quit_once_the_switch_has_begun_lets_it_finish_and_says_so(deployed):
+    """q during the switch: the dialog says the switch finishes; it does, then the app quits and reports."""
+    project, ids = deployed
+    project.write_app("v4-switching", "tinylib==2.0")
+    marker, gate = gated_restart(project)
+    app = app_for(project)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            main = await idle(pilot)
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+            await pilot.press("y")
+            await until(pilot, marker.exists, 60, "the restart to hang")
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitWhileBusyScreen)
+            body = str(app.screen.body)
+            assert "is switching the hosts. Quitting lets the switch finish" in body, body
+            await pilot.press("y")
+            gate.touch()
+            await until(pilot, lambda: app.return_code is not None, 60, "the app to exit after the deploy")
+            assert any("deploy ok" in line for line in main.transcript)
+    finally:
+        gate.touch()
+    new = project.current("box")
+    assert new not in ids
+    assert app.exit_report == [f"box  serves {new}", f"live now: {new} on box"]
+
+
+def test_on_exit_the_tui_prints_what_each_host_serves(tmp_path, wheelhouse, monkeypatch, capsys):
+    """run_app prints one line per host once the app has exited, after a rollback made in it."""
+    import asyncio
+    from tests.helpers import make_project
+    from releasetui.cli import main as cli_main
+    from releasetui.tui import app as app_module
+    project = make_project(tmp_path, wheelhouse, {"a": {"transport": "local"}, "b": {"transport": "local"}})
+    ids = deploy(project, [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0")])
+
+    def run(self):
+        async def script():
+            async with self.run_test(size=SIZE) as pilot:
+                await idle(pilot)
+                await cursor_to(pilot, ids[0])
+                await pilot.press("r")
+                await until(pilot, lambda: isinstance(self.screen, ConfirmScreen), 30, "the confirmation")
+                await pilot.press("y")
+                await idle(pilot)
+                await pilot.press("q")
+        asyncio.run(script())
+
+    monkeypatch.setattr(app_module.ReleaseApp, "run", run)
+    monkeypatch.setenv("RELEASETUI_CONFIG", str(project.config))
+    assert cli_main([]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"a  serves {ids[0]}", f"b  serves {ids[0]}",
+                                                    f"live now: {ids[0]} on a, b"]
+
+
+async def test_pin_key_pins_on_the_host_and_history_shows_it(deployed):
+    from releasetui.tui.historyview import HistoryScreen
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await cursor_to(pilot, ids[0])
+        await pilot.press("P")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        assert app.screen.title_text == f"Pin build {ids[0]}?" and "box: complete → pinned" in str(app.screen.body)
+        await pilot.press("y")
+        main = await idle(pilot)
+        assert any("pin ok" in line for line in main.transcript)
+        assert str(builds_table(app).get_cell(ids[0], "status")) == "complete, pinned"
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.entries, 30, "the history")
+        newest = app.screen.entries[0]
+        assert newest.event == "pin" and newest.hosts == {"box": "ok"}
+        assert [e.event for e in app.screen.entries[1:]] == ["deploy"] * 3
+        await pilot.press("escape")
+        await cursor_to(pilot, ids[0])
+        await pilot.press("P")  # pinned everywhere: P unpins
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        assert app.screen.title_text == f"Unpin build {ids[0]}?"
+        await pilot.press("y")
+        await idle(pilot)
+        assert str(builds_table(app).get_cell(ids[0], "status")) == "complete"
+    assert [r["event"] for r in project.history("box")][-2:] == ["pin", "unpin"]
+
+
 # --- no config, bad config ---------------------------------------------------------------
 
 async def test_no_config_screen_says_where_it_looked_and_how_to_start(tmp_path):
@@ -548,6 +708,19 @@ def test_run_app_without_config_opens_the_no_config_screen(tmp_path, monkeypatch
     from releasetui.cli import main
     assert main([]) == 0
     assert seen["config"] is None and str(tmp_path / "hosts.yml") in seen["looked"]
+
+
+def test_run_app_with_role_and_host_shows_those_hosts(tmp_path, monkeypatch):
+    from releasetui.tui import app as app_module
+    config = tmp_path / "hosts.yml"
+    config.write_text("project: x\nroot: /srv/x\nroles: {web: {}, worker: {}}\nhosts:\n"
+                      + "".join(f"  {h}: {{address: {h}.example.com, roles: [{r}]}}\n"
+                                for h, r in (("web1", "web"), ("web2", "web"), ("w1", "worker"), ("w2", "worker"))))
+    seen = {}
+    monkeypatch.setattr(app_module.ReleaseApp, "run", lambda self, *a, **k: seen.setdefault("hosts", self.hosts))
+    from releasetui.cli import main
+    assert main(["--config", str(config), "--role", "worker", "--host", "web2"]) == 0
+    assert [h.name for h in seen["hosts"]] == ["web2", "w1", "w2"]
 
 
 def test_bad_config_is_one_line_not_a_traceback(tmp_path, capsys):
@@ -607,7 +780,7 @@ from textual.widgets._footer import FooterKey  # noqa: E402
 from textual.widgets._toast import Toast  # noqa: E402
 
 from releasetui.tui.app import MUTATING_ACTIONS, RowTable  # noqa: E402
-from tests.test_tui_snapshots import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
+from tests.tuikit import CONFIG, NOW, FakeOperations, make_app  # noqa: E402
 
 WIDTHS = [(80, 24), (100, 30), (110, 30), (120, 40), (160, 50)]
 WORDS = [f"w{i:03d}x" for i in range(60)]  # unique, so a lost word is a missing one, not a repeated one
@@ -712,12 +885,17 @@ async def test_footer_shows_quit_and_help_at_every_width(size):
         await loaded(pilot)
         keys = visible_footer_keys(app.screen)
         assert {"quit_app", "help"} <= set(keys), (size, sorted(keys))
-        assert MUTATING_ACTIONS | {"logs", "mark"} <= set(keys), (size, sorted(keys))
+        # The operations, the fleet view and marking fit even at 80 columns.
+        assert MUTATING_ACTIONS | {"logs", "mark", "fleet"} <= set(keys), (size, sorted(keys))
         regions = sorted((k.region for k in keys.values()), key=lambda r: r.x)
         for left, right in zip(regions, regions[1:]):
             assert left.right <= right.x, f"{size}: footer keys overlap: {left} {right}"
-        if size[0] >= 120:  # room for every key, as written, and the palette's
-            assert {"filter", "refresh", "command_palette"} <= set(keys)
+        if size[0] >= 100:
+            assert {"history", "refresh"} <= set(keys), (size, sorted(keys))
+        if size[0] >= 120:
+            assert {"mark_role", "filter"} <= set(keys), (size, sorted(keys))
+        if size[0] >= 160:  # room for every key, as written, and the palette's
+            assert {"command_palette"} <= set(keys)
             assert keys["mark"].description == "Mark host"
 
 

@@ -1,67 +1,15 @@
-"""SVG snapshots of the main screen, the rollback confirmation and the help screen.
+"""SVG snapshots: the main screen, the rollback confirmation, the help, the fleet view and the history view.
 
-Deterministic by construction: fixed host states from a fake core (no disk,
-no hosts), a fixed clock and time zone (so "3h ago" never drifts), a fixed
+Deterministic by construction: fixed host states from a fake core (tests/tuikit.py: no
+disk, no hosts), a fixed clock and time zone (so "3h ago" never drifts), a fixed
 terminal size.  Update with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
-
-from releasetui.config import Config, HostConfig
-from releasetui.models import BuildInfo, HostState, LockInfo
-from releasetui.tui.app import ReleaseApp
+from tests.tuikit import FLEET6, FLEET50, FleetOperations, make_app
 
 SIZE = (120, 36)
-NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
-SHA_A = "8b8e9b800d" + "0" * 54
-SHA_B = "7f04e92879" + "1" * 54
-
-
-def _builds(current: str) -> list[BuildInfo]:
-    rows = [
-        ("20261125093000", "2026-11-25T09:30:00Z", SHA_A, "3f2c1ab9e1", False),
-        ("20261127160512", "2026-11-27T16:05:12Z", SHA_A, "9d81e0c4aa", False),
-        ("20261128081500", "2026-11-28T08:15:00Z", SHA_B, "c0ffee1234", False),
-        ("20261128094210", "2026-11-28T09:42:10Z", SHA_B, "c0ffee1234", True),
-    ]
-    builds = [BuildInfo(id=i, complete=True, created_at=c, requirements_sha256=s, git_commit=g, git_dirty=d,
-                        deployed_by="alice@laptop", current=(i == current)) for i, c, s, g, d in rows]
-    builds.append(BuildInfo(id="20261128114001", complete=False, created_at="2026-11-28T11:40:01Z",
-                            requirements_sha256=SHA_B, deployed_by="ci (CircleCI build 812)"))
-    return builds
-
-
-CONFIG = Config(
-    path=Path("/srv/demo/hosts.yml"), project="demo", source=Path("/srv/demo/app"), requirements="requirements.txt",
-    python="python3", keep_builds=5, restart="supervisorctl restart uwsgi", logs=("/var/log/uwsgi/demo.log",),
-    hosts=(HostConfig("web1", "/var/www/demo", address="web1.example.com", user="deploy"),
-           HostConfig("web2", "/var/www/demo", address="10.0.0.12", user="deploy", port=2222),
-           HostConfig("web3", "/var/www/demo", address="web3.example.com", user="deploy")),
-)
-
-
-class FakeOperations:
-    """The core's read side with fixed answers: two hosts that disagree, one unreachable."""
-
-    def __init__(self, config, report, pool):
-        self.config = config
-
-    def states(self, hosts):
-        web2 = HostState("web2", current="20261128081500", builds=_builds("20261128081500"),
-                         lock=LockInfo(who="bob@ci", where="runner-3", since="2026-11-28T11:58:00Z",
-                                       operation="deploy", build_id="20261128115800"))
-        return {
-            "web1": HostState("web1", current="20261128094210", builds=_builds("20261128094210")),
-            "web2": web2,
-            "web3": OSError("connection refused (web3.example.com:22)"),
-        }
-
-
-def make_app() -> ReleaseApp:
-    return ReleaseApp(CONFIG, operations_factory=FakeOperations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
 
 
 async def _loaded(pilot) -> None:
@@ -102,3 +50,37 @@ def test_help_screen(snap_compare):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=open_help)
+
+
+async def _fleet(pilot) -> None:
+    await _loaded(pilot)
+    await pilot.press("v")
+    await pilot.pause()
+
+
+def test_fleet_view(snap_compare):
+    """Six hosts: web04 drifts, web06 is unreachable, a failed build on web02, an incomplete one on web05,
+    the oldest pinned everywhere."""
+    assert snap_compare(make_app(FLEET6, FleetOperations), terminal_size=SIZE, run_before=_fleet)
+
+
+def test_fleet_view_50_hosts_80x24(snap_compare):
+    """Fifty hosts at 80x24: the hosts' numbers as headers, about twenty on screen, the rest a scroll away."""
+    assert snap_compare(make_app(FLEET50, FleetOperations), terminal_size=(80, 24), run_before=_fleet)
+
+
+async def _history(pilot) -> None:
+    await _loaded(pilot)
+    await pilot.press("h")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("down", "down", "down")  # the deploy that failed on web1 and was switched back on web2
+    await pilot.pause()
+
+
+def test_history_view(snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_history)
+
+
+def test_history_view_80x24(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_history)

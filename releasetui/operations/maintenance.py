@@ -100,14 +100,7 @@ def pin(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str, pinne
     result = OperationResult(operation, build_id=build_id, dry_run=ctx.dry_run)
     fleet = read_states(ctx, hosts, ReadRequest(operation=operation, build_id=build_id))
     current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
-    refusals = rules.read_refusals(fleet.states)
-    for name, state in rules.reachable(fleet.states).items():
-        build = state.build(build_id)
-        if build is None:
-            refusals.append(rules.Refusal(name, f"build {build_id} does not exist there (builds: "
-                                                f"{rules.choices(state)})"))
-        elif pinned and not build.complete:
-            refusals.append(rules.Refusal(name, f"build {build_id} is {build.state}: only complete builds are pinned"))
+    refusals = rules.pin_refusals(fleet.states, build_id, pinned)
     if refusals or ctx.stop.is_set():
         release(ctx, fleet.locked)
         refusal_outcomes(result, refusals, hosts, current) if refusals else \

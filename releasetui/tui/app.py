@@ -33,12 +33,15 @@ from ..models import Event, HostState, OperationResult
 from ..operations import Operations, pid_alive
 from ..rules import requirements_changed
 from . import confirm
-from .fmt import created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, short_hash, status_text
+from .fleet import FleetScreen
+from .fmt import (created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, served_lines, short_hash,
+                  status_text)
+from .historyview import HistoryScreen
 from .screens import (BUILTIN_MAIN_KEYS, ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen,
-                      QuitNowScreen, QuitWhileBusyScreen, WrapLog, binding_rows)
+                      QuitNowScreen, QuitWhileBusyScreen, RolePickerScreen, RowTable, WrapLog, binding_rows)
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
-MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock"}
+MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock", "pin"}
 
 OperationsFactory = Callable[[Config, Callable[[Event], None], ExecutorPool], Operations]
 
@@ -75,15 +78,6 @@ class OperationFinished(Message):
         self.error = error
 
 
-class RowTable(DataTable):
-    """A row-cursor table whose home/end move the cursor to the first/last row (DataTable's scroll sideways)."""
-
-    BINDINGS = [
-        Binding("home", "scroll_top", "First row", show=False, tooltip="First / last row of the table"),
-        Binding("end", "scroll_bottom", "Last row", show=False, tooltip="First / last row of the table"),
-    ]
-
-
 class MainScreen(Screen):
     """Hosts, builds and output; owns the operation keys so modal screens never trigger them."""
 
@@ -101,8 +95,17 @@ class MainScreen(Screen):
         Binding("p", "prune", "Prune",
                 tooltip="Prune: remove old and incomplete builds and unused venvs (lists them first)"),
         Binding("u", "unlock", "Unlock", tooltip="Unlock: remove a deploy lock left by a killed operation (asks first)"),
+        Binding("P", "pin", "Pin", tooltip="Pin or unpin the build under the cursor on the target hosts "
+                                           "(asks first; prune never removes a pinned build)"),
         Binding("m,space", "mark", "Mark host",
                 tooltip="Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
+        Binding("M", "mark_role", "Mark role",
+                tooltip="Mark the hosts of a role as the targets (a list of the roles; the role of the host under "
+                        "the cursor first)"),
+        Binding("v", "fleet", "Fleet", tooltip="The fleet view: every build on every host, what each serves, and "
+                                               "which hosts drift (r and P work there too)"),
+        Binding("h", "history", "History", tooltip="The fleet's history: every deploy, rollback, prune, pin and "
+                                                   "unlock, newest first, one line each"),
         Binding("f5", "refresh", "Refresh", tooltip="Read every host's state again (also every 30 s while idle)"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("slash", "filter", "Filter", tooltip="Filter the builds (id, commit, who, status, hash)"),
@@ -127,6 +130,7 @@ class MainScreen(Screen):
         self.running_ops: Optional[Operations] = None
         self._errors_shown: dict[str, str] = {}
         self.transcript: list[str] = []  # plain text of the output pane, for tests and bug reports
+        self.served_changed = False  # a deploy or rollback ran: the app prints what each host serves on exit
 
     # --- layout ---------------------------------------------------------------
 
@@ -136,9 +140,11 @@ class MainScreen(Screen):
         yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
         yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
         yield WrapLog(id="output", max_lines=2000)
-        # Narrower than every key needs (about 114 columns): compact, "Mark" for "Mark host", then without
-        # "/ Filter" (80 columns), then without "f5 Refresh"; q Quit and ? Help always stay.
-        yield FittedFooter(optional=("filter", "refresh"), short={"mark": "Mark"})
+        # Narrower than every key needs (about 150 columns): compact, "Mark" for "Mark host", "Role" for "Mark
+        # role", then without "/ Filter", "M Role", "f5 Refresh" and "h History" (80 columns) in that order;
+        # the operations, the fleet view, q Quit and ? Help always stay.  The help (?) has every key.
+        yield FittedFooter(optional=("filter", "mark_role", "refresh", "history"),
+                           short={"mark": "Mark", "mark_role": "Role"})
 
     def on_mount(self) -> None:
         app = self.releasetui
@@ -196,24 +202,29 @@ class MainScreen(Screen):
         app = self.releasetui
         table = self.query_one("#hosts", DataTable)
         disagree = currents_disagree(app.states)
+        # Roles only when the config gives hosts roles: without, the column would only take State's room.
+        with_roles = any(h.roles for h in app.hosts)
         # Columns too: a DataTable column only ever grows, and State must shrink again on a narrower screen.
         table.clear(columns=True)
         table.add_column(" ", key="mark", width=1)
         table.add_column("Host", key="host")
+        if with_roles:
+            table.add_column("Roles", key="roles")
         table.add_column("Current", key="current")
         table.add_column("#", key="count")
         table.add_column("Lock", key="lock")
         table.add_column("State", key="state")
         # Last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
         table.add_column("Where", key="where")
+        state_at = len(table.ordered_columns) - 2
         rows = []
         for host in app.hosts:
             state = app.states.get(host.name)
             mark = Text("✓", style="bold cyan") if host.name in self.marked else ""
             if state is None:
-                row = [mark, host.name, "", "", "", Text("reading…", style="dim"), host.label]
+                cells = ["", "", "", Text("reading…", style="dim")]
             elif isinstance(state, Exception):
-                row = [mark, host.name, "?", "?", "?", Text(f"unreachable: {state}", style="bold red"), host.label]
+                cells = ["?", "?", "?", Text(f"unreachable: {state}", style="bold red")]
             else:
                 word = Text("ok", style="green") if state.initialized else Text("not deployed yet", style="yellow")
                 current = Text(state.current or "none")
@@ -221,44 +232,43 @@ class MainScreen(Screen):
                     current.append(" ≠", style="bold yellow")
                 lock = (Text(lock_cell(state.lock, app.now(), compact=self.compact), style="bold yellow")
                         if state.lock else Text("-", style="dim"))
-                row = [mark, host.name, current, str(len(state.builds)), lock, word, host.label]
-            rows.append(row)
+                cells = [current, str(len(state.builds)), lock, word]
+            roles = [Text(", ".join(host.roles) or "-", style="magenta" if host.roles else "dim")] if with_roles else []
+            rows.append([mark, host.name, *roles, *cells, host.label])
         # State gets all the room left of the table's right edge (Where, the config, is the column to lose); a
         # reason longer than that keeps its start, and the output pane has all of it.
-        room = self.state_room(table, rows)
+        room = self.state_room(table, rows, state_at)
         for row in rows:
-            row[5] = Text(fit_cell(row[5].plain, max(room, self.MIN_STATE)), style=row[5].style)
+            row[state_at] = Text(fit_cell(row[state_at].plain, max(room, self.MIN_STATE)), style=row[state_at].style)
         # Where gets what is left; cut with "…" rather than past the edge (which costs a scrollbar row), unless
         # too little is left to say anything (then it is cut at the edge, and scrolls).
-        state_width = max([len("State"), *(row[5].cell_len for row in rows)])
+        state_width = max([len("State"), *(row[state_at].cell_len for row in rows)])
         where_room = room - state_width - 2 * table.cell_padding
         if where_room >= self.MIN_WHERE:
             for row in rows:
-                row[6] = fit_cell(row[6], where_room)
+                row[state_at + 1] = fit_cell(row[state_at + 1], where_room)
         for host, row in zip(app.hosts, rows):
             table.add_row(*row, key=host.name)
-        title = "Hosts"
+        # The targets first: what d r p u P l act on is what a person must not misread.
+        title = f"Hosts · targets: {self.targets_phrase()}"
         if disagree:
             title += " · ≠ hosts disagree on the current build"
-        if self.marked:
-            title += f" · targets: {', '.join(h.name for h in self.targets())}"
         table.border_title = title
         if self.host_cursor in {h.name for h in app.hosts}:
             table.move_cursor(row=table.get_row_index(self.host_cursor), animate=False)
 
-    STATE_COLUMN = 5  # the hosts table's State, after mark, Host, Current, # and Lock
     MIN_STATE = 24  # "unreachable: " and the start of the reason, even when that pushes State past the edge
     MIN_WHERE = 8  # narrower than this, Where is left to the edge (and the scrollbar) rather than cut with "…"
 
-    def state_room(self, table: DataTable, rows: list[list]) -> int:
+    def state_room(self, table: DataTable, rows: list[list], state_at: int) -> int:
         """The columns left for the hosts' State cells (and Where after them): the table's width minus the
-        columns before State and State's own padding."""
+        columns before State (at index ``state_at``) and State's own padding."""
         width = (self.size.width or self.app.size.width) - 2  # the table's round border
         if table.show_vertical_scrollbar:
             width -= table.scrollbar_size_vertical
         padding = 2 * table.cell_padding
         before = 0
-        for index, column in enumerate(table.ordered_columns[:self.STATE_COLUMN]):
+        for index, column in enumerate(table.ordered_columns[:state_at]):
             if not column.auto_width:
                 before += column.width + padding
                 continue
@@ -320,6 +330,24 @@ class MainScreen(Screen):
         hosts = list(self.releasetui.hosts)
         return [h for h in hosts if h.name in self.marked] or hosts
 
+    def roles(self) -> list[tuple[str, list[str]]]:
+        """Each role and its hosts (of those this TUI shows), in the config's order."""
+        app = self.releasetui
+        order = list(app.config.roles) + sorted({r for h in app.hosts for r in h.roles} - set(app.config.roles))
+        found = [(role, [h.name for h in app.hosts if role in h.roles]) for role in order]
+        return [(role, names) for role, names in found if names]
+
+    def targets_phrase(self, hosts: Optional[list[HostConfig]] = None) -> str:
+        """The targets (or ``hosts``) in a few words: ``all 50 hosts``, ``role web: 46 hosts (web01..web46)``,
+        ``web1, web3``."""
+        names = [h.name for h in (hosts if hosts is not None else self.targets())]
+        total = len(self.releasetui.hosts)
+        if len(names) == total:
+            return f"all {total} hosts" if total > 1 else present.host_list(names)
+        phrase = present.hosts_phrase(names, total)
+        role = next((role for role, members in self.roles() if members == names), None)
+        return f"role {role}: {phrase}" if role else phrase
+
     @on(DataTable.RowHighlighted, "#hosts")
     def _host_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value
@@ -364,7 +392,12 @@ class MainScreen(Screen):
         elif self.interrupted:
             output.border_title = f"Output · stopping {self.busy}… (cleaning up)"
         else:
-            steps = ", ".join(self.running_steps.values())
+            # Hosts in the same step grouped: fifty "webNN install" would run far past the pane's edge.
+            by_step: dict[str, list[str]] = {}
+            for host, step in self.running_steps:
+                by_step.setdefault(step, []).append(host or "*")
+            steps = ", ".join(f"{step} on " + (present.host_list(names) if len(names) <= 3 else f"{len(names)} hosts")
+                              for step, names in by_step.items())
             output.border_title = f"Output · {self.busy} running…" + (f" {steps}" if steps else "")
 
     # --- refresh ----------------------------------------------------------------
@@ -382,7 +415,9 @@ class MainScreen(Screen):
     def refresh_when_idle(self) -> None:
         """The periodic re-read: skipped while an operation, a confirmation or another read is under way."""
         app = self.releasetui
-        if self.busy or self.preparing or self.quitting or app.screen is not self:
+        # The fleet view shows these states too: it is kept fresh like this screen.
+        if self.busy or self.preparing or self.quitting or (app.screen is not self
+                                                              and not isinstance(app.screen, FleetScreen)):
             return
         if any(w.is_running for w in app.workers if w.group == "refresh"):
             return
@@ -411,6 +446,12 @@ class MainScreen(Screen):
                 self._errors_shown[name] = text
             self.fill_hosts()
             self.fill_builds()
+            for screen in self.app.screen_stack:
+                if isinstance(screen, FleetScreen):
+                    screen.fill()
+            if self.served_changed:
+                # After a deploy or rollback, what the hosts serve as read now is what the exit report says.
+                self.releasetui.exit_report = served_lines(self.releasetui.states)
         if message.seq == self._last_seq:
             self.query_one("#hosts", DataTable).border_subtitle = ""
         if message.then is not None:
@@ -437,7 +478,12 @@ class MainScreen(Screen):
         self.start_read(then)
 
     def run_operation(self, name: str, work_fn: Callable[[Operations], OperationResult]) -> None:
-        """Start a mutating operation in a worker; keys are dimmed until it finishes."""
+        """Start a mutating operation in a worker; keys are dimmed until it finishes.
+
+        Confirmed from the fleet view, it first goes back to this screen: the progress is in the output pane.
+        """
+        if self.app.screen is not self and self in self.app.screen_stack:
+            self.pop_until_active()
         self.busy = name
         self.interrupted = False
         self.running_steps.clear()
@@ -445,7 +491,7 @@ class MainScreen(Screen):
         self.running_ops = self.releasetui.make_operations(self.report)
         self.refresh_bindings()
         self.update_output_title()
-        self.say(f"── {name} on {', '.join(h.name for h in self.targets())}", "bold")
+        self.say(f"── {name} on {self.targets_phrase()}", "bold")
         self.operation_worker(name, self.running_ops, work_fn)
 
     @work(thread=True, exclusive=True, group="operation", exit_on_error=False)
@@ -479,8 +525,14 @@ class MainScreen(Screen):
                 live = present.live_line(result.live(), [o.host for o in result.outcomes.values()
                                                          if o.status == "unreachable"])
                 self.say(live, "bold" if not result.mixed else "bold yellow")
-                # What the hosts serve is said again on the terminal once the app exits (a quit mid-operation).
-                self.releasetui.exit_report = [line for _, line in present.outcome_lines(result)] + [live]
+                # What each host serves is said again on the terminal once the app exits (after a quit
+                # mid-operation, this result is the last word; else the re-read below replaces it).
+                self.served_changed = True
+                self.releasetui.exit_report = served_lines(
+                    {o.host: (RuntimeError(o.message) if o.status == "unreachable" else o.current)
+                     for o in result.outcomes.values()},
+                    {o.host: f"{name} {o.status}" + (f": {o.message}" if o.message else "")
+                     for o in result.outcomes.values() if o.status not in ("ok", "unreachable")})
             if result.ok:
                 self.notify(summary, title=name, timeout=3)
             else:
@@ -520,15 +572,23 @@ class MainScreen(Screen):
         hosts = self.targets()
         self.confirm_after_refresh("deploy", lambda: self.confirm_deploy(hosts))
 
-    def show(self, outcome, on_yes: Callable[[], None], what: str) -> None:
-        """Open the confirmation, or say why the action is refused (pane and notification), from a pure builder."""
+    def show(self, outcome, on_yes: Callable[[], None], what: str, hosts: list[HostConfig]) -> None:
+        """Open the confirmation, or say why the action is refused (pane and notification), from a pure builder.
+
+        The dialog starts with the target ``hosts``: its grouped lines say "all 4 hosts" of the targets, and
+        with fifty hosts and a role marked, which four must be said.
+        """
         if outcome is None:
             return
         if isinstance(outcome, confirm.Refusal):
             self.say(f"{what} refused: " + "; ".join(outcome.lines), "bold red")
             self.notify("\n".join(outcome.lines), title=outcome.title, severity="error", timeout=6)
             return
-        self.app.push_screen(ConfirmScreen(outcome.title, outcome.body, outcome.label, danger=outcome.danger),
+        body = Text()
+        body.append("Targets       ", style="bold")
+        body.append(self.targets_phrase(hosts) + "\n\n", style="bold cyan")
+        body.append_text(outcome.body)
+        self.app.push_screen(ConfirmScreen(outcome.title, body, outcome.label, danger=outcome.danger),
                              lambda ok: ok and on_yes())
 
     def confirm_deploy(self, hosts: list[HostConfig]) -> None:
@@ -542,7 +602,7 @@ class MainScreen(Screen):
             self.notify(f"cannot read {req_path}: {exc.strerror or exc}", title="Deploy", severity="error")
             return
         self.show(confirm.deploy(config, hosts, app.states, sha, app.now()),
-                  lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy")
+                  lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy", hosts)
 
     def action_rollback(self) -> None:
         """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation."""
@@ -550,6 +610,10 @@ class MainScreen(Screen):
         if build_id is None:
             self.notify("No build under the cursor.", title="Rollback", severity="warning", timeout=4)
             return
+        self.rollback_to(build_id)
+
+    def rollback_to(self, build_id: str) -> None:
+        """Re-read the hosts, then confirm (or refuse) rolling the targets to ``build_id`` (also the fleet view's r)."""
         hosts = self.targets()
         self.confirm_after_refresh("rollback", lambda: self.confirm_rollback(build_id, hosts))
 
@@ -557,7 +621,7 @@ class MainScreen(Screen):
         """The rollback confirmation (or the refusal), from the states just read: all hosts switch, or none."""
         app = self.releasetui
         self.show(confirm.rollback(app.config, hosts, app.states, build_id, app.now(), app.tz),
-                  lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)), "rollback")
+                  lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)), "rollback", hosts)
 
     def action_prune(self) -> None:
         """p: re-read the hosts, list exactly which builds and venvs go on each, then prune."""
@@ -569,9 +633,9 @@ class MainScreen(Screen):
         app = self.releasetui
         outcome = confirm.prune(app.config, hosts, app.states)
         if outcome is None:
-            self.notify("Nothing to prune on " + ", ".join(h.name for h in hosts) + ".", title="Prune", timeout=4)
+            self.notify(f"Nothing to prune on {self.targets_phrase()}.", title="Prune", timeout=4)
             return
-        self.show(outcome, lambda: self.run_operation("prune", lambda ops: ops.prune(hosts)), "prune")
+        self.show(outcome, lambda: self.run_operation("prune", lambda ops: ops.prune(hosts)), "prune", hosts)
 
     def action_unlock(self) -> None:
         """u: re-read the hosts, show who holds each lock (and whether it is stale), then remove it."""
@@ -583,10 +647,62 @@ class MainScreen(Screen):
         app = self.releasetui
         outcome = confirm.unlock(targets, app.states, socket.gethostname(), pid_alive)
         if outcome is None:
-            self.notify("No deploy lock on " + ", ".join(h.name for h in targets) + ".", title="Unlock", timeout=4)
+            self.notify(f"No deploy lock on {self.targets_phrase()}.", title="Unlock", timeout=4)
             return
         hosts = [h for h in targets if isinstance(app.states.get(h.name), HostState) and app.states[h.name].lock]  # type: ignore[union-attr]
-        self.show(outcome, lambda: self.run_operation("unlock", lambda ops: ops.unlock(hosts)), "unlock")
+        self.show(outcome, lambda: self.run_operation("unlock", lambda ops: ops.unlock(hosts)), "unlock", targets)
+
+    def action_pin(self) -> None:
+        """P: pin (or unpin) the build under the cursor on the target hosts, after a confirmation."""
+        build_id = self.selected_build()
+        if build_id is None:
+            self.notify("No build under the cursor.", title="Pin", severity="warning", timeout=4)
+            return
+        self.pin_build(build_id)
+
+    def pin_build(self, build_id: str) -> None:
+        """Re-read the hosts, then confirm pinning ``build_id`` (unpinning it when pinned on every target)."""
+        hosts = self.targets()
+        self.confirm_after_refresh("pin", lambda: self.confirm_pin(build_id, hosts))
+
+    def confirm_pin(self, build_id: str, hosts: list[HostConfig]) -> None:
+        """The pin confirmation (or the refusal), from the states just read."""
+        app = self.releasetui
+        pinned = confirm.pin_wanted(hosts, app.states, build_id)
+        name = "pin" if pinned else "unpin"
+        self.show(confirm.pin(hosts, app.states, build_id, pinned),
+                  lambda: self.run_operation(name, lambda ops: ops.pin(hosts, build_id, pinned)), name, hosts)
+
+    def action_fleet(self) -> None:
+        """v: the fleet view (builds by hosts) over the states last read."""
+        self.app.push_screen(FleetScreen(self))
+
+    def action_history(self) -> None:
+        """h: the fleet's history, read in a worker by the history screen."""
+        app = self.releasetui
+        hosts = list(app.hosts)
+        self.app.push_screen(HistoryScreen(hosts, lambda: app.make_operations(lambda event: None).history(hosts),
+                                           app.now, app.tz))
+
+    def action_mark_role(self) -> None:
+        """M: pick a role; its hosts become the targets (or none marked: all hosts)."""
+        roles = self.roles()
+        if not roles:
+            self.notify("No roles: give the hosts `roles:` in the config.", title="Mark role", severity="warning",
+                        timeout=4)
+            return
+        host = next((h for h in self.releasetui.hosts if h.name == self.host_cursor), None)
+        first = host.roles[0] if host is not None and host.roles else None
+        current = next((role for role, names in roles if set(names) == self.marked), None)
+        self.app.push_screen(RolePickerScreen(roles, len(self.releasetui.hosts), highlight=first, marked=current),
+                             self.mark_role)
+
+    def mark_role(self, role: Optional[str]) -> None:
+        """The picker's answer: mark exactly that role's hosts ("*": none, so every host is a target)."""
+        if role is None:
+            return
+        self.marked = set() if role == "*" else set(dict(self.roles()).get(role, []))
+        self.fill_hosts()
 
     def action_logs(self) -> None:
         """l: a live tail of the target hosts' log files on its own screen."""
@@ -724,16 +840,24 @@ class ReleaseApp(App[int]):
         self.pool.close()
 
 
+# The tables' own keys in the fleet and history views (Textual's DataTable bindings), for the help.
+FLEET_BUILTIN_KEYS: list[tuple[str, str]] = [
+    ("↑ ↓ ← →", "Move the cursor up and down; scroll the columns sideways"),
+]
+
+
 def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """The help's sections, from the bindings themselves: a key added or changed shows there by itself."""
     main = binding_rows(MainScreen.BINDINGS) + BUILTIN_MAIN_KEYS + binding_rows(RowTable.BINDINGS)
     return [("Main screen", main + binding_rows(ReleaseApp.BINDINGS)),
             ("In a confirmation", binding_rows(ConfirmScreen.BINDINGS)),
+            ("In the fleet view (v)", binding_rows(FleetScreen.BINDINGS) + FLEET_BUILTIN_KEYS),
+            ("In the history view (h)", binding_rows(HistoryScreen.BINDINGS) + FLEET_BUILTIN_KEYS),
             ("In the log view (l)", binding_rows(LogScreen.BINDINGS))]
 
 
 def run_app(args: argparse.Namespace) -> int:
-    """``releasetui [--config PATH] [--host NAME]...``: find and load the config, then run the TUI.
+    """``releasetui [--config PATH] [--host NAME]... [--role NAME]...``: find and load the config, then run the TUI.
 
     A missing config opens the "no config" screen; a broken one raises
     ConfigError, which the CLI prints as one line (exit 2).
@@ -743,7 +867,9 @@ def run_app(args: argparse.Namespace) -> int:
         app = ReleaseApp(None, looked=looked)
     else:
         config = load_config(path)
-        app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or []))
+        # --host and --role choose the hosts the TUI shows, as they do for --headless.
+        app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or [],
+                                                     getattr(args, "top_roles", None) or []))
     app.run()
     for line in app.exit_report:
         print(line)

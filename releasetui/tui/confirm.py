@@ -40,6 +40,21 @@ class Refusal:
     lines: list
 
 
+# The dialog's body is about 70 columns wide at 80x24.  A longer "hosts: what happens" line would wrap back to
+# the left margin mid-sentence; instead what happens goes on its own line, indented under the hosts.
+PLAN_WIDTH = 68
+
+
+def _plan_line(body: Text, line: str, style: str = "") -> None:
+    """One grouped plan line (``48 hosts (web01..web48): A → B, same virtualenv``), broken after the hosts when
+    long."""
+    hosts, sep, text = line.partition(": ")
+    if len(line) + 2 > PLAN_WIDTH and sep:
+        body.append(f"  {hosts}:\n      {text}\n", style=style)
+    else:
+        body.append(f"  {line}\n", style=style)
+
+
 def _targets(states: Mapping[str, object], hosts: Sequence[HostConfig]) -> dict:
     return {h.name: states.get(h.name, RuntimeError("not read yet")) for h in hosts}
 
@@ -62,7 +77,7 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
     body.append("new: the UTC time when it starts ", style="bold cyan")
     body.append(f"(about {plan.build_id})\n\n", style="dim")
     for line in present.deploy_plan_lines(plan):
-        body.append(f"  {line}\n")
+        _plan_line(body, line)
     if config.rollout:
         waves = rules.plan_waves([h.name for h in hosts], list(config.rollout.canary)
                                  if isinstance(config.rollout.canary, tuple) else config.rollout.canary,
@@ -85,7 +100,7 @@ def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, o
                 f"git {git_cell(first) if first else '-'}" + (f"  {first.git_subject}" if first and first.git_subject else "")
                 + "\n\n")
     for line in present.rollback_plan_lines(plan):
-        body.append(f"  {line}\n", style="red" if "FAILED" in line else "")
+        _plan_line(body, line, "red" if "FAILED" in line else "")
     restarts = sorted({h.restart for h in hosts if h.restart})
     if restarts:
         body.append(f"\nThen: {' / '.join(restarts)}", style="dim")
@@ -106,7 +121,7 @@ def prune(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obje
     body = Text(f"Keeping current, the fleet's rollback target, pinned builds and the {config.keep_builds} newest "
                 "good builds; failed and incomplete builds go first.\n\n")
     for line in present.prune_plan_lines(plans, rules.reachable(targets)):
-        body.append(f"  {line}\n")
+        _plan_line(body, line)
     return Confirmation("Prune these builds?", body, "Prune", danger=True)
 
 
@@ -136,3 +151,34 @@ def lock_refusal(hosts: Sequence[HostConfig], states: Mapping[str, object], acti
         return None
     return Refusal(f"{action} refused", present.refusal_lines(refusals) + ["(press u to see the lock and remove it "
                                                                             "if its operation is dead)"])
+
+
+def pin_wanted(hosts: Sequence[HostConfig], states: Mapping[str, object], build_id: str) -> bool:
+    """P pins the build, unless it is already pinned on every target host that has it: then it unpins."""
+    builds = [s.build(build_id) for s in rules.reachable(_targets(states, hosts)).values()]
+    present_on = [b for b in builds if b is not None]
+    return not (present_on and all(b.pinned for b in present_on))
+
+
+def pin(hosts: Sequence[HostConfig], states: Mapping[str, object], build_id: str,
+        pinned: bool) -> Union[Confirmation, Refusal]:
+    """The pin (or unpin) dialog: each host's build state grouped; refused for the reasons the core's pin has."""
+    targets = _targets(states, hosts)
+    verb = "Pin" if pinned else "Unpin"
+    refusals = rules.pin_refusals(targets, build_id, pinned)
+    if refusals:
+        return Refusal(f"{verb} refused", present.refusal_lines(refusals))
+    rows = {}
+    for name, state in rules.reachable(targets).items():
+        build = state.build(build_id)
+        words = ", ".join(w for w in build.status.split(", ") if w != "pinned")  # type: ignore[union-attr]
+        now = "pinned" if pinned else "unpinned"
+        already = build.pinned == pinned  # type: ignore[union-attr]
+        rows[name] = f"{words}, already {now}" if already else f"{words} → {now}"
+    body = Text("Prune never removes a pinned build, on any host; unpinned, it is kept or removed by the "
+                "usual rules.\n\n" if pinned else "Unpinned, prune keeps or removes it by the usual rules "
+                "(current and the rollback target are always kept).\n\n")
+    for text, names in present.group_hosts(rows):
+        who = present.hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]
+        _plan_line(body, f"{who}: {text}", "red" if "failed" in text else "")
+    return Confirmation(f"{verb} build {build_id}?", body, verb)

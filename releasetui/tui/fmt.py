@@ -7,11 +7,13 @@ arguments, so screens and snapshots can pin them.
 from __future__ import annotations
 
 from datetime import datetime, timezone, tzinfo
-from typing import Optional
+from typing import Mapping, Optional
 
 from rich.text import Text
 
+from .. import present
 from ..models import BuildInfo, Event, HostState, LockInfo
+from ..text import clean_line
 
 STATUS_STYLES = {
     "ok": "green", "failed": "bold red", "started": "dim", "info": "cyan", "skipped": "yellow",
@@ -110,3 +112,28 @@ def lock_cell(lock: LockInfo, now: datetime, compact: bool = False) -> str:
 def fit_cell(text: str, room: int) -> str:
     """``text`` cut to ``room`` columns, with ``…`` when something was cut."""
     return text if len(text) <= room else text[:max(room - 1, 0)] + "…"
+
+
+def served_lines(served: Mapping[str, object], notes: Optional[Mapping[str, str]] = None) -> list[str]:
+    """What the TUI prints on exit after a deploy or rollback: one line per host with what it serves, then the
+    hosts grouped (``live now: ...``).
+
+    ``served`` maps a host to a HostState, a build id, None (it serves nothing) or the exception that made it
+    unknown; ``notes`` adds why a host's operation did not end ``ok``.
+    """
+    notes = notes or {}
+    width = max([len(h) for h in served] or [0])
+    lines, live, unknown = [], {}, []
+    for host, value in served.items():
+        if isinstance(value, HostState):
+            value = value.current
+        if isinstance(value, BaseException):
+            unknown.append(host)
+            live[host] = None
+            text = f"unknown ({clean_line(str(value), 120)})"
+        else:
+            live[host] = value
+            text = f"serves {value or 'nothing'}"
+        note = f"  ({clean_line(notes[host], 160)})" if host in notes else ""
+        lines.append(f"{host:<{width}}  {text}{note}")
+    return lines + [present.live_line(live, unknown)]

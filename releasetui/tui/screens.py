@@ -16,10 +16,12 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, RichLog, Static
+from textual.widgets import Button, DataTable, Footer, Header, OptionList, RichLog, Static
+from textual.widgets.option_list import Option
 from textual.widgets._footer import FooterKey  # what Footer.compose yields, one per key
 from textual.keys import format_key
 
+from .. import present
 from ..models import Event
 from .fmt import event_line
 
@@ -49,6 +51,43 @@ def binding_rows(bindings: Iterable[Binding]) -> list[tuple[str, str]]:
     for keys, texts in by_action.values():
         by_text.setdefault(next(t for t in texts if t), []).extend(keys)
     return [(" / ".join(dict.fromkeys(keys)), text) for text, keys in by_text.items()]
+
+
+class RowTable(DataTable):
+    """A row-cursor table whose home/end move the cursor to the first/last row (DataTable's scroll sideways)."""
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False, tooltip="First / last row of the table"),
+        Binding("end", "scroll_bottom", "Last row", show=False, tooltip="First / last row of the table"),
+    ]
+
+
+class MatrixTable(RowTable):
+    """A row-cursor table wider than the screen: left/right scroll by whole columns, past the fixed ones.
+
+    DataTable scrolls one character at a time, which leaves a column cut in half beside the fixed columns
+    (``4 15 16`` for ``14 15 16``); this one stops at column edges.
+    """
+
+    def column_stops(self) -> list[int]:
+        """The scroll offsets at which a non-fixed column starts right after the fixed ones."""
+        stops, x = [0], 0
+        for column in self.ordered_columns[self.fixed_columns:]:
+            x += column.get_render_width(self)
+            stops.append(x)
+        return stops
+
+    def action_cursor_right(self) -> None:
+        if self.cursor_type != "row":
+            return super().action_cursor_right()
+        stop = next((s for s in self.column_stops() if s > self.scroll_x), None)
+        if stop is not None:
+            self.scroll_to(x=min(stop, self.max_scroll_x), animate=False)
+
+    def action_cursor_left(self) -> None:
+        if self.cursor_type != "row":
+            return super().action_cursor_left()
+        self.scroll_to(x=max([s for s in self.column_stops() if s < self.scroll_x], default=0), animate=False)
 
 
 class WrapLog(RichLog):
@@ -239,6 +278,50 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(answer)
 
 
+class RolePickerScreen(ModalScreen[Optional[str]]):
+    """Pick a role: its hosts become the targets.  Answers the role's name, ``"*"`` for all hosts, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Close the list; the targets stay as they were")]
+
+    def __init__(self, roles: list[tuple[str, list[str]]], total: int, highlight: Optional[str] = None,
+                 marked: Optional[str] = None):
+        """``roles``: (name, its hosts); ``highlight``: the role the cursor starts on; ``marked``: the one marked
+        now."""
+        super().__init__()
+        self.roles = roles
+        self.total = total
+        self.highlight = highlight
+        self.marked = marked
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for role, names in self.roles:
+            label = Text(f"{role:<12}", style="bold magenta")
+            label.append(present.hosts_phrase(names, self.total))
+            if role == self.marked:
+                label.append("  (marked now)", style="cyan")
+            options.append(Option(label, id=role))
+        options.append(Option(Text("all hosts (no host marked)", style="italic"), id="*"))
+        with Vertical(id="roles-dialog"):
+            yield Static("Mark the hosts of a role as the targets", id="dialog-title")
+            yield OptionList(*options, id="roles")
+            yield Static("enter marks them · esc leaves the targets as they were", id="roles-hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#roles", OptionList)
+        options.focus()
+        if self.highlight is not None:
+            options.highlighted = options.get_option_index(self.highlight)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Enter (or a click) on a role answers it."""
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        """Close without changing the targets."""
+        self.dismiss(None)
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key, what it does, and how to read the tables; it scrolls when it does not fit (80x24).
 
@@ -275,7 +358,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 "Hosts: ≠ marks a current build that differs between hosts; ✓ marks a target host.\n"
                 "Builds: * after the requirements hash marks a change from the build before "
-                "(a new virtualenv); + after the commit means the source tree was dirty.", id="help-legend")
+                "(a new virtualenv); + after the commit means the source tree was dirty.\n"
+                "Fleet view: ▶ live (on yellow: the host serves another build than most hosts), ● complete, "
+                "✗ failed, ◌ incomplete, ! damaged, p pinned, · absent, ? host not read.", id="help-legend")
 
     def on_mount(self) -> None:
         # The scroll keys (↑ ↓ pgup pgdn home end) are the focused scroll container's own bindings.
@@ -351,7 +436,7 @@ class LogScreen(Screen[None]):
 
     def update_status(self) -> None:
         """The line above the log: which hosts, follow or paused."""
-        names = ", ".join(h.name for h in self.hosts)
+        names = present.host_list([h.name for h in self.hosts])
         follow = "follow on" if self.follow else "follow off (paused: new lines are kept, press f)"
         self.query_one("#log-status", Static).update(f"Logs of {names} · {follow} · esc to leave")
 

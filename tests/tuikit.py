@@ -1,0 +1,186 @@
+"""Shared fakes for the TUI's tests: fixed host states and history from a fake core, a fixed clock.
+
+The snapshot tests and the layout tests of test_tui.py run the app on these
+(no disk, no hosts, no sleeps), so what they check is what the TUI draws.
+Never import one test module from another: what two of them share lives here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from releasetui.config import Config, HostConfig
+from releasetui.history import HistoryEntry
+from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, OperationResult
+from releasetui.tui.app import ReleaseApp
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+SHA_A = "8b8e9b800d" + "0" * 54
+SHA_B = "7f04e92879" + "1" * 54
+
+
+def sample_builds(current: str, failed: tuple[str, ...] = (), pinned: tuple[str, ...] = (),
+                  incomplete: bool = True) -> list[BuildInfo]:
+    """Four complete builds (the third changes the requirements, the fourth a dirty tree), then an incomplete one."""
+    rows = [
+        ("20261125093000", "2026-11-25T09:30:00Z", SHA_A, "3f2c1ab9e1", False),
+        ("20261127160512", "2026-11-27T16:05:12Z", SHA_A, "9d81e0c4aa", False),
+        ("20261128081500", "2026-11-28T08:15:00Z", SHA_B, "c0ffee1234", False),
+        ("20261128094210", "2026-11-28T09:42:10Z", SHA_B, "c0ffee1234", True),
+    ]
+    builds = [BuildInfo(id=i, complete=True, created_at=c, requirements_sha256=s, git_commit=g, git_dirty=d,
+                        deployed_by="alice@laptop", current=(i == current), failed=i in failed, pinned=i in pinned,
+                        git_subject=None)
+              for i, c, s, g, d in rows]
+    if incomplete:
+        builds.append(BuildInfo(id="20261128114001", complete=False, created_at="2026-11-28T11:40:01Z",
+                                requirements_sha256=SHA_B, deployed_by="ci (CircleCI build 812)"))
+    return builds
+
+
+CONFIG = Config(
+    path=Path("/srv/demo/hosts.yml"), project="demo", source=Path("/srv/demo/app"), requirements="requirements.txt",
+    python="python3", keep_builds=5, restart="supervisorctl restart uwsgi", logs=("/var/log/uwsgi/demo.log",),
+    hosts=(HostConfig("web1", "/var/www/demo", address="web1.example.com", user="deploy"),
+           HostConfig("web2", "/var/www/demo", address="10.0.0.12", user="deploy", port=2222),
+           HostConfig("web3", "/var/www/demo", address="web3.example.com", user="deploy")),
+)
+
+
+def sample_history() -> list[HistoryEntry]:
+    """A fleet's history, oldest first, as :func:`releasetui.history.merge` returns it."""
+    def at(hours: float) -> datetime:
+        return NOW - timedelta(hours=hours)
+
+    return [
+        HistoryEntry("deploy", at(74.5), "alice@laptop", "laptop", "a1", at(74.52), None, None,
+                     {"web1": "ok", "web2": "ok", "web3": "ok"},
+                     {h: (None, "20261125093000") for h in ("web1", "web2", "web3")}),
+        HistoryEntry("deploy", at(19.9), "ci", "runner-3", "a2", at(19.91),
+                     "https://app.circleci.com/pipelines/gh/acme/demo/812/workflows/1/jobs/812", None,
+                     {"web1": "ok", "web2": "ok", "web3": "ok"},
+                     {h: ("20261125093000", "20261127160512") for h in ("web1", "web2", "web3")}),
+        HistoryEntry("pin", at(19.0), "alice@laptop", "laptop", "a3", at(19.0), None, None,
+                     {"web1": "ok", "web2": "ok", "web3": "ok"}, {},
+                     {h: "20261125093000" for h in ("web1", "web2", "web3")}),
+        HistoryEntry("deploy", at(3.75), "alice@laptop", "laptop", "a4", at(3.76), None, "new checkout",
+                     {"web1": "ok", "web2": "ok"}, {h: ("20261127160512", "20261128081500") for h in ("web1", "web2")}),
+        HistoryEntry("deploy", at(2.3), "alice@laptop", "laptop", "a5", at(2.31), None, None,
+                     {"web1": "failed", "web2": "switched-back"},
+                     {h: ("20261128081500", "20261128094210") for h in ("web1", "web2")}),
+        HistoryEntry("deploy", at(2.25), "alice@laptop", "laptop", "a6", at(2.26), None, "hotfix",
+                     {"web1": "ok"}, {"web1": ("20261128081500", "20261128094210")}),
+        HistoryEntry("unlock", at(0.05), "bob@desk", "desk", "a7", at(0.05), None, None, {"web2": "ok"}, {},
+                     {"web2": "removed the lock of deploy by bob@ci since 2026-11-28T11:58:00Z"}),
+        HistoryEntry("prune", at(0.02), "bob@desk", "desk", "a8", at(0.021), None, None,
+                     {"web1": "ok", "web2": "ok"}, {},
+                     {"web1": "removed 20261120000000", "web2": "removed 20261120000000"}),
+    ]
+
+
+class FakeCore:
+    """What every fake core shares: the operations record their calls in ``calls`` and succeed at once."""
+
+    def __init__(self, config, report, pool, calls: Optional[list] = None):
+        self.config = config
+        self.report = report
+        self.calls = calls if calls is not None else []
+
+    def interrupt(self) -> int:
+        return 1
+
+    def _done(self, name: str, hosts, current: Optional[str] = None, build_id: Optional[str] = None):
+        hosts = list(hosts)
+        return OperationResult(name, {h.name: HostOutcome(h.name, "ok", "", current=current) for h in hosts},
+                               build_id=build_id, duration=0.4)
+
+    def rollback(self, hosts, build_id=None, **kwargs):
+        self.calls.append(("rollback", [h.name for h in hosts], build_id))
+        return self._done("rollback", hosts, build_id, build_id)
+
+    def pin(self, hosts, build_id, pinned=True):
+        self.calls.append(("pin" if pinned else "unpin", [h.name for h in hosts], build_id))
+        return self._done("pin" if pinned else "unpin", hosts, build_id=build_id)
+
+    def deploy(self, hosts, *args, **kwargs):
+        self.calls.append(("deploy", [h.name for h in hosts], None))
+        return self._done("deploy", hosts, "20261128120000", "20261128120000")
+
+    def history(self, hosts):
+        return sample_history(), {}
+
+
+def recording(core: type, calls: list) -> Callable:
+    """An operations factory for ReleaseApp whose fakes append every operation they are asked for to ``calls``."""
+    return lambda config, report, pool: core(config, report, pool, calls)
+
+
+class FakeOperations(FakeCore):
+    """Three hosts: web1 and web2 disagree, web2 is locked, web3 is unreachable.
+
+    web1 serves a build that failed its health check (``current, failed``); the oldest build is pinned.
+    """
+
+    def states(self, hosts):
+        web2 = HostState("web2", current="20261128081500",
+                         builds=sample_builds("20261128081500", pinned=("20261125093000",)),
+                         lock=LockInfo(who="bob@ci", where="runner-3", since="2026-11-28T11:58:00Z",
+                                       operation="deploy", build_id="20261128115800"))
+        return {
+            "web1": HostState("web1", current="20261128094210",
+                              builds=sample_builds("20261128094210", failed=("20261128094210",),
+                                                   pinned=("20261125093000",))),
+            "web2": web2,
+            "web3": OSError("connection refused (web3.example.com:22)"),
+        }
+
+    def history(self, hosts):
+        return sample_history(), {"web3": "unreachable: connection refused (web3.example.com:22)"}
+
+
+def make_app(config: Config = CONFIG, operations: Callable = FakeOperations) -> ReleaseApp:
+    """The app on a fake core, with the fixed clock and UTC."""
+    return ReleaseApp(config, operations_factory=operations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
+
+
+# --- fleets ---------------------------------------------------------------------------------------
+
+def fleet_config(count: int) -> Config:
+    """``count`` hosts web01.., in two roles: the last four are workers."""
+    hosts = tuple(HostConfig(f"web{i:02d}", "/var/www/demo", address=f"10.0.1.{i}", user="deploy",
+                             roles=("web",) if i <= count - 4 else ("worker",)) for i in range(1, count + 1))
+    return Config(path=Path("/srv/demo/hosts.yml"), project="demo", source=Path("/srv/demo/app"),
+                  requirements="requirements.txt", python="python3", keep_builds=5,
+                  restart="supervisorctl restart uwsgi", hosts=hosts, roles=("web", "worker"))
+
+
+FLEET6 = fleet_config(6)
+FLEET50 = fleet_config(50)
+# Off the majority (20261128094210): web04 everywhere, and at fifty hosts web07 and web33 as well.
+DRIFTED = {"web04": "20261128081500", "web07": "20261128081500", "web33": "20261127160512"}
+FAILED_BUILD = "20261128110000"  # deployed to web02 (and web12) only, and failed its health check there
+
+
+class FleetOperations(FakeCore):
+    """A fleet on the newest build but for the DRIFTED hosts; its last host unreachable; the oldest build pinned
+    everywhere; a failed build on web02 and web12; an incomplete one on web05; web03 pruned 20261127160512."""
+
+    def states(self, hosts):
+        hosts = list(hosts)
+        states: dict[str, object] = {}
+        for host in hosts:
+            if host is hosts[-1] and len(hosts) > 1:
+                states[host.name] = OSError(f"timed out ({host.address}:22)")
+                continue
+            current = DRIFTED.get(host.name, "20261128094210")
+            builds = sample_builds(current, pinned=("20261125093000",), incomplete=host.name == "web05")
+            if host.name in ("web02", "web12"):
+                builds.append(BuildInfo(id=FAILED_BUILD, complete=True, failed=True,
+                                        created_at="2026-11-28T11:00:00Z", requirements_sha256=SHA_B,
+                                        deployed_by="alice@laptop", git_commit="deadbeef00"))
+            if host.name == "web03":
+                builds = [b for b in builds if b.id != "20261127160512"]
+            states[host.name] = HostState(host.name, current=current, builds=builds)
+        return states
