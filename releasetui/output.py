@@ -114,15 +114,16 @@ class HumanPrinter:
         What is live is the LAST line, so a CI log's tail answers "what runs now?".
         """
         with self.lock:
-            for status, line in present.outcome_lines(result):
-                self.out.write(self.paint(clean_line(line), "ok" if status == "ok" else "failed") + "\n")
-            if result.message:
-                self.out.write(clean_line(result.message) + "\n")
-            self.out.write(present.summary_line(result) + "\n")
-            if result.operation in ("deploy", "rollback", "pin", "unpin", "prune", "unlock") and result.outcomes:
-                unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
-                self.out.write(present.live_line(result.live(), unreachable) + "\n")
+            for status, line in closing_lines(result):
+                self.out.write((self.paint(line, "ok" if status == "ok" else "failed") if status else line) + "\n")
             self.out.flush()
+
+    def notice(self, text: str) -> None:
+        """A diagnostic (Ctrl-C's words): stderr, at once."""
+        _write(sys.stderr, text)
+
+    def close(self) -> None:
+        """Nothing to take down."""
 
 
 class JsonPrinter:
@@ -143,6 +144,48 @@ class JsonPrinter:
         with self.lock:
             self.out.write(json.dumps(result.to_dict()) + "\n")
             self.out.flush()
+
+    def notice(self, text: str) -> None:
+        """A diagnostic (Ctrl-C's words): stderr, at once."""
+        _write(sys.stderr, text)
+
+    def close(self) -> None:
+        """Nothing to take down."""
+
+
+def closing_lines(result: OperationResult) -> list[tuple[str, str]]:
+    """``(status, text)``: each group of hosts' outcome, the operation's message, the summary line, what is live.
+
+    The status is the outcome's (``ok``, ``failed``...) for outcome lines and
+    ``""`` for the others; the plain and the live printers both end with these.
+    """
+    lines = [(status, clean_line(line)) for status, line in present.outcome_lines(result)]
+    if result.message:
+        lines.append(("", clean_line(result.message)))
+    lines.append(("", present.summary_line(result)))
+    if result.operation in ("deploy", "rollback", "pin", "unpin", "prune", "unlock") and result.outcomes:
+        unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
+        lines.append(("", present.live_line(result.live(), unreachable)))
+    return lines
+
+
+def live_table_wanted(stream, environ=None) -> bool:
+    """Whether ``stream`` gets the live table: a terminal, not a dumb one, not a CI job (which may fake a tty)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("TERM") == "dumb" or environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _write(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def local_time(created_at: Optional[str]) -> str:
