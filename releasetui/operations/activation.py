@@ -29,6 +29,7 @@ from ..commands.activate import ActivateReport
 from ..config import HostConfig
 from ..executors import HostUnreachable, RemoteProcess, ScriptTimeout
 from ..models import HostOutcome
+from ..present import host_list
 from ..runner import sleep_unless
 from .context import OperationContext
 
@@ -172,7 +173,7 @@ class Activation:
             ctx.runner.map([i.host for i in started], lambda h: self._verdict(self.items[h.name], "COMMIT"),
                            limit=len(started))
         else:
-            reason = ("another host failed: " + ", ".join(failed)) if failed else "interrupted"
+            reason = ("another host failed: " + host_list(failed)) if failed else "interrupted"
 
             def back(host: HostConfig) -> None:
                 item = self.items[host.name]
@@ -228,5 +229,8 @@ def outcome_of(item: HostActivation, operation: str, committed: bool) -> HostOut
         return HostOutcome(name, "failed", f"build {item.target}: {why}; switched back to {current}{extra}",
                            current=current, previous=item.previous, build_id=item.target)
     extra = "; ITS RESTART FAILED" if report.back_restart_failed else ""
-    return HostOutcome(name, "aborted", f"switched back to {current}: {report.why or 'the ' + operation + ' failed'}"
+    why = report.why or f"the {operation} failed"
+    for said in ("switched back: ", "BACK "):  # the script's own words around the verdict it was sent
+        why = why[len(said):] if why.startswith(said) else why
+    return HostOutcome(name, "aborted", f"switched back to {current}: {why}"
                        f"{extra}", current=current, previous=item.previous, build_id=item.target)
