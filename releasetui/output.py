@@ -322,18 +322,62 @@ def _block_lines(state, created: dict) -> list[str]:
     return lines
 
 
-def print_history(entries: list, problems: dict, out: TextIO = sys.stdout) -> None:
-    """One line per operation: when, what, who, from → to, outcome, duration, CI job."""
+# Worst first: the word a history line leads with when its hosts ended differently.
+HISTORY_OUTCOMES = ["failed", "unreachable", "interrupted", "aborted", "switched-back", "ok"]
+
+
+def history_line(entry, total_hosts: Optional[int] = None) -> str:
+    """One operation for a person: when it started (local time), what, how it ended, from → to, where, who, how long.
+
+    ``2026-11-28 10:15:00  deploy    ok      20261127… → 20261128…  on all 50 hosts  by alice@laptop  in 12s``;
+    hosts that ended differently are named after it (``failed on web07; switched-back on 49 hosts``), then the
+    CI job and the message.
+    """
+    when = entry.started or entry.when
+    stamp = when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "????-??-?? ??:??:??"
+    names = sorted(entry.hosts)
+    total = total_hosts or len(names)
+    outcomes = present.group_hosts({h: entry.hosts[h] for h in names})
+    worst = min((o for o, _ in outcomes), key=lambda o: HISTORY_OUTCOMES.index(o) if o in HISTORY_OUTCOMES else 0,
+                default="ok")
+    parts = [stamp, f"{clean_line(entry.event, 12):<9} {clean_line(worst, 14):<6}"]
+    if entry.moves:
+        moves = present.group_hosts({h: f"{a or 'none'} → {b or 'none'}" for h, (a, b) in sorted(entry.moves.items())})
+        if len(moves) == 1:
+            parts.append(moves[0][0])
+        else:
+            parts.append("; ".join(f"{move} on {present.hosts_phrase(hosts, total)}" for move, hosts in moves))
+    elif entry.details:
+        details = present.group_hosts({h: entry.details[h] for h in sorted(entry.details)})
+        if len(details) == 1:
+            parts.append(clean_line(details[0][0], 200))
+        else:
+            parts.append("; ".join(f"{clean_line(text, 120)} on {present.hosts_phrase(hosts, total)}"
+                                   for text, hosts in details[:4])
+                         + (f"; … ({len(details) - 4} more)" if len(details) > 4 else ""))
+    parts.append(f"on {present.hosts_phrase(names, total) if len(names) != 1 else names[0]}")
+    parts.append(f"by {entry.who or '?'}")
+    if entry.duration is not None:
+        seconds = int(round(entry.duration))
+        parts.append(f"in {seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"in {seconds}s")
+    line = "  ".join(parts)
+    if len(outcomes) > 1:
+        line += "  (" + "; ".join(f"{outcome} on {present.hosts_phrase(hosts, len(names))}"
+                                  for outcome, hosts in outcomes) + ")"
+    if entry.ci_url:
+        line += f"  {entry.ci_url}"
+    if entry.message:
+        line += f"  “{entry.message}”"
+    return clean_line(line, 1000)
+
+
+def print_history(entries: list, problems: dict, out: TextIO = sys.stdout, err: Optional[TextIO] = None) -> None:
+    """One line per operation (see :func:`history_line`), oldest first; each host's reading problem on stderr."""
+    everyone = {h for entry in entries for h in entry.hosts}
     for entry in entries:
-        when = entry.when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if entry.when else "?"
-        duration = f" in {entry.duration:.0f}s" if entry.duration is not None else ""
-        hosts = present.host_list(sorted(entry.hosts))
-        change = entry.change() if entry.moves else "; ".join(sorted(set(entry.details.values())))[:200]
-        line = f"{when}  {entry.event:<9} {entry.outcome:<10} {change}  by {entry.who or '?'}{duration}  [{hosts}]"
-        if entry.ci_url:
-            line += f"  {entry.ci_url}"
-        if entry.message:
-            line += f"  ({entry.message})"
-        out.write(clean_line(line, 1000) + "\n")
+        out.write(history_line(entry, len(everyone)) + "\n")
+    if not entries:
+        out.write("no operations recorded yet\n")
+    err = err or sys.stderr
     for host, problem in problems.items():
-        sys.stderr.write(f"releasetui: {host}: {problem}\n")
+        err.write(f"releasetui: {host}: {clean_line(problem, 300)}\n")
