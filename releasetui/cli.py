@@ -166,10 +166,8 @@ def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
     else:
         print_builds(states, out)
     out.flush()
+    # Said once: in the table, or in the document's "error" (stderr is for the command's own failures).
     failures = {name: state for name, state in states.items() if isinstance(state, Exception)}
-    if as_json:  # the table already says it; JSON readers get the reason on stderr too
-        for name, error in failures.items():
-            print(f"releasetui: {name}: {error}", file=sys.stderr)
     if any(isinstance(error, HostUnreachable) for error in failures.values()):
         return ExitCode.UNREACHABLE
     return ExitCode.FAILED if failures else ExitCode.OK

@@ -373,7 +373,13 @@ class _SSHProcess(RemoteProcess):
                     if transport is None or not transport.is_active() or time.monotonic() > deadline:
                         raise self._lost(EOFError("no exit status"))
                     time.sleep(0.01)
-            return self.channel.recv_exit_status()
+            status = self.channel.recv_exit_status()
+            # paramiko reports a channel closed by a dead connection as "exited -1": that is a lost host, not a
+            # script that failed (a script killed by a signal also gives -1, but over a live connection).
+            transport = self.channel.get_transport()
+            if status == -1 and (transport is None or not transport.is_active()):
+                raise self._lost(EOFError("the connection closed before the script ended"))
+            return status
         finally:
             self.channel.close()
 

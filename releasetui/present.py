@@ -84,7 +84,10 @@ def outcome_lines(result: OperationResult) -> list[tuple[str, str]]:
     for (status, message), names in sorted(groups.items(), key=lambda item: order.index(item[0][0])
                                            if item[0][0] in order else 0):
         who = hosts_phrase(names, total) if len(names) > 1 else names[0]
-        lines.append((status, f"{result.operation} {who}: {status}" + (f": {message}" if message else "")))
+        if message.startswith(status):  # "locked by another operation: ...", "unreachable: ...": say it once
+            lines.append((status, f"{result.operation} {who}: {message}"))
+        else:
+            lines.append((status, f"{result.operation} {who}: {status}" + (f": {message}" if message else "")))
     return lines
 
 
