@@ -77,7 +77,10 @@ def outcome_lines(result: OperationResult) -> list[tuple[str, str]]:
     """``(status, text)`` per group of hosts that ended the same way, worst first."""
     groups: dict[tuple[str, str], list[str]] = {}
     for outcome in result.outcomes.values():
-        groups.setdefault((outcome.status, outcome.message), []).append(outcome.host)
+        message = outcome.message
+        if outcome.left and "left on the host" not in message:  # what must be cleared is never left unsaid
+            message += ("; " if message else "") + f"left on the host: {' and '.join(outcome.left)}"
+        groups.setdefault((outcome.status, message), []).append(outcome.host)
     total = len(result.outcomes)
     order = ["interrupted", "unreachable", "locked", "failed", "refused", "aborted", "ok"]
     lines = []

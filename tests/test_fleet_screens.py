@@ -150,3 +150,12 @@ def test_cli_end_of_run_and_builds_over_eight_local_hosts_two_failing(tmp_path, 
     assert "failed: switched back: the deploy failed on another host" in builds.stdout
     as_json = json.loads(project.cli("--headless", "builds", "--json").stdout)
     assert [h["name"] for h in as_json["hosts"]] == list(hosts), "--json stays one entry per host"
+
+
+def test_what_was_left_on_a_host_is_always_said():
+    result = OperationResult("rollback", duration=1.0)
+    result.outcomes["web1"] = HostOutcome("web1", "unreachable", "connection lost", current=A,
+                                          left=["the rollback lock (token 0123456789abcdef)"])
+    result.outcomes["web2"] = HostOutcome("web2", "aborted", "switched back", current=A)
+    assert closing(result)[0] == ("rollback web1: unreachable: connection lost; left on the host: the rollback lock "
+                                  "(token 0123456789abcdef)")
