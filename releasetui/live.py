@@ -3,11 +3,12 @@
 A person watching fifty hosts wants to see what is still working, what
 failed, and how long things take, not 300 scrolling lines.  So while an
 operation runs, a Rich ``Live`` display shows one row per host that is
-working (its phase, its step, how long that step has taken so far) and one
-row per group of hosts that stand in the same place (``48 hosts
+working (its phase, its step, how long that step has taken so far; with
+more than a dozen at work, one row per step naming the slowest host) and
+one row per group of hosts that stand in the same place (``48 hosts
 web01..web48  activate  restart  ok``); hosts that failed are grouped by
 what they said.  It is sized to the terminal: with more working hosts than
-rows, the longest-running are listed and the rest counted by step.
+rows, the steps that do not fit are counted on one line.
 
 When the operation ends the live display is replaced by a short table of
 every step (how many hosts, how long, which ones failed) and the same
@@ -40,6 +41,7 @@ from .output import closing_lines
 from .text import clean_line
 
 LOCAL = "here"   # the row of events that belong to no host (local hooks)
+INDIVIDUAL = 12  # up to this many working hosts get a row each; more are grouped by the step they are at
 STYLES = {"ok": "green", "failed": "bold red", "skipped": "yellow", "running": "cyan", "waiting": "dim",
           "info": "", "refused": "bold red", "locked": "bold red", "unreachable": "bold red", "aborted": "yellow",
           "interrupted": "bold yellow"}
@@ -113,7 +115,7 @@ class Board:
                 row.failure = f"{row.step}: {row.message}" if row.message else row.step
             again = self.times.get((name, row.phase, row.step), 0)
             self.times[(name, row.phase, row.step)] = again + 1
-            label = row.step if not again else f"{row.step} ({again + 1})"
+            label = row.step if not again else f"{row.step} (again)" if again == 1 else f"{row.step} ({again + 1}x)"
             tally = self.steps.setdefault((row.phase, label), StepTally(row.phase, label))
             tally.hosts.setdefault(event.status, []).append(name)
             if event.duration is not None:
@@ -150,8 +152,8 @@ class Board:
         running = sorted((r for r in rows if r.status == "running"), key=lambda r: r.started or now)
         groups: dict[tuple, list[HostRow]] = {}
         for row in rows:
-            if row.status in ("running", "waiting") and not row.failure:
-                continue
+            if row.status == "running" or (row.status == "waiting" and not row.failure):
+                continue  # a failed host still at work (switching back) is a working row until it is done
             key = ("failed", row.failure) if row.failure else (row.status, row.phase, row.step)
             groups.setdefault(key, []).append(row)
         failed = [g for k, g in groups.items() if k[0] == "failed"]
@@ -164,18 +166,20 @@ class Board:
             out_waiting = (self._names(waiting), "", "", "", "waiting", "not started yet")
             fixed.append(out_waiting)
         room = budget - len(fixed)
-        if len(running) <= room:
+        if len(running) <= min(room, INDIVIDUAL):
             out = [self._running(r, now) for r in running]
         else:
-            shown = max(0, room - 1)
-            out = [self._running(r, now) for r in running[:shown]]
-            rest = running[shown:]
-            by_step: dict[str, int] = {}
-            for row in rest:
-                label = f"{row.phase}/{row.step}" if row.phase else row.step
-                by_step[label] = by_step.get(label, 0) + 1
-            out.append((f"+{len(rest)} more", "", "", "", "running",
-                        ", ".join(f"{label} {count}" for label, count in by_step.items())))
+            # Many hosts at work: one row per step they are at, naming the slowest (the one to watch).
+            by_step: dict[tuple, list[HostRow]] = {}
+            for row in running:
+                by_step.setdefault((row.phase, row.step), []).append(row)
+            out = [self._running_group(rows, now) for rows in by_step.values()]
+            if len(out) > room:
+                shown = max(0, room - 1)
+                rest = [r for rows in list(by_step.values())[shown:] for r in rows]
+                out = out[:shown] + [(f"+{len(rest)} more", "", "", "", "running",
+                                      ", ".join(f"{p}/{st} {len(rows)}" for (p, st), rows
+                                                in list(by_step.items())[shown:]))]
         out += fixed
         if len(out) > budget:
             cut = out[: max(0, budget - 1)]
@@ -184,13 +188,22 @@ class Board:
             out = cut
         return out
 
+    def _running_group(self, rows: list[HostRow], now: float) -> tuple:
+        if len(rows) == 1:
+            return self._running(rows[0], now)
+        elapsed = [(max(0.0, now - (r.started or now)), r.name) for r in rows]
+        slowest, name = max(elapsed)
+        took = f"{min(elapsed)[0]:.1f}–{slowest:.1f}s"
+        return (self._names(rows), rows[0].phase, rows[0].step, took, "running", f"slowest: {name} {slowest:.1f}s")
+
     def _running(self, row: HostRow, now: float) -> tuple:
         elapsed = max(0.0, now - (row.started or now))
         return (row.name, row.phase, row.step, f"{elapsed:5.1f}s", "running", row.message)
 
-    @staticmethod
-    def _names(rows: list[HostRow]) -> str:
-        names = [r.name for r in rows]
+    def _names(self, rows: list[HostRow]) -> str:
+        """``web07`` or ``25: web01..web25`` (in the config's order, so numbered runs collapse)."""
+        place = {name: i for i, name in enumerate(self.order)}
+        names = sorted((r.name for r in rows), key=lambda n: place.get(n, len(place)))
         return names[0] if len(names) == 1 else f"{len(names)}: {present.host_list(names, limit=3)}"
 
     def _group(self, rows: list[HostRow], now: float) -> tuple:
@@ -339,10 +352,10 @@ class LivePrinter:
             parts.append(Text(text.rstrip("\n"), style="bold yellow", no_wrap=True, overflow="ellipsis"))
         budget = max(1, height - len(parts) - 2)     # the table's header, and a line for the cursor
         table = Table(box=None, pad_edge=False, padding=(0, 1), expand=True, header_style="bold")
-        host_width = max(6, min(24, width // 4))
+        host_width = max(6, min(40, width // 4))
         table.add_column("HOST", no_wrap=True, overflow="ellipsis", max_width=host_width)
         table.add_column("PHASE", no_wrap=True, overflow="ellipsis", max_width=8)
-        table.add_column("STEP", no_wrap=True, overflow="ellipsis", max_width=10)
+        table.add_column("STEP", no_wrap=True, overflow="ellipsis", max_width=12)
         table.add_column("TIME", no_wrap=True, justify="right", max_width=13)
         table.add_column("STATUS", no_wrap=True, overflow="ellipsis", ratio=1)
         for hosts, phase, step, took, status, message in self.board.lines(budget):

@@ -91,17 +91,30 @@ def test_fifty_hosts_fit_an_80x24_terminal_and_every_host_is_accounted_for(monke
     assert all(len(line) <= 80 for line in lines), text
     assert lines[0].startswith("deploy 50 hosts · 5.0s · 25 working") and "2 failed" in lines[0], text
     assert lines[1] == "build 20261202000000 on 50 hosts"
-    # The longest-running working hosts are listed with their step and how long it has taken so far.
-    assert re.search(r"^web26 +prepare +ship +2\.5s +running", text, re.M), text
-    # The rest of the working hosts are counted, not dropped.
-    more = [line for line in lines if line.startswith("+")]
-    assert len(more) == 1 and "prepare/ship" in more[0], text
-    shown = [line.split()[0] for line in lines if re.match(r"web\d\d ", line)]
-    assert int(more[0].split()[0][1:]) + len(shown) == 25, text
+    # 25 hosts at work on the same step: one row, its time range, the slowest host named.
+    assert re.search(r"^25: web26\.\.web50 +prepare +ship +0\.1–2\.5s +running +slowest: web26 2\.5s *$", text, re.M), text
     # The two failed hosts are one row, with what they said; the 23 built hosts one row.
     failed = [line for line in lines if "failed" in line and "web07" in line]
-    assert len(failed) == 1 and "web07, web19" in failed[0] and "pip install failed" in failed[0], text
+    assert len(failed) == 1 and "web07, web19" in failed[0] and "venv: pip install" in failed[0], text
     assert any(line.startswith("23: web01..web06") and "build" in line and " ok" in line for line in lines), text
+
+
+def test_a_dozen_working_hosts_get_a_row_each_and_what_does_not_fit_is_counted():
+    clock = Clock()
+    console, _ = terminal(width=100, height=10)
+    names = [f"h{i:02d}" for i in range(12)]
+    printer = LivePrinter("deploy", names, console=console, clock=clock, err=io.StringIO())
+    for i, name in enumerate(names):
+        printer.event(ev(name, "venv" if i % 2 else "ship", "started", at=1000.0 + i))
+    clock.now = 1012.0
+    lines = frame(printer, 100, 10)
+    assert len(lines) <= 9, lines
+    # 12 at work but 10 rows: grouped by step, slowest named.
+    assert any(re.match(r"^6: h00, h02, h04.* +prepare +ship +2\.0–12\.0s +running +slowest: h00 12\.0s", line)
+               for line in lines), lines
+    printer.console = terminal(width=100, height=30)[0]
+    roomy = frame(printer, 100, 30)
+    assert sum(1 for line in roomy if re.match(r"^h\d\d +prepare", line)) == 12, roomy
 
 
 def test_few_hosts_get_one_row_each_with_phase_step_duration_and_outcome():
@@ -127,7 +140,7 @@ def test_a_step_run_twice_on_a_host_is_counted_apart_in_the_closing_table():
     board.apply(ev("a", "switch-back", "ok", 0.05, phase="activate"))
     board.apply(ev("a", "restart", "ok", 0.1, phase="activate"))
     rows = {step: counts for _, step, counts, _, _ in board.step_lines()}
-    assert rows == {"restart": "1 ok, 1 failed (b)", "switch-back": "1 ok", "restart (2)": "1 ok"}
+    assert rows == {"restart": "1 ok, 1 failed (b)", "switch-back": "1 ok", "restart (again)": "1 ok"}
 
 
 def result_48_ok_2_failed() -> OperationResult:
@@ -323,3 +336,15 @@ def test_ctrl_c_under_the_live_table_still_aborts_and_says_so_on_stderr_once(tmp
     assert any("interrupted" in line for line in lines[-4:]), lines
     wait_for(lambda: not (project.roots["a"] / "deploy.lock").exists(), 10, "the lock released")
     assert project.builds("a") == [] and project.builds("b") == []
+
+
+def test_a_failed_host_still_switching_back_is_one_working_row_not_two():
+    clock = Clock()
+    printer = LivePrinter("deploy", ["a", "b"], console=terminal()[0], err=io.StringIO(), clock=clock)
+    printer.event(ev("a", "restart", "failed", 0.1, "exit 3", "activate"))
+    printer.event(ev("a", "switch-back", "started", phase="activate", at=1000.0))
+    printer.event(ev("b", "restart", "ok", 0.1, phase="activate"))
+    clock.now = 1000.5
+    rows = [line for line in frame(printer) if re.match(r"^(a|b) ", line)]
+    assert len(rows) == 2 and rows[0].startswith("a ") and "switch-back" in rows[0] and "running" in rows[0], rows
+    assert frame(printer)[0].endswith("1 failed"), frame(printer)[0]
