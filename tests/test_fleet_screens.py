@@ -159,3 +159,19 @@ def test_what_was_left_on_a_host_is_always_said():
     result.outcomes["web2"] = HostOutcome("web2", "aborted", "switched back", current=A)
     assert closing(result)[0] == ("rollback web1: unreachable: connection lost; left on the host: the rollback lock "
                                   "(token 0123456789abcdef)")
+
+
+def test_hosts_switched_back_by_ctrl_c_say_so_and_a_verdict_is_not_echoed():
+    from types import SimpleNamespace
+
+    from releasetui.commands.activate import ActivateReport
+    from releasetui.operations.activation import HostActivation, outcome_of
+
+    def item(why: str) -> HostActivation:
+        done = HostActivation(SimpleNamespace(name="web1"), B, A, "", lambda: "", 60.0, started=True)
+        done.report = ActivateReport(switched=True, back_on=A, healthy=True, why=why)
+        return done
+
+    assert outcome_of(item(""), "deploy", False, interrupted=True).message == f"switched back to {A}: interrupted (Ctrl-C)"
+    assert outcome_of(item("switched back: BACK another host failed: web07, web31"), "deploy", False).message == \
+        f"switched back to {A}: another host failed: web07, web31"

@@ -193,8 +193,8 @@ class Activation:
         return item.error is None and item.report.healthy is True and not item.report.lost_lock
 
 
-def outcome_of(item: HostActivation, operation: str, committed: bool) -> HostOutcome:
-    """What one host's activation means for the person: what it serves now, and why."""
+def outcome_of(item: HostActivation, operation: str, committed: bool, interrupted: bool = False) -> HostOutcome:
+    """What one host's activation means for the person: what it serves now, and why (``interrupted``: Ctrl-C)."""
     name, report = item.host.name, item.report
     if not item.started:
         return HostOutcome(name, "aborted", f"not switched: the {operation} stopped before this host's wave",
@@ -229,7 +229,7 @@ def outcome_of(item: HostActivation, operation: str, committed: bool) -> HostOut
         return HostOutcome(name, "failed", f"build {item.target}: {why}; switched back to {current}{extra}",
                            current=current, previous=item.previous, build_id=item.target)
     extra = "; ITS RESTART FAILED" if report.back_restart_failed else ""
-    why = report.why or f"the {operation} failed"
+    why = report.why or ("interrupted (Ctrl-C)" if interrupted else f"the {operation} failed")
     for said in ("switched back: ", "BACK "):  # the script's own words around the verdict it was sent
         why = why[len(said):] if why.startswith(said) else why
     return HostOutcome(name, "aborted", f"switched back to {current}: {why}"

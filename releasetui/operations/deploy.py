@@ -309,7 +309,7 @@ class Deploy:
                 self.switch_back_for(host, state), activation_deadline(host, "after_activate", self.health)))
         outcome = Activation(self.ctx, items, waves, pause).run()
         for item in outcome.items.values():
-            self.result.outcomes[item.host.name] = outcome_of(item, "deploy", outcome.committed)
+            self.result.outcomes[item.host.name] = outcome_of(item, "deploy", outcome.committed, outcome.interrupted)
         if not outcome.committed:
             # Hosts of later waves never switched: their (complete) build is kept, marked failed.
             never = [i.host for i in outcome.items.values() if not i.started]
