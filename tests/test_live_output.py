@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from rich.console import Console
 
 from releasetui.live import Board, LivePrinter

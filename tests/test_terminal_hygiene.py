@@ -114,7 +114,7 @@ def test_log_lines_are_cleaned_in_human_and_json_output(local_project):
     assert as_json.returncode == 0
     assert_clean(as_json.stdout, "logs --json")
     logs = [json.loads(line) for line in as_json.stdout.splitlines() if '"log"' in line]
-    assert [e["message"] for e in logs][0] == "plain line" and "red" in logs[1]["message"]
+    assert logs[0]["message"] == "plain line" and "red" in logs[1]["message"]
 
 
 def test_hostile_metadata_and_lock_text_are_cleaned_in_builds_and_refusals(local_project):
