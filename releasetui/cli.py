@@ -19,9 +19,11 @@ from typing import Optional
 from . import __version__
 from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
-from .output import HumanPrinter, JsonPrinter, SafeStream, print_builds, print_history
+from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 
 ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "history")
+# Operations that change hosts: on a terminal they show the live per-host table.
+LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unlock")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,10 +166,8 @@ def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
     else:
         print_builds(states, out)
     out.flush()
+    # Said once: in the table, or in the document's "error" (stderr is for the command's own failures).
     failures = {name: state for name, state in states.items() if isinstance(state, Exception)}
-    if as_json:  # the table already says it; JSON readers get the reason on stderr too
-        for name, error in failures.items():
-            print(f"releasetui: {name}: {error}", file=sys.stderr)
     if any(isinstance(error, HostUnreachable) for error in failures.values()):
         return ExitCode.UNREACHABLE
     return ExitCode.FAILED if failures else ExitCode.OK
@@ -184,18 +184,30 @@ def _show_history(ops, hosts, args, out: SafeStream) -> ExitCode:
     return ExitCode.UNREACHABLE if any(p.startswith("unreachable") for p in problems.values()) else ExitCode.OK
 
 
-def _install_interrupts(ops) -> None:
-    """Ctrl-C presses the operation's interrupt instead of raising in the middle of the work."""
+def _install_interrupts(ops, printer) -> None:
+    """Ctrl-C presses the operation's interrupt instead of raising in the middle of the work.
+
+    What it says goes to stderr through the printer, so a live table is not torn by it.
+    """
     def handler(signum, frame) -> None:
         count = ops.interrupt()
         if count == 1:
-            sys.stderr.write("releasetui: interrupted: stopping (before the switch: cleaning up; during it: this wave "
-                             "finishes). Ctrl-C again to stop waiting and switch every host back.\n")
+            printer.notice("releasetui: interrupted: stopping (before the switch: cleaning up; during it: this wave "
+                           "finishes). Ctrl-C again to stop waiting and switch every host back.")
         elif count == 2:
-            sys.stderr.write("releasetui: interrupted again: switching every switched host back.\n")
-        sys.stderr.flush()
+            printer.notice("releasetui: interrupted again: switching every switched host back.")
 
     signal.signal(signal.SIGINT, handler)
+
+
+def _printer(args: argparse.Namespace, out: SafeStream, hosts):
+    """JSON lines; the live table on a terminal (Rich, imported only then); else plain lines."""
+    if getattr(args, "json", False):
+        return JsonPrinter(out)
+    if args.action in LIVE_ACTIONS and not getattr(args, "dry_run", False) and live_table_wanted(out):
+        from .live import LivePrinter
+        return LivePrinter(args.action, [h.name for h in hosts], out=out, err=sys.stderr)
+    return HumanPrinter(out, steps=sys.stderr if args.action == "logs" else None)
 
 
 def run_headless(args: argparse.Namespace) -> int:
@@ -207,13 +219,13 @@ def run_headless(args: argparse.Namespace) -> int:
                           (args.top_roles or []) + (getattr(args, "roles", None) or []))
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
-    printer = JsonPrinter(out) if as_json else HumanPrinter(out, steps=sys.stderr if args.action == "logs" else None)
+    printer = _printer(args, out, hosts)
     # builds and history print one document: their connection steps are not data.
     report = None if args.action in ("builds", "history") else printer.event
     ops = Operations(config, report=report, dry_run=getattr(args, "dry_run", False),
                      parallel=getattr(args, "parallel", None), lock_wait=getattr(args, "lock_wait", None),
                      message=getattr(args, "message", None))
-    _install_interrupts(ops)
+    _install_interrupts(ops, printer)
     try:
         if args.action == "builds":
             return _show_builds(ops, hosts, as_json, out)
@@ -246,9 +258,11 @@ def run_headless(args: argparse.Namespace) -> int:
         else:  # pragma: no cover - argparse limits the choices
             raise ValueError(args.action)
     except (OperationError, InvalidBuildId) as exc:
+        printer.close()
         print(f"releasetui: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     finally:
+        printer.close()  # a live table comes down before anything else is written
         ops.close()
     if args.action != "logs" or not result.ok:
         printer.summary(result)

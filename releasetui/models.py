@@ -298,6 +298,11 @@ class HostOutcome:
     left: list[str] = field(default_factory=list)
     round_trips: int = 0
 
+    def __post_init__(self) -> None:
+        # Messages carry host text (a script's error lines, an exception from the connection): a JSON reader
+        # printing them (jq -r) must not get escape sequences either.
+        self.message = clean_line(self.message)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, used in the summary object."""
         return asdict(self)

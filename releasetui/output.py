@@ -114,15 +114,16 @@ class HumanPrinter:
         What is live is the LAST line, so a CI log's tail answers "what runs now?".
         """
         with self.lock:
-            for status, line in present.outcome_lines(result):
-                self.out.write(self.paint(clean_line(line), "ok" if status == "ok" else "failed") + "\n")
-            if result.message:
-                self.out.write(clean_line(result.message) + "\n")
-            self.out.write(present.summary_line(result) + "\n")
-            if result.operation in ("deploy", "rollback", "pin", "unpin", "prune", "unlock") and result.outcomes:
-                unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
-                self.out.write(present.live_line(result.live(), unreachable) + "\n")
+            for status, line in closing_lines(result):
+                self.out.write((self.paint(line, "ok" if status == "ok" else "failed") if status else line) + "\n")
             self.out.flush()
+
+    def notice(self, text: str) -> None:
+        """A diagnostic (Ctrl-C's words): stderr, at once."""
+        _write(sys.stderr, text)
+
+    def close(self) -> None:
+        """Nothing to take down."""
 
 
 class JsonPrinter:
@@ -144,6 +145,48 @@ class JsonPrinter:
             self.out.write(json.dumps(result.to_dict()) + "\n")
             self.out.flush()
 
+    def notice(self, text: str) -> None:
+        """A diagnostic (Ctrl-C's words): stderr, at once."""
+        _write(sys.stderr, text)
+
+    def close(self) -> None:
+        """Nothing to take down."""
+
+
+def closing_lines(result: OperationResult) -> list[tuple[str, str]]:
+    """``(status, text)``: each group of hosts' outcome, the operation's message, the summary line, what is live.
+
+    The status is the outcome's (``ok``, ``failed``...) for outcome lines and
+    ``""`` for the others; the plain and the live printers both end with these.
+    """
+    lines = [(status, clean_line(line)) for status, line in present.outcome_lines(result)]
+    if result.message:
+        lines.append(("", clean_line(result.message)))
+    lines.append(("", present.summary_line(result)))
+    if result.operation in ("deploy", "rollback", "pin", "unpin", "prune", "unlock") and result.outcomes:
+        unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
+        lines.append(("", present.live_line(result.live(), unreachable)))
+    return lines
+
+
+def live_table_wanted(stream, environ=None) -> bool:
+    """Whether ``stream`` gets the live table: a terminal, not a dumb one, not a CI job (which may fake a tty)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("TERM") == "dumb" or environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _write(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
 
 def local_time(created_at: Optional[str]) -> str:
     """``2026-11-28 10:15:00`` in local time, from the metadata's UTC stamp."""
@@ -157,54 +200,184 @@ def local_time(created_at: Optional[str]) -> str:
 
 
 def print_builds(states: dict, out: TextIO = sys.stdout) -> None:
-    """The human table of ``builds``: one block per host, newest first; failed, damaged and pinned marked."""
-    from .rules import fleet_current, requirements_changed
-    fleet = fleet_current(states)
+    """The human table of ``builds``: a fleet summary, then one block per group of hosts with the same builds.
+
+    Hosts whose builds, current build, lock and problems are the same share
+    one block (``web01..web48 (48 hosts): current ...``); the hosts that
+    differ follow, each with its own.  Within a block, newest first; failed,
+    damaged and pinned marked.  (A build's creation time differs by a second
+    or two between hosts; a shared block shows the earliest.)
+    """
+    for line in fleet_summary_lines(states):
+        out.write(line + "\n")
     if len(states) > 1:
-        out.write(("fleet: " + fleet.describe() if fleet.agree else "fleet: HOSTS DISAGREE: " + fleet.describe()) + "\n\n")
+        out.write("\n")
+    blocks: dict[tuple, list[str]] = {}
+    created: dict[tuple, dict[str, str]] = {}
     for name, state in states.items():
-        if not isinstance(state, HostState):
-            out.write(f"{name}: unreachable: {clean_line(state, 300)}\n\n")
-            continue
-        if not state.initialized:
-            out.write(f"{name}: nothing deployed yet (no project root)\n\n")
-            continue
-        lock = f", locked: {state.lock.describe()}" if state.lock else ""
-        current = state.build(state.current)
-        flag = f" ({current.status})" if current and current.status != "current" else ""
-        out.write(f"{name}: current {state.current or 'none'}{flag}{lock}\n")
-        for problem in state.problems:
-            out.write(f"  problem: {clean_line(problem, 200)}\n")
-        if not state.builds:
-            out.write("  no builds yet\n\n")
-            continue
-        out.write(f"  {'ID':<17} {'STATUS':<18} {'CREATED (local)':<19} {'REQS':<12} {'GIT':<11} {'DEPLOYED BY':<24} SUBJECT\n")
-        changed = requirements_changed(state.builds)
-        for build in sorted(state.builds, key=lambda b: b.id, reverse=True):
-            reqs = (build.requirements_sha256 or "-")[:10] + ("*" if changed.get(build.id) else " ")
-            git = (build.git_commit or "-")[:8] + ("+" if build.git_dirty else "")
-            status = build.status
-            out.write(f"  {build.id:<17} {status:<18} {local_time(build.created_at):<19} {reqs:<12} {git:<11} "
-                      f"{clean_line(build.deployed_by or '-', 24):<24} {clean_line(build.git_subject or '', 50)}\n")
-            if build.damaged:
-                out.write(f"  {'':<17} damaged: {clean_line(build.damaged, 120)}\n")
-            elif build.failed and build.failure:
-                out.write(f"  {'':<17} failed: {clean_line(build.failure, 120)}\n")
+        key = _block_key(state)
+        blocks.setdefault(key, []).append(name)
+        if isinstance(state, HostState):
+            times = created.setdefault(key, {})
+            for build in state.builds:
+                if build.created_at and (build.id not in times or build.created_at < times[build.id]):
+                    times[build.id] = build.created_at
+    for key, names in sorted(blocks.items(), key=lambda item: -len(item[1])):
+        who = names[0] if len(names) == 1 else f"{present.host_list(names)} ({len(names)} hosts)"
+        for line in _block_lines(states[names[0]], created.get(key, {})):
+            out.write((f"{who}: {line}" if line and not line.startswith(" ") else line) + "\n")
+            who = None
         out.write("\n")
 
 
-def print_history(entries: list, problems: dict, out: TextIO = sys.stdout) -> None:
-    """One line per operation: when, what, who, from → to, outcome, duration, CI job."""
+def fleet_summary_lines(states: dict) -> list[str]:
+    """What the fleet serves, who could not be read or is locked, and which builds are where (newest first)."""
+    if len(states) <= 1:
+        return []
+    reachable = {n: s for n, s in states.items() if isinstance(s, HostState)}
+    unreachable = [n for n in states if n not in reachable]
+    total = len(states)
+    live = {n: s.current or "nothing" for n, s in reachable.items()}
+    groups = present.group_hosts(live)
+    if len(groups) == 1 and not unreachable:
+        lines = [f"fleet: {groups[0][0]} on all {total} hosts"]
+    else:
+        parts = [f"{build} on {present.hosts_phrase(names, total)}" for build, names in groups]
+        lines = ["fleet: " + ("HOSTS DISAGREE: " if len(groups) > 1 else "") + "; ".join(parts)]
+    if unreachable:
+        lines.append(f"unreachable: {present.hosts_phrase(unreachable, total)}")
+    locked = {n: clean_line(s.lock.describe(), 160) for n, s in reachable.items() if s.lock}
+    for text, names in present.group_hosts(locked):
+        lines.append(f"locked: {present.hosts_phrase(names, total)}: {text}")
+    where: dict[str, dict[str, list[str]]] = {}
+    for name, state in reachable.items():
+        for build in state.builds:
+            marks = where.setdefault(build.id, {})
+            marks.setdefault("", []).append(name)
+            for word in build.status.split(", "):
+                if word not in ("complete", "current"):
+                    marks.setdefault(word, []).append(name)
+    if where:
+        lines.append("builds (newest first):")
+        ids = sorted(where, reverse=True)
+        for build_id in ids[:12]:
+            marks = where[build_id]
+            have = marks.pop("")
+            missing = [n for n in reachable if n not in have]
+            if len(have) == 1:
+                text = f"  {build_id}  on {have[0]}"
+            elif missing and len(missing) < len(have):
+                text = f"  {build_id}  on {len(have)} hosts (not on {present.host_list(missing, limit=4)})"
+            else:
+                text = f"  {build_id}  on {present.hosts_phrase(have, len(reachable))}"
+            current = [n for n, s in reachable.items() if s.current == build_id]
+            if current:
+                text += ", current" + ("" if len(current) == len(have) else f" on {present.host_list(current, limit=4)}")
+            for word, names in marks.items():
+                text += f", {word}" + ("" if len(names) == len(have) else f" on {present.host_list(names, limit=4)}")
+            lines.append(text)
+        if len(ids) > 12:
+            lines.append(f"  … {len(ids) - 12} older")
+    return lines
+
+
+def _block_key(state) -> tuple:
+    """What makes two hosts' blocks the same (the creation times aside)."""
+    if not isinstance(state, HostState):
+        return ("unreachable", clean_line(state, 300))
+    if not state.initialized:
+        return ("empty",)
+    builds = tuple((b.id, b.status, b.requirements_sha256, b.git_commit, b.git_dirty, b.deployed_by, b.git_subject,
+                    b.damaged, b.failure) for b in state.builds)
+    lock = state.lock.describe() if state.lock else None
+    return ("state", state.current, lock, tuple(state.problems), builds)
+
+
+def _block_lines(state, created: dict) -> list[str]:
+    """One host's block (its first line without the host's name)."""
+    from .rules import requirements_changed
+    if not isinstance(state, HostState):
+        return [f"unreachable: {clean_line(state, 300)}"]
+    if not state.initialized:
+        return ["nothing deployed yet (no project root)"]
+    lock = f", locked: {state.lock.describe()}" if state.lock else ""
+    current = state.build(state.current)
+    flag = f" ({current.status})" if current and current.status != "current" else ""
+    lines = [f"current {state.current or 'none'}{flag}{lock}"]
+    lines += [f"  problem: {clean_line(problem, 200)}" for problem in state.problems]
+    if not state.builds:
+        return lines + ["  no builds yet"]
+    lines.append(f"  {'ID':<17} {'STATUS':<18} {'CREATED (local)':<19} {'REQS':<12} {'GIT':<11} {'DEPLOYED BY':<24} SUBJECT")
+    changed = requirements_changed(state.builds)
+    for build in sorted(state.builds, key=lambda b: b.id, reverse=True):
+        reqs = (build.requirements_sha256 or "-")[:10] + ("*" if changed.get(build.id) else " ")
+        git = (build.git_commit or "-")[:8] + ("+" if build.git_dirty else "")
+        lines.append(f"  {build.id:<17} {build.status:<18} {local_time(created.get(build.id, build.created_at)):<19} "
+                     f"{clean_line(reqs, 12):<12} {clean_line(git, 11):<11} {clean_line(build.deployed_by or '-', 24):<24} "
+                     f"{clean_line(build.git_subject or '', 50)}")
+        if build.damaged:
+            lines.append(f"  {'':<17} damaged: {clean_line(build.damaged, 120)}")
+        elif build.failed and build.failure:
+            lines.append(f"  {'':<17} failed: {clean_line(build.failure, 120)}")
+    return lines
+
+
+# Worst first: the word a history line leads with when its hosts ended differently.
+HISTORY_OUTCOMES = ["failed", "unreachable", "interrupted", "aborted", "switched-back", "ok"]
+
+
+def history_line(entry, total_hosts: Optional[int] = None) -> str:
+    """One operation for a person: when it started (local time), what, how it ended, from → to, where, who, how long.
+
+    ``2026-11-28 10:15:00  deploy    ok      20261127… → 20261128…  on all 50 hosts  by alice@laptop  in 12s``;
+    hosts that ended differently are named after it (``failed on web07; switched-back on 49 hosts``), then the
+    CI job and the message.
+    """
+    when = entry.started or entry.when
+    stamp = when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "????-??-?? ??:??:??"
+    names = sorted(entry.hosts)
+    total = total_hosts or len(names)
+    outcomes = present.group_hosts({h: entry.hosts[h] for h in names})
+    worst = min((o for o, _ in outcomes), key=lambda o: HISTORY_OUTCOMES.index(o) if o in HISTORY_OUTCOMES else 0,
+                default="ok")
+    parts = [stamp, f"{clean_line(entry.event, 12):<9} {clean_line(worst, 14):<6}"]
+    if entry.moves:
+        moves = present.group_hosts({h: f"{a or 'none'} → {b or 'none'}" for h, (a, b) in sorted(entry.moves.items())})
+        if len(moves) == 1:
+            parts.append(moves[0][0])
+        else:
+            parts.append("; ".join(f"{move} on {present.hosts_phrase(hosts, total)}" for move, hosts in moves))
+    elif entry.details:
+        details = present.group_hosts({h: entry.details[h] for h in sorted(entry.details)})
+        if len(details) == 1:
+            parts.append(clean_line(details[0][0], 200))
+        else:
+            parts.append("; ".join(f"{clean_line(text, 120)} on {present.hosts_phrase(hosts, total)}"
+                                   for text, hosts in details[:4])
+                         + (f"; … ({len(details) - 4} more)" if len(details) > 4 else ""))
+    parts.append(f"on {present.hosts_phrase(names, total) if len(names) != 1 else names[0]}")
+    parts.append(f"by {entry.who or '?'}")
+    if entry.duration is not None:
+        seconds = int(round(entry.duration))
+        parts.append(f"in {seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"in {seconds}s")
+    line = "  ".join(parts)
+    if len(outcomes) > 1:
+        line += "  (" + "; ".join(f"{outcome} on {present.hosts_phrase(hosts, len(names))}"
+                                  for outcome, hosts in outcomes) + ")"
+    if entry.ci_url:
+        line += f"  {entry.ci_url}"
+    if entry.message:
+        line += f"  “{entry.message}”"
+    return clean_line(line, 1000)
+
+
+def print_history(entries: list, problems: dict, out: TextIO = sys.stdout, err: Optional[TextIO] = None) -> None:
+    """One line per operation (see :func:`history_line`), oldest first; each host's reading problem on stderr."""
+    everyone = {h for entry in entries for h in entry.hosts}
     for entry in entries:
-        when = entry.when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if entry.when else "?"
-        duration = f" in {entry.duration:.0f}s" if entry.duration is not None else ""
-        hosts = present.host_list(sorted(entry.hosts))
-        change = entry.change() if entry.moves else "; ".join(sorted(set(entry.details.values())))[:200]
-        line = f"{when}  {entry.event:<9} {entry.outcome:<10} {change}  by {entry.who or '?'}{duration}  [{hosts}]"
-        if entry.ci_url:
-            line += f"  {entry.ci_url}"
-        if entry.message:
-            line += f"  ({entry.message})"
-        out.write(clean_line(line, 1000) + "\n")
+        out.write(history_line(entry, len(everyone)) + "\n")
+    if not entries:
+        out.write("no operations recorded yet\n")
+    err = err or sys.stderr
     for host, problem in problems.items():
-        sys.stderr.write(f"releasetui: {host}: {problem}\n")
+        err.write(f"releasetui: {host}: {clean_line(problem, 300)}\n")

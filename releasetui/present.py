@@ -77,14 +77,20 @@ def outcome_lines(result: OperationResult) -> list[tuple[str, str]]:
     """``(status, text)`` per group of hosts that ended the same way, worst first."""
     groups: dict[tuple[str, str], list[str]] = {}
     for outcome in result.outcomes.values():
-        groups.setdefault((outcome.status, outcome.message), []).append(outcome.host)
+        message = outcome.message
+        if outcome.left and "left on the host" not in message:  # what must be cleared is never left unsaid
+            message += ("; " if message else "") + f"left on the host: {' and '.join(outcome.left)}"
+        groups.setdefault((outcome.status, message), []).append(outcome.host)
     total = len(result.outcomes)
     order = ["interrupted", "unreachable", "locked", "failed", "refused", "aborted", "ok"]
     lines = []
     for (status, message), names in sorted(groups.items(), key=lambda item: order.index(item[0][0])
                                            if item[0][0] in order else 0):
         who = hosts_phrase(names, total) if len(names) > 1 else names[0]
-        lines.append((status, f"{result.operation} {who}: {status}" + (f": {message}" if message else "")))
+        if message.startswith(status):  # "locked by another operation: ...", "unreachable: ...": say it once
+            lines.append((status, f"{result.operation} {who}: {message}"))
+        else:
+            lines.append((status, f"{result.operation} {who}: {status}" + (f": {message}" if message else "")))
     return lines
 
 

@@ -76,10 +76,11 @@ class FleetCurrent:
         if self.agree:
             count = len(self.by_host)
             return f"{self.build or 'nothing'} on {'all ' + str(count) + ' hosts' if count > 1 else 'the host'}"
+        from .present import host_list  # present builds on these rules; the names only need its list
         groups: dict[Optional[str], list[str]] = {}
         for host, build in self.by_host.items():
             groups.setdefault(build, []).append(host)
-        return "; ".join(f"{build or 'nothing'} on {', '.join(hosts)}" for build, hosts in groups.items())
+        return "; ".join(f"{build or 'nothing'} on {host_list(hosts)}" for build, hosts in groups.items())
 
 
 def fleet_current(states: States) -> FleetCurrent:

@@ -29,6 +29,7 @@ from ..commands.activate import ActivateReport
 from ..config import HostConfig
 from ..executors import HostUnreachable, RemoteProcess, ScriptTimeout
 from ..models import HostOutcome
+from ..present import host_list
 from ..runner import sleep_unless
 from .context import OperationContext
 
@@ -172,7 +173,7 @@ class Activation:
             ctx.runner.map([i.host for i in started], lambda h: self._verdict(self.items[h.name], "COMMIT"),
                            limit=len(started))
         else:
-            reason = ("another host failed: " + ", ".join(failed)) if failed else "interrupted"
+            reason = ("another host failed: " + host_list(failed)) if failed else "interrupted"
 
             def back(host: HostConfig) -> None:
                 item = self.items[host.name]
@@ -192,8 +193,8 @@ class Activation:
         return item.error is None and item.report.healthy is True and not item.report.lost_lock
 
 
-def outcome_of(item: HostActivation, operation: str, committed: bool) -> HostOutcome:
-    """What one host's activation means for the person: what it serves now, and why."""
+def outcome_of(item: HostActivation, operation: str, committed: bool, interrupted: bool = False) -> HostOutcome:
+    """What one host's activation means for the person: what it serves now, and why (``interrupted``: Ctrl-C)."""
     name, report = item.host.name, item.report
     if not item.started:
         return HostOutcome(name, "aborted", f"not switched: the {operation} stopped before this host's wave",
@@ -232,5 +233,8 @@ def outcome_of(item: HostActivation, operation: str, committed: bool) -> HostOut
                            f"back to: it stays on {item.target}, marked failed", current=item.target,
                            build_id=item.target)
     extra = "; ITS RESTART FAILED" if report.back_restart_failed else ""
-    return HostOutcome(name, "aborted", f"switched back to {current}: {report.why or 'the ' + operation + ' failed'}"
+    why = report.why or ("interrupted (Ctrl-C)" if interrupted else f"the {operation} failed")
+    for said in ("switched back: ", "BACK "):  # the script's own words around the verdict it was sent
+        why = why[len(said):] if why.startswith(said) else why
+    return HostOutcome(name, "aborted", f"switched back to {current}: {why}"
                        f"{extra}", current=current, previous=item.previous, build_id=item.target)

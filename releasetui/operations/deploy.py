@@ -309,7 +309,7 @@ class Deploy:
                 self.switch_back_for(host, state), activation_deadline(host, "after_activate", self.health)))
         outcome = Activation(self.ctx, items, waves, pause).run()
         for item in outcome.items.values():
-            self.result.outcomes[item.host.name] = outcome_of(item, "deploy", outcome.committed)
+            self.result.outcomes[item.host.name] = outcome_of(item, "deploy", outcome.committed, outcome.interrupted)
         if not outcome.committed:
             # Hosts of later waves never switched: their (complete) build is kept, marked failed.
             never = [i.host for i in outcome.items.values() if not i.started]
@@ -340,8 +340,9 @@ class Deploy:
                 self.result.outcomes[host.name] = outcome
                 outcome.left = [f"the deploy lock (token {self.ctx.token})"] + (
                     [f"the partial build {build}"] if build else [])
-                outcome.message += (f"; left on the host: {' and '.join(outcome.left)}; clear with: releasetui "
-                                    f"--headless unlock --host {host.name}" + (" then prune" if build else ""))
+                clear = f"releasetui --headless unlock --host {host.name}" + (
+                    f" && releasetui --headless prune --host {host.name}" if build else "")
+                outcome.message += f"; left on the host: {' and '.join(outcome.left)}; clear with: {clear}"
         describe_abort(self.result, self.hosts, self.current(), why, interrupted)
         if self.plan is not None and self.plan.ok:
             run_local_hooks(self.ctx, "local_failed", self.local_env())

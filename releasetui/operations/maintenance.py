@@ -57,8 +57,9 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
             continue
         plan = plans[host.name]
         planned = plan.remove + [f"venv:{v}" for v in plan.remove_venvs]
-        ctx.report(host.name, "plan", "info", message=("would remove: " if ctx.dry_run else "removing: ")
-                   + (" ".join(planned) or "nothing"), phase="plan")
+        if ctx.dry_run or host in fleet.locked:
+            ctx.report(host.name, "plan", "info", message=("would remove: " if ctx.dry_run else "removing: ")
+                       + (" ".join(planned) or "nothing"), phase="plan")
         if ctx.dry_run:
             if not plan.empty:
                 ctx.executor(host).record("prune", commands.prune_script(host.root, ctx.token, plan.remove,
@@ -88,6 +89,13 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
         for name, outcome in ctx.runner.map(locked, finish).items():
             host = next(h for h in locked if h.name == name)
             result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+        # A host read but not locked (the gate, the first host by name, could not be reached): left alone, and said.
+        gate = min(h.name for h in hosts) if hosts else None
+        for host in hosts:
+            if host.name not in result.outcomes:
+                result.outcomes[host.name] = HostOutcome(
+                    host.name, "aborted", f"not pruned: its lock was not taken ({gate} could not be locked first)",
+                    current=current.get(host.name))
     return ctx.finish(result, started, hosts)
 
 

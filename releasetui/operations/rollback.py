@@ -89,7 +89,7 @@ class Rollback:
                  for h in hosts]
         outcome = Activation(self.ctx, items, waves, pause).run()
         for item in outcome.items.values():
-            self.result.outcomes[item.host.name] = outcome_of(item, "rollback", outcome.committed)
+            self.result.outcomes[item.host.name] = outcome_of(item, "rollback", outcome.committed, outcome.interrupted)
             if outcome.interrupted and self.result.outcomes[item.host.name].status == "aborted":
                 self.result.outcomes[item.host.name].status = "interrupted"
         never = [i.host for i in outcome.items.values() if not i.started]
