@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="ship the source as a new build and make it current on every host")
     p.add_argument("--source", metavar="DIR", help="directory to ship (default: 'source' from the config)")
+    p.add_argument("--ref", metavar="REF", help="ship exactly this git commit, tag or branch of the source's "
+                   "repository (not the working tree)")
     rollout(p)
     common(p, locks=True)
     p = sub.add_parser("rollback", help="make an earlier build current on every host (default: the previous good one)")
@@ -240,7 +242,7 @@ def run_headless(args: argparse.Namespace) -> int:
                     raise ConfigError(config.path, None, "--canary", f"not a targeted host: {', '.join(unknown)}")
         if args.action == "deploy":
             result = ops.deploy(hosts, source=Path(args.source) if args.source else None, rollout=rollout,
-                                health=args.health)
+                                health=args.health, ref=args.ref)
         elif args.action == "rollback":
             result = ops.rollback(hosts, args.build_id, rollout=rollout, health=args.health)
         elif args.action == "prune":

@@ -282,12 +282,13 @@ class DeployPlan:
 
 
 def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: Mapping[str, str],
-                shared_files: Sequence[str] = (), ignore_locks: bool = False) -> DeployPlan:
+                shared_files: Sequence[str] = (), ignore_locks: bool = False,
+                roots: Optional[Mapping[str, str]] = None) -> DeployPlan:
     """The new build's id (the same on every host), and per host: from which build, whether its venv is reused.
 
     Refused on every host when one cannot take part (unreachable, locked, its
     interpreter missing, a shared file missing).  ``python`` names each host's
-    interpreter, for the messages.
+    interpreter and ``roots`` its project root, for the messages.
     """
     plan = DeployPlan(None, requirements_sha256)
     plan.refusals.extend(read_refusals(states, ignore_locks))
@@ -296,9 +297,10 @@ def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: 
         if not state.python_version:
             plan.refusals.append(Refusal(name, f"interpreter {python.get(name, 'python3')!r} does not run there "
                                                "(set `python:` for this host)"))
+        root = (roots or {}).get(name, "ROOT").rstrip("/") or ""
         for path in state.shared_missing:
-            plan.refusals.append(Refusal(name, f"shared file {path} is missing: create it under "
-                                               f"ROOT/shared/{path} on the host"))
+            plan.refusals.append(Refusal(name, f"shared file {path} is missing: create {root}/shared/{path} on "
+                                               f"{name} (it is never shipped)"))
     plan.build_id = unique_build_id(base_id, (b.id for s in hosts.values() for b in s.builds))
     for name, state in hosts.items():
         key = venv_key(requirements_sha256, state.python_version) if state.python_version else None

@@ -16,13 +16,16 @@ host's activate script was stopped.
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from ..config import HealthCheck, Hook
 from ..models import check_build_id
-from .base import (PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, op_marker, owner_check, q,
-                   record_worker, switch_to, timed, write_meta)
+from ..text import clean_line
+from .base import (PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure, hook_run,
+                   op_marker, owner_check, q, record_worker, switch_to, timed, write_meta)
 
 BUILD_PLACEHOLDER = "{build_id}"
 
@@ -69,6 +72,60 @@ def sudo_noninteractive(command: str) -> str:
     return command
 
 
+# sudo's options that take a value (``-u root``); any other option stands alone.
+_SUDO_VALUE_OPTIONS = {"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h", "--host",
+                       "-p", "--prompt", "-R", "--chroot", "-T", "--command-timeout", "-U", "--other-user",
+                       "-r", "--role", "-t", "--type"}
+
+
+def sudo_command(command: Optional[str]) -> Optional[tuple[str, str, list[str]]]:
+    """``(run as, program, arguments)`` of the command a ``sudo ...`` restart runs, for the sudoers line; else None.
+
+    Only the first command of the line counts (up to ``;``, ``&&``, ``||``, ``|``).
+    """
+    if not command or not command.lstrip().startswith("sudo "):
+        return None
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = []
+        for word in lexer:
+            if word and set(word) <= set("();<>|&"):
+                break
+            words.append(word)
+    except ValueError:
+        return None
+    runas, i = "root", 1
+    while i < len(words) and words[i].startswith("-") and words[i] != "--":
+        option = words[i]
+        if option in _SUDO_VALUE_OPTIONS and i + 1 < len(words):
+            if option in ("-u", "--user"):
+                runas = words[i + 1]
+            i += 2
+            continue
+        if option.startswith("-u") and len(option) > 2:
+            runas = option[2:]
+        elif option.startswith("--user="):
+            runas = option[len("--user="):]
+        i += 1
+    if i < len(words) and words[i] == "--":
+        i += 1
+    if i >= len(words):
+        return None
+    return runas, words[i], words[i + 1:]
+
+
+def sudoers_line(user: str, program_path: str, restart: Optional[str]) -> str:
+    """The sudoers line that lets ``user`` run the restart without a password (exactly that command)."""
+    parts = sudo_command(restart)
+    if parts is None:
+        return f"{user} ALL=(root) NOPASSWD: <the restart command, with its full path>"
+    runas, program, args = parts
+    # sudoers gives ',', ':', '=' and '\\' a meaning in a command's arguments: escape them.
+    escaped = [re.sub(r"([,:=\\])", r"\\\1", a) for a in args]
+    return " ".join([f"{user} ALL=({runas}) NOPASSWD: {program_path or program}", *escaped]).rstrip()
+
+
 def restart_lines(restart: Optional[str], timeout: float, step: str = "restart") -> str:
     """Run the restart command bounded by ``timeout``; sets ``_ok`` (1/0) and ``_why``.
 
@@ -78,6 +135,8 @@ def restart_lines(restart: Optional[str], timeout: float, step: str = "restart")
     if not restart:
         return f"begin {step}; end skipped 'no restart command configured'; _ok=1\n"
     secs = int(max(1, round(timeout)))
+    sudo = sudo_command(restart)
+    program = sudo[1] if sudo else "sudo"
     return (
         f"begin {step}\n"
         f"{timed(sudo_noninteractive(restart), timeout)} >\"$_log\" 2>&1; _rc=$?\n"
@@ -87,25 +146,27 @@ def restart_lines(restart: Optional[str], timeout: float, step: str = "restart")
         "_why=\"restart failed (exit $_rc)${_out:+: $_out}\"; end failed \"$_why\"; "
         "cat \"$_log\" >&2; _ok=0; fi\n"
         "case \"$(cat \"$_log\")\" in *'a password is required'*|*'a terminal is required'*) "
-        "echo \"SUDO\t$(id -un)\";; esac\n"
+        f"printf 'SUDO\\t%s\\t%s\\n' \"$(id -un)\" \"$(command -v {q(program)} 2>/dev/null || true)\";; esac\n"
     )
 
 
 def hook_lines(hooks: Sequence[Hook], env: dict) -> str:
-    """Run each hook in the project root (after the switch), bounded by its timeout; its output becomes events."""
+    """Run each after-hook inside the build just switched to (its venv first on PATH), bounded by its timeout.
+
+    Its output streams back as ``output`` steps.  A failing hook counts as a
+    failed restart: ``_ok=0``, so the health check is skipped and the host
+    switches back.
+    """
     if not hooks:
         return ""
     lines = [env_exports(env).rstrip("\n")]
     for hook in hooks:
-        secs = int(max(1, round(hook.timeout)))
         lines += [
             "if [ \"$_ok\" = 1 ]; then",
-            f"  begin {hook.name}",
-            f"  {timed(hook.command, hook.timeout)} >\"$_log\" 2>&1; _rc=$?",
-            f"  while IFS= read -r _l; do say {hook.name} \"$_l\"; done < \"$_log\"",
-            "  if [ \"$_rc\" = 0 ]; then end ok; "
-            f"elif [ \"$_rc\" = 124 ]; then _why={q(hook.name + ' timed out after ' + str(secs) + 's')}; end failed \"$_why\"; _ok=0; "
-            f"else _why=\"{hook.name} failed (exit $_rc)\"; end failed \"$_why\"; _ok=0; fi",
+            hook_run(hook.name, hook.command, hook.timeout, "T").rstrip("\n"),
+            "  if [ \"$_rc\" = 0 ]; then end ok " + q(hook.command[:200]) + "; else",
+            hook_failure(hook.name, hook.command, hook.timeout).rstrip("\n"),
+            "  end failed \"$_why\"; _ok=0; fi",
             "fi",
         ]
     return "\n".join(lines) + "\n"
@@ -255,7 +316,8 @@ class ActivateReport:
     refused: Optional[str] = None
     why: str = ""
     removed: tuple = ()
-    sudo_user: Optional[str] = None
+    sudo_user: Optional[str] = None          # sudo asked this user for a password
+    sudo_program: Optional[str] = None       # the full path of the program sudo was to run, as found on the host
     released: bool = False
 
 
@@ -279,6 +341,9 @@ def parse_activate(stdout: str) -> ActivateReport:
     report.lost_lock = tags.has("LOSTLOCK")
     report.refused = tags.value("REFUSED") or None
     report.removed = tuple(tags.value("REMOVED").split())
-    report.sudo_user = tags.value("SUDO") or None
+    sudo = tags.first("SUDO")
+    if sudo:
+        report.sudo_user = clean_line(sudo[0], 64) or None
+        report.sudo_program = clean_line(sudo[1], 300) if len(sudo) > 1 and sudo[1] else None
     report.released = tags.has("RELEASED") or tags.has("COMMITTED")
     return report

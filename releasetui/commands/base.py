@@ -117,6 +117,38 @@ def timed(command: str, seconds: float, kill_after: int = 5) -> str:
     return f"timeout -k {int(kill_after)} {int(max(1, round(seconds)))} sh -c {q(command)} </dev/null"
 
 
+def hook_run(name: str, command: str, timeout: float, build_var: Optional[str] = None) -> str:
+    """Shell that runs one hook, its output streamed as ``output`` step lines while it runs; sets ``_rc``.
+
+    The hook runs in ``builds/$<build_var>`` with that build's venv first on
+    ``PATH`` (so ``python``, ``flask`` and ``pip`` are the build's own), else
+    in the project root; its stdin is closed; it is bounded by ``timeout``
+    (exit 124).  Its output goes to ``$_log`` and ``tail --pid`` streams it:
+    a pipe would keep the script waiting on any daemon the hook leaves
+    behind, a file does not.  The caller reads ``$_rc`` and the tail of
+    ``$_log``.
+    """
+    run = timed(command, timeout)
+    if build_var:
+        run = (f'( cd "builds/${build_var}" && PATH="$PWD/env/bin:$PATH" && VIRTUAL_ENV="$PWD/env" && '
+               f"export PATH VIRTUAL_ENV && exec {run} )")
+    return (f"begin {name}\n"
+            f"{run} >\"$_log\" 2>&1 &\n"
+            "_hp=$!\n"
+            "tail -s 0.1 -n +1 -f --pid=\"$_hp\" \"$_log\" 2>/dev/null | while IFS= read -r _l || [ -n \"$_l\" ]; do "
+            f"say {name} \"$_l\"; done\n"
+            "wait \"$_hp\"; _rc=$?\n")
+
+
+def hook_failure(name: str, command: str, timeout: float) -> str:
+    """Shell that sets ``_why`` for a failed hook: what ran, how it ended, and its last line of output."""
+    secs = int(max(1, round(timeout)))
+    return (f"if [ \"$_rc\" = 124 ] || [ \"$_rc\" = 137 ]; then _why={q(f'timed out after {secs}s')}; "
+            "else _why=\"exit $_rc\"; fi\n"
+            f"_why={q(f'{name} {chr(39)}{command[:80]}{chr(39)} failed: ')}\"$_why$(tail -n 1 \"$_log\" | _clean | "
+            "sed 's/ *$//; s/^./: &/')\"\n")
+
+
 def env_exports(env: dict) -> str:
     """``export NAME='value'`` lines for the hooks' environment."""
     return "".join(f"export {name}={q('' if value is None else str(value))}\n" for name, value in env.items())

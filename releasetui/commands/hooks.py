@@ -6,32 +6,33 @@ from typing import Sequence
 
 from ..config import Hook
 from ..models import check_build_id
-from .base import PREAMBLE, Tagged, enter_root, env_exports, op_marker, owner_check, q, record_worker, timed
+from .base import PREAMBLE, Tagged, enter_root, env_exports, hook_failure, hook_run, op_marker, owner_check, q, \
+    record_worker
 
 
 def before_activate_script(root: str, token: str, build_id: str, hooks: Sequence[Hook], env: dict) -> str:
     """Run ``hooks`` in ``builds/<id>/`` (migrations, asset builds, cache warm-up); the first failure stops.
 
-    Each hook's output comes back as ``output`` steps; ``HOOKFAILED`` names
-    the hook that failed (exit code or timeout).
+    The build is complete (venv and shared links in place) and not live yet.
+    Each hook's output streams back as ``output`` steps while it runs;
+    ``HOOKFAILED`` says which hook failed, how (exit code or timeout) and its
+    last line of output.
     """
     check_build_id(build_id)
     lines = [f": {op_marker(token)}", PREAMBLE + enter_root(root) + owner_check(token) + record_worker(token).rstrip(),
-             f"cd builds/{q(build_id)} || {{ echo 'HOOKFAILED\tbuild directory missing'; exit 1; }}",
-             'PATH="$PWD/env/bin:$PATH"; export PATH; VIRTUAL_ENV="$PWD/env"; export VIRTUAL_ENV',
+             f"B={q(build_id)}",
+             "[ -d \"builds/$B\" ] && [ -e \"builds/$B/env/bin/python\" ] || "
+             "{ echo 'HOOKFAILED\tthe build or its venv is missing'; exit 1; }",
              env_exports(env).rstrip("\n"),
              "_log=$(mktemp) || exit 1", "trap 'rm -f \"$_log\"' EXIT"]
     for hook in hooks:
-        secs = int(max(1, round(hook.timeout)))
         lines += [
-            f"begin {hook.name}",
-            f"{timed(hook.command, hook.timeout)} >\"$_log\" 2>&1; _rc=$?",
-            f"while IFS= read -r _l; do say {hook.name} \"$_l\"; done < \"$_log\"",
+            hook_run(hook.name, hook.command, hook.timeout, "B").rstrip("\n"),
             "if [ \"$_rc\" != 0 ]; then",
-            f"  if [ \"$_rc\" = 124 ]; then _why={q(f'timed out after {secs}s')}; else _why=\"exit $_rc\"; fi",
-            f"  end failed \"$_why\"; printf 'HOOKFAILED\\t%s: %s\\n' {q(hook.command[:80])} \"$_why\"; exit 1",
+            hook_failure(hook.name, hook.command, hook.timeout).rstrip("\n"),
+            "  end failed \"$_why\"; printf 'HOOKFAILED\\t%s\\n' \"$_why\"; exit 1",
             "fi",
-            "end ok",
+            f"end ok {q(hook.command[:200] + (' (once: on this host only)' if hook.once else ''))}",
         ]
     return "\n".join(lines) + "\necho HOOKSDONE\n"
 

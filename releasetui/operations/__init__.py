@@ -81,9 +81,10 @@ class Operations:
 
     def deploy(self, hosts: Iterable[HostConfig], source: Optional[Path] = None, build_id: Optional[str] = None,
                rollout: Optional[RolloutChoice] = None, health: bool = True,
-               source_info: Optional[SourceInfo] = None) -> OperationResult:
-        """Ship ``source`` to every host as a new build; switch only once every host has it complete."""
-        return Deploy(self.ctx, list(hosts), source, build_id, rollout, health, source_info).run()
+               source_info: Optional[SourceInfo] = None, ref: Optional[str] = None) -> OperationResult:
+        """Ship ``source`` (or, with ``ref``, exactly that commit's tree) to every host as a new build; switch only
+        once every host has it complete."""
+        return Deploy(self.ctx, list(hosts), source, build_id, rollout, health, source_info, ref).run()
 
     def rollback(self, hosts: Iterable[HostConfig], build_id: Optional[str] = None,
                  rollout: Optional[RolloutChoice] = None, health: bool = True) -> OperationResult:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .. import commands
-from ..commands.activate import ActivateReport
+from ..commands.activate import ActivateReport, sudoers_line
 from ..config import HostConfig
 from ..executors import HostUnreachable, RemoteProcess, ScriptTimeout
 from ..models import HostOutcome
@@ -193,6 +193,15 @@ class Activation:
         return item.error is None and item.report.healthy is True and not item.report.lost_lock
 
 
+def sudo_hint(host: str, restart: Optional[str], report: ActivateReport) -> str:
+    """When sudo asked for a password: the sudoers line that fixes it, naming the host ("" otherwise)."""
+    if not report.sudo_user:
+        return ""
+    line = sudoers_line(report.sudo_user, report.sudo_program or "", restart)
+    return (f"; sudo on {host} asks {report.sudo_user} for a password (releasetui runs it as sudo -n): allow the "
+            f"restart without one with `visudo -f /etc/sudoers.d/releasetui` on {host} and this line: {line}")
+
+
 def outcome_of(item: HostActivation, operation: str, committed: bool, interrupted: bool = False) -> HostOutcome:
     """What one host's activation means for the person: what it serves now, and why (``interrupted``: Ctrl-C)."""
     name, report = item.host.name, item.report
@@ -219,14 +228,12 @@ def outcome_of(item: HostActivation, operation: str, committed: bool, interrupte
                            previous=item.previous, build_id=item.target)
     if report.healthy is False:
         why = report.why or "unhealthy"
+        sudo = sudo_hint(name, item.host.restart, report)
         if report.no_previous:
             return HostOutcome(name, "failed", f"build {item.target}: {why}; no earlier build to switch back to: "
-                               "it stays current, marked failed", current=item.target, build_id=item.target)
+                               f"it stays current, marked failed{sudo}", current=item.target, build_id=item.target)
         extra = "; ITS RESTART FAILED TOO" if report.back_restart_failed else ""
-        if report.sudo_user:
-            extra += (f"; sudo asked for a password: add a sudoers line like "
-                      f"'{report.sudo_user} ALL=(root) NOPASSWD: <the restart command>'")
-        return HostOutcome(name, "failed", f"build {item.target}: {why}; switched back to {current}{extra}",
+        return HostOutcome(name, "failed", f"build {item.target}: {why}; switched back to {current}{extra}{sudo}",
                            current=current, previous=item.previous, build_id=item.target)
     if report.no_previous:
         return HostOutcome(name, "aborted", f"{report.why or 'the ' + operation + ' failed'}; no earlier build to go "

@@ -28,9 +28,9 @@ from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_b
 from ..text import clean_line
 from .activation import Activation, HostActivation, outcome_of
 from .context import OperationContext
-from .hooks import hook_env, run_before_activate, run_local_hooks
+from .hooks import describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_states, release
-from .source import OperationError, SourceInfo, inspect_source, iso, new_build_id
+from .source import OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Deploy:
 
     def __init__(self, ctx: OperationContext, hosts: Sequence[HostConfig], source: Optional[Path] = None,
                  build_id: Optional[str] = None, rollout: Optional[RolloutChoice] = None, health: bool = True,
-                 source_info: Optional[SourceInfo] = None):
+                 source_info: Optional[SourceInfo] = None, ref: Optional[str] = None):
         self.ctx = ctx
         self.config = ctx.config
         self.hosts = list(hosts)
@@ -107,6 +107,8 @@ class Deploy:
         self.rollout = rollout
         self.health = health
         self.info = source_info
+        self.ref = ref
+        self._ref_tree: Optional[RefSource] = None
         self.result = OperationResult("deploy", dry_run=ctx.dry_run)
         self.fleet = FleetRead()
         self.plan: Optional[rules.DeployPlan] = None
@@ -147,14 +149,27 @@ class Deploy:
             for payload in self._payloads.values():
                 if isinstance(payload, Payload):
                     payload.discard()
+            if self._ref_tree is not None:
+                self._ref_tree.discard()
 
     def inspect(self) -> None:
-        """Local: the source, its requirements hash and git state, its manifest (what would ship)."""
+        """Local: the source (a working tree, or with ``ref`` exactly that commit's tree), its requirements hash and
+        git state, its manifest (what would ship); refusals that need no host (require_clean, a once-hook's host)."""
+        problems = once_refusals(self.hosts)
+        if problems:
+            raise OperationError(problems[0])
+        if self.info is None and self.ref:
+            self._ref_tree = archive_ref(self.source, self.ref, self.config.requirements)
+            self.info = self._ref_tree.info
         if self.info is None:
             self.info = inspect_source(self.source, self.config.requirements)
-        if self.config.require_clean and self.info.git_dirty:
-            raise OperationError(f"{self.source} has uncommitted changes and require_clean is set: commit them, "
-                                 "or deploy a commit with --ref")
+        if self.config.require_clean and not self.info.git_ref:
+            if self.info.git_commit is None:
+                raise OperationError(f"{self.source} is not in a git repository and require_clean is set: "
+                                     "deploy from a git checkout")
+            if self.info.git_dirty is not False:
+                raise OperationError(f"{self.source} has uncommitted changes and require_clean is set: commit "
+                                     "them, or deploy a commit with --ref")
         if self.config.excludes_file is not None and not self.config.excludes_file.is_file():
             raise OperationError(f"{self.config.path}: excludes_file: no such file: {self.config.excludes_file}")
         shared = [f"/{p}" for p in (*self.config.shared.files, *self.config.shared.dirs)]
@@ -165,9 +180,10 @@ class Deploy:
         git = ""
         if self.info.git_commit:
             git = f", git {self.info.git_commit[:10]}{' dirty' if self.info.git_dirty else ''}"
-            if self.info.git_ref:
-                git += f" ({self.info.git_ref})"
-        self.ctx.report(None, "deploy", "info", message=f"source {self.info.path} ({self.manifest.file_count()} files, "
+            if self.info.git_subject:
+                git += f" {clean_line(self.info.git_subject, 60)!r}"
+        where = f"{self.info.origin} at {self.info.git_ref}" if self.info.origin else str(self.info.path)
+        self.ctx.report(None, "deploy", "info", message=f"source {where} ({self.manifest.file_count()} files, "
                         f"requirements {self.info.requirements_sha256[:12]}{git})", phase="plan")
 
     def read_and_lock(self) -> None:
@@ -183,7 +199,8 @@ class Deploy:
     def make_plan(self) -> bool:
         """Phase 2: decide; on a refusal release every lock taken and stop (nothing changed)."""
         self.plan = rules.plan_deploy(self.fleet.states, self.info.requirements_sha256, self.base_id,
-                                      {h.name: h.python for h in self.hosts}, ignore_locks=False)
+                                      {h.name: h.python for h in self.hosts}, ignore_locks=False,
+                                      roots={h.name: h.root for h in self.hosts})
         if self.ctx.stop.is_set():
             release(self.ctx, self.fleet.locked)
             describe_abort(self.result, self.hosts, self.current(), "interrupted", interrupted=True)
@@ -206,7 +223,7 @@ class Deploy:
                 requirements_sha256=self.info.requirements_sha256, python_version=part.python_version or "0.0",
                 venv=part.venv, deployed_by=self.ctx.identity, git_commit=self.info.git_commit,
                 git_dirty=self.info.git_dirty, git_ref=self.info.git_ref, git_subject=self.info.git_subject,
-                source=str(self.info.path))
+                source=str(self.info.origin or self.info.path))
         return self.metas[host.name]
 
     def payload_for(self, state: HostState, send: list, link_from: Optional[str]) -> Payload:
@@ -286,7 +303,7 @@ class Deploy:
         bad = {name: why for name, why in failures.items() if why}
         if bad or self.ctx.stop.is_set():
             for name, why in bad.items():
-                self.result.outcomes[name] = HostOutcome(name, "failed", f"before_activate failed: {why}",
+                self.result.outcomes[name] = HostOutcome(name, "failed", f"{why}; nothing switched anywhere",
                                                          current=previous.get(name))
             self.abort(f"before_activate failed on {', '.join(bad)}" if bad else "interrupted",
                        interrupted=not bad and self.ctx.stop.is_set())
@@ -405,9 +422,7 @@ class Deploy:
         timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
         after = self.states_after()
         protect = rules.previous_good_build(after, self.plan.build_id)
-        for hook in self.config.hooks:
-            if hook.name == "local_before":
-                self.ctx.report(None, hook.name, "dry-run", message=f"would run here: {hook.command}")
+        describe_hooks(self.ctx, self.hosts, "deploy", self.plan.build_id)
         for host in self.hosts:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
             recorder = self.ctx.executor(host)

@@ -70,7 +70,11 @@ def run_local_hooks(ctx: OperationContext, name: str, env: dict) -> Optional[str
 
 
 def once_host(hook: Hook, hosts: Sequence[HostConfig]) -> Optional[HostConfig]:
-    """Where a ``once: true`` hook runs: its ``host`` when targeted, else the first targeted host (config order) carrying it."""
+    """Where a ``once: true`` hook runs: its ``host`` when targeted, else the first targeted host carrying it.
+
+    "First" is in config order, so the same host runs it every time the same
+    hosts are targeted.
+    """
     carrying = [h for h in hosts if hook in h.hooks]
     if hook.host:
         named = [h for h in carrying if h.name == hook.host]
@@ -78,24 +82,64 @@ def once_host(hook: Hook, hosts: Sequence[HostConfig]) -> Optional[HostConfig]:
     return carrying[0] if carrying else None
 
 
+def once_refusals(hosts: Sequence[HostConfig]) -> list[str]:
+    """A ``once`` hook pinned to a host (``host: web1``) that this operation does not target would silently not
+    run (a migration skipped): each such hook, as one line saying how to fix it."""
+    problems = []
+    targeted = {h.name for h in hosts}
+    seen: set = set()
+    for host in hosts:
+        for hook in host.hooks:
+            if hook.name == "before_activate" and hook.once and hook.host and hook not in seen:
+                seen.add(hook)
+                if hook.host not in targeted:
+                    problems.append(f"the before_activate hook {hook.command!r} runs once, on {hook.host}, which "
+                                    f"this deploy does not target: add --host {hook.host}")
+    return problems
+
+
 def before_activate_plan(hosts: Sequence[HostConfig]) -> dict[str, list[Hook]]:
-    """Which before-activate hooks run on which host (``once`` hooks on one host only)."""
+    """Which before-activate hooks run on which host (``once`` ones on one host only), in each host's order."""
     plan: dict[str, list[Hook]] = {h.name: [] for h in hosts}
-    placed_once: set = set()
+    chosen = {}
+    for host in hosts:
+        for hook in host.hooks:
+            if hook.name == "before_activate" and hook.once and hook not in chosen:
+                target = once_host(hook, hosts)
+                chosen[hook] = target.name if target is not None else None
     for host in hosts:
         for hook in host.hooks:
             if hook.name != "before_activate":
                 continue
-            if hook.once:
-                if hook in placed_once:
-                    continue
-                chosen = once_host(hook, hosts)
-                placed_once.add(hook)
-                if chosen is not None:
-                    plan[chosen.name].append(hook)
-            else:
+            if not hook.once or chosen.get(hook) == host.name:
                 plan[host.name].append(hook)
     return plan
+
+
+def describe_hooks(ctx: OperationContext, hosts: Sequence[HostConfig], operation: str, build_id: Optional[str]) -> None:
+    """``--dry-run``: every hook the operation would run, where, and when (as ``dry-run`` events)."""
+    local = {name: [h for h in ctx.config.hooks if h.name == name] for name in ("local_before", "local_after",
+                                                                                 "local_failed")}
+    when = {"local_before": "here, before anything changes", "local_after": "here, once it succeeded",
+            "local_failed": "here, if it fails"}
+    for hook in local["local_before"]:
+        ctx.report(None, hook.name, "dry-run", message=f"would run {when[hook.name]}: {hook.command}")
+    remote = before_activate_plan(hosts) if operation == "deploy" else {h.name: [] for h in hosts}
+    after = "after_activate" if operation == "deploy" else "after_rollback"
+    where = f"builds/{build_id}" if build_id else "the new build"
+    for host in hosts:
+        for hook in remote[host.name]:
+            once = " (once: this host only)" if hook.once else ""
+            ctx.report(host.name, hook.name, "dry-run",
+                       message=f"would run in {where}, its venv first on PATH, before any host switches{once}: "
+                               f"{hook.command}")
+        for hook in (h for h in host.hooks if h.name == after):
+            ctx.report(host.name, hook.name, "dry-run",
+                       message=f"would run in {where} after its switch and restart (a failure switches back): "
+                               f"{hook.command}")
+    for name in ("local_after", "local_failed"):
+        for hook in local[name]:
+            ctx.report(None, hook.name, "dry-run", message=f"would run {when[name]}: {hook.command}")
 
 
 def run_before_activate(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str,
@@ -126,4 +170,5 @@ def run_before_activate(ctx: OperationContext, hosts: Sequence[HostConfig], buil
     return results
 
 
-__all__ = ["before_activate_plan", "hook_env", "once_host", "run_before_activate", "run_local_hooks", "commands"]
+__all__ = ["before_activate_plan", "describe_hooks", "hook_env", "once_host", "once_refusals", "run_before_activate",
+           "run_local_hooks", "commands"]

@@ -18,9 +18,11 @@ from .locking import ReadRequest, read_states
 def states(ctx: OperationContext, hosts: Sequence[HostConfig]) -> dict[str, object]:
     """Each host's :class:`~releasetui.models.HostState` (or the exception reading it raised).
 
-    The host's Python version comes along (venv reuse and a deploy's refusals depend on it).
+    The host's Python version and its missing shared files come along (venv reuse and a deploy's refusals
+    depend on them).
     """
-    return read_states(ctx, hosts, ReadRequest(python=True)).states
+    # Missing shared files come along too (same round trip), so a TUI's deploy confirmation refuses up front.
+    return read_states(ctx, hosts, ReadRequest(python=True, shared_files=ctx.config.shared.files)).states
 
 
 def logs(ctx: OperationContext, hosts: Sequence[HostConfig], lines: int = 50, follow: bool = False,

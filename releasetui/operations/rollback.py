@@ -18,7 +18,7 @@ from ..models import HostOutcome, HostState, OperationResult, check_build_id
 from .activation import Activation, HostActivation, outcome_of
 from .context import OperationContext
 from .deploy import RolloutChoice, activation_deadline, describe_abort, refusal_outcomes, verdict_timeout, waves_for
-from .hooks import hook_env, run_local_hooks
+from .hooks import describe_hooks, hook_env, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_states, release
 
 
@@ -67,16 +67,19 @@ class Rollback:
             self.describe(hosts)
             return self.ctx.finish(self.result, started, self.hosts)
         release(self.ctx, [h for h in already if h in self.fleet.locked])
+        if hosts:
+            # Before activation begins, so a Ctrl-C during a slow local hook still aborts cleanly.
+            failure = run_local_hooks(self.ctx, "local_before", self.local_env())
+            if failure:
+                release(self.ctx, hosts)
+                describe_abort(self.result, self.hosts, self.current(), failure)
+                run_local_hooks(self.ctx, "local_failed", self.local_env())
+                return self.ctx.finish(self.result, started, self.hosts)
         if hosts and not self.ctx.interrupts.enter_activation():
             release(self.ctx, hosts)
             describe_abort(self.result, self.hosts, self.current(), "interrupted", interrupted=True)
             return self.ctx.finish(self.result, started, self.hosts)
         if hosts:
-            failure = run_local_hooks(self.ctx, "local_before", self.local_env())
-            if failure:
-                release(self.ctx, hosts)
-                describe_abort(self.result, self.hosts, self.current(), failure)
-                return self.ctx.finish(self.result, started, self.hosts)
             self.activate(hosts)
         return self.ctx.finish(self.result, started, self.hosts)
 
@@ -125,16 +128,26 @@ class Rollback:
                                                                        "outcome": "switched-back"}))
         return build
 
+    def target_commit(self) -> Optional[str]:
+        """The git commit of the target build, as its metadata on the first host that has it says."""
+        target = self.plan.target if self.plan else None
+        for state in self.fleet.states.values():
+            build = state.build(target) if isinstance(state, HostState) and target else None
+            if build is not None and build.git_commit:
+                return build.git_commit
+        return None
+
     def local_env(self) -> dict:
         """The environment of the local hooks."""
         previous = {c for c in self.current().values() if c}
         return hook_env(self.ctx, "rollback", self.plan.target if self.plan else None, " ".join(sorted(previous)),
-                        hosts=self.hosts)
+                        self.target_commit(), hosts=self.hosts)
 
     def describe(self, hosts: list[HostConfig]) -> None:
         """``--dry-run``: the scripts, per host."""
         waves, pause = waves_for(self.ctx, hosts, self.rollout)
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
+        describe_hooks(self.ctx, hosts, "rollback", self.plan.target)
         for host in hosts:
             self.ctx.executor(host).record("activate", self.script_for(host, timeout))
             current = self.current()[host.name]

@@ -5,12 +5,18 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import re
+import shutil
 import socket
 import subprocess
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
+
+from ..text import clean_line
 
 
 class OperationError(Exception):
@@ -27,6 +33,7 @@ class SourceInfo:
     git_dirty: Optional[bool]
     git_ref: Optional[str] = None
     git_subject: Optional[str] = None
+    origin: Optional[Path] = None        # with --ref: the source directory whose repository the tree came from
 
 
 def _git(source: Path, *args: str, timeout: float = 30) -> Optional[str]:
@@ -38,7 +45,7 @@ def _git(source: Path, *args: str, timeout: float = 30) -> Optional[str]:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def inspect_source(source: Path, requirements: str) -> SourceInfo:
+def inspect_source(source: Path, requirements: str, git: bool = True) -> SourceInfo:
     """Hash the requirements file and read the git commit of ``source``; OperationError if unusable."""
     if not source.is_dir():
         raise OperationError(f"source directory {source} does not exist")
@@ -48,13 +55,83 @@ def inspect_source(source: Path, requirements: str) -> SourceInfo:
     except OSError as exc:
         raise OperationError(f"requirements file {req} cannot be read: {exc.strerror or exc}") from None
     commit, dirty, subject = None, None, None
-    if _git(source, "rev-parse", "--is-inside-work-tree") == "true":
+    if git and _git(source, "rev-parse", "--is-inside-work-tree") == "true":
         commit = _git(source, "rev-parse", "HEAD")
         if commit:
             status = _git(source, "status", "--porcelain", "--", ".")
             dirty = bool(status) if status is not None else None
             subject = _git(source, "log", "-1", "--format=%s", "HEAD")
     return SourceInfo(source, digest, commit, dirty, git_subject=subject)
+
+
+# What a ref may look like before it reaches git: no option ("-x"), no whitespace or control characters.
+_REF_PATTERN = re.compile(r"^[^-\s\x00-\x1f\x7f][^\s\x00-\x1f\x7f]{0,199}$")
+
+
+@dataclass
+class RefSource:
+    """The tree of one commit, extracted into a temporary directory to be shipped; :meth:`discard` removes it."""
+
+    info: SourceInfo
+    tmp: Path
+
+    def discard(self) -> None:
+        """Remove the temporary tree."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def resolve_ref(source: Path, ref: str) -> tuple[str, str]:
+    """``(commit, subject)`` of ``ref`` (a commit, tag or branch) in the repository holding ``source``."""
+    if not isinstance(ref, str) or not _REF_PATTERN.fullmatch(ref):
+        raise OperationError(f"--ref {clean_line(repr(ref), 60)}: not a git ref (a commit, tag or branch name)")
+    if not source.is_dir():
+        raise OperationError(f"source directory {source} does not exist")
+    if _git(source, "rev-parse", "--is-inside-work-tree") != "true":
+        raise OperationError(f"--ref needs a git repository: {source} is not in one")
+    commit = _git(source, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if not commit:
+        raise OperationError(f"--ref {ref}: no such commit, tag or branch in {source}'s repository")
+    return commit, _git(source, "log", "-1", "--format=%s", commit) or ""
+
+
+def archive_ref(source: Path, ref: str, requirements: str) -> RefSource:
+    """Extract exactly the tree of ``ref`` (``source``'s part of it) into a temporary directory, with ``git archive``.
+
+    Not the working tree: uncommitted and untracked files are not in it.  Files
+    get 0644/0755 (``tar.umask=0022``, a checkout's usual modes), so a build
+    from a ref and one from a clean working tree of the same commit ship the
+    same manifest.  ``export-ignore`` attributes are honoured, as by Capistrano.
+    """
+    commit, subject = resolve_ref(source, ref)
+    prefix = _git(source, "rev-parse", "--show-prefix") or ""
+    tmp = Path(tempfile.mkdtemp(prefix="releasetui-ref-"))
+    try:
+        args = ["git", "-C", str(source), "-c", "tar.umask=0022", "archive", "--format=tar", commit]
+        if prefix:
+            args += ["--", prefix]
+        with tempfile.TemporaryFile(dir=tmp) as tar_file:
+            proc = subprocess.run(args, stdout=tar_file, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=600)
+            if proc.returncode != 0:
+                raise OperationError(f"git archive {ref} failed: "
+                                     f"{clean_line(proc.stderr.decode('utf-8', 'replace'), 300)}")
+            tar_file.seek(0)
+            tree = tmp / "tree"
+            tree.mkdir()
+            with tarfile.open(fileobj=tar_file, mode="r:") as tar:
+                if hasattr(tarfile, "tar_filter"):  # refuses members outside the tree, drops setuid bits
+                    tar.extractall(tree, filter="tar")
+                else:  # pragma: no cover - Python < 3.9.17 without extraction filters; git archive writes no '..'
+                    tar.extractall(tree)
+        path = tree / prefix if prefix else tree
+        if not path.is_dir():
+            raise OperationError(f"{prefix.rstrip('/')} does not exist in {ref} ({commit[:10]})")
+        info = inspect_source(path, requirements, git=False)
+        info.git_commit, info.git_dirty, info.git_ref, info.git_subject = commit, False, ref, subject
+        info.origin = source
+        return RefSource(info, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def ci_job_url(environ: Optional[dict] = None) -> Optional[str]:
