@@ -95,6 +95,8 @@ def test_back_verdict_or_eof_switches_back_and_marks_the_build(tmp_path):
         proc = activate(root, verdict=verdict)
         report = commands.parse_activate(proc.stdout.decode())
         assert report.healthy and not report.committed and report.back_on == OLD, proc.stdout
+        assert report.why == ("switched back: another host failed: web2" if verdict else
+                              "switched back: no verdict from releasetui")
         assert current(root) == OLD
         assert json.loads((root / "builds" / NEW / META_FILE).read_text())["failure"] == "back"
         assert outcomes(root) == ["switched-back"]

@@ -252,6 +252,7 @@ printf 'SWITCHED\\t%s\\n' "$T"
     history_append {q(records.history_ok)}
 {prune}    rm -rf -- deploy.lock; echo COMMITTED; exit 0
   fi
+  _verdict=${{_verdict#BACK }}
   _why="switched back: ${{_verdict:-no verdict from releasetui}}"
   echo "BACK\t$_why"
   history_append {q(records.history_back)}
