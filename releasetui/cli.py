@@ -21,7 +21,7 @@ from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 
-ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "history")
+ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "history", "diff")
 # Operations that change hosts: on a terminal they show the live per-host table.
 LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unlock")
 
@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, locks=True)
     p = sub.add_parser("builds", help="list each host's builds")
     common(p, dry_run=False)
+    p = sub.add_parser("diff", help="what a deploy or rollback would change: files, requirements, commits")
+    p.add_argument("from_id", nargs="?", metavar="FROM", help="a build id or 'current' (default: current)")
+    p.add_argument("to_id", nargs="?", metavar="TO", help="a build id or 'current' (default: what a deploy would "
+                   "ship now)")
+    p.add_argument("--source", metavar="DIR", help="the source a deploy would ship (default: 'source')")
+    p.add_argument("--ref", metavar="REF", help="compare with exactly this git commit, tag or branch")
+    common(p, dry_run=False)
     p = sub.add_parser("prune", help="remove failed, incomplete and old builds and unused venvs")
     p.add_argument("--keep", type=int, metavar="N", help="good builds to keep (default: keep_builds, at least 2)")
     common(p, locks=True)
@@ -186,6 +193,18 @@ def _show_history(ops, hosts, args, out: SafeStream) -> ExitCode:
     return ExitCode.UNREACHABLE if any(p.startswith("unreachable") for p in problems.values()) else ExitCode.OK
 
 
+def _show_diff(ops, hosts, args, out: SafeStream) -> ExitCode:
+    """``diff``: one document (``--json``) or the grouped text; one round trip per host."""
+    report = ops.diff(hosts, args.from_id, args.to_id, source=Path(args.source) if args.source else None,
+                      ref=args.ref)
+    if getattr(args, "json", False):
+        out.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        out.write("".join(line + "\n" for line in report.lines()))
+    out.flush()
+    return report.exit_code
+
+
 def _install_interrupts(ops, printer) -> None:
     """Ctrl-C presses the operation's interrupt instead of raising in the middle of the work.
 
@@ -222,8 +241,8 @@ def run_headless(args: argparse.Namespace) -> int:
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
     printer = _printer(args, out, hosts)
-    # builds and history print one document: their connection steps are not data.
-    report = None if args.action in ("builds", "history") else printer.event
+    # builds, history and diff print one document: their connection steps are not data.
+    report = None if args.action in ("builds", "history", "diff") else printer.event
     ops = Operations(config, report=report, dry_run=getattr(args, "dry_run", False),
                      parallel=getattr(args, "parallel", None), lock_wait=getattr(args, "lock_wait", None),
                      message=getattr(args, "message", None))
@@ -233,6 +252,8 @@ def run_headless(args: argparse.Namespace) -> int:
             return _show_builds(ops, hosts, as_json, out)
         if args.action == "history":
             return _show_history(ops, hosts, args, out)
+        if args.action == "diff":
+            return _show_diff(ops, hosts, args, out)
         rollout = None
         if args.action in ("deploy", "rollback"):
             rollout = RolloutChoice(args.canary, args.batch, args.pause or 0.0)

@@ -10,7 +10,7 @@ from ..metadata import MANIFEST_FILE
 from ..models import check_build_id
 from ..text import clean_line
 from .base import PREAMBLE, Tagged, enter_root, q
-from .read import parse_manifest
+from .read import LISTING, parse_manifest
 
 HISTORY_FILE = "history.jsonl"
 HISTORY_READ_LIMIT = 4 << 20  # bytes of a host's history read at most (the newest ones)
@@ -66,20 +66,39 @@ def parse_history(stdout: str) -> tuple[list[dict], int]:
     return records, skipped
 
 
+def _manifest_lines(build: str, requirements: str) -> str:
+    """Print one build's stored manifest and (base64) requirements text; ``build`` is shell text (quoted or a var)."""
+    return (f"if [ -d builds/{build} ]; then\n"
+            f"  printf 'MANIFEST\\t%s\\t%s\\n' {build} \"$(tr -d '\\n' < builds/{build}/{MANIFEST_FILE} 2>/dev/null)\"\n"
+            f"  [ -f builds/{build}/{q(requirements)} ] && printf 'REQUIREMENTS\\t%s\\t%s\\n' {build} "
+            f"\"$(head -c 262144 builds/{build}/{q(requirements)} | base64 | tr -d '\\n')\"\n"
+            f"else printf 'MISSING\\t%s\\n' {build}; fi\n")
+
+
 def manifests_script(root: str, build_ids: Sequence[str], requirements: str) -> str:
     """The stored manifest and requirements text of each build named (for ``diff``), in one round trip."""
     script = PREAMBLE + enter_root(root)
     for build_id in build_ids:
-        b = q(check_build_id(build_id))
-        script += (f"if [ -d builds/{b} ]; then\n"
-                   f"  printf 'MANIFEST\\t%s\\t%s\\n' {b} \"$(tr -d '\\n' < builds/{b}/{MANIFEST_FILE} 2>/dev/null)\"\n"
-                   f"  printf 'REQUIREMENTS\\t%s\\t%s\\n' {b} \"$(head -c 262144 builds/{b}/{q(requirements)} 2>/dev/null | base64 | tr -d '\\n')\"\n"
-                   f"else printf 'MISSING\\t%s\\n' {b}; fi\n")
+        script += _manifest_lines(q(check_build_id(build_id)), requirements)
     return script
 
 
+def diff_script(root: str, build_ids: Sequence[str], requirements: str, current: bool = True) -> str:
+    """``diff``'s one round trip: the listing (states, each build's metadata), then the stored manifest and
+    requirements text of the current build (``current``) and of each build named.  Read-only, no lock."""
+    script = PREAMBLE + enter_root(root) + LISTING
+    if current:
+        script += "_c=$(current_id)\nif [ -n \"$_c\" ]; then\n" + _manifest_lines('"$_c"', requirements) + "fi\n"
+    for build_id in build_ids:
+        script += _manifest_lines(q(check_build_id(build_id)), requirements)
+    return script + "exit 0\n"
+
+
 def parse_manifests(stdout: str) -> dict[str, dict]:
-    """``{build id: {"manifest": dict or None, "requirements": text or None}}``; absent builds are left out."""
+    """``{build id: {"manifest": dict or None, "requirements": text or None}}``; absent builds are left out.
+
+    ``requirements`` is missing (or None) when the build has no requirements file or it could not be decoded.
+    """
     tags = Tagged.parse(stdout)
     found: dict[str, dict] = {}
     for fields in tags.all("MANIFEST"):
@@ -87,11 +106,11 @@ def parse_manifests(stdout: str) -> dict[str, dict]:
             found.setdefault(fields[0], {})["manifest"] = parse_manifest("\t".join(fields[1:])) if len(fields) > 1 else None
     for fields in tags.all("REQUIREMENTS"):
         if fields:
+            # No REQUIREMENTS line: the file is not in the build (None); an empty one is "".
             text: Optional[str] = None
-            if len(fields) > 1 and fields[1]:
-                try:
-                    text = base64.b64decode(fields[1]).decode("utf-8", "replace")
-                except ValueError:
-                    text = None
+            try:
+                text = base64.b64decode(fields[1] if len(fields) > 1 else "").decode("utf-8", "replace")
+            except ValueError:
+                text = None
             found.setdefault(fields[0], {})["requirements"] = text
     return {k: v for k, v in found.items() if clean_line(k) == k}

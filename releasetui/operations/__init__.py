@@ -19,6 +19,8 @@ from ..executors import ExecutorPool
 from ..models import OperationResult
 from ..rules import unique_build_id
 from ..runner import Interrupts
+from ..diffing import DiffReport
+from . import diff as diffing_ops
 from . import maintenance, reading
 from .context import OperationContext, Reporter
 from .deploy import Deploy, RolloutChoice
@@ -111,6 +113,21 @@ class Operations:
              stop: Optional[threading.Event] = None) -> OperationResult:
         """Tail the configured log files on each host until ``stop`` (or the operation's interrupt)."""
         return reading.logs(self.ctx, list(hosts), lines, follow, stop)
+
+    def diff(self, hosts: Iterable[HostConfig], from_id: Optional[str] = None, to_id: Optional[str] = None,
+             source: Optional[Path] = None, ref: Optional[str] = None) -> DiffReport:
+        """What changes from ``from_id`` (default: each host's current build) to ``to_id`` (default: what a deploy
+        would ship now, from ``source`` or exactly ``ref``): files, requirements, commits; one round trip per host."""
+        return diffing_ops.diff(self.ctx, list(hosts), from_id, to_id, source, ref)
+
+    def diff_summary(self, hosts: Iterable[HostConfig], from_id: Optional[str] = None,
+                     to_id: Optional[str] = None) -> str:
+        """The one line the TUI's confirmations show: ``12 files changed, requirements: +redis==5.0.1, 3 commits: …``.
+
+        Deploy: ``diff_summary(hosts)`` (current -> the source); rollback: ``diff_summary(hosts, to_id=target)``.
+        Never raises for a host's problem: it is said in the line (a bad source raises OperationError).
+        """
+        return self.diff(hosts, from_id, to_id).summary()
 
     def history(self, hosts: Iterable[HostConfig], lines: int = 1000):
         """The fleet's history, one entry per operation, and each host's reading problems."""

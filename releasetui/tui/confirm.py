@@ -60,10 +60,11 @@ def _targets(states: Mapping[str, object], hosts: Sequence[HostConfig]) -> dict:
 
 
 def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object], requirements_sha256: str,
-           now: datetime) -> Union[Confirmation, Refusal]:
-    """The deploy dialog: source, requirements, then per host (grouped) current → new build and venv reuse."""
+           now: datetime, diff_summary: Optional[str] = None) -> Union[Confirmation, Refusal]:
+    """The deploy dialog: source, requirements, what changes (``diff_summary``, from
+    :meth:`releasetui.operations.Operations.diff_summary`), then per host (grouped) current → new build and venv reuse."""
     plan = rules.plan_deploy(_targets(states, hosts), requirements_sha256, new_build_id(now),
-                             {h.name: h.python for h in hosts})
+                             {h.name: h.python for h in hosts}, roots={h.name: h.root for h in hosts})
     if not plan.ok:
         return Refusal("Deploy refused", present.refusal_lines(plan.refusals))
     body = Text()
@@ -71,6 +72,9 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
     body.append(f"{config.source}\n")
     body.append("Requirements  ", style="bold")
     body.append(f"{config.requirements} ({requirements_sha256[:10]})\n")
+    if diff_summary:
+        body.append("Changes       ", style="bold")
+        body.append(f"{diff_summary}\n")
     # The core takes the id from the clock when the deploy starts: a dialog left open must not
     # give the build an id older than builds deployed meanwhile.
     body.append("Build id      ", style="bold")
@@ -89,8 +93,9 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
 
 
 def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object], build_id: str,
-             now: datetime, tz: Optional[tzinfo]) -> Union[Confirmation, Refusal]:
-    """The rollback dialog from :func:`releasetui.rules.plan_rollback`: all hosts switch, or none."""
+             now: datetime, tz: Optional[tzinfo], diff_summary: Optional[str] = None) -> Union[Confirmation, Refusal]:
+    """The rollback dialog from :func:`releasetui.rules.plan_rollback`: all hosts switch, or none; ``diff_summary``
+    (current → the target, from :meth:`releasetui.operations.Operations.diff_summary`) says what changes."""
     targets = _targets(states, hosts)
     plan = rules.plan_rollback(targets, build_id)
     if not plan.ok:
@@ -98,7 +103,11 @@ def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, o
     first = next((s.build(build_id) for s in targets.values() if isinstance(s, HostState) and s.build(build_id)), None)
     body = Text(f"Build {build_id}, created {created_cell(first.created_at, now, tz) if first else '-'}, "
                 f"git {git_cell(first) if first else '-'}" + (f"  {first.git_subject}" if first and first.git_subject else "")
-                + "\n\n")
+                + "\n")
+    if diff_summary:
+        body.append("Changes: ", style="bold")
+        body.append(f"{diff_summary}\n")
+    body.append("\n")
     for line in present.rollback_plan_lines(plan):
         _plan_line(body, line, "red" if "FAILED" in line else "")
     restarts = sorted({h.restart for h in hosts if h.restart})

@@ -1,0 +1,167 @@
+"""``diff``: what a deploy or a rollback would change, read without copying any build around.
+
+One read-only round trip per host (its listing plus the stored manifest and
+requirements text of the builds compared, :func:`releasetui.commands.diff_script`);
+none for the local source (its manifest is computed here, as a deploy would).
+The commits between the two ends come from the local git repository, when it
+has both.  The comparing itself is :mod:`releasetui.diffing`'s (pure).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .. import commands
+from ..config import HostConfig
+from ..diffing import SOURCE, Commit, DiffReport, DiffSide, build_diff
+from ..executors import HostUnreachable
+from ..manifest import Manifest, ManifestError
+from ..models import HostState, check_build_id
+from ..text import clean_line
+from .context import OperationContext
+from .source import OperationError, RefSource, archive_ref, inspect_source
+
+CURRENT = "current"
+COMMIT_LIMIT = 200
+# The "from" side of a host nothing was deployed to yet: a first deploy adds every file and requirement.
+NOTHING = DiffSide("nothing deployed", manifest={}, requirements="")
+
+
+def _ends(from_id: Optional[str], to_id: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """Validated ends: ``None`` = current (from) or the source (to); the word ``current`` is accepted for both."""
+    def check(value: Optional[str]) -> Optional[str]:
+        return value if value in (None, CURRENT) else check_build_id(value)
+    return check(from_id) or CURRENT, check(to_id)
+
+
+def local_side(ctx: OperationContext, source: Optional[Path], ref: Optional[str]) -> tuple[DiffSide, Optional[RefSource]]:
+    """What a deploy would ship now (the working tree, or exactly ``ref``'s tree), as a diff side; no host touched."""
+    config = ctx.config
+    path = Path(source) if source else config.source
+    tree = archive_ref(path, ref, config.requirements) if ref else None
+    try:
+        info = tree.info if tree else inspect_source(path, config.requirements)
+        shared = [f"/{p}" for p in (*config.shared.files, *config.shared.dirs)]
+        try:
+            manifest = Manifest.of(info.path, shared, config.excludes_file)
+        except ManifestError as exc:
+            raise OperationError(str(exc)) from None
+        try:
+            requirements: Optional[str] = (info.path / config.requirements).read_text("utf-8", "replace")
+        except OSError:
+            requirements = None
+    except BaseException:
+        if tree:
+            tree.discard()
+        raise
+    side = DiffSide(ref or SOURCE, None, manifest.files, requirements, info.git_commit, info.git_subject,
+                    info.git_dirty)
+    return side, tree
+
+
+def _git(repo: Path, *args: str) -> Optional[subprocess.CompletedProcess]:
+    try:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def commit_log(repo: Path, old: DiffSide, new: DiffSide, limit: int = COMMIT_LIMIT) -> tuple[Optional[list], Optional[str]]:
+    """The commits between the two ends (``+`` shipped, ``-`` taken away), or None and why they are unknown."""
+    if not old.commit or not new.commit:
+        unknown = old if not old.commit else new
+        return None, f"unknown: {unknown.label} was not deployed from a git checkout"
+    if old.commit == new.commit:
+        return [], None
+    inside = _git(repo, "rev-parse", "--is-inside-work-tree")
+    if inside is None or inside.stdout.strip() != "true":
+        return None, f"unknown: {repo} is not in a git repository"
+    for side in (old, new):
+        found = _git(repo, "cat-file", "-e", f"{side.commit}^{{commit}}")
+        if found is None or found.returncode != 0:
+            return None, (f"unknown: commit {side.commit[:10]} ({side.label}) is not in the local repository "
+                          f"{repo} (git fetch?)")
+    log = _git(repo, "log", "--left-right", f"--max-count={int(limit)}", "--format=%m%x09%H%x09%s",
+               f"{old.commit}...{new.commit}")
+    if log is None or log.returncode != 0:
+        return None, "unknown: git log failed"
+    commits = []
+    for line in log.stdout.splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) == 3 and parts[0] in ("<", ">"):
+            commits.append(Commit(parts[1], clean_line(parts[2], 200), "-" if parts[0] == "<" else "+"))
+    return commits, None
+
+
+def _build_side(state: HostState, build_id: str, found: dict) -> DiffSide:
+    build = state.build(build_id)
+    stored = found.get(build_id, {})
+    return DiffSide(build_id, build_id, stored.get("manifest"), stored.get("requirements"),
+                    build.git_commit if build else None, build.git_subject if build else None,
+                    build.git_dirty if build else None, current=build_id == state.current)
+
+
+def diff(ctx: OperationContext, hosts: Sequence[HostConfig], from_id: Optional[str] = None,
+         to_id: Optional[str] = None, source: Optional[Path] = None, ref: Optional[str] = None) -> DiffReport:
+    """Compare ``from_id`` (default: each host's current build) with ``to_id`` (default: what a deploy would ship
+    now, from ``source`` or ``ref``) on every host; hosts with the same result are grouped."""
+    old_id, new_id = _ends(from_id, to_id)
+    if new_id is not None and ref:
+        raise OperationError("--ref names what a deploy would ship: give either --ref or a build to compare with")
+    local, tree = local_side(ctx, source, ref) if new_id is None else (None, None)
+    named = sorted({i for i in (old_id, new_id) if i not in (None, CURRENT)})
+    repo = Path(source) if source else ctx.config.source
+    try:
+        def read(host: HostConfig) -> tuple[HostState, dict]:
+            ctx.connect(host)
+            run = ctx.executor(host).run(commands.diff_script(host.root, named, ctx.config.requirements),
+                                         mutating=False, timeout=ctx.config.script_timeout)
+            if not run.ok:
+                raise RuntimeError(f"reading the host failed: {run.error_text()}")
+            return commands.parse_read(host.name, run.stdout), commands.parse_manifests(run.stdout)
+
+        diffs, errors, unreachable = {}, {}, []
+        logs: dict = {}
+        outcomes = ctx.runner.map(list(hosts), read)
+        for host in hosts:
+            outcome = outcomes[host.name]
+            if not outcome.ok:
+                if isinstance(outcome.error, HostUnreachable):
+                    unreachable.append(host.name)
+                    errors[host.name] = f"unreachable: {clean_line(str(outcome.error), 200)}"
+                else:
+                    errors[host.name] = clean_line(str(outcome.error), 300)
+                continue
+            state, found = outcome.value
+            sides = []
+            for end in (old_id, new_id):
+                if end is None:
+                    sides.append(local)
+                elif end == CURRENT:
+                    sides.append(_build_side(state, state.current, found) if state.current else NOTHING)
+                elif state.build(end) is None or end not in found:
+                    sides.append(None)
+                    errors[host.name] = f"build {end} does not exist there"
+                else:
+                    sides.append(_build_side(state, end, found))
+            if None in sides:
+                continue
+            old, new = sides
+            key = (old.commit, new.commit)
+            if old is NOTHING or new is NOTHING:
+                logs[key] = (None, None)   # a first deploy: every commit is new, none worth listing
+            elif key not in logs:
+                logs[key] = commit_log(repo, old, new)
+            commits, note = logs[key]
+            diffs[host.name] = build_diff(old, new, commits, note, ctx.config.requirements)
+        to_label = new_id or (local.label if local else SOURCE)
+        return DiffReport.grouped(old_id, to_label, diffs, errors, unreachable)
+    finally:
+        if tree:
+            tree.discard()
+
+
+__all__ = ["CURRENT", "commit_log", "diff", "local_side"]
