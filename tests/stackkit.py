@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "flask-app"
 EXAMPLE_ROOT = "/var/www/flask-app"  # the project root the example hosts.yml names
 EXAMPLE_PORT = "127.0.0.1:8000"
-HEALTHY = "    return []\n"
-UNHEALTHY = '    return ["database unreachable"]\n'
+HEALTHY = "    return problems\n"
+UNHEALTHY = '    return problems + ["database unreachable"]\n'
 MAKE_WHEELHOUSE = f"pip wheel -w {REPO}/.wheelhouse -r examples/flask-app/requirements.txt"
 
 
@@ -120,10 +120,14 @@ class RequestLoop:
 
 @dataclass
 class Stack:
-    """One "host" of the example stack: a project root with supervisord running in it, uwsgi on ``port``."""
+    """One "host" of the example stack: a project root with supervisord running in it, uwsgi on ``port``.
+
+    Several stacks with the same ``base`` share one source and one hosts.yml (:func:`write_fleet`).
+    """
 
     base: Path
     port: int
+    name: str = "web1"
     source: Path = field(init=False)
     root: Path = field(init=False)
     config: Path = field(init=False)
@@ -131,7 +135,7 @@ class Stack:
 
     def __post_init__(self):
         self.source = self.base / "flask-app"
-        self.root = self.base / "root-web1"
+        self.root = self.base / f"root-{self.name}"
         self.config = self.base / "hosts.yml"
 
     @property
@@ -139,48 +143,19 @@ class Stack:
         """The app's address."""
         return f"http://127.0.0.1:{self.port}/"
 
+    @property
+    def shared(self) -> Path:
+        """The host's shared folder (``.env``, ``instance/``)."""
+        return self.root / "shared"
+
     def ctl(self) -> list[str]:
         """The supervisorctl argv for this stack."""
         return [str(stack_bin("supervisorctl")), "-c", str(self.root / "supervisord.conf")]
 
     def write(self, host: dict, python: str, wheelhouse: Path, graceful: bool = True,
               health_timeout: float = 8.0) -> None:
-        """Copy the example app, put its supervisord.conf in the project root and write hosts.yml.
-
-        The restart line and health check come from the example's own hosts.yml,
-        with only its paths and port replaced; ``graceful=False`` uses the seed's
-        plain ``supervisorctl restart uwsgi`` instead.
-        """
-        shutil.copytree(EXAMPLE, self.source, ignore=shutil.ignore_patterns("hosts.yml", "__pycache__"))
-        ini = self.source / "uwsgi.ini"
-        ini.write_text(ini.read_text().replace(EXAMPLE_PORT, f"127.0.0.1:{self.port}"))
-        self.root.mkdir(parents=True)
-        shutil.copy(EXAMPLE / "supervisord.conf", self.root / "supervisord.conf")
-        example = yaml.safe_load((EXAMPLE / "hosts.yml").read_text())
-        ctl = f"{stack_bin('supervisorctl')} "
-
-        def local(text: str) -> str:
-            return (text.replace(EXAMPLE_ROOT, str(self.root)).replace("supervisorctl ", ctl)
-                    .replace(EXAMPLE_PORT, f"127.0.0.1:{self.port}"))
-
-        restart = local(example["restart"]) if graceful else f"{ctl}-c {self.root}/supervisord.conf restart uwsgi"
-        health = dict(example["healthcheck"], url=local(example["healthcheck"]["url"]), timeout=health_timeout,
-                      interval=0.2)
-        config = {
-            "project": example["project"],
-            "source": str(self.source),
-            "requirements": example["requirements"],
-            "excludes_file": str(self.source / example["excludes_file"]),
-            "python": python,
-            "pip_args": ["--no-index", "--find-links", str(wheelhouse)],
-            "keep_builds": 10,
-            "restart": restart,
-            "healthcheck": health,
-            "logs": example["logs"],
-            "root": str(self.root),
-            "hosts": {"web1": host},
-        }
-        self.config.write_text(yaml.safe_dump(config, sort_keys=False))
+        """This stack alone: see :func:`write_fleet`."""
+        write_fleet([self], {self.name: host}, python, wheelhouse, graceful, health_timeout)
 
     def set_healthy(self, healthy: bool) -> None:
         """Make the next build pass or fail its /health (the page / keeps answering either way)."""
@@ -237,3 +212,52 @@ class Stack:
                 break
             time.sleep(0.05)
         return seen
+
+
+def write_fleet(stacks: list[Stack], hosts: dict, python: str, wheelhouse: Path, graceful: bool = True,
+                health_timeout: float = 8.0) -> None:
+    """Copy the example app (once), set up each stack's project root as on a server, and write ONE hosts.yml.
+
+    Each root gets the example's supervisord.conf (with ``APP_PORT`` set to the stack's port, which the shipped
+    uwsgi.ini reads) and a ``shared/.env`` (``GREETING=hello from <name>``) unless one is there.  The restart
+    line, health check, shared paths and hooks come from the example's own hosts.yml, with only its paths and
+    port replaced per host; ``graceful=False`` uses the seed's plain ``supervisorctl restart uwsgi`` instead.
+    """
+    first = stacks[0]
+    if not first.source.exists():
+        shutil.copytree(EXAMPLE, first.source, ignore=shutil.ignore_patterns("hosts.yml", "__pycache__"))
+    example = yaml.safe_load((EXAMPLE / "hosts.yml").read_text())
+    ctl = f"{stack_bin('supervisorctl')} "
+    entries = {}
+    for stack in stacks:
+        stack.root.mkdir(parents=True, exist_ok=True)
+        conf = (EXAMPLE / "supervisord.conf").read_text()
+        assert 'environment=APP_ROOT="%(here)s"\n' in conf
+        (stack.root / "supervisord.conf").write_text(
+            conf.replace('environment=APP_ROOT="%(here)s"\n', f'environment=APP_ROOT="%(here)s",APP_PORT="{stack.port}"\n'))
+        stack.shared.mkdir(exist_ok=True)
+        if not (stack.shared / ".env").exists():
+            (stack.shared / ".env").write_text(f"GREETING=hello from {stack.name}\n")
+
+        def local(text: str, stack: Stack = stack) -> str:
+            return (text.replace(EXAMPLE_ROOT, str(stack.root)).replace("supervisorctl ", ctl)
+                    .replace(EXAMPLE_PORT, f"127.0.0.1:{stack.port}"))
+
+        restart = local(example["restart"]) if graceful else f"{ctl}-c {stack.root}/supervisord.conf restart uwsgi"
+        health = dict(example["healthcheck"], url=local(example["healthcheck"]["url"]), timeout=health_timeout,
+                      interval=0.2)
+        entries[stack.name] = {**hosts[stack.name], "root": str(stack.root), "restart": restart, "healthcheck": health}
+    config = {
+        "project": example["project"],
+        "source": str(first.source),
+        "requirements": example["requirements"],
+        "excludes_file": str(first.source / example["excludes_file"]),
+        "python": python,
+        "pip_args": ["--no-index", "--find-links", str(wheelhouse)],
+        "keep_builds": 10,
+        "logs": example["logs"],
+        "shared": example["shared"],
+        "hooks": example["hooks"],
+        "hosts": entries,
+    }
+    first.config.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -1,19 +1,22 @@
-"""A small Flask app that says which build it is serving (the releasetui example stack).
+"""A small Flask app that says which build is serving it (the releasetui example stack).
 
 It finds its build from where it runs: under releasetui every build lives in
 ``builds/<id>/`` and carries ``.releasetui-build.json``; uwsgi runs it from
-``current``, so the resolved directory of this file is the live build.
+``current``, so the resolved directory of this file is the live build.  Its
+settings come from the shared ``.env`` and its data from the SQLite database
+in the shared ``instance/`` folder (see settings.py); ``migrate.py`` changes
+the schema before a new build serves.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+import sqlite3
 
 from flask import Flask
 
-HERE = Path(__file__).resolve().parent
+from settings import ENV, HERE, connect, required_schema, schema_version
 
 
 def load_build() -> dict:
@@ -27,21 +30,42 @@ def load_build() -> dict:
 
 
 BUILD = load_build()
-app = Flask(__name__)
+app = Flask(__name__, instance_path=str(HERE / "instance"))
+app.config["SECRET_KEY"] = ENV.get("SECRET_KEY") or os.urandom(16).hex()
+
+
+def database() -> tuple[object, object]:
+    """(schema version, number of notes), or ("none", "none") while there is no database yet."""
+    try:
+        conn = connect()
+        try:
+            return schema_version(conn), conn.execute("SELECT count(*) FROM notes").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return "none", "none"
 
 
 def health_problems() -> list[str]:
     """What keeps this build from serving properly (empty when healthy).
 
-    A real app checks its database, its settings, its queues here.
+    A real app checks its database, its settings, its queues here.  This one
+    checks that the schema is at least what its code needs: a build whose
+    migration did not run never passes its health check.
     """
-    return []
+    problems = []
+    schema, _ = database()
+    if not isinstance(schema, int) or schema < required_schema():
+        problems.append(f"database schema {schema}, this build needs {required_schema()}")
+    return problems
 
 
 @app.route("/")
 def index():
-    """The page the request loop polls: which build answered, from which process."""
-    return f"build={BUILD['id']} pid={os.getpid()}\n"
+    """The page the request loop polls: which build answered, from which process, with which data."""
+    schema, notes = database()
+    return (f"build={BUILD['id']} pid={os.getpid()} schema={schema} notes={notes} "
+            f"greeting={ENV.get('GREETING', 'hello')}\n")
 
 
 @app.route("/health")

@@ -18,10 +18,15 @@ from .context import OperationContext
 def hook_env(ctx: OperationContext, operation: str, build_id: Optional[str], previous: Optional[str],
              git_commit: Optional[str] = None, host: Optional[HostConfig] = None,
              hosts: Sequence[HostConfig] = ()) -> dict:
-    """``RELEASETUI_*`` for a hook: on a host (``host``) or here (``hosts``)."""
+    """``RELEASETUI_*`` for a hook: on a host (``host``) or here (``hosts``).
+
+    ``PYTHONUNBUFFERED=1`` too: a Python hook's output then streams as it is printed, in order with its errors,
+    instead of arriving all at once when it exits.
+    """
     env = {"RELEASETUI_BUILD_ID": build_id or "", "RELEASETUI_PREVIOUS_BUILD_ID": previous or "",
            "RELEASETUI_OPERATION": operation, "RELEASETUI_GIT_COMMIT": git_commit or "",
-           "RELEASETUI_PROJECT": ctx.config.project, "RELEASETUI_DEPLOYED_BY": ctx.identity}
+           "RELEASETUI_PROJECT": ctx.config.project, "RELEASETUI_DEPLOYED_BY": ctx.identity,
+           "PYTHONUNBUFFERED": "1"}
     if host is not None:
         env["RELEASETUI_HOST"] = host.name
         env["RELEASETUI_ROOT"] = host.root
