@@ -41,7 +41,7 @@ def main() -> int:
     pending = sorted((int(p.name.split("_", 1)[0]), p) for p in MIGRATIONS.glob("[0-9][0-9][0-9]_*.sql"))
     pending = [(version, path) for version, path in pending if version not in done]
     if not pending:
-        print(f"{database_path()}: schema {schema_version(conn)}, nothing to migrate")
+        print(f"{database_path().resolve()}: schema {schema_version(conn)}, nothing to migrate")
         return 0
     host = os.environ.get("RELEASETUI_HOST") or socket.gethostname()
     for version, path in pending:
@@ -59,7 +59,7 @@ def main() -> int:
                 conn.execute("ROLLBACK")
             print(f"{path.name} failed: {exc}; rolled back, the schema is still {schema_version(conn)}", file=sys.stderr)
             return 1
-    print(f"{database_path()}: schema {schema_version(conn)}")
+    print(f"{database_path().resolve()}: schema {schema_version(conn)}")
     return 0
 
 
