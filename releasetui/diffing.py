@@ -146,7 +146,8 @@ class BuildDiff:
             out.append(f"  files: unknown: {self.files_note}")
         elif self.files_total:
             out.append("  files:")
-            marked = [(p, "+") for p in self.added] + [(p, "-") for p in self.removed] + [(p, "~") for p in self.changed]
+            marked = ([(p, "+") for p in self.added] + [(p, "-") for p in self.removed]
+                      + [(p, "~") for p in self.changed])
             out += [f"    {mark} {clean_line(path, 300)}" for path, mark in sorted(marked)]
         if self.requirements_note:
             out.append(f"  requirements: {self.requirements_note}")

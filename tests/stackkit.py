@@ -233,8 +233,8 @@ def write_fleet(stacks: list[Stack], hosts: dict, python: str, wheelhouse: Path,
         stack.root.mkdir(parents=True, exist_ok=True)
         conf = (EXAMPLE / "supervisord.conf").read_text()
         assert 'environment=APP_ROOT="%(here)s"\n' in conf
-        (stack.root / "supervisord.conf").write_text(
-            conf.replace('environment=APP_ROOT="%(here)s"\n', f'environment=APP_ROOT="%(here)s",APP_PORT="{stack.port}"\n'))
+        (stack.root / "supervisord.conf").write_text(conf.replace(
+            'environment=APP_ROOT="%(here)s"\n', f'environment=APP_ROOT="%(here)s",APP_PORT="{stack.port}"\n'))
         stack.shared.mkdir(exist_ok=True)
         if not (stack.shared / ".env").exists():
             (stack.shared / ".env").write_text(f"GREETING=hello from {stack.name}\n")

@@ -212,3 +212,65 @@ def test_diff_shows_files_requirements_and_commits_grouped_by_host_in_one_round_
         assert [ops.round_trips(h) for h in config.hosts] == [1, 1]
     finally:
         ops.close()
+
+
+# --- the TUI shows the subject and the diff summary --------------------------------------------
+
+class _FakeOperations:
+    """The core's read side: one host with two builds from git, one without a subject."""
+
+    def __init__(self, config, report, pool):
+        self.config = config
+
+    def states(self, hosts):
+        from releasetui.models import BuildInfo, HostState
+        builds = [BuildInfo("20261128090000", complete=True, git_commit="1" * 40, git_subject="First version"),
+                  BuildInfo("20261128100000", complete=True, current=True, git_commit="2" * 40,
+                            git_subject="Fix the login form so that long e-mail addresses fit " + "x" * 40)]
+        return {"web1": HostState("web1", current="20261128100000", builds=builds)}
+
+
+async def test_the_builds_table_shows_each_builds_subject_and_filters_on_it(tmp_path):
+    from pathlib import Path as _Path
+
+    from textual.widgets import DataTable
+
+    from releasetui.config import Config, HostConfig
+    from releasetui.tui.app import ReleaseApp
+    config = Config(path=_Path("/srv/demo/hosts.yml"), project="demo", source=_Path("/srv/demo/app"),
+                    requirements="requirements.txt", python="python3", keep_builds=5, restart=None, logs=(),
+                    hosts=(HostConfig("web1", "/var/www/demo", address="web1.example.com"),))
+    app = ReleaseApp(config, operations_factory=_FakeOperations, refresh_interval=None)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.main.query_one("#builds", DataTable)
+        assert str(table.get_cell("20261128090000", "subject")) == "First version"
+        assert str(table.get_cell("20261128100000", "subject")).startswith("Fix the login form")
+        assert str(table.get_cell("20261128100000", "subject")).endswith("…")
+        app.main.filter_text = "first version"
+        app.main.fill_builds()
+        assert [row.value for row in table.rows] == ["20261128090000"]
+
+
+def test_the_confirmations_show_the_diff_summary():
+    from datetime import datetime, timezone
+    from pathlib import Path as _Path
+
+    from releasetui.config import Config, HostConfig
+    from releasetui.models import BuildInfo, HostState
+    from releasetui.tui import confirm
+    config = Config(path=_Path("/srv/demo/hosts.yml"), project="demo", source=_Path("/srv/demo/app"),
+                    requirements="requirements.txt", python="python3", keep_builds=5, restart=None, logs=(),
+                    hosts=(HostConfig("web1", "/var/www/demo", address="web1.example.com"),))
+    builds = [BuildInfo("20261128090000", complete=True, venv="0" * 16 + "-py3.11"),
+              BuildInfo("20261128100000", complete=True, current=True, venv="0" * 16 + "-py3.11")]
+    states = {"web1": HostState("web1", current="20261128100000", builds=builds, python_version="3.11.7")}
+    now = datetime(2026, 11, 28, 12, tzinfo=timezone.utc)
+    line = "12 files changed, requirements: +redis==5.0.1, 3 commits: Add cache; Fix login; Tidy"
+    shown = confirm.deploy(config, config.hosts, states, "a" * 64, now, diff_summary=line)
+    assert f"Changes       {line}\n" in shown.body.plain
+    back = confirm.rollback(config, config.hosts, states, "20261128090000", now, timezone.utc,
+                            diff_summary="2 commits undone: x; y")
+    assert "Changes: 2 commits undone: x; y\n" in back.body.plain
+    assert "Changes" not in confirm.deploy(config, config.hosts, states, "a" * 64, now).body.plain

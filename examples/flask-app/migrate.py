@@ -57,7 +57,8 @@ def main() -> int:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            print(f"{path.name} failed: {exc}; rolled back, the schema is still {schema_version(conn)}", file=sys.stderr)
+            print(f"{path.name} failed: {exc}; rolled back, the schema is still {schema_version(conn)}",
+                  file=sys.stderr)
             return 1
     print(f"{database_path().resolve()}: schema {schema_version(conn)}")
     return 0

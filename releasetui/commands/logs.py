@@ -69,7 +69,8 @@ def parse_history(stdout: str) -> tuple[list[dict], int]:
 def _manifest_lines(build: str, requirements: str) -> str:
     """Print one build's stored manifest and (base64) requirements text; ``build`` is shell text (quoted or a var)."""
     return (f"if [ -d builds/{build} ]; then\n"
-            f"  printf 'MANIFEST\\t%s\\t%s\\n' {build} \"$(tr -d '\\n' < builds/{build}/{MANIFEST_FILE} 2>/dev/null)\"\n"
+            f"  printf 'MANIFEST\\t%s\\t%s\\n' {build} "
+            f"\"$(tr -d '\\n' < builds/{build}/{MANIFEST_FILE} 2>/dev/null)\"\n"
             f"  [ -f builds/{build}/{q(requirements)} ] && printf 'REQUIREMENTS\\t%s\\t%s\\n' {build} "
             f"\"$(head -c 262144 builds/{build}/{q(requirements)} | base64 | tr -d '\\n')\"\n"
             f"else printf 'MISSING\\t%s\\n' {build}; fi\n")

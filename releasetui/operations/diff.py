@@ -36,7 +36,8 @@ def _ends(from_id: Optional[str], to_id: Optional[str]) -> tuple[Optional[str], 
     return check(from_id) or CURRENT, check(to_id)
 
 
-def local_side(ctx: OperationContext, source: Optional[Path], ref: Optional[str]) -> tuple[DiffSide, Optional[RefSource]]:
+def local_side(ctx: OperationContext, source: Optional[Path],
+               ref: Optional[str]) -> tuple[DiffSide, Optional[RefSource]]:
     """What a deploy would ship now (the working tree, or exactly ``ref``'s tree), as a diff side; no host touched."""
     config = ctx.config
     path = Path(source) if source else config.source
@@ -69,7 +70,8 @@ def _git(repo: Path, *args: str) -> Optional[subprocess.CompletedProcess]:
         return None
 
 
-def commit_log(repo: Path, old: DiffSide, new: DiffSide, limit: int = COMMIT_LIMIT) -> tuple[Optional[list], Optional[str]]:
+def commit_log(repo: Path, old: DiffSide, new: DiffSide,
+               limit: int = COMMIT_LIMIT) -> tuple[Optional[list], Optional[str]]:
     """The commits between the two ends (``+`` shipped, ``-`` taken away), or None and why they are unknown."""
     if not old.commit or not new.commit:
         unknown = old if not old.commit else new

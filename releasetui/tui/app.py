@@ -159,6 +159,8 @@ class MainScreen(Screen):
         builds.add_column("Requirements", key="reqs")
         builds.add_column("Git", key="git")
         builds.add_column("Deployed by", key="who")
+        # Last: the right edge is cut first on a narrow terminal, and the subject is the longest cell.
+        builds.add_column("Subject", key="subject")
         builds.border_title = "Builds"
         self.query_one("#filter", Input).display = False
         output = self.query_one("#output", RichLog)
@@ -302,10 +304,11 @@ class MainScreen(Screen):
             reqs.append(" *" if changed.get(build.id) else "  ", style="bold yellow")
             row = [Text("▶", style="bold green") if build.current else "", build.id, status_text(build.status),
                    created_cell(build.created_at, now, app.tz, compact=self.compact), reqs, git_cell(build),
-                   build.deployed_by or "-"]
+                   build.deployed_by or "-", fit_cell(build.git_subject or "", 40 if self.compact else 60)]
             if needle:
                 haystack = " ".join([build.id, build.git_commit or "", build.deployed_by or "", build.status,
-                                     build.requirements_sha256 or "", build.created_at or ""]).lower()
+                                     build.requirements_sha256 or "", build.created_at or "",
+                                     build.git_subject or ""]).lower()
                 if needle not in haystack:
                     continue
             table.add_row(*row, key=build.id)

@@ -62,7 +62,8 @@ def _targets(states: Mapping[str, object], hosts: Sequence[HostConfig]) -> dict:
 def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object], requirements_sha256: str,
            now: datetime, diff_summary: Optional[str] = None) -> Union[Confirmation, Refusal]:
     """The deploy dialog: source, requirements, what changes (``diff_summary``, from
-    :meth:`releasetui.operations.Operations.diff_summary`), then per host (grouped) current → new build and venv reuse."""
+    :meth:`releasetui.operations.Operations.diff_summary`), then per host (grouped) current → new build and venv
+    reuse."""
     plan = rules.plan_deploy(_targets(states, hosts), requirements_sha256, new_build_id(now),
                              {h.name: h.python for h in hosts}, roots={h.name: h.root for h in hosts})
     if not plan.ok:
