@@ -135,7 +135,8 @@ def test_deploy_ref_ships_exactly_that_commit_and_records_it(repo_project):
     # builds shows the subject (and --json the ref, commit and subject).
     table = p.cli("--headless", "builds")
     assert table.returncode == 0
-    row = next(line for line in table.stdout.splitlines() if line.strip().startswith(b2))
+    # The table row (the fleet summary above the table names builds too, without their commit).
+    row = next(line for line in table.stdout.splitlines() if line.strip().startswith(b2) and v2_commit[:8] in line)
     assert row.rstrip().endswith("Second version: tinylib 2") and v2_commit[:8] in row
     first = next(b for b in builds_doc(p)["hosts"][0]["builds"] if b["id"] == b1)
     assert (first["git_ref"], first["git_subject"]) == ("v1", "First version")
