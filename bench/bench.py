@@ -3,7 +3,7 @@
 
 Prints, per operation (deploy with unchanged requirements, rollback, builds):
 the median / min / max wall time and the SSH round trips per host (remote
-scripts + rsync connections), both with a fresh connection per operation
+scripts), both with a fresh connection per operation
 (like one CLI run) and over a kept-open connection (like the TUI).
 
     python bench/bench.py [--runs 7] [--hosts 2] [--user NAME]
@@ -39,10 +39,9 @@ from releasetui.operations import Operations  # noqa: E402
 from tests.sshd import make_client_key, start_sshd  # noqa: E402
 
 
-def median_line(name: str, times: list[float], trips: list[tuple[int, int]]) -> str:
-    scripts = sorted({t[0] for t in trips})
-    rsyncs = sorted({t[1] for t in trips})
-    trip_text = "/".join(map(str, scripts)) + (f" + {'/'.join(map(str, rsyncs))} rsync" if any(rsyncs) else "")
+def median_line(name: str, times: list[float], trips: list[int]) -> str:
+    """One result line: median, min, max and the remote scripts each host paid."""
+    trip_text = "/".join(map(str, sorted(set(trips))))
     return (f"  {name:<28} median {statistics.median(times) * 1000:7.1f} ms   min {min(times) * 1000:7.1f}   "
             f"max {max(times) * 1000:7.1f}   round trips/host: {trip_text}")
 
@@ -99,8 +98,7 @@ def main() -> int:
                     result = ops.states(hosts)
                 elapsed = time.perf_counter() - started
                 for h in hosts:
-                    after = ops.round_trips(h)
-                    trips.append((after[0] - before[h.name][0], after[1] - before[h.name][1]))
+                    trips.append(ops.round_trips(h) - before[h.name])
                 if op != "builds":
                     assert result.ok, {h: o.message for h, o in result.outcomes.items()}
                     if op == "rollback":  # go forward again so the next rollback has somewhere to go

@@ -82,11 +82,9 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:7.1f} ms  (min {min(values) * 1000:7.1f}, max {max(values) * 1000:7.1f})"
 
 
-def trips_text(trips: list[tuple[int, int]]) -> str:
-    """Round trips per host: remote scripts (+ rsync connections)."""
-    scripts = "/".join(map(str, sorted({t[0] for t in trips})))
-    rsyncs = sorted({t[1] for t in trips})
-    return scripts + (f" + {'/'.join(map(str, rsyncs))} rsync" if any(rsyncs) else "")
+def trips_text(trips: list[int]) -> str:
+    """Round trips per host: the remote scripts each run made (``3`` or ``3/4`` when runs differ)."""
+    return "/".join(map(str, sorted(set(trips))))
 
 
 def bench_mode(mode: str, runs: int, base: Path, server, key: Path, known: Path) -> dict:

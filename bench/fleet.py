@@ -497,7 +497,7 @@ def print_table(results: list[dict], out=sys.stdout) -> None:
 CATEGORIES = (
     "paramiko kex + auth (connect)",
     "paramiko packetizing (framing, cipher, MAC)",
-    "rsync relay byte copying",
+    "shipping (manifest, tar, gzip)",
     "subprocess spawns",
     "fabric + invoke (Connection, config)",
     "imports",
@@ -528,10 +528,8 @@ def classify(path: str, func: str) -> Optional[str]:
         if any(f"{w}" in func for w in WAIT_NAMES) and "socket" not in func:
             return "threads + waiting"
         return None
-    if "executors.py" in path and func in ("_relay", "upload"):
-        return "rsync relay byte copying"
-    if "rsync_relay" in path:
-        return "rsync relay byte copying"
+    if "releasetui/manifest.py" in path or "/tarfile.py" in path or "/gzip.py" in path or "zlib" in func:
+        return "shipping (manifest, tar, gzip)"
     if any(s in path for s in KEX_FILES) or ("paramiko/transport" in path and func in KEX_FUNCS):
         return "paramiko kex + auth (connect)"
     if any(s in path for s in PACKET_FILES):
@@ -682,7 +680,7 @@ def py_spy_gil(run: Callable[[], Any], rate: int = 250) -> Optional[dict]:
 
 
 def spawn_costs(runs: int = 5) -> dict[str, float]:
-    """CPU seconds of one rsync relay interpreter start (what each host's transfer spawns) and of one rsync."""
+    """CPU seconds of one interpreter start and of one rsync (the local file listing runs rsync once a deploy)."""
     def cpu_of(argv: list[str]) -> float:
         values = []
         for _ in range(runs):
@@ -691,8 +689,7 @@ def spawn_costs(runs: int = 5) -> dict[str, float]:
             values.append(own_cpu()[1] - before)
         return statistics.median(values)
 
-    return {"relay interpreter (python -m releasetui.rsync_relay)": cpu_of([sys.executable, "-m",
-                                                                              "releasetui.rsync_relay"]),
+    return {"python -c pass": cpu_of([sys.executable, "-c", "pass"]),
             "rsync --version": cpu_of([shutil.which("rsync") or "rsync", "--version"])}
 
 
