@@ -12,6 +12,7 @@ build's manifest.  :func:`parse_read` turns that listing into a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -62,8 +63,8 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
             "fi\n")
     script += LISTING
     if python:
-        script += (f"printf 'PYTHON\\t%s\\n' \"$({q(python)} -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])' "
-                   "2>/dev/null </dev/null || true)\"\n")
+        # `--version` starts no site machinery: ~2 ms, where `-c 'import sys...'` costs a full start-up (~20 ms).
+        script += f"printf 'PYTHON\\t%s\\n' \"$({q(python)} --version 2>&1 </dev/null | head -n 1)\"\n"
     for path in shared_files:
         script += f"[ -e shared/{q(path)} ] || printf 'SHAREDMISSING\\t%s\\n' {q(path)}\n"
     if manifest:
@@ -101,7 +102,8 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
     state.builds.sort(key=lambda b: b.id)
     for build in state.builds:
         build.current = build.id == state.current
-    state.python_version = clean_line(tags.value("PYTHON"), 20) or None
+    version = re.search(r"Python ([0-9]+\.[0-9]+(?:\.[0-9]+)?)", tags.value("PYTHON"))
+    state.python_version = version.group(1) if version else None
     state.shared_missing = [f[0] for f in tags.all("SHAREDMISSING") if f]
     manifest = tags.first("MANIFEST")
     if manifest and len(manifest) >= 2 and manifest[0] == state.current:
