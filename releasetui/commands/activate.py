@@ -188,7 +188,7 @@ def health_lines(health: Optional[HealthCheck], python: str, build_id: str) -> s
     return (
         "if [ \"$_ok\" = 1 ]; then\n"
         "  begin health\n"
-        f"  if _h=$({q(python)} -c {q(HEALTH_PY)} {q(kind)} {q(target)} {q(expect)} "
+        f"  if _h=$({q(python)} -I -S -c {q(HEALTH_PY)} {q(kind)} {q(target)} {q(expect)} "
         f"{q(str(health.timeout))} {q(str(health.interval))} 2>&1 </dev/null); then end ok \"$_h\"\n"
         f"  else _why=\"unhealthy after {health.timeout:g}s: $(printf '%s' \"$_h\" | tail -n 1 | _clean)\"; "
         "end failed \"$_why\"; _ok=0; fi\n"

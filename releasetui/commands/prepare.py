@@ -18,7 +18,8 @@ from ..models import check_build_id
 from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owner_check, q, record_worker, timed,
                    write_meta)
 
-# Runs on the host with its own Python (3.6 or newer), reading the stream on stdin.  Prints
+# Runs on the host with its own Python (3.6 or newer, run with -I -S: only the standard library, no user
+# site or environment, and ~10 ms less start-up per host), reading the stream on stdin.  Prints
 # NEED<TAB>path for files it could not link (the caller sends them in a second stream) and
 # SHIPPED<TAB>received<TAB>linked<TAB>bytes when the build's files are all in place.
 SHIP_PY = r'''
@@ -168,7 +169,7 @@ _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
-if {q(python)} -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'} >"$_log" 2>&1; then
+if {q(python)} -I -S -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'} >"$_log" 2>&1; then
   cat "$_log"; end ok "$(awk -F'\\t' '/^SHIPPED/ {{ printf "received %d files (%d bytes), linked %d unchanged", $2, $4, $3 }}' "$_log")"
 else
   _rc=$?
