@@ -47,7 +47,7 @@ umask 022
 _now() { date +%s%3N; }
 _clean() { tr -d '\000-\010\013-\037\177' | tr '\t\n\r' '   ' | cut -c1-400; }
 begin() { _step=$1; _step_start=$(_now); printf '@@step\t%s\tstarted\t\t\n' "$1"; }
-end() { printf '@@step\t%s\t%s\t%s\t%s\n' "$_step" "$1" "$(( $(_now) - _step_start ))" "$(printf '%s' "${2:-}" | _clean)"; }
+end() { if [ -n "${2:-}" ]; then _m=$(printf '%s' "$2" | _clean); else _m=''; fi; printf '@@step\t%s\t%s\t%s\t%s\n' "$_step" "$1" "$(( $(_now) - _step_start ))" "$_m"; }
 say() { printf '@@step\t%s\toutput\t\t%s\n' "$1" "$(printf '%s' "$2" | _clean)"; }
 valid_id() { case "$1" in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]|[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]-[0-9][0-9]) return 0;; esac; return 1; }
 current_id() { _c=$(readlink current 2>/dev/null || true); _c=${_c#builds/}; valid_id "$_c" && printf '%s' "$_c" || true; }
