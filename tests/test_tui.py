@@ -878,7 +878,7 @@ def visible_footer_keys(screen) -> dict[str, FooterKey]:
     return keys
 
 
-@pytest.mark.parametrize("size", WIDTHS)
+@pytest.mark.parametrize("size", WIDTHS + [(170, 50)])
 async def test_footer_shows_quit_and_help_at_every_width(size):
     app = make_app()
     async with app.run_test(size=size) as pilot:
@@ -894,7 +894,9 @@ async def test_footer_shows_quit_and_help_at_every_width(size):
             assert {"history", "refresh"} <= set(keys), (size, sorted(keys))
         if size[0] >= 120:
             assert {"mark_role", "filter"} <= set(keys), (size, sorted(keys))
-        if size[0] >= 160:  # room for every key, as written, and the palette's
+        if size[0] >= 160:  # every key (D Diff is the first to go, below 123 columns)
+            assert "diff" in keys, (size, sorted(keys))
+        if size[0] >= 170:  # room for every key, as written, and the palette's
             assert {"command_palette"} <= set(keys)
             assert keys["mark"].description == "Mark host"
 

@@ -109,6 +109,8 @@ class MainScreen(Screen):
         Binding("u", "unlock", "Unlock", tooltip="Unlock: remove a deploy lock left by a killed operation (asks first)"),
         Binding("P", "pin", "Pin", tooltip="Pin or unpin the build under the cursor on the target hosts "
                                            "(asks first; prune never removes a pinned build)"),
+        Binding("D", "diff", "Diff", tooltip="Diff: what rolling the target hosts to the build under the cursor "
+                                             "would change (files, requirements, commits)"),
         Binding("m,space", "mark", "Mark host",
                 tooltip="Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
         Binding("M", "mark_role", "Mark role",
@@ -152,10 +154,11 @@ class MainScreen(Screen):
         yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
         yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
         yield WrapLog(id="output", max_lines=2000)
-        # Narrower than every key needs (about 150 columns): compact, "Mark" for "Mark host", "Role" for "Mark
-        # role", then without "/ Filter", "M Role", "f5 Refresh" and "h History" (80 columns) in that order;
-        # the operations, the fleet view, q Quit and ? Help always stay.  The help (?) has every key.
-        yield FittedFooter(optional=("filter", "mark_role", "refresh", "history"),
+        # Narrower than every key needs (about 160 columns): compact, "Mark" for "Mark host", "Role" for "Mark
+        # role", then without "D Diff" (below 123 columns), "/ Filter", "M Role", "f5 Refresh" and "h History"
+        # (80 columns) in that order; the operations, the fleet view, q Quit and ? Help always stay.  The help
+        # (?) has every key.
+        yield FittedFooter(optional=("diff", "filter", "mark_role", "refresh", "history"),
                            short={"mark": "Mark", "mark_role": "Role"})
 
     def on_mount(self) -> None:
@@ -712,6 +715,21 @@ class MainScreen(Screen):
         self.show(confirm.pin(hosts, app.states, build_id, pinned),
                   lambda: self.run_operation(name, lambda ops: ops.pin(hosts, build_id, pinned)), name, hosts)
 
+    def action_diff(self) -> None:
+        """D: the full diff of the build under the cursor against the target hosts' current build."""
+        build_id = self.selected_build()
+        if build_id is None:
+            self.notify("No build under the cursor.", title="Diff", severity="warning", timeout=4)
+            return
+        self.show_diff(build_id)
+
+    def show_diff(self, build_id: str) -> None:
+        """The diff view for ``build_id`` on the target hosts (also the fleet view's D); it reads in a worker."""
+        app = self.releasetui
+        hosts = self.targets()
+        self.app.push_screen(DiffScreen(build_id, self.targets_phrase(hosts), hosts,
+                                        lambda: app.make_operations(lambda event: None).diff(hosts, to_id=build_id)))
+
     def action_fleet(self) -> None:
         """v: the fleet view (builds by hosts) over the states last read."""
         self.app.push_screen(FleetScreen(self))
@@ -885,6 +903,12 @@ FLEET_BUILTIN_KEYS: list[tuple[str, str]] = [
 ]
 
 
+# The diff view scrolls with its scroll container's own keys.
+DIFF_BUILTIN_KEYS: list[tuple[str, str]] = [
+    ("↑ ↓ pgup pgdn", "Scroll the diff (home / end: to the top / bottom)"),
+]
+
+
 def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """The help's sections, from the bindings themselves: a key added or changed shows there by itself."""
     main = binding_rows(MainScreen.BINDINGS) + BUILTIN_MAIN_KEYS + binding_rows(RowTable.BINDINGS)
@@ -892,6 +916,7 @@ def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
             ("In a confirmation", binding_rows(ConfirmScreen.BINDINGS)),
             ("In the fleet view (v)", binding_rows(FleetScreen.BINDINGS) + FLEET_BUILTIN_KEYS),
             ("In the history view (h)", binding_rows(HistoryScreen.BINDINGS) + FLEET_BUILTIN_KEYS),
+            ("In the diff view (D)", binding_rows(DiffScreen.BINDINGS) + DIFF_BUILTIN_KEYS),
             ("In the log view (l)", binding_rows(LogScreen.BINDINGS))]
 
 
