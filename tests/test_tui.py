@@ -945,6 +945,19 @@ async def test_output_pane_wraps_at_its_width_without_losing_words(size):
             assert max(len(line.rstrip()) for line in rendered_lines(output)) > width - 8, new
 
 
+def test_log_view_host_labels_keep_their_style():
+    """Each log line's host label is drawn in its style (bold cyan), not as plain text."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from releasetui.tui.screens import Labelled
+    console = Console(width=40, file=StringIO(), color_system="truecolor")
+    segments = list(console.render(Labelled("web1", "word " * 12, 10)))
+    label = next(s for s in segments if s.text.startswith("web1"))
+    assert label.style is not None and label.style.bold and label.style.color.name == "cyan", label
+
+
 async def test_log_view_wraps_long_lines_under_the_host_label():
     from releasetui.models import Event
     long_line = "GET /health " + " ".join(WORDS)
