@@ -687,8 +687,9 @@ async def test_the_rollback_dialog_shows_the_diff_line_read_with_the_states():
         await pilot.press("down", "down", "r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         assert ("diff", ["web1"], "20261127160512") in calls
-        assert ("Changes: 5 files changed (1 removed), requirements: -redis==5.0.1, 2 commits undone: Email on new "
-                "notes; Cache the notes list in redis\n") in app.screen.body.plain
+        assert ("Changes: 5 files changed (1 removed), requirements: -redis==5.0.1, 2\n"
+                "         commits undone: Email on new notes; Cache the notes list in\n"
+                "         redis\n") in app.screen.body.plain, app.screen.body.plain
         await pilot.press("n")
         calls.clear()
         await pilot.press("p")  # prune re-reads the hosts, and asks for no diff
