@@ -14,13 +14,13 @@ from typing import Callable, Optional, Sequence
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Static
-from textual import work
 
 from .. import present
 from ..diffing import BuildDiff, DiffReport
@@ -243,4 +243,5 @@ class DiffScreen(Screen[None]):
         self.dismiss(None)
 
 
-__all__ = ["DiffScreen", "Indented", "UNAVAILABLE", "diff_lines", "diff_text", "group_summary", "summary_line", "unavailable"]
+__all__ = ["DiffScreen", "Indented", "UNAVAILABLE", "diff_lines", "diff_text", "group_summary", "summary_line",
+           "unavailable"]
