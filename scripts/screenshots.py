@@ -5,7 +5,8 @@
 
 Prepares a fresh demo sandbox (real local deploys, no network), then drives
 the TUI headlessly with ``app.run_test()`` and saves SVGs of: the main
-screen, a deploy in progress, the rollback confirmation, a log tail, the
+screen, a deploy in progress, the rollback confirmation (with what the
+rollback would change), the diff view (``D``) on that build, a log tail, the
 fleet view (after pinning the oldest build and rolling one host back, so it
 shows a pin and drift) and the history view.
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from releasetui.config import load_config  # noqa: E402
 from releasetui.demo import prepare, write_app  # noqa: E402
 from releasetui.tui.app import ReleaseApp  # noqa: E402
+from releasetui.tui.diffview import DiffScreen  # noqa: E402
 from releasetui.tui.fleet import FleetScreen  # noqa: E402
 from releasetui.tui.historyview import HistoryScreen  # noqa: E402
 from releasetui.tui.screens import ConfirmScreen, LogScreen  # noqa: E402
@@ -50,7 +52,7 @@ async def idle(pilot) -> None:
 
 
 async def shoot(config_path: Path, out: Path) -> None:
-    """Drive the app through the four states and save one SVG for each."""
+    """Drive the app through its screens and save one SVG for each."""
     config = load_config(config_path)
     app = ReleaseApp(config, refresh_interval=None)  # no re-read between shots
     async with app.run_test(size=SIZE) as pilot:
@@ -65,6 +67,15 @@ async def shoot(config_path: Path, out: Path) -> None:
         app.save_screenshot(str(out / "rollback-confirm.svg"))
         print(out / "rollback-confirm.svg")
         await pilot.press("n")
+
+        # The full diff of that build against current (D): files, the requirements diff, the commits undone.
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DiffScreen) and not app.screen.loading)
+        await pilot.pause()
+        app.save_screenshot(str(out / "diff.svg"))
+        print(out / "diff.svg")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main)
 
         # A deploy in progress: new requirements, so the venv step takes a moment; shot mid-way.
         write_app(config.source, "1.4.0-screenshot", "greeting==1.0\nhttpstatus==1.0\n")

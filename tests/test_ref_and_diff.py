@@ -270,7 +270,9 @@ def test_the_confirmations_show_the_diff_summary():
     now = datetime(2026, 11, 28, 12, tzinfo=timezone.utc)
     line = "12 files changed, requirements: +redis==5.0.1, 3 commits: Add cache; Fix login; Tidy"
     shown = confirm.deploy(config, config.hosts, states, "a" * 64, now, diff_summary=line)
-    assert f"Changes       {line}\n" in shown.body.plain
+    # Longer than the dialog is wide: it wraps under itself, not under the label.
+    assert ("Changes       12 files changed, requirements: +redis==5.0.1, 3\n"
+            "              commits: Add cache; Fix login; Tidy\n") in shown.body.plain, shown.body.plain
     back = confirm.rollback(config, config.hosts, states, "20261128090000", now, timezone.utc,
                             diff_summary="2 commits undone: x; y")
     assert "Changes: 2 commits undone: x; y\n" in back.body.plain

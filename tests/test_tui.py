@@ -199,6 +199,118 @@ async def test_deploy_key_confirms_then_makes_a_new_current_build(deployed):
         assert not any(" started" in line for line in main.transcript)
 
 
+# --- what a change would change: the diff in the d and r dialogs, and D -------------------------------------
+
+def round_trips(app, name: str) -> int:
+    """Scripts the app has run on host ``name`` so far (its kept-open executor counts them)."""
+    return next(e for h, e in app.pool.executors.items() if h == name).round_trips
+
+
+async def test_deploy_dialog_says_what_changes_for_one_more_round_trip(deployed):
+    project, ids = deployed
+    project.write_app("v3", "tinylib==2.0\nredis==5.0.1")  # app.py as live: only requirements.txt changes
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        before = round_trips(app, "box")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        body = app.screen.body.plain
+        assert "Changes       1 file changed, requirements: +redis==5.0.1\n" in body, body
+        assert round_trips(app, "box") == before + 2  # the read, and the diff beside it
+        await pilot.press("n")
+        await pilot.pause()
+        # Only d and r pay for a diff: the other confirmations re-read the hosts, nothing more.
+        before = round_trips(app, "box")
+        await pilot.press("u")  # no lock: it says so instead of asking
+        await until(pilot, lambda: app.main.preparing is None and round_trips(app, "box") > before, 30, "the read")
+        await idle(pilot)
+        assert round_trips(app, "box") == before + 1
+    assert project.current("box") == ids[2]
+
+
+async def test_rollback_dialog_says_what_the_rollback_undoes(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await cursor_to(pilot, ids[0])
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        body = app.screen.body.plain
+        # v3 -> v1: app.py and requirements.txt differ; the requirement goes back.
+        assert "Changes: 2 files changed, requirements: +tinylib==1.0, -tinylib==2.0\n" in body, body
+        await pilot.press("n")
+
+
+async def test_D_on_an_older_build_lists_the_changed_files_and_requirements_then_goes_back(deployed):
+    from releasetui.tui.diffview import DiffScreen
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await idle(pilot)
+        before = round_trips(app, "box")
+        await cursor_to(pilot, ids[1])  # v2 (tinylib 1.0) under the cursor; v3 (tinylib 2.0) is live
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DiffScreen) and not app.screen.loading, 30, "the diff")
+        lines = app.screen.text.splitlines()
+        assert lines[:2] == [f"box: {ids[2]} (current) → {ids[1]}",
+                             "  2 files changed, requirements: +tinylib==1.0, -tinylib==2.0"], lines
+        assert {"    ~ app.py", "    ~ requirements.txt", "    -tinylib==2.0", "    +tinylib==1.0"} <= set(lines)
+        assert round_trips(app, "box") == before + 1  # one read-only round trip, no state re-read
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main
+    assert project.current("box") == ids[2]
+
+
+async def test_a_build_without_a_file_list_says_diff_unavailable_and_the_rollback_still_works(deployed):
+    project, ids = deployed
+    # A build made before releasetui kept manifests: its file list is unknown.
+    (project.roots["box"] / "builds" / ids[0] / ".releasetui-manifest.json").unlink()
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await cursor_to(pilot, ids[0])
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+        body = app.screen.body.plain
+        # (Longer than the dialog is wide: it wraps, under itself.)
+        assert (f"Changes: diff unavailable: {ids[0]} has no file list (made before releasetui kept one); "
+                "requirements: +tinylib==1.0, -tinylib==2.0 ") in " ".join(body.split()), body
+        assert "\n         before releasetui kept one); requirements" in body, body
+        await pilot.press("y")
+        await idle(pilot)
+    assert project.current("box") == ids[0]
+
+
+async def test_a_diff_that_fails_says_why_and_the_dialogs_still_open(deployed):
+    from releasetui.executors import HostUnreachable
+
+    class NoDiff(Operations):
+        """The real core, but its diff's read fails (the host went away between the two reads)."""
+
+        def diff(self, hosts, from_id=None, to_id=None, source=None, ref=None):
+            raise HostUnreachable("timed out (10.0.0.9:22)")
+
+    project, ids = deployed
+    app = app_for(project, operations_factory=lambda config, report, pool: NoDiff(config, report=report, pool=pool))
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the deploy confirmation")
+        assert "Changes       diff unavailable: timed out (10.0.0.9:22)\n" in app.screen.body.plain
+        assert f"{ids[2]} → new build" in app.screen.body.plain
+        await pilot.press("n")
+        await cursor_to(pilot, ids[0])
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the rollback confirmation")
+        assert "Changes: diff unavailable: timed out (10.0.0.9:22)\n" in app.screen.body.plain
+        await pilot.press("y")
+        await idle(pilot)
+    assert project.current("box") == ids[0]
+
+
 async def test_deploy_takes_its_build_id_when_it_starts_not_when_the_dialog_opened(deployed):
     """A dialog left open while somebody else deploys: the TUI's build still gets the newest id."""
     project, ids = deployed
@@ -835,6 +947,19 @@ async def test_output_pane_wraps_at_its_width_without_losing_words(size):
             assert max(len(line.rstrip()) for line in rendered_lines(output)) > width - 8, new
 
 
+def test_log_view_host_labels_keep_their_style():
+    """Each log line's host label is drawn in its style (bold cyan), not as plain text."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from releasetui.tui.screens import Labelled
+    console = Console(width=40, file=StringIO(), color_system="truecolor")
+    segments = list(console.render(Labelled("web1", "word " * 12, 10)))
+    label = next(s for s in segments if s.text.startswith("web1"))
+    assert label.style is not None and label.style.bold and label.style.color.name == "cyan", label
+
+
 async def test_log_view_wraps_long_lines_under_the_host_label():
     from releasetui.models import Event
     long_line = "GET /health " + " ".join(WORDS)
@@ -878,7 +1003,7 @@ def visible_footer_keys(screen) -> dict[str, FooterKey]:
     return keys
 
 
-@pytest.mark.parametrize("size", WIDTHS)
+@pytest.mark.parametrize("size", WIDTHS + [(170, 50)])
 async def test_footer_shows_quit_and_help_at_every_width(size):
     app = make_app()
     async with app.run_test(size=size) as pilot:
@@ -894,7 +1019,9 @@ async def test_footer_shows_quit_and_help_at_every_width(size):
             assert {"history", "refresh"} <= set(keys), (size, sorted(keys))
         if size[0] >= 120:
             assert {"mark_role", "filter"} <= set(keys), (size, sorted(keys))
-        if size[0] >= 160:  # room for every key, as written, and the palette's
+        if size[0] >= 160:  # every key (D Diff is the first to go, below 123 columns)
+            assert "diff" in keys, (size, sorted(keys))
+        if size[0] >= 170:  # room for every key, as written, and the palette's
             assert {"command_palette"} <= set(keys)
             assert keys["mark"].description == "Mark host"
 

@@ -13,8 +13,10 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, OptionList, Static
 
+from releasetui.diffing import DiffReport, DiffSide, build_diff
 from releasetui.models import BuildInfo, HostState
 from releasetui.tui.app import MainScreen
+from releasetui.tui.diffview import DiffScreen, summary_line, unavailable
 from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_model
 from releasetui.tui.historyview import HistoryScreen
 from releasetui.tui.screens import ConfirmScreen, HelpScreen, RolePickerScreen
@@ -473,7 +475,8 @@ async def test_help_lists_the_fleet_and_history_keys():
         await pilot.pause()
         sections = dict(app.screen.sections)
         for title, bindings in (("In the fleet view (v)", FleetScreen.BINDINGS),
-                                ("In the history view (h)", HistoryScreen.BINDINGS)):
+                                ("In the history view (h)", HistoryScreen.BINDINGS),
+                                ("In the diff view (D)", DiffScreen.BINDINGS)):
             rows = sections[title]
             for binding in bindings:
                 for key in binding.key.split(","):
@@ -482,6 +485,8 @@ async def test_help_lists_the_fleet_and_history_keys():
         main_rows = dict(sections["Main screen"])
         assert "fleet view" in main_rows["v"] and "history" in main_rows["h"]
         assert "Pin or unpin" in main_rows["P"] and "role" in main_rows["M"]
+        assert main_rows["D"].startswith("Diff: what rolling the target hosts")
+        assert "Scroll the diff" in dict(sections["In the diff view (D)"])["↑ ↓ pgup pgdn"]
 
 
 async def test_after_a_rollback_the_exit_report_has_one_line_per_host():
@@ -543,3 +548,150 @@ def test_the_rollback_dialog_marks_a_failed_target_in_red():
     line = next(line for line in outcome.body.plain.splitlines() if "FAILED" in line)
     assert "web2:\n      20261128081500 → 20261128094210" in outcome.body.plain and "marked FAILED" in line
     assert any("red" in str(span.style) for span in outcome.body.spans)
+
+
+# --- the diff: the confirmations' line (pure) and the diff view (D) ------------------------------------------
+
+def _side(label, files, requirements="flask==3.0\n", commit=None):
+    return DiffSide(label, label, None if files is None else {p: ["f", 0o644, h, 1] for p, h in files.items()},
+                    requirements, commit)
+
+
+def test_summary_line_groups_hosts_and_says_why_a_diff_is_unavailable():
+    old = _side("20261128100000", {"app.py": "1", "a.css": "1"})
+    new = _side("20261128090000", {"app.py": "2", "a.css": "1"}, "flask==3.0\nredis==5.0.1\n")
+    one = build_diff(old, new)
+    assert summary_line(DiffReport.grouped("current", "x", {"web1": one}, {})) == \
+        "1 file changed, requirements: +redis==5.0.1"
+    other = build_diff(_side("20261128080000", {"app.py": "2", "a.css": "1"}), new)
+    mixed = DiffReport.grouped("current", "x", {"web1": one, "web2": one, "web3": other},
+                               {"web4": "unreachable: timed out (10.0.0.4:22)"}, ["web4"])
+    assert summary_line(mixed) == ("web1, web2: 1 file changed, requirements: +redis==5.0.1; "
+                                   "web3: no file changes, requirements: +redis==5.0.1; "
+                                   "web4: diff unavailable: unreachable: timed out (10.0.0.4:22)")
+    # Every host failed: said once, with the hosts when there are several.
+    alone = DiffReport.grouped("current", "x", {}, {"web1": "unreachable: connection refused"}, ["web1"])
+    assert summary_line(alone) == "diff unavailable: unreachable: connection refused"
+    both = DiffReport.grouped("current", "x", {}, {"a": "build 1 does not exist there", "b": "unreachable: x"})
+    assert summary_line(both) == "diff unavailable: a: build 1 does not exist there; b: unreachable: x"
+    # A build made before manifests were kept: what is known still follows.
+    unknown = build_diff(_side("20261128100000", {"app.py": "1"}), _side("20261101000000", None, "flask==2.0\n"))
+    assert summary_line(DiffReport.grouped("current", "x", {"web1": unknown}, {})) == (
+        "diff unavailable: 20261101000000 has no file list (made before releasetui kept one); "
+        "requirements: +flask==2.0, -flask==3.0")
+    # Many groups: three named, the rest counted (the diff view has them all).
+    many = {f"web{i}": build_diff(_side(f"2026112810000{i}", {"app.py": str(i)}), new) for i in range(5)}
+    line = summary_line(DiffReport.grouped("current", "x", many, {}))
+    assert line.count("file") == 3 and line.endswith("; … 2 more groups of hosts"), line
+    assert unavailable(RuntimeError("")) == "diff unavailable: RuntimeError"
+
+
+class DiffsRecorded(FleetOperations):
+    """The fleet, its diffs recorded in ``calls`` too (the fakes record only what changes hosts)."""
+
+    def diff(self, hosts, from_id=None, to_id=None, source=None, ref=None):
+        self.calls.append(("diff", [h.name for h in hosts], to_id))
+        return super().diff(hosts, from_id, to_id)
+
+
+async def test_D_from_the_fleet_view_shows_the_hosts_grouped_and_goes_back_there():
+    calls: list = []
+    app = make_app(FLEET6, recording(DiffsRecorded, calls))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("v")
+        fleet = app.screen
+        await pilot.press("down", "down")  # 20261127160512: pruned on web03
+        assert fleet.selected_build() == "20261127160512"
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DiffScreen) and not app.screen.loading, what="the diff")
+        screen = app.screen
+        assert ("diff", [h.name for h in FLEET6.hosts], "20261127160512") in calls
+        lines = screen.text.splitlines()
+        assert lines[0] == ("3 hosts (web01, web02, web05): 20261128094210 (current, git c0ffee1234, dirty) → "
+                            "20261127160512 (git 9d81e0c4aa)")
+        assert "web04: 20261128081500 (current, git c0ffee1234) → 20261127160512 (git 9d81e0c4aa)" in lines
+        assert "    - migrations/0002_email.sql" in lines and "    - c0ffee1234 Email on new notes" in lines
+        assert "web03: diff unavailable: build 20261127160512 does not exist there" in lines
+        assert "web06: diff unavailable: unreachable: timed out (10.0.1.6:22)" in lines
+        status = plain(screen.query_one("#diff-status", Static))
+        assert status.startswith("all 6 hosts: current → 20261127160512 · the hosts differ: 2 groups · "
+                                 "diff unavailable on web03, web06"), status
+        body = screen.query_one("#diff")
+        assert body.has_focus and body.max_scroll_y > 0  # longer than the screen: it scrolls
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert body.scroll_y > 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is fleet
+
+
+async def test_D_reads_in_a_worker_and_the_keys_answer_meanwhile():
+    gate, asked = threading.Event(), threading.Event()
+
+    class SlowDiff(FakeOperations):
+        def diff(self, hosts, from_id=None, to_id=None, source=None, ref=None):
+            asked.set()
+            gate.wait(10)
+            return super().diff(hosts, from_id, to_id)
+
+    app = make_app(CONFIG, SlowDiff)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        app.main.marked = {"web1"}
+        await pilot.press("down", "down", "D")
+        await until(pilot, lambda: asked.is_set(), what="the read to start")
+        screen = app.screen
+        assert isinstance(screen, DiffScreen) and "reading…" in plain(screen.query_one("#diff-status", Static))
+        await pilot.press("question_mark")  # the UI answers while the read hangs
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        gate.set()
+        await until(pilot, lambda: not screen.loading, what="the diff")
+        assert screen.text.startswith("web1: 20261128094210 (current, git c0ffee1234, dirty) → 20261127160512")
+        assert "web2" not in screen.text  # the targets only
+
+
+async def test_D_that_cannot_read_says_why_and_f5_reads_again():
+    class Broken(FakeOperations):
+        fail = True
+
+        def diff(self, hosts, from_id=None, to_id=None, source=None, ref=None):
+            if Broken.fail:
+                raise RuntimeError("the pool is closed")
+            return super().diff(hosts, from_id, to_id)
+
+    app = make_app(CONFIG, Broken)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("down", "D")
+        await until(pilot, lambda: isinstance(app.screen, DiffScreen) and not app.screen.loading, what="the end")
+        assert app.screen.text == "diff unavailable: the pool is closed"
+        Broken.fail = False
+        await pilot.press("f5")
+        await until(pilot, lambda: not app.screen.loading and "web1:" in app.screen.text, what="the diff")
+
+
+async def test_the_rollback_dialog_shows_the_diff_line_read_with_the_states():
+    class Recorded(FakeOperations):
+        def diff(self, hosts, from_id=None, to_id=None, source=None, ref=None):
+            self.calls.append(("diff", [h.name for h in hosts], to_id))
+            return super().diff(hosts, from_id, to_id)
+
+    calls: list = []
+    app = make_app(CONFIG, recording(Recorded, calls))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        app.main.marked = {"web1"}
+        await pilot.press("down", "down", "r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        assert ("diff", ["web1"], "20261127160512") in calls
+        assert ("Changes: 5 files changed (1 removed), requirements: -redis==5.0.1, 2\n"
+                "         commits undone: Email on new notes; Cache the notes list in\n"
+                "         redis\n") in app.screen.body.plain, app.screen.body.plain
+        await pilot.press("n")
+        calls.clear()
+        await pilot.press("p")  # prune re-reads the hosts, and asks for no diff
+        await until(pilot, lambda: app.main.preparing is None, what="the prune's read")
+        assert not [c for c in calls if c[0] == "diff"]

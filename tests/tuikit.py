@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from releasetui.config import Config, HostConfig
+from releasetui.diffing import Commit, DiffReport, DiffSide, build_diff
 from releasetui.history import HistoryEntry
 from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, OperationResult
 from releasetui.tui.app import ReleaseApp
@@ -38,6 +39,54 @@ def sample_builds(current: str, failed: tuple[str, ...] = (), pinned: tuple[str,
         builds.append(BuildInfo(id="20261128114001", complete=False, created_at="2026-11-28T11:40:01Z",
                                 requirements_sha256=SHA_B, deployed_by="ci (CircleCI build 812)"))
     return builds
+
+
+# What each sample build holds, for the fake diff: its files (path -> content hash) and requirements; "source" is
+# what a deploy would ship now.  The git history below runs oldest first through the builds' commits.
+SAMPLE_FILES = {
+    "20261125093000": {"app.py": "a1", "templates/index.html": "t1", "requirements.txt": "r1",
+                       "static/old-logo.png": "o1"},
+    "20261127160512": {"app.py": "a2", "templates/index.html": "t1", "requirements.txt": "r1",
+                       "static/site.css": "c1"},
+    "20261128081500": {"app.py": "a3", "templates/index.html": "t2", "requirements.txt": "r2",
+                       "static/site.css": "c1", "migrations/0002_email.sql": "m1"},
+    "20261128094210": {"app.py": "a4", "templates/index.html": "t2", "requirements.txt": "r2",
+                       "static/site.css": "c2", "migrations/0002_email.sql": "m1"},
+    "source": {"app.py": "a5", "templates/index.html": "t2", "requirements.txt": "r3", "static/site.css": "c2",
+               "migrations/0002_email.sql": "m1", "migrations/0003_tags.sql": "m2"},
+}
+SAMPLE_REQUIREMENTS = {
+    "20261125093000": "flask==3.0.0\ngunicorn==21.2.0\n",
+    "20261127160512": "flask==3.0.0\ngunicorn==21.2.0\n",
+    "20261128081500": "flask==3.0.0\ngunicorn==21.2.0\nredis==5.0.1\n",
+    "20261128094210": "flask==3.0.0\ngunicorn==21.2.0\nredis==5.0.1\n",
+    "source": "flask==3.0.3\ngunicorn==21.2.0\nredis==5.0.1\n",
+}
+SAMPLE_HISTORY = [("3f2c1ab9e1", "First notes page"), ("5e6f7a8b9c", "Add the site stylesheet"),
+                  ("9d81e0c4aa", "Notes get a created date"), ("1a2b3c4d5e", "Cache the notes list in redis"),
+                  ("c0ffee1234", "Email on new notes"), ("f00dfeed77", "Tag notes")]
+
+
+def sample_side(label: str, state: Optional[HostState] = None) -> DiffSide:
+    """One end of the fake diff: a sample build (as on ``state``), or the source."""
+    build = state.build(label) if state is not None else None
+    files = SAMPLE_FILES.get(label)
+    return DiffSide(label, build.id if build else None,
+                    None if files is None else {p: ["f", 0o644, sha, 1] for p, sha in files.items()},
+                    SAMPLE_REQUIREMENTS.get(label), build.git_commit if build else "f00dfeed77",
+                    build.git_subject if build else "Tag notes", build.git_dirty if build else False,
+                    current=bool(build and build.current))
+
+
+def sample_commits(old: Optional[str], new: Optional[str]) -> Optional[list]:
+    """The commits between two of SAMPLE_HISTORY's: ``+`` forward, ``-`` undone (newest first, as git log);
+    None when one is not in it."""
+    ids = [c for c, _ in SAMPLE_HISTORY]
+    if old not in ids or new not in ids:
+        return None
+    a, b = ids.index(old), ids.index(new)
+    side, span = ("+", SAMPLE_HISTORY[a + 1:b + 1]) if a <= b else ("-", SAMPLE_HISTORY[b + 1:a + 1])
+    return [Commit(c * 4, subject, side) for c, subject in reversed(span)]
 
 
 CONFIG = Config(
@@ -110,6 +159,26 @@ class FakeCore:
 
     def history(self, hosts):
         return sample_history(), {}
+
+    def diff(self, hosts, from_id=None, to_id=None, source=None, ref=None) -> DiffReport:
+        """The core's diff over the sample builds: each host's current (or ``from_id``) → ``to_id`` (or the
+        source); an unreachable host and a build missing on a host are errors, as the core says them."""
+        diffs, errors, unreachable = {}, {}, []
+        states = self.states(hosts)
+        for name in (h.name for h in hosts):
+            state = states.get(name)
+            if not isinstance(state, HostState):
+                errors[name], unreachable = f"unreachable: {state}", unreachable + [name]
+                continue
+            ends = [from_id or state.current, to_id or "source"]
+            missing = [e for e in ends if e != "source" and state.build(e) is None]
+            if missing:
+                errors[name] = f"build {missing[0]} does not exist there"
+                continue
+            old, new = (sample_side(e, state) for e in ends)
+            commits = sample_commits(old.commit, new.commit)
+            diffs[name] = build_diff(old, new, commits, None if commits is not None else "unknown: not in git")
+        return DiffReport.grouped(from_id or "current", to_id or "source", diffs, errors, unreachable)
 
 
 def recording(core: type, calls: list) -> Callable:

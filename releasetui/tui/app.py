@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import itertools
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone, tzinfo
 from typing import Callable, Optional
 
@@ -32,7 +33,9 @@ from .. import present
 from ..models import Event, HostState, OperationResult
 from ..operations import Operations, pid_alive
 from ..rules import requirements_changed
+from ..diffing import DiffReport
 from . import confirm
+from .diffview import DiffScreen, summary_line, unavailable
 from .fleet import FleetScreen
 from .fmt import (created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, served_lines, short_hash,
                   status_text)
@@ -54,18 +57,27 @@ class OperationEvent(Message):
         self.event = event
 
 
+# What a confirmation is built from once the states are shown: the diff's one line, when one was asked for.
+Then = Callable[[Optional[str]], None]
+# A diff to make beside the read (deploy: current -> the source; rollback: current -> the build).
+DiffRead = Callable[[Operations], DiffReport]
+
+
 class StatesLoaded(Message):
     """Fresh host states (``HostState`` or the exception reading it raised), by host name.
 
     ``seq`` orders the reads (an older read landing late must not overwrite a newer one); ``then``
-    runs once the states are shown (a confirmation built from them).
+    runs once the states are shown (a confirmation built from them), given ``changes``: the one line of the
+    diff read beside them (None when none was asked for).
     """
 
-    def __init__(self, states: dict[str, object], seq: int, then: Optional[Callable[[], None]] = None):
+    def __init__(self, states: dict[str, object], seq: int, then: Optional[Then] = None,
+                 changes: Optional[str] = None):
         super().__init__()
         self.states = states
         self.seq = seq
         self.then = then
+        self.changes = changes
 
 
 class OperationFinished(Message):
@@ -97,6 +109,8 @@ class MainScreen(Screen):
         Binding("u", "unlock", "Unlock", tooltip="Unlock: remove a deploy lock left by a killed operation (asks first)"),
         Binding("P", "pin", "Pin", tooltip="Pin or unpin the build under the cursor on the target hosts "
                                            "(asks first; prune never removes a pinned build)"),
+        Binding("D", "diff", "Diff", tooltip="Diff: what rolling the target hosts to the build under the cursor "
+                                             "would change (files, requirements, commits)"),
         Binding("m,space", "mark", "Mark host",
                 tooltip="Mark or unmark the host under the cursor; marked hosts are the targets (none marked: all)"),
         Binding("M", "mark_role", "Mark role",
@@ -140,10 +154,11 @@ class MainScreen(Screen):
         yield Input(id="filter", placeholder="filter builds: id, commit, who, status or hash (esc clears)")
         yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
         yield WrapLog(id="output", max_lines=2000)
-        # Narrower than every key needs (about 150 columns): compact, "Mark" for "Mark host", "Role" for "Mark
-        # role", then without "/ Filter", "M Role", "f5 Refresh" and "h History" (80 columns) in that order;
-        # the operations, the fleet view, q Quit and ? Help always stay.  The help (?) has every key.
-        yield FittedFooter(optional=("filter", "mark_role", "refresh", "history"),
+        # Narrower than every key needs (about 160 columns): compact, "Mark" for "Mark host", "Role" for "Mark
+        # role", then without "D Diff" (below 123 columns), "/ Filter", "M Role", "f5 Refresh" and "h History"
+        # (80 columns) in that order; the operations, the fleet view, q Quit and ? Help always stay.  The help
+        # (?) has every key.
+        yield FittedFooter(optional=("diff", "filter", "mark_role", "refresh", "history"),
                            short={"mark": "Mark", "mark_role": "Role"})
 
     def on_mount(self) -> None:
@@ -409,11 +424,12 @@ class MainScreen(Screen):
         """Read every host's state again (one round trip per host, in a worker)."""
         self.start_read()
 
-    def start_read(self, then: Optional[Callable[[], None]] = None) -> None:
-        """Read the states in a worker; ``then`` runs on the UI thread once they are shown."""
+    def start_read(self, then: Optional[Then] = None, diff: Optional[DiffRead] = None) -> None:
+        """Read the states in a worker; ``then`` runs on the UI thread once they are shown, given the one line of
+        ``diff`` (made in the same worker, beside the read), or None."""
         self._last_seq = next(self._read_seq)
         self.query_one("#hosts", DataTable).border_subtitle = "refreshing…"
-        self.read_states(self._last_seq, then)
+        self.read_states(self._last_seq, then, diff)
 
     def refresh_when_idle(self) -> None:
         """The periodic re-read: skipped while an operation, a confirmation or another read is under way."""
@@ -427,15 +443,30 @@ class MainScreen(Screen):
         self.start_read()
 
     @work(thread=True, group="refresh", exit_on_error=False)
-    def read_states(self, seq: int, then: Optional[Callable[[], None]] = None) -> None:
-        """Worker: read the states; the result comes back as :class:`StatesLoaded`."""
+    def read_states(self, seq: int, then: Optional[Then] = None, diff: Optional[DiffRead] = None) -> None:
+        """Worker: read the states, and make ``diff`` meanwhile (its own round trip per host, in parallel with
+        the read: the dialog waits for the slower of the two, not both); the result comes back as
+        :class:`StatesLoaded`."""
         app = self.releasetui
         ops = app.make_operations(lambda event: None)
+        changes = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="releasetui-diff") as beside:
+            pending = beside.submit(self.diff_line, diff) if diff is not None else None
+            try:
+                states = ops.states(app.hosts)
+            except Exception as exc:  # the pool itself failed: every host is unknown
+                states = {h.name: exc for h in app.hosts}
+            if pending is not None:
+                changes = pending.result()
+        self.post_message(StatesLoaded(states, seq, then, changes))
+
+    def diff_line(self, diff: DiffRead) -> str:
+        """(In a worker thread.) The diff's one line for a confirmation; never raises: a diff that could not be
+        made says ``diff unavailable: <why>``, and the dialog opens all the same."""
         try:
-            states = ops.states(app.hosts)
-        except Exception as exc:  # the pool itself failed: every host is unknown
-            states = {h.name: exc for h in app.hosts}
-        self.post_message(StatesLoaded(states, seq, then))
+            return summary_line(diff(self.releasetui.make_operations(lambda event: None)))
+        except Exception as exc:
+            return unavailable(exc)
 
     def on_states_loaded(self, message: StatesLoaded) -> None:
         """Redraw with fresh states; report a host that became unreachable once, not on every refresh."""
@@ -458,7 +489,7 @@ class MainScreen(Screen):
         if message.seq == self._last_seq:
             self.query_one("#hosts", DataTable).border_subtitle = ""
         if message.then is not None:
-            message.then()
+            message.then(message.changes)
 
     # --- operations ---------------------------------------------------------------
 
@@ -468,17 +499,21 @@ class MainScreen(Screen):
             return None
         return True
 
-    def confirm_after_refresh(self, name: str, build: Callable[[], None]) -> None:
-        """Re-read the hosts, then build the confirmation from what they say now, not from a read minutes old."""
+    def confirm_after_refresh(self, name: str, build: Then, diff: Optional[DiffRead] = None) -> None:
+        """Re-read the hosts, then build the confirmation from what they say now, not from a read minutes old.
+
+        ``diff`` (deploy and rollback only) is made in the same worker, and ``build`` gets its one line (else
+        None): at most one more round trip per host, never on the UI thread.
+        """
         self.preparing = name
         self.refresh_bindings()
 
-        def then() -> None:
+        def then(changes: Optional[str]) -> None:
             self.preparing = None
             self.refresh_bindings()
             if not self.quitting and self.busy is None:
-                build()
-        self.start_read(then)
+                build(changes)
+        self.start_read(then, diff)
 
     def run_operation(self, name: str, work_fn: Callable[[Operations], OperationResult]) -> None:
         """Start a mutating operation in a worker; keys are dimmed until it finishes.
@@ -573,7 +608,8 @@ class MainScreen(Screen):
     def action_deploy(self) -> None:
         """d: re-read the hosts, confirm source and hosts, then deploy."""
         hosts = self.targets()
-        self.confirm_after_refresh("deploy", lambda: self.confirm_deploy(hosts))
+        self.confirm_after_refresh("deploy", lambda changes: self.confirm_deploy(hosts, changes),
+                                   lambda ops: ops.diff(hosts))
 
     def show(self, outcome, on_yes: Callable[[], None], what: str, hosts: list[HostConfig]) -> None:
         """Open the confirmation, or say why the action is refused (pane and notification), from a pure builder.
@@ -594,8 +630,9 @@ class MainScreen(Screen):
         self.app.push_screen(ConfirmScreen(outcome.title, body, outcome.label, danger=outcome.danger),
                              lambda ok: ok and on_yes())
 
-    def confirm_deploy(self, hosts: list[HostConfig]) -> None:
-        """The deploy confirmation, from the states just read (refused up front when a lock is held)."""
+    def confirm_deploy(self, hosts: list[HostConfig], changes: Optional[str] = None) -> None:
+        """The deploy confirmation, from the states just read (refused up front when a lock is held), with
+        ``changes``: the one line of the diff from the hosts' current build to the source."""
         app = self.releasetui
         config = app.config
         req_path = config.source / config.requirements
@@ -604,7 +641,7 @@ class MainScreen(Screen):
         except OSError as exc:
             self.notify(f"cannot read {req_path}: {exc.strerror or exc}", title="Deploy", severity="error")
             return
-        self.show(confirm.deploy(config, hosts, app.states, sha, app.now()),
+        self.show(confirm.deploy(config, hosts, app.states, sha, app.now(), diff_summary=changes),
                   lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy", hosts)
 
     def action_rollback(self) -> None:
@@ -618,18 +655,20 @@ class MainScreen(Screen):
     def rollback_to(self, build_id: str) -> None:
         """Re-read the hosts, then confirm (or refuse) rolling the targets to ``build_id`` (also the fleet view's r)."""
         hosts = self.targets()
-        self.confirm_after_refresh("rollback", lambda: self.confirm_rollback(build_id, hosts))
+        self.confirm_after_refresh("rollback", lambda changes: self.confirm_rollback(build_id, hosts, changes),
+                                   lambda ops: ops.diff(hosts, to_id=build_id))
 
-    def confirm_rollback(self, build_id: str, hosts: list[HostConfig]) -> None:
-        """The rollback confirmation (or the refusal), from the states just read: all hosts switch, or none."""
+    def confirm_rollback(self, build_id: str, hosts: list[HostConfig], changes: Optional[str] = None) -> None:
+        """The rollback confirmation (or the refusal), from the states just read: all hosts switch, or none;
+        ``changes``: the one line of the diff from the hosts' current build to ``build_id``."""
         app = self.releasetui
-        self.show(confirm.rollback(app.config, hosts, app.states, build_id, app.now(), app.tz),
+        self.show(confirm.rollback(app.config, hosts, app.states, build_id, app.now(), app.tz, diff_summary=changes),
                   lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)), "rollback", hosts)
 
     def action_prune(self) -> None:
         """p: re-read the hosts, list exactly which builds and venvs go on each, then prune."""
         hosts = self.targets()
-        self.confirm_after_refresh("prune", lambda: self.confirm_prune(hosts))
+        self.confirm_after_refresh("prune", lambda _: self.confirm_prune(hosts))
 
     def confirm_prune(self, hosts: list[HostConfig]) -> None:
         """The prune confirmation, from the states just read."""
@@ -643,7 +682,7 @@ class MainScreen(Screen):
     def action_unlock(self) -> None:
         """u: re-read the hosts, show who holds each lock (and whether it is stale), then remove it."""
         targets = self.targets()
-        self.confirm_after_refresh("unlock", lambda: self.confirm_unlock(targets))
+        self.confirm_after_refresh("unlock", lambda _: self.confirm_unlock(targets))
 
     def confirm_unlock(self, targets: list[HostConfig]) -> None:
         """The unlock confirmation, from the states just read."""
@@ -666,7 +705,7 @@ class MainScreen(Screen):
     def pin_build(self, build_id: str) -> None:
         """Re-read the hosts, then confirm pinning ``build_id`` (unpinning it when pinned on every target)."""
         hosts = self.targets()
-        self.confirm_after_refresh("pin", lambda: self.confirm_pin(build_id, hosts))
+        self.confirm_after_refresh("pin", lambda _: self.confirm_pin(build_id, hosts))
 
     def confirm_pin(self, build_id: str, hosts: list[HostConfig]) -> None:
         """The pin confirmation (or the refusal), from the states just read."""
@@ -675,6 +714,21 @@ class MainScreen(Screen):
         name = "pin" if pinned else "unpin"
         self.show(confirm.pin(hosts, app.states, build_id, pinned),
                   lambda: self.run_operation(name, lambda ops: ops.pin(hosts, build_id, pinned)), name, hosts)
+
+    def action_diff(self) -> None:
+        """D: the full diff of the build under the cursor against the target hosts' current build."""
+        build_id = self.selected_build()
+        if build_id is None:
+            self.notify("No build under the cursor.", title="Diff", severity="warning", timeout=4)
+            return
+        self.show_diff(build_id)
+
+    def show_diff(self, build_id: str) -> None:
+        """The diff view for ``build_id`` on the target hosts (also the fleet view's D); it reads in a worker."""
+        app = self.releasetui
+        hosts = self.targets()
+        self.app.push_screen(DiffScreen(build_id, self.targets_phrase(hosts), hosts,
+                                        lambda: app.make_operations(lambda event: None).diff(hosts, to_id=build_id)))
 
     def action_fleet(self) -> None:
         """v: the fleet view (builds by hosts) over the states last read."""
@@ -849,6 +903,12 @@ FLEET_BUILTIN_KEYS: list[tuple[str, str]] = [
 ]
 
 
+# The diff view scrolls with its scroll container's own keys.
+DIFF_BUILTIN_KEYS: list[tuple[str, str]] = [
+    ("↑ ↓ pgup pgdn", "Scroll the diff (home / end: to the top / bottom)"),
+]
+
+
 def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """The help's sections, from the bindings themselves: a key added or changed shows there by itself."""
     main = binding_rows(MainScreen.BINDINGS) + BUILTIN_MAIN_KEYS + binding_rows(RowTable.BINDINGS)
@@ -856,6 +916,7 @@ def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
             ("In a confirmation", binding_rows(ConfirmScreen.BINDINGS)),
             ("In the fleet view (v)", binding_rows(FleetScreen.BINDINGS) + FLEET_BUILTIN_KEYS),
             ("In the history view (h)", binding_rows(HistoryScreen.BINDINGS) + FLEET_BUILTIN_KEYS),
+            ("In the diff view (D)", binding_rows(DiffScreen.BINDINGS) + DIFF_BUILTIN_KEYS),
             ("In the log view (l)", binding_rows(LogScreen.BINDINGS))]
 
 

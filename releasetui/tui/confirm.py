@@ -9,6 +9,7 @@ and tests can check the texts directly.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -55,6 +56,15 @@ def _plan_line(body: Text, line: str, style: str = "") -> None:
         body.append(f"  {line}\n", style=style)
 
 
+def _field(body: Text, label: str, value: str, style: str = "bold") -> None:
+    """``label`` then ``value``; a value longer than the dialog is wide wraps under itself, not under the label
+    (``Changes       3 files changed, …`` and its second line)."""
+    lines = textwrap.wrap(value, PLAN_WIDTH, initial_indent=" " * len(label), subsequent_indent=" " * len(label),
+                          break_on_hyphens=False) or [""]
+    body.append(label, style=style)
+    body.append("\n".join(lines)[len(label):] + "\n")
+
+
 def _targets(states: Mapping[str, object], hosts: Sequence[HostConfig]) -> dict:
     return {h.name: states.get(h.name, RuntimeError("not read yet")) for h in hosts}
 
@@ -74,8 +84,7 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
     body.append("Requirements  ", style="bold")
     body.append(f"{config.requirements} ({requirements_sha256[:10]})\n")
     if diff_summary:
-        body.append("Changes       ", style="bold")
-        body.append(f"{diff_summary}\n")
+        _field(body, "Changes       ", diff_summary)
     # The core takes the id from the clock when the deploy starts: a dialog left open must not
     # give the build an id older than builds deployed meanwhile.
     body.append("Build id      ", style="bold")
@@ -106,8 +115,7 @@ def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, o
                 f"git {git_cell(first) if first else '-'}" + (f"  {first.git_subject}" if first and first.git_subject else "")
                 + "\n")
     if diff_summary:
-        body.append("Changes: ", style="bold")
-        body.append(f"{diff_summary}\n")
+        _field(body, "Changes: ", diff_summary)
     body.append("\n")
     for line in present.rollback_plan_lines(plan):
         _plan_line(body, line, "red" if "FAILED" in line else "")

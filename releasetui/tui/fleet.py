@@ -185,6 +185,8 @@ class FleetScreen(Screen[None]):
                         "the progress shows on the main screen)"),
         Binding("P", "pin", "Pin", tooltip="Pin or unpin the build under the cursor on the target hosts "
                                            "(asks first; prune never removes a pinned build)"),
+        Binding("D", "diff", "Diff", tooltip="Diff: what rolling the target hosts to the build under the cursor "
+                                             "would change (files, requirements, commits)"),
         Binding("f5", "refresh", "Refresh", tooltip="Read every host's state again"),
         Binding("escape,v", "close", "Back", tooltip="Back to the hosts and builds"),
     ]
@@ -325,6 +327,14 @@ class FleetScreen(Screen[None]):
             self.notify("No build under the cursor.", title="Pin", severity="warning", timeout=4)
             return
         self.main.pin_build(build_id)
+
+    def action_diff(self) -> None:
+        """D: the main screen's diff view, for the build under the cursor (esc comes back here)."""
+        build_id = self.selected_build()
+        if build_id is None:
+            self.notify("No build under the cursor.", title="Diff", severity="warning", timeout=4)
+            return
+        self.main.show_diff(build_id)
 
     def action_refresh(self) -> None:
         """f5: read the hosts again; the matrix redraws when the states arrive."""

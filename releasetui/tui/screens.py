@@ -232,8 +232,13 @@ class Labelled:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         room = max(options.max_width - self.label.cell_len, 1)
+        # Text.render leaves out a Text's own style (it renders only the spans): the label's is applied here.
+        label_style = console.get_style(self.label.style) if self.label.style else None
         for number, line in enumerate(self.text.wrap(console, room, overflow="fold")):
-            yield from (self.label if number == 0 else self.indent).render(console)
+            if number == 0:
+                yield from Segment.apply_style(self.label.render(console), label_style)
+            else:
+                yield from self.indent.render(console)
             yield from line.render(console)
             yield Segment.line()
 
