@@ -105,8 +105,8 @@ class BuildDiff:
 
     @property
     def same(self) -> bool:
-        """Nothing differs that is known."""
-        return (not self.files_total and not self.requirements_diff and not self.commits
+        """Nothing differs, as far as can be known (unknown files are never "the same")."""
+        return (self.files_total == 0 and not self.requirements_diff and not self.commits
                 and self.old.commit == self.new.commit and bool(self.old.dirty) == bool(self.new.dirty))
 
     def summary(self) -> str:
