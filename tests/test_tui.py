@@ -7,6 +7,7 @@ standing in for an assertion); each wait has a generous deadline.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -78,10 +79,29 @@ def make_incomplete(root: Path, build_id: str) -> None:
     (build / ".releasetui-build.json").write_text(json.dumps({"id": build_id, "complete": False}))
 
 
+DEPLOYED_VERSIONS = [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0"), ("v3", "tinylib==2.0")]
+
+
+@pytest.fixture(scope="session")
+def deployed_template(tmp_path_factory, wheelhouse):
+    """Three real deploys to a local host, made ONCE per session (two venvs, ~4 s) for the tests to copy."""
+    from tests.helpers import make_project
+    project = make_project(tmp_path_factory.mktemp("deployed-template"), wheelhouse, {"box": {"transport": "local"}})
+    return project, deploy(project, DEPLOYED_VERSIONS)
+
+
 @pytest.fixture
-def deployed(local_project):
-    """The local project with three builds; the third changes the requirements."""
-    ids = deploy(local_project, [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0"), ("v3", "tinylib==2.0")])
+def deployed(local_project, deployed_template):
+    """The local project with three builds; the third changes the requirements.
+
+    A copy of the session's template root (builds, venvs, current, history) and its last source: what three
+    deploys would have made here, without paying for two venvs in every test. A copied venv works where it
+    lands (the interpreter finds its pyvenv.cfg beside it); the next deploy re-checks the copied files' hashes
+    before it links them (their inodes are not the ones recorded).
+    """
+    template, ids = deployed_template
+    shutil.copytree(template.roots["box"], local_project.roots["box"], symlinks=True)
+    local_project.write_app(*DEPLOYED_VERSIONS[-1])
     return local_project, ids
 
 
