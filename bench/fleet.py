@@ -305,7 +305,7 @@ class Runner:
             wait_quiet(self.quiet, self.quiet_timeout, self.log)
 
     def op(self, op: str, config, hosts: list, build_id: Optional[str] = None, record: bool = True,
-           around: Optional[Callable[[Callable[[], Any]], Any]] = None) -> tuple[Any, Optional[Sample]]:
+           around: Optional[Callable[[Callable[[], Any]], Any]] = None, rollout=None) -> tuple[Any, Optional[Sample]]:
         """Run ``op`` once; raise :class:`BenchFailure` naming the failed hosts.  ``around`` wraps the call."""
         fleet = self.fleet
         pool = ExecutorPool()
@@ -313,7 +313,7 @@ class Runner:
 
         def call() -> Any:
             if op == "deploy":
-                return ops.deploy(hosts)
+                return ops.deploy(hosts, rollout=rollout)
             if op == "rollback":
                 return ops.rollback(hosts, build_id)
             return ops.states(hosts)
@@ -392,6 +392,28 @@ def prime(fleet: Fleet, runner: Runner, log: Callable[[str], None]) -> float:
     took = time.perf_counter() - started
     log(f"first deploy on {fleet.size} host(s) (a venv each, {PRIME_BATCH} at a time): {took:.1f} s")
     return took
+
+
+def measure_rollout(fleet: Fleet, runner: Runner, n: int, rtt_ms: float, runs: int, canary: int, batch: str,
+                    log: Callable[[str], None]) -> dict:
+    """Deploy all at once vs in waves (canary, then batches): what the waves cost on top."""
+    from releasetui.operations import RolloutChoice
+    from releasetui.rules import plan_waves
+
+    config = fleet.config(n, f"rollout-{n}-{rtt_ms:g}")
+    hosts = list(config.hosts)
+    runner.deploy(config, hosts, record=False)  # warm-up
+    waves = len(plan_waves([h.name for h in hosts], canary, batch))
+    times: dict[str, list[float]] = {"all at once": [], f"canary {canary} + batches of {batch}": []}
+    for _ in range(runs):
+        for label, choice in (("all at once", None), (f"canary {canary} + batches of {batch}",
+                                                       RolloutChoice(canary, batch, 0.0))):
+            runner.wait_quiet()
+            _, sample = runner.deploy(config, hosts, rollout=choice)
+            times[label].append(sample.wall)
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    log(f"  rollout on {n} host(s) at {rtt_ms:g} ms: " + ", ".join(f"{k} {v:.2f} s" for k, v in medians.items()))
+    return {"hosts": n, "rtt_ms": rtt_ms, "waves": waves, "medians": medians, "samples": times}
 
 
 def measure_config(fleet: Fleet, runner: Runner, n: int, rtt_ms: float, runs: int, cli: bool,
@@ -876,6 +898,11 @@ def main() -> int:
                              "wait): the machine is shared")
     parser.add_argument("--quiet-timeout", type=float, default=180, metavar="S",
                         help="wait at most this long for quiet, then measure anyway (default 180)")
+    parser.add_argument("--rollout", action="store_true",
+                        help="also time a deploy in waves (--canary, --batch) against all at once, at the largest "
+                             "--hosts and --rtt")
+    parser.add_argument("--canary", type=int, default=1, help="with --rollout: canary hosts (default 1)")
+    parser.add_argument("--batch", default="25%", help="with --rollout: batch size, N or P%% (default 25%%)")
     parser.add_argument("--json", type=Path, help="write every sample here")
     parser.add_argument("--user", default="releasetui-bench" if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name)
     args = parser.parse_args()
@@ -922,6 +949,11 @@ def main() -> int:
                 fleet.use_rtt(rtt, handshake=not args.no_handshake)
                 for n in sizes:
                     report["configs"].append(measure_config(fleet, runner, n, rtt, args.runs, not args.no_cli, log))
+        if args.rollout:
+            fleet.use_rtt(max(rtts), handshake=not args.no_handshake)
+            batch = int(args.batch) if args.batch.isdigit() else args.batch
+            report["rollout"] = measure_rollout(fleet, runner, max(sizes), max(rtts), args.runs, args.canary, batch,
+                                                log)
         if profiling:
             fleet.use_rtt(0.0, handshake=not args.no_handshake)
             for n in args.profile_hosts:
@@ -939,6 +971,12 @@ def main() -> int:
     if report["configs"]:
         print()
         print_table(report["configs"])
+    if report.get("rollout"):
+        r = report["rollout"]
+        (plain_label, plain), (waves_label, waved) = r["medians"].items()
+        print(f"\nrollout, {r['hosts']} hosts at {r['rtt_ms']:g} ms, medians of {args.runs}: {plain_label} {plain:.2f} s; "
+              f"{waves_label} ({r['waves']} waves) {waved:.2f} s: +{waved - plain:.2f} s, "
+              f"{(waved - plain) / max(1, r['waves'] - 1) * 1000:.0f} ms per extra wave")
     if report["profiles"]:
         print_profile(report["profiles"])
     report["loadavg_end"] = os.getloadavg()
