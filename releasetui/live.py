@@ -37,7 +37,7 @@ from rich.text import Text
 
 from . import present
 from .models import Event, OperationResult
-from .output import closing_lines
+from .output import closing_lines, is_terminal, write_line
 from .text import clean_line
 
 LOCAL = "here"   # the row of events that belong to no host (local hooks)
@@ -265,7 +265,7 @@ class LivePrinter:
                                           highlight=False, emoji=False, markup=False)
         self.board = Board(hosts, clock)
         self.notices: list[str] = []
-        self.err_is_terminal = _isatty(err)
+        self.err_is_terminal = is_terminal(err)
         # Anything else written to a terminal's stderr while the table is up is printed above it, not through it.
         self.live = Live(console=self.console, get_renderable=self.render, refresh_per_second=refresh_per_second,
                          transient=True, redirect_stdout=True, redirect_stderr=self.err_is_terminal)
@@ -294,7 +294,7 @@ class LivePrinter:
         if self.err_is_terminal and self.live.is_started:
             self.notices.append(text)
         else:
-            _write(self.err, text)
+            write_line(self.err, text)
 
     def summary(self, result: OperationResult) -> None:
         """Replace the table with the per-step table and the closing lines."""
@@ -319,7 +319,7 @@ class LivePrinter:
         if self.live.is_started:
             self.live.stop()
         for text in self.notices:
-            _write(self.err, text)
+            write_line(self.err, text)
         self.notices = []
 
     # --- drawing ---------------------------------------------------------------------------------
@@ -366,18 +366,4 @@ class LivePrinter:
         parts.append(table)
         return Constrain(Group(*parts), width)
 
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def _write(stream: TextIO, text: str) -> None:
-    try:
-        stream.write(text if text.endswith("\n") else text + "\n")
-        stream.flush()
-    except (OSError, ValueError):
-        pass
 

@@ -120,7 +120,7 @@ class HumanPrinter:
 
     def notice(self, text: str) -> None:
         """A diagnostic (Ctrl-C's words): stderr, at once."""
-        _write(sys.stderr, text)
+        write_line(sys.stderr, text)
 
     def close(self) -> None:
         """Nothing to take down."""
@@ -147,7 +147,7 @@ class JsonPrinter:
 
     def notice(self, text: str) -> None:
         """A diagnostic (Ctrl-C's words): stderr, at once."""
-        _write(sys.stderr, text)
+        write_line(sys.stderr, text)
 
     def close(self) -> None:
         """Nothing to take down."""
@@ -174,13 +174,18 @@ def live_table_wanted(stream, environ=None) -> bool:
     environ = os.environ if environ is None else environ
     if environ.get("TERM") == "dumb" or environ.get("CI", "").lower() in ("1", "true", "yes"):
         return False
+    return is_terminal(stream)
+
+
+def is_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (a closed or odd stream is not)."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
 
 
-def _write(stream: TextIO, text: str) -> None:
+def write_line(stream: TextIO, text: str) -> None:
     try:
         stream.write(text if text.endswith("\n") else text + "\n")
         stream.flush()

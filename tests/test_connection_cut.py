@@ -4,90 +4,20 @@ per host what was left behind and the command that clears it (human and JSON).""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 
 import pytest
 
 from .helpers import gated_python, make_project, summary, wait_for
+from .netcut import CuttableForwarder
 
 pytestmark = pytest.mark.ssh
-
-
-class CuttableProxy:
-    """A TCP proxy on 127.0.0.1 in front of one sshd; :meth:`cut` drops every connection and stops listening."""
-
-    def __init__(self, upstream_port: int):
-        self.upstream = upstream_port
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self._listen()
-
-    def _listen(self) -> None:
-        self.listener.listen(16)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream))
-            with self.lock:
-                self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for sock in (src, dst):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self) -> None:
-        """Every connection closed, nothing accepted any more (the host dropped off the network)."""
-        try:  # shutdown wakes the thread blocked in accept(); close() alone would leave it listening
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
-        with self.lock:
-            for sock in self.sockets:
-                try:  # shutdown first: close() alone leaves a socket another thread is reading from open
-                    sock.shutdown(socket.SHUT_RDWR)
-                    sock.close()
-                except OSError:
-                    pass
-            self.sockets = []
-
-    def resume(self) -> None:
-        """Listen again on the same port (the host is back)."""
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self._listen()
 
 
 @pytest.fixture
 def cut_project(tmp_path, wheelhouse, ssh_env):
     """web1 behind a cuttable proxy, web2 direct; the install waits on a gate so the cut lands mid-operation."""
-    proxy = CuttableProxy(ssh_env.servers[0].port)
+    proxy = CuttableForwarder(ssh_env.servers[0].port)
     known = tmp_path / "known_hosts_proxy"
     known.write_text(ssh_env.known_hosts.read_text()
                      + f"[127.0.0.1]:{proxy.port} {ssh_env.servers[0].host_public_key}\n")
