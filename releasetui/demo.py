@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Callable, TextIO
@@ -169,6 +170,9 @@ def prepare(base: Path, fresh: bool = False, say: Callable[[str], None] = lambda
     ops_report = lambda event: None  # the demo prints one line per deploy, not every step
     for number, (version, requirements) in enumerate(DEMO_BUILDS, 1):
         write_app(source, version, requirements)
+        # Deploys take well under a second here: wait for the next one, so the builds get plain ids (a build
+        # id is its start second; a second deploy within it would be "<id>-01").
+        time.sleep(1 - (time.time() % 1) + 0.01)
         say(f"deploying demo build {number}/{len(DEMO_BUILDS)} (app {version})")
         ops = Operations(config, report=ops_report)
         try:
