@@ -82,8 +82,8 @@ async def shoot(config_path: Path, out: Path) -> None:
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        # The pane prints finished steps only; a running install shows in its title (running_steps).
-        await until(pilot, lambda: any(step == "install" for _, step in app.main.running_steps)
+        # The pane prints finished steps only; a running venv build shows in its title (running_steps).
+        await until(pilot, lambda: any(step == "venv" for _, step in app.main.running_steps)
                     or app.main.busy is None)
         await pilot.pause()
         app.save_screenshot(str(out / "deploy-progress.svg"))
