@@ -144,9 +144,11 @@ def restart_lines(restart: Optional[str], timeout: float, step: str = "restart")
         f"elif [ \"$_rc\" = 124 ] || [ \"$_rc\" = 137 ]; then _why='restart timed out after {secs}s'; end failed \"$_why\"; _ok=0\n"
         "else _out=$(tail -n 3 \"$_log\" | _clean); _out=${_out% }; "
         "_why=\"restart failed (exit $_rc)${_out:+: $_out}\"; end failed \"$_why\"; "
-        "cat \"$_log\" >&2; _ok=0; fi\n"
-        "case \"$(cat \"$_log\")\" in *'a password is required'*|*'a terminal is required'*) "
+        "cat \"$_log\" >&2; _ok=0\n"
+        # Only a failed restart can be sudo asking for a password: a restart that worked costs no extra fork.
+        "  case \"$(cat \"$_log\")\" in *'a password is required'*|*'a terminal is required'*) "
         f"printf 'SUDO\\t%s\\t%s\\n' \"$(id -un)\" \"$(command -v {q(program)} 2>/dev/null || true)\";; esac\n"
+        "fi\n"
     )
 
 

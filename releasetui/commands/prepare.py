@@ -21,7 +21,8 @@ from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owne
 # Runs on the host with its own Python (3.6 or newer, run with -I -S: only the standard library, no user
 # site or environment, and ~10 ms less start-up per host), reading the stream on stdin.  Prints
 # NEED<TAB>path for files it could not link (the caller sends them in a second stream) and
-# SHIPPED<TAB>received<TAB>linked<TAB>bytes when the build's files are all in place.
+# SHIPPED<TAB>received<TAB>linked<TAB>bytes when the build's files are all in place, then (on stderr, for the
+# step line, so the shell needs no awk) the same in words.
 SHIP_PY = r'''
 import gzip, hashlib, json, os, stat, sys, tarfile
 dest, resume = sys.argv[1], sys.argv[2] == "1"
@@ -123,6 +124,8 @@ for path in sorted((p for p, e in files.items() if e[0] == "d"), reverse=True):
 with open(os.path.join(dest, ".releasetui-manifest.json"), "w") as handle:
     json.dump({"format": 1, "files": record}, handle, sort_keys=True)
 print("SHIPPED\t%d\t%d\t%d" % (received, linked, nbytes))
+sys.stdout.flush()
+sys.stderr.write("received %d files (%d bytes), linked %d unchanged\n" % (received, nbytes, linked))
 '''
 
 
@@ -169,11 +172,12 @@ _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
-if {q(python)} -I -S -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'} >"$_log" 2>&1; then
-  cat "$_log"; end ok "$(awk -F'\\t' '/^SHIPPED/ {{ printf "received %d files (%d bytes), linked %d unchanged", $2, $4, $3 }}' "$_log")"
+# Its tagged lines go straight to stdout; its stderr is either the one-line summary or why it failed.
+if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'} 2>"$_log"; then
+  _sum=''; {{ IFS= read -r _sum || :; }} < "$_log"; end ok "$_sum"
 else
   _rc=$?
-  if [ "$_rc" = 3 ]; then cat "$_log"; end ok "some files must be sent again"; exit 3; fi
+  if [ "$_rc" = 3 ]; then end ok "some files must be sent again"; exit 3; fi
   end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1

@@ -22,12 +22,17 @@ from ..text import clean_line
 from .base import LOCK_INFO_LIMIT, META_LIMIT, PREAMBLE, Tagged, enter_root, q
 
 LISTING = r"""_cur=$(readlink current 2>/dev/null || true)
-printf 'CURRENT\t%s\t%s\n' "$(current_id)" "$(printf '%s' "$_cur" | head -c 200 | tr -d '\000-\037')"
-lock_info
+# A plain `builds/<id>` link or env link is printed as it is; anything else is cut and cleaned (a fork or two).
+_c=${_cur#builds/}; _cid=''
+if valid_id "$_c"; then _cid=$_c; printf 'CURRENT\t%s\t%s\n' "$_c" "$_cur"
+else printf 'CURRENT\t\t%s\n' "$(printf '%s' "$_cur" | head -c 200 | tr -d '\000-\037')"; fi
 for _d in builds/*; do
   _id=${_d#builds/}
   [ -d "$_d" ] && valid_id "$_id" || continue
-  printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$(readlink "builds/$_id/env" 2>/dev/null | head -c 200 | tr -d '\000-\037')" "$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')"
+  _e=$(readlink "builds/$_id/env" 2>/dev/null || true)
+  case "$_e" in ../../venvs/*) _plain "$_e" || _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');;
+    *) _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');; esac
+  printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$_e" "$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')"
 done
 for _v in venvs/*/; do
   [ -d "$_v" ] || continue; _v=${_v#venvs/}; _v=${_v%/}
@@ -56,20 +61,25 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
     script = PREAMBLE + enter_root(root, create=create)
     if lock is not None:
         check_token(lock.token)
+        info_line = lock.info_json + "\n"  # as printf writes it: what `wc -c` would count
         script += (
             "if mkdir deploy.lock 2>/dev/null; then\n"
             f"  if printf '%s' {lock.token} > deploy.lock/token && printf '%s\\n' {q(lock.info_json)} > deploy.lock/info.json; "
             f"then printf 'LOCKTAKEN\\t%s\\n' {lock.token}; else rm -rf -- deploy.lock; echo 'cannot write the lock' >&2; exit 1; fi\n"
-            "fi\n")
+            # What we just wrote needs no reading back (six forks saved on every host of every operation).
+            f"  printf 'LOCK\\t%s\\t%s\\t%s\\n' {lock.token} {len(info_line.encode())} {q(info_line.rstrip(chr(10)))}\n"
+            "else lock_info\nfi\n")
+    else:
+        script += "lock_info\n"
     script += LISTING
     if python:
         # `--version` starts no site machinery: ~2 ms, where `-c 'import sys...'` costs a full start-up (~20 ms).
-        script += f"printf 'PYTHON\\t%s\\n' \"$({q(python)} --version 2>&1 </dev/null | head -n 1)\"\n"
+        script += f"printf 'PYTHON\\t%s\\n' \"$({q(python)} --version 2>&1 </dev/null)\"\n"
     for path in shared_files:
         script += f"[ -e shared/{q(path)} ] || printf 'SHAREDMISSING\\t%s\\n' {q(path)}\n"
     if manifest:
-        script += (f"_c=$(current_id); [ -n \"$_c\" ] && [ -f \"builds/$_c/{MANIFEST_FILE}\" ] && "
-                   f"printf 'MANIFEST\\t%s\\t%s\\n' \"$_c\" \"$(tr -d '\\n' < \"builds/$_c/{MANIFEST_FILE}\")\"\n")
+        script += (f"[ -n \"$_cid\" ] && [ -f \"builds/$_cid/{MANIFEST_FILE}\" ] && "
+                   f"printf 'MANIFEST\\t%s\\t%s\\n' \"$_cid\" \"$(tr -d '\\n' < \"builds/$_cid/{MANIFEST_FILE}\")\"\n")
     return script + "exit 0\n"
 
 
