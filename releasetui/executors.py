@@ -466,7 +466,9 @@ class SSHExecutor(_ExecutorBase):
             self._connection = open_ssh(conn, self.known_hosts, self.connect_timeout, sock,
                                         behind=route[-1] if route else None)
             self._route, self._via = route, via
-            self._spare = None
+            # The first script's channel opens now, while the caller still plans (or waits for the fleet's gate):
+            # that script then costs one round trip, not two.
+            self._prime()
 
     def _close_connection(self) -> None:
         self._spare = None

@@ -70,7 +70,9 @@ lock_info() {
 def enter_root(root: str, create: bool = False) -> str:
     """``cd`` into the project root (making the layout first for a deploy); a missing root says NOROOT."""
     if create:
-        return (f"mkdir -p {q(root)} || exit 1\ncd {q(root)} || exit 1\n"
+        # Tests before mkdir: on every deploy but a host's first, the layout is there and no fork is needed.
+        return (f"cd {q(root)} 2>/dev/null || {{ mkdir -p {q(root)} && cd {q(root)}; }} || exit 1\n"
+                "[ -d builds ] && [ -d venvs ] && [ -d wheels ] && [ -d pins ] && [ -d shared ] || "
                 "mkdir -p builds venvs wheels pins shared || exit 1\n")
     return f"cd {q(root)} 2>/dev/null || {{ echo NOROOT; exit 0; }}\n"
 

@@ -122,7 +122,7 @@ for path, entry in files.items():
 for path in sorted((p for p, e in files.items() if e[0] == "d"), reverse=True):
     os.chmod(safe(path), files[path][1])
 with open(os.path.join(dest, ".releasetui-manifest.json"), "w") as handle:
-    json.dump({"format": 1, "files": record}, handle, sort_keys=True)
+    handle.write(json.dumps({"format": 1, "files": record}, sort_keys=True))  # dumps: the C encoder, dump is not
 print("SHIPPED\t%d\t%d\t%d" % (received, linked, nbytes))
 sys.stdout.flush()
 sys.stderr.write("received %d files (%d bytes), linked %d unchanged\n" % (received, nbytes, linked))
