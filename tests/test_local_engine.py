@@ -268,3 +268,19 @@ def test_round_trips_are_counted_per_operation_on_a_shared_pool(local_project):
     # deploy: read+lock, prepare, activate; rollback: read+lock, activate; builds: one read.
     assert [r.outcomes["box"].round_trips for r in (first, second, back)] == [3, 3, 2]
     assert builds.round_trips(config.hosts[0]) == 1
+
+
+def test_only_a_one_host_activation_may_commit_without_a_verdict():
+    """A script that commits by itself must never be one of several: the fleet would not decide together."""
+    import pytest
+    from types import SimpleNamespace
+
+    from releasetui.operations.activation import Activation, HostActivation
+
+    def item(name: str, decided: bool) -> HostActivation:
+        return HostActivation(SimpleNamespace(name=name), "20260101000002", "20260101000001", "", lambda: "", 60.0,
+                              decided=decided)
+
+    Activation(SimpleNamespace(), [item("a", True)], [["a"]])  # alone: allowed
+    with pytest.raises(ValueError):
+        Activation(SimpleNamespace(), [item("a", True), item("b", False)], [["a", "b"]])

@@ -7,9 +7,11 @@ one script, and checks what it did to the root and what it said.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -48,14 +50,15 @@ def make_root(tmp_path: Path, builds=(OLD, NEW), current: str = OLD, lock_token:
 
 
 def activate(root: Path, *, restart: str = "true", health=None, verdict: bytes = b"COMMIT\n",
-             restart_timeout: float = 30, prune=()) -> subprocess.CompletedProcess:
+             restart_timeout: float = 30, prune=(), decided: bool = False) -> subprocess.CompletedProcess:
     records = ActivateRecords(history_ok='{"outcome": "ok"}', history_failed='{"outcome": "failed"}',
                               history_back='{"outcome": "switched-back"}',
                               failed_meta=meta_json({"id": NEW, "failed": True, "failure": "it's broken; \"really\""}),
                               back_meta=meta_json({"id": NEW, "failed": True, "failure": "back"}))
     script = commands.activate_script(str(root), TOKEN, target=NEW, previous=OLD, restart=restart,
                                       restart_timeout=restart_timeout, python=sys.executable, health=health, hooks=[],
-                                      hook_env={}, records=records, verdict_timeout=30, prune_builds=prune)
+                                      hook_env={}, records=records, verdict_timeout=30, prune_builds=prune,
+                                      decided=decided)
     return subprocess.run(["sh", "-c", script], input=verdict, capture_output=True, timeout=60)
 
 
@@ -101,6 +104,34 @@ def test_back_verdict_or_eof_switches_back_and_marks_the_build(tmp_path):
         assert json.loads((root / "builds" / NEW / META_FILE).read_text())["failure"] == "back"
         assert outcomes(root) == ["switched-back"]
         assert not (root / "deploy.lock").exists()
+
+
+def test_a_host_that_is_the_whole_operation_commits_without_a_verdict(tmp_path):
+    # One host decides alone: its script commits once healthy, reading nothing (stdin at EOF says nothing)...
+    root = make_root(tmp_path / "alone")
+    proc = activate(root, verdict=b"", decided=True)
+    report = commands.parse_activate(proc.stdout.decode())
+    assert proc.returncode == 0 and report.committed and current(root) == NEW, proc.stdout
+    assert outcomes(root) == ["ok"] and not (root / "deploy.lock").exists()
+    # ...but only when healthy: a failed restart still switches back.
+    root = make_root(tmp_path / "alone-failing")
+    proc = activate(root, restart="exit 3", verdict=b"", decided=True)
+    report = commands.parse_activate(proc.stdout.decode())
+    assert proc.returncode == 1 and not report.committed and current(root) == OLD
+    assert outcomes(root) == ["failed"]
+
+
+def test_an_inline_stream_builds_what_a_stream_on_stdin_builds(tmp_path):
+    header = {"files": {"a.txt": ["f", 0o644, hashlib.sha256(b"data").hexdigest(), 4, None]}, "sent": ["a.txt"],
+              "link_from": None}
+    stream = _stream(header, {"a.txt": b"data"})
+    (tmp_path / "builds").mkdir()
+    script = (f"python3 -I -S -c {shlex.quote(commands.SHIP_PY)} builds/{NEW} 0 b64 <<'END'\n"
+              f"{commands.inline_payload(stream)}END\n")
+    proc = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0 and "SHIPPED\t1\t0\t4" in proc.stdout, proc.stderr
+    assert (tmp_path / "builds" / NEW / "a.txt").read_bytes() == b"data"
+    assert commands.inline_payload(os.urandom(100_000)) is None, "too big for a command line: it goes on stdin"
 
 
 def test_check_answered_by_the_previous_build_does_not_pass(tmp_path):

@@ -302,3 +302,35 @@ def test_stopping_a_follow_leaves_no_tail_on_the_host(ssh_project):
     while subprocess.run(["pgrep", "-f", f"tail -q -n 1 -F -- {log}"], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "the remote tail -F outlived the stop"
         time.sleep(0.1)
+
+
+def test_a_small_stream_rides_in_the_script_and_a_large_one_on_stdin(ssh_project):
+    """The build's files reach the hosts intact both ways they travel.
+
+    A stream too big for a command line (a 300 kB file that does not
+    compress) goes on the script's stdin; a small one (one changed file) goes
+    inside the script, so no round trip waits for sshd to open the channel's
+    window.  ``--dry-run`` shows which, and the deploy then does just that.
+    """
+    p = ssh_project
+    blob = os.urandom(300_000)
+    (p.source / "blob.bin").write_bytes(blob)
+    plan = p.cli("--headless", "deploy", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "RELEASETUI_PAYLOAD_END" not in plan.stdout, "a 300 kB stream must not ride in the script"
+    first = p.cli("--headless", "deploy", "--json")
+    assert first.returncode == 0, first.stderr
+    for host in p.roots:
+        assert (p.roots[host] / "current" / "blob.bin").read_bytes() == blob
+    time.sleep(1.1)
+    p.write_app("v2")
+    plan = p.cli("--headless", "deploy", "--dry-run")
+    assert "<<'RELEASETUI_PAYLOAD_END'" in plan.stdout and "[the stream of 1 file(s):" in plan.stdout, plan.stdout
+    second = p.cli("--headless", "deploy", "--json")
+    assert second.returncode == 0, second.stderr
+    assert [h["round_trips"] for h in summary(second)["hosts"]] == [3, 3]
+    for host, root in p.roots.items():
+        now, before = summary(second)["build_id"], summary(first)["build_id"]
+        assert p.current(host) == now
+        assert (root / "builds" / now / "app.py").read_text() == "VERSION = 'v2'\n"
+        assert os.stat(root / "builds" / now / "blob.bin").st_ino == os.stat(root / "builds" / before / "blob.bin").st_ino

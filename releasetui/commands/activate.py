@@ -212,8 +212,13 @@ class ActivateRecords:
 def activate_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
                     restart_timeout: float, python: str, health: Optional[HealthCheck], hooks: Sequence[Hook],
                     hook_env: dict, records: ActivateRecords, verdict_timeout: float,
-                    prune_builds: Sequence[str] = (), prune_venvs: Sequence[str] = ()) -> str:
+                    prune_builds: Sequence[str] = (), prune_venvs: Sequence[str] = (), decided: bool = False) -> str:
     """The activate script for one host (see the module docstring).
+
+    ``decided``: this host is the whole operation, so it commits as soon as
+    it is healthy instead of waiting for a verdict on stdin (a verdict sent
+    with the script would wait a round trip for sshd to open the channel's
+    window).  Only for an operation on one host.
 
     ``prune_*`` were planned from the state read under this operation's
     lock; they are removed only on ``COMMIT``, each re-checked on the host
@@ -248,7 +253,7 @@ fi
 printf 'SWITCHED\\t%s\\n' "$T"
 {restart_lines(restart, restart_timeout)}{hook_lines(hooks, hook_env)}{health_lines(health, python, target)}if [ "$_ok" = 1 ]; then
   echo HEALTHY
-  _verdict=$(timeout {int(max(1, round(verdict_timeout)))} head -n 1 2>/dev/null || true)
+  {"_verdict=COMMIT" if decided else f"_verdict=$(timeout {int(max(1, round(verdict_timeout)))} head -n 1 2>/dev/null || true)"}
   if [ "$_verdict" = COMMIT ]; then
     owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
     history_append {q(records.history_ok)}

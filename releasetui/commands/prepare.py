@@ -26,7 +26,11 @@ from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owne
 SHIP_PY = r'''
 import gzip, hashlib, json, os, stat, sys, tarfile
 dest, resume = sys.argv[1], sys.argv[2] == "1"
-stream = gzip.GzipFile(fileobj=sys.stdin.buffer, mode="rb")
+source = sys.stdin.buffer
+if sys.argv[3:4] == ["b64"]:  # the stream came inside the script (a here-document), base64'd
+    import binascii, io
+    source = io.BytesIO(binascii.a2b_base64(source.read()))
+stream = gzip.GzipFile(fileobj=source, mode="rb")
 header = json.loads(stream.readline().decode("utf-8"))
 files, sent, link_from = header["files"], set(header["sent"]), header["link_from"]
 
@@ -153,14 +157,33 @@ def shared_links(build_var: str, files: Sequence[str], dirs: Sequence[str]) -> s
     return "begin shared\n" + "\n".join(lines) + f"\nend ok {q('linked ' + ', '.join(list(files) + list(dirs)))}\n"
 
 
+# The most of the shipping stream a script carries inside itself (base64, in a here-document): a Linux
+# command line argument may hold 128 KiB, and the script is one.  A larger stream goes on stdin.
+INLINE_PAYLOAD_LIMIT = 64 * 1024
+PAYLOAD_END = "RELEASETUI_PAYLOAD_END"
+
+
+def inline_payload(data: bytes) -> Optional[str]:
+    """``data`` as base64 lines for :func:`prepare_script`'s ``inline``, or None when it is too big to carry."""
+    import base64
+    text = base64.encodebytes(data).decode("ascii")
+    return text if len(text) <= INLINE_PAYLOAD_LIMIT else None
+
+
 def prepare_script(root: str, token: str, build_id: str, *, requirements: str, venv: str, python: str,
                    pip_args: Sequence[str], meta_incomplete: str, meta_complete: str, install_timeout: float,
-                   resume: bool = False, shared_files: Sequence[str] = (), shared_dirs: Sequence[str] = ()) -> str:
-    """The deploy's prepare script for one host; its stdin is the shipping stream.
+                   resume: bool = False, shared_files: Sequence[str] = (), shared_dirs: Sequence[str] = (),
+                   inline: Optional[str] = None) -> str:
+    """The deploy's prepare script for one host; the shipping stream is ``inline`` (base64) or its stdin.
 
-    A venv is built in place and only counts once its ``.releasetui-complete``
-    marker exists, so a venv half-made by a killed deploy is rebuilt, never used.
+    Why inline: sshd opens a session channel's window only once the command
+    has started, so a stream sent on stdin leaves a round trip after the
+    script; one carried in the script arrives with it.  A venv is built in
+    place and only counts once its ``.releasetui-complete`` marker exists, so
+    a venv half-made by a killed deploy is rebuilt, never used.
     """
+    if inline is not None and (PAYLOAD_END in inline or "'" in inline):
+        raise ValueError("an inline payload is base64 text")
     check_build_id(build_id)
     check_venv_key(venv)
     req = posixpath.join("builds", build_id, requirements)
@@ -173,7 +196,7 @@ trap 'rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
 # Its tagged lines go straight to stdout; its stderr is either the one-line summary or why it failed.
-if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'} 2>"$_log"; then
+if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'}{stream_from(inline)}
   _sum=''; {{ IFS= read -r _sum || :; }} < "$_log"; end ok "$_sum"
 else
   _rc=$?
@@ -210,6 +233,13 @@ echo COMPLETE
 """
 
 
+def stream_from(inline: Optional[str]) -> str:
+    """The end of the ship helper's command line: its stream from a here-document, or from the script's stdin."""
+    if inline is None:
+        return ' 2>"$_log"; then'
+    return f" b64 2>\"$_log\" <<'{PAYLOAD_END}'\n{inline.rstrip(chr(10))}\n{PAYLOAD_END}\nthen"
+
+
 def parse_prepare(stdout: str) -> dict:
     """``{"complete": bool, "need": [paths], "lost_lock": bool, "shipped": (received, linked, bytes) or None}``."""
     tags = Tagged.parse(stdout)
@@ -221,4 +251,5 @@ def parse_prepare(stdout: str) -> dict:
             "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers}
 
 
-__all__ = ["SHIP_PY", "prepare_script", "parse_prepare", "shared_links", "timed"]
+__all__ = ["INLINE_PAYLOAD_LIMIT", "SHIP_PY", "inline_payload", "prepare_script", "parse_prepare", "shared_links",
+           "timed"]

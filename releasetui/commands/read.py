@@ -58,7 +58,12 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
     read under its own lock.  When another operation holds it the listing
     still runs (the refusal can say what is live) and ``LOCK`` names the holder.
     """
-    script = PREAMBLE + enter_root(root, create=create)
+    script = PREAMBLE
+    if python:
+        # `--version` starts no site machinery: ~2 ms, where `-c 'import sys...'` costs a full start-up (~20 ms).
+        # Before the root is entered: a dry run on a host that has no root yet still learns its interpreter.
+        script += f"printf 'PYTHON\\t%s\\n' \"$({q(python)} --version 2>&1 </dev/null)\"\n"
+    script += enter_root(root, create=create)
     if lock is not None:
         check_token(lock.token)
         info_line = lock.info_json + "\n"  # as printf writes it: what `wc -c` would count
@@ -72,9 +77,6 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
     else:
         script += "lock_info\n"
     script += LISTING
-    if python:
-        # `--version` starts no site machinery: ~2 ms, where `-c 'import sys...'` costs a full start-up (~20 ms).
-        script += f"printf 'PYTHON\\t%s\\n' \"$({q(python)} --version 2>&1 </dev/null)\"\n"
     for path in shared_files:
         script += f"[ -e shared/{q(path)} ] || printf 'SHAREDMISSING\\t%s\\n' {q(path)}\n"
     if manifest:
@@ -87,6 +89,8 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
     """Turn the output of :func:`read_script` into a :class:`HostState` (``token``: the lock we asked for)."""
     tags = Tagged.parse(stdout)
     state = HostState(name=host)
+    version = re.search(r"Python ([0-9]+\.[0-9]+(?:\.[0-9]+)?)", tags.value("PYTHON"))
+    state.python_version = version.group(1) if version else None
     if tags.has("NOROOT"):
         state.initialized = False
         return state
@@ -112,8 +116,6 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
     state.builds.sort(key=lambda b: b.id)
     for build in state.builds:
         build.current = build.id == state.current
-    version = re.search(r"Python ([0-9]+\.[0-9]+(?:\.[0-9]+)?)", tags.value("PYTHON"))
-    state.python_version = version.group(1) if version else None
     state.shared_missing = [f[0] for f in tags.all("SHAREDMISSING") if f]
     manifest = tags.first("MANIFEST")
     if manifest and len(manifest) >= 2 and manifest[0] == state.current:

@@ -50,6 +50,7 @@ class HostActivation:
     wave: int = 0
     started: bool = False
     done: bool = False
+    decided: bool = False                # its script commits by itself once healthy (an operation on one host)
 
 
 @dataclass
@@ -72,8 +73,10 @@ class Activation:
         self.waves = [[name for name in wave if name in self.items] for wave in waves]
         self.waves = [wave for wave in self.waves if wave]
         self.pause = pause
-        # One host decides alone: its verdict can go with its script (no extra round trip to commit).
+        # One host decides alone: its script commits by itself (decided), or its verdict goes with the script.
         self.alone = len(self.items) == 1
+        if not self.alone and any(item.decided for item in items):
+            raise ValueError("only an operation on one host may commit without a verdict")
 
     # --- one host ------------------------------------------------------------------------------
 
@@ -81,7 +84,7 @@ class Activation:
         item.started = True
         try:
             item.process = self.ctx.start(item.host, item.script, phase="activate")
-            if self.alone:
+            if self.alone and not item.decided:
                 item.process.send(b"COMMIT\n")
             deadline = time.monotonic() + item.deadline
             # The first Ctrl-C lets the wave finish; only the second (hurry) stops waiting for it.

@@ -115,6 +115,7 @@ class Deploy:
         self.manifest: Optional[Manifest] = None
         self.metas: dict[str, dict] = {}
         self._payloads: dict = {}
+        self._inline: dict = {}          # id(payload) -> its base64 text for the script, or None (stdin)
         self._payload_lock = threading.Lock()
 
     # --- phases -----------------------------------------------------------------------------------
@@ -236,14 +237,22 @@ class Deploy:
                 self._payloads[key] = payload
             return payload
 
-    def prepare_script_for(self, host: HostConfig, resume: bool = False) -> str:
-        """The prepare script for ``host`` (also what ``--dry-run`` prints)."""
+    def inline_for(self, payload: Payload) -> Optional[str]:
+        """The stream as the base64 text the prepare script carries (once per stream), or None: too big, use stdin."""
+        with self._payload_lock:
+            key = id(payload)
+            if key not in self._inline:
+                self._inline[key] = commands.inline_payload(payload.data) if payload.data is not None else None
+            return self._inline[key]
+
+    def prepare_script_for(self, host: HostConfig, resume: bool = False, inline: Optional[str] = None) -> str:
+        """The prepare script for ``host`` (also what ``--dry-run`` prints), carrying the ``inline`` stream."""
         meta = self.meta_for(host)
         return commands.prepare_script(
             host.root, self.ctx.token, self.plan.build_id, requirements=self.config.requirements, venv=meta["venv"],
             python=host.python, pip_args=self.config.pip_args, meta_incomplete=meta_json(meta),
             meta_complete=meta_json(complete_meta(meta)), install_timeout=self.config.install_timeout, resume=resume,
-            shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs)
+            shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs, inline=inline)
 
     def prepare_host(self, host: HostConfig) -> HostOutcome:
         """Phase 3 on one host: ship + venv + complete, in one script (two when files must be resent)."""
@@ -251,16 +260,20 @@ class Deploy:
         link_from = state.current if state.current_manifest is not None else None
         send = self.manifest.to_send(state.current_manifest if link_from else None)
         payload = self.payload_for(state, send, link_from)
+        inline = self.inline_for(payload)
         started = time.monotonic()
-        result = self.ctx.run(host, self.prepare_script_for(host), phase="prepare", stdin=payload.chunks(),
+        result = self.ctx.run(host, self.prepare_script_for(host, inline=inline), phase="prepare",
+                              stdin=None if inline is not None else payload.chunks(),
                               timeout=self.config.install_timeout)
         parsed = commands.parse_prepare(result.stdout)
         if parsed["need"] and not result.stopped and not parsed["lost_lock"]:
             # Files of the current build changed since they were shipped: send them instead of linking.
             again = self.manifest.payload(parsed["need"], None)
+            again_inline = commands.inline_payload(again.data) if again.data is not None else None
             try:
-                result = self.ctx.run(host, self.prepare_script_for(host, resume=True), phase="prepare",
-                                      stdin=again.chunks(), timeout=self.config.install_timeout)
+                result = self.ctx.run(host, self.prepare_script_for(host, resume=True, inline=again_inline),
+                                      phase="prepare", stdin=None if again_inline is not None else again.chunks(),
+                                      timeout=self.config.install_timeout)
             finally:
                 again.discard()
             parsed = commands.parse_prepare(result.stdout)
@@ -317,13 +330,16 @@ class Deploy:
         after = self.states_after()
         protect = rules.previous_good_build(after, self.plan.build_id)
         items = []
+        alone = len(self.hosts) == 1
         for host in self.hosts:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
             prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
                                      current=self.plan.build_id)
             items.append(HostActivation(
-                host, self.plan.build_id, state.current, self.activate_script_for(host, state, timeout, prune),
-                self.switch_back_for(host, state), activation_deadline(host, "after_activate", self.health)))
+                host, self.plan.build_id, state.current,
+                self.activate_script_for(host, state, timeout, prune, decided=alone),
+                self.switch_back_for(host, state), activation_deadline(host, "after_activate", self.health),
+                decided=alone))
         outcome = Activation(self.ctx, items, waves, pause).run()
         for item in outcome.items.values():
             self.result.outcomes[item.host.name] = outcome_of(item, "deploy", outcome.committed, outcome.interrupted)
@@ -379,8 +395,9 @@ class Deploy:
                                          python_version=state.python_version, locked_by_us=state.locked_by_us)
         return after
 
-    def activate_script_for(self, host: HostConfig, state: HostState, verdict: float, prune) -> str:
-        """The activate script for ``host``."""
+    def activate_script_for(self, host: HostConfig, state: HostState, verdict: float, prune,
+                            decided: bool = False) -> str:
+        """The activate script for ``host`` (``decided``: it is the only host, and commits once healthy)."""
         meta = complete_meta(self.meta_for(host))
         build_id, previous = self.plan.build_id, state.current
         record = lambda outcome: self.ctx.record_json("deploy", host.name, **{"from": previous, "to": build_id,
@@ -395,7 +412,8 @@ class Deploy:
             health=host.healthcheck if self.health else None,
             hooks=[h for h in host.hooks if h.name == "after_activate"],
             hook_env=hook_env(self.ctx, "deploy", build_id, previous, self.info.git_commit, host=host),
-            records=records, verdict_timeout=verdict, prune_builds=prune.remove, prune_venvs=prune.remove_venvs)
+            records=records, verdict_timeout=verdict, prune_builds=prune.remove, prune_venvs=prune.remove_venvs,
+            decided=decided)
 
     def switch_back_for(self, host: HostConfig, state: HostState):
         """The outside switch-back for ``host`` (built only when needed)."""
@@ -433,10 +451,14 @@ class Deploy:
                 manifest=True, shared_files=self.config.shared.files))
             recorder.record("ship", f"send {len(send)} of {self.manifest.file_count()} files"
                             + (f", link the rest from builds/{link_from}" if link_from else " (nothing to link from)"))
-            recorder.record("prepare", self.prepare_script_for(host))
+            inline = self.inline_for(self.payload_for(state, send, link_from))
+            # The script as it will run, its stream (base64 in a here-document when small) shown by its size only.
+            recorder.record("prepare", self.prepare_script_for(host, inline=None if inline is None else (
+                f"[the stream of {len(send)} file(s): {len(inline)} characters of base64]\n")))
             prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
                                      current=self.plan.build_id)
-            recorder.record("activate", self.activate_script_for(host, state, timeout, prune))
+            recorder.record("activate", self.activate_script_for(host, state, timeout, prune,
+                                                                 decided=len(self.hosts) == 1))
             self.result.outcomes[host.name] = HostOutcome(
                 host.name, "ok", f"would switch {state.current or 'none'} -> {self.plan.build_id}"
                 + ("" if not prune.remove else f", then prune {' '.join(prune.remove)}"),

@@ -87,8 +87,10 @@ class Rollback:
         """Waves over the hosts that switch; commit, or every switched host goes back."""
         waves, pause = waves_for(self.ctx, hosts, self.rollout)
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
-        items = [HostActivation(h, self.plan.target, self.current()[h.name], self.script_for(h, timeout),
-                                self.switch_back_for(h), activation_deadline(h, "after_rollback", self.health))
+        alone = len(hosts) == 1
+        items = [HostActivation(h, self.plan.target, self.current()[h.name], self.script_for(h, timeout, alone),
+                                self.switch_back_for(h), activation_deadline(h, "after_rollback", self.health),
+                                decided=alone)
                  for h in hosts]
         outcome = Activation(self.ctx, items, waves, pause).run()
         for item in outcome.items.values():
@@ -100,8 +102,8 @@ class Rollback:
             release(self.ctx, never)
         run_local_hooks(self.ctx, "local_after" if outcome.committed else "local_failed", self.local_env())
 
-    def script_for(self, host: HostConfig, verdict: float) -> str:
-        """The activate script of a rollback on ``host``."""
+    def script_for(self, host: HostConfig, verdict: float, decided: bool = False) -> str:
+        """The activate script of a rollback on ``host`` (``decided``: the only host, it commits once healthy)."""
         previous, target = self.current()[host.name], self.plan.target
         record = lambda outcome: self.ctx.record_json("rollback", host.name, **{"from": previous, "to": target,
                                                                                  "outcome": outcome})
@@ -115,7 +117,7 @@ class Rollback:
             hook_env=hook_env(self.ctx, "rollback", target, previous, state.build(target).git_commit, host=host),
             records=ActivateRecords(history_ok=record("ok"), history_failed=record("failed"),
                                     history_back=record("switched-back")),
-            verdict_timeout=verdict)
+            verdict_timeout=verdict, decided=decided)
 
     def switch_back_for(self, host: HostConfig):
         """The outside switch-back for ``host``."""
@@ -149,7 +151,7 @@ class Rollback:
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
         describe_hooks(self.ctx, hosts, "rollback", self.plan.target)
         for host in hosts:
-            self.ctx.executor(host).record("activate", self.script_for(host, timeout))
+            self.ctx.executor(host).record("activate", self.script_for(host, timeout, decided=len(hosts) == 1))
             current = self.current()[host.name]
             self.result.outcomes[host.name] = HostOutcome(host.name, "ok", f"would switch {current} -> {self.plan.target}",
                                                           current=current, previous=current, build_id=self.plan.target)
