@@ -104,3 +104,54 @@ def _processes(root) -> list[str]:
             if str(root) in text:
                 found.append(text)
     return found
+
+
+def test_a_connection_cut_during_activation_leaves_every_host_on_the_build_it_had(tmp_path, wheelhouse, ssh_env):
+    """The cut lands while web1 restarts after its switch; web2 is healthy and waits for the verdict.
+
+    web2 is told to go back.  web1's script has lost the connection that was
+    to bring its verdict: it must not die of it (SIGPIPE at its next line of
+    output) with the new build live and the lock held; it reads no verdict,
+    switches back itself and releases the lock.  The fleet ends on v1.
+    """
+    proxy = CuttableForwarder(ssh_env.servers[0].port)
+    known = tmp_path / "known_hosts_proxy"
+    known.write_text(ssh_env.known_hosts.read_text()
+                     + f"[127.0.0.1]:{proxy.port} {ssh_env.servers[0].host_public_key}\n")
+    arm, marker, gate = tmp_path / "arm", tmp_path / "restarting", tmp_path / "gate"
+    restart = f"if [ -e {arm} ]; then touch {marker}; until [ -e {gate} ]; do sleep 0.05; done; fi"
+    hosts = {"web1": {"address": "127.0.0.1", "port": proxy.port, "restart": json.dumps(restart)},
+             "web2": {"address": "127.0.0.1", "port": ssh_env.servers[1].port}}
+    project = make_project(tmp_path, wheelhouse, hosts, ssh_env=ssh_env)
+    project.config.write_text(project.config.read_text().replace(f"known_hosts: {ssh_env.known_hosts}",
+                                                                 f"known_hosts: {known}"))
+    try:
+        first = project.cli("--headless", "deploy", "--json")
+        assert first.returncode == 0, first.stdout + first.stderr
+        v1 = summary(first)["build_id"]
+        time.sleep(1.1)
+        project.write_app("v2")
+        arm.touch()
+        proc = project.popen("--headless", "deploy")
+        try:
+            wait_for(marker.exists, 90, "web1's restart to start")
+            assert project.current("web1") != v1, "the cut must land after web1's switch"
+            proxy.cut()
+            time.sleep(0.5)
+        finally:
+            gate.touch()
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode != 0, out + err
+        assert err == "", err
+        lines = out.splitlines()
+        assert any(line.startswith("deploy web1: unreachable") for line in lines), out
+        assert project.current("web2") == v1, "web2 was told to go back"
+        # web1 heals itself: no verdict came, so its script switched back and released the lock.
+        wait_for(lambda: not (project.roots["web1"] / "deploy.lock").exists(), 30, "web1's script to finish")
+        assert project.current("web1") == v1
+        assert [r["outcome"] for r in project.history("web1") if r.get("event") == "deploy"][-1] == "switched-back"
+        proxy.resume()
+        builds = project.cli("--headless", "builds", "--json")
+        assert builds.returncode == 0, builds.stdout + builds.stderr
+    finally:
+        proxy.cut()

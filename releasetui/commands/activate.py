@@ -126,6 +126,12 @@ def sudoers_line(user: str, program_path: str, restart: Optional[str]) -> str:
     return " ".join([f"{user} ALL=({runas}) NOPASSWD: {program_path or program}", *escaped]).rstrip()
 
 
+# Once a host has switched, its script must reach its end whatever becomes of the connection: a lost connection
+# closes the script's stdout, and the next line it printed would kill it (SIGPIPE) with the new build live and
+# the lock held.  Ignoring SIGPIPE, it reads no verdict (stdin is closed too) and switches back by itself.
+KEEP_GOING = "trap '' PIPE\n"
+
+
 def restart_lines(restart: Optional[str], timeout: float, step: str = "restart") -> str:
     """Run the restart command bounded by ``timeout``; sets ``_ok`` (1/0) and ``_why``.
 
@@ -240,7 +246,7 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
                  + "end ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
     marker = f": {op_marker(token)}\n"
     back = switch_back_lines(previous, restart, restart_timeout)
-    return marker + PREAMBLE + enter_root(root) + owner_check(token) + record_worker(token) + f"""T={q(target)}
+    return marker + PREAMBLE + KEEP_GOING + enter_root(root) + owner_check(token) + record_worker(token) + f"""T={q(target)}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 _ok=1; _why=''
@@ -297,7 +303,7 @@ def switch_back_script(root: str, token: str, *, target: str, previous: Optional
     activate script could not finish.  Acts only under this operation's lock.
     """
     check_build_id(target)
-    return PREAMBLE + enter_root(root) + owner_check(token) + STOP_WORKER + f"""T={q(target)}
+    return PREAMBLE + KEEP_GOING + enter_root(root) + owner_check(token) + STOP_WORKER + f"""T={q(target)}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 if [ "$(current_id)" = "$T" ]; then
