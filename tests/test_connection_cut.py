@@ -141,10 +141,11 @@ def test_a_connection_cut_during_activation_leaves_every_host_on_the_build_it_ha
         finally:
             gate.touch()
         out, err = proc.communicate(timeout=180)
-        assert proc.returncode != 0, out + err
+        assert proc.returncode == 3, out + err
         assert err == "", err
-        lines = out.splitlines()
-        assert any(line.startswith("deploy web1: unreachable") for line in lines), out
+        web1 = [line for line in out.splitlines() if line.startswith("deploy web1: unreachable")]
+        assert len(web1) == 1 and f"gets no verdict, so it goes back to {v1}" in web1[0], out
+        assert web1[0].endswith("see what it serves with: releasetui --headless builds --host web1"), web1[0]
         assert project.current("web2") == v1, "web2 was told to go back"
         # web1 heals itself: no verdict came, so its script switched back and released the lock.
         wait_for(lambda: not (project.roots["web1"] / "deploy.lock").exists(), 30, "web1's script to finish")

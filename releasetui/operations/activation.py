@@ -205,6 +205,19 @@ def sudo_hint(host: str, restart: Optional[str], report: ActivateReport) -> str:
             f"restart without one with `visudo -f /etc/sudoers.d/releasetui` on {host} and this line: {line}")
 
 
+def lost_switch_fate(item: HostActivation, committed: bool) -> str:
+    """What a switched host does once its connection is gone (its script carries on alone: see KEEP_GOING)."""
+    back = f"goes back to {item.previous}" if item.previous else "stays on it, marked failed (no earlier build)"
+    if item.decided:
+        fate = f"keeps {item.target} if healthy, else {back}"
+    elif committed:
+        fate = f"keeps {item.target} if the fleet's COMMIT reached it, else {back}: the hosts may now differ"
+    else:
+        fate = f"gets no verdict, so it {back}"
+    return (f"its script carries on without the connection: it {fate} and releases the lock; see what it serves "
+            f"with: releasetui --headless builds --host {item.host.name}")
+
+
 def outcome_of(item: HostActivation, operation: str, committed: bool, interrupted: bool = False) -> HostOutcome:
     """What one host's activation means for the person: what it serves now, and why (``interrupted``: Ctrl-C)."""
     name, report = item.host.name, item.report
@@ -225,8 +238,10 @@ def outcome_of(item: HostActivation, operation: str, committed: bool, interrupte
     current = report.back_on or (item.target if report.switched and not report.back_on else item.previous)
     if item.error is not None and not report.back_on:
         where = "still on " + item.target if report.switched else "not switched"
-        return HostOutcome(name, "unreachable" if isinstance(item.error, HostUnreachable) else "failed",
-                           f"{item.error}; {where} as far as releasetui knows",
+        message = f"{item.error}; {where} as far as releasetui knows"
+        if report.switched and isinstance(item.error, HostUnreachable):
+            message = f"{item.error} after its switch to {item.target}; {lost_switch_fate(item, committed)}"
+        return HostOutcome(name, "unreachable" if isinstance(item.error, HostUnreachable) else "failed", message,
                            current=item.target if report.switched else item.previous,
                            previous=item.previous, build_id=item.target)
     if report.healthy is False:
