@@ -82,7 +82,7 @@ def owner_check(token: str) -> str:
     check_token(token)
     return (f"TOKEN={token}\n"
             # `read`, not `head`: this runs before every change a phase makes, and a builtin costs no fork.
-            "owns_lock() { _o=''; [ -d deploy.lock ] && { IFS= read -r _o || :; } < deploy.lock/token 2>/dev/null; "
+            "owns_lock() { _o=''; [ -d deploy.lock ] && { IFS= read -r _o || :; } 2>/dev/null < deploy.lock/token; "
             "[ \"$_o\" = \"$TOKEN\" ]; }\n"
             f"owns_lock || {{ echo LOSTLOCK; lock_info; exit {LOST_LOCK_EXIT}; }}\n")
 

@@ -30,7 +30,7 @@ for _d in builds/*; do
   _id=${_d#builds/}
   [ -d "$_d" ] && valid_id "$_id" || continue
   _e=$(readlink "builds/$_id/env" 2>/dev/null || true)
-  case "$_e" in ../../venvs/*) _plain "$_e" || _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');;
+  case "$_e" in '') ;; ../../venvs/*) _plain "$_e" || _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');;
     *) _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');; esac
   printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$_e" "$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')"
 done
