@@ -121,6 +121,17 @@ def test_a_host_that_is_the_whole_operation_commits_without_a_verdict(tmp_path):
     assert outcomes(root) == ["failed"]
 
 
+def test_the_restart_command_keeps_the_default_sigpipe(tmp_path):
+    """The activate script survives a lost connection by catching SIGPIPE; its children must not inherit an
+    ignored SIGPIPE (a daemon the restart starts would keep it for its whole life)."""
+    root = make_root(tmp_path)
+    seen = tmp_path / "sigign"
+    proc = activate(root, restart=f"grep SigIgn /proc/self/status > {seen}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ignored = int(seen.read_text().split()[1], 16)
+    assert not ignored & (1 << 12), "SIGPIPE (13) is ignored in the restart command"
+
+
 def test_an_inline_stream_builds_what_a_stream_on_stdin_builds(tmp_path):
     header = {"files": {"a.txt": ["f", 0o644, hashlib.sha256(b"data").hexdigest(), 4, None]}, "sent": ["a.txt"],
               "link_from": None}

@@ -128,8 +128,10 @@ def sudoers_line(user: str, program_path: str, restart: Optional[str]) -> str:
 
 # Once a host has switched, its script must reach its end whatever becomes of the connection: a lost connection
 # closes the script's stdout, and the next line it printed would kill it (SIGPIPE) with the new build live and
-# the lock held.  Ignoring SIGPIPE, it reads no verdict (stdin is closed too) and switches back by itself.
-KEEP_GOING = "trap '' PIPE\n"
+# the lock held.  Catching SIGPIPE (a no-op), it reads no verdict (stdin is closed too) and switches back by
+# itself.  Caught, not ignored ('' would be): an ignored signal stays ignored in every child, so the restart
+# command and any daemon it starts would inherit it; a caught one is reset to its default on exec.
+KEEP_GOING = "trap ':' PIPE\n"
 
 
 def restart_lines(restart: Optional[str], timeout: float, step: str = "restart") -> str:
