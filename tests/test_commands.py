@@ -177,3 +177,11 @@ def test_follow_tail_ends_when_stdin_closes():
     script = commands.logs_script("/srv/app", ["/tmp/x.log"], 5, follow=True)
     assert "tail -q -n 5 -F -- /tmp/x.log </dev/null &" in script
     assert script.rstrip().endswith('cat >/dev/null\nkill "$_tail" 2>/dev/null')
+
+
+def test_a_script_carries_its_stream_only_when_it_fits_one_packet_any_server_takes():
+    from releasetui.commands.prepare import EXEC_REQUEST_LIMIT, INLINE_PAYLOAD_LIMIT
+    assert commands.fits_one_packet("echo hi")
+    assert not commands.fits_one_packet("x" * EXEC_REQUEST_LIMIT)
+    assert not commands.fits_one_packet("'" * (EXEC_REQUEST_LIMIT // 4)), "quoting counts: each ' costs 5 bytes"
+    assert EXEC_REQUEST_LIMIT <= 32_768 - 100 and INLINE_PAYLOAD_LIMIT < EXEC_REQUEST_LIMIT

@@ -236,6 +236,45 @@ def test_unlock_clears_any_lock_it_was_shown_and_only_that(tmp_path):
     assert commands.parse_finish(proc.stdout)["changed"] and lock.is_dir(), "a lock taken since it was shown stays"
 
 
+def test_a_lock_whose_files_are_not_regular_files_never_hangs_a_script(tmp_path):
+    """A FIFO or /dev/zero where the lock's token or info is would block every reader; unlock must still clear it,
+    and an operation's own lock check must say the lock is no longer its own."""
+    for kind in ("fifo", "zero"):
+        root = make_root(tmp_path / kind, lock_token="")
+        lock = root / "deploy.lock"
+        lock.mkdir()
+        for name in ("token", "info.json"):
+            if kind == "fifo":
+                os.mkfifo(lock / name)
+            else:
+                (lock / name).symlink_to("/dev/zero")
+        proc = activate(root)  # its owner check reads the token first
+        assert proc.returncode == commands.LOST_LOCK_EXIT and current(root) == OLD
+        proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), "", "{}")], capture_output=True,
+                              text=True, timeout=20)
+        assert commands.parse_finish(proc.stdout)["unlocked"] and not lock.exists(), proc.stdout + proc.stderr
+
+
+def test_only_a_token_file_holding_exactly_the_token_is_ours(tmp_path):
+    for text, ours in ((TOKEN, True), (TOKEN + "\n", True), (TOKEN + "\njunk", False), (TOKEN + "x", False)):
+        root = make_root(tmp_path / str(len(text)) / str(ours))
+        (root / "deploy.lock" / "token").write_text(text)
+        proc = activate(root)
+        assert (proc.returncode == 0) is ours, (text, proc.stdout)
+        assert current(root) == (NEW if ours else OLD)
+
+
+def test_the_interpreter_is_asked_in_the_project_root(tmp_path):
+    """As the prepare script runs it: a relative path, or a version manager's shim, answers for the root."""
+    root = make_root(tmp_path, lock_token="")
+    shim = root / "pyshim"
+    shim.write_text("#!/bin/sh\necho 'Python 3.99.1'\n")
+    shim.chmod(0o755)
+    state = commands.parse_read("h", subprocess.run(["sh", "-c", commands.read_script(str(root), python="./pyshim")],
+                                                    capture_output=True, text=True, cwd=tmp_path).stdout)
+    assert state.python_version == "3.99.1"
+
+
 def test_hostile_locks_are_read_bounded_and_marked_damaged(tmp_path):
     root = make_root(tmp_path, lock_token="")
     lock = root / "deploy.lock"

@@ -59,7 +59,11 @@ venv_used() { for _e in builds/*/env; do [ "$(readlink "$_e" 2>/dev/null)" = "..
 history_append() { if [ -s history.jsonl ] && [ -n "$(tail -c 1 history.jsonl)" ]; then echo >> history.jsonl; fi; printf '%s\n' "$1" >> history.jsonl; }
 lock_info() {
   if [ -d deploy.lock ]; then
-    printf 'LOCK\t%s\t%s\t%s\n' "$(head -c 64 deploy.lock/token 2>/dev/null | tr -dc '0-9a-f')" "$(wc -c < deploy.lock/info.json 2>/dev/null | tr -dc 0-9)" "$(head -c 4096 deploy.lock/info.json 2>/dev/null | tr -d '\000-\037')"
+    # Only regular files are opened: a FIFO or a device in a lock would hang the script (and unlock with it).
+    _lt=''; _ls=''; _li=''
+    [ -f deploy.lock/token ] && _lt=$(head -c 64 deploy.lock/token 2>/dev/null | tr -dc '0-9a-f')
+    [ -f deploy.lock/info.json ] && _ls=$(wc -c 2>/dev/null < deploy.lock/info.json | tr -dc 0-9) && _li=$(head -c 4096 deploy.lock/info.json 2>/dev/null | tr -d '\000-\037')
+    printf 'LOCK\t%s\t%s\t%s\n' "$_lt" "$_ls" "$_li"
   elif [ -e deploy.lock ] || [ -L deploy.lock ]; then
     printf 'LOCK\t\t\t\tnot a directory\n'
   fi
@@ -82,8 +86,11 @@ def owner_check(token: str) -> str:
     check_token(token)
     return (f"TOKEN={token}\n"
             # `read`, not `head`: this runs before every change a phase makes, and a builtin costs no fork.
-            "owns_lock() { _o=''; [ -d deploy.lock ] && { IFS= read -r _o || :; } 2>/dev/null < deploy.lock/token; "
-            "[ \"$_o\" = \"$TOKEN\" ]; }\n"
+            # Only a regular file is read (a FIFO or /dev/zero would never end), and only a file that holds the
+            # token and nothing after it is ours, as when `head -c 64` compared the whole.
+            "owns_lock() { _o=''; _x=''; [ -d deploy.lock ] && [ -f deploy.lock/token ] && "
+            "{ IFS= read -r _o; IFS= read -r _x; } 2>/dev/null < deploy.lock/token; "
+            "[ \"$_o\" = \"$TOKEN\" ] && [ -z \"$_x\" ]; }\n"
             f"owns_lock || {{ echo LOSTLOCK; lock_info; exit {LOST_LOCK_EXIT}; }}\n")
 
 

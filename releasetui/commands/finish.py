@@ -83,7 +83,7 @@ def unlock_script(root: str, expected_token: str, history: str) -> str:
     return PREAMBLE + enter_root(root) + f"""if [ ! -e deploy.lock ] && [ ! -L deploy.lock ]; then echo NOTLOCKED; exit 0; fi
 lock_info
 _tok=''
-[ -d deploy.lock ] && _tok=$(head -c 64 deploy.lock/token 2>/dev/null | tr -dc '0-9a-f')
+[ -d deploy.lock ] && [ -f deploy.lock/token ] && _tok=$(head -c 64 deploy.lock/token 2>/dev/null | tr -dc '0-9a-f')
 if [ "$_tok" != {q(token)} ]; then echo CHANGED; exit 0; fi
 [ -d deploy.lock ] && {{
 {STOP_WORKER}}}

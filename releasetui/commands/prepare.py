@@ -84,8 +84,10 @@ with tarfile.open(fileobj=stream, mode="r|") as tar:
 old = {}
 if link_from:
     try:
-        with open(os.path.join(link_from, ".releasetui-manifest.json")) as handle:
-            old = json.load(handle).get("files", {})
+        mpath = os.path.join(link_from, ".releasetui-manifest.json")
+        if stat.S_ISREG(os.lstat(mpath).st_mode):  # never open a FIFO planted there
+            with open(mpath) as handle:
+                old = json.load(handle).get("files", {})
     except (OSError, ValueError, AttributeError):
         old = {}
 need, linked = [], 0
@@ -157,10 +159,17 @@ def shared_links(build_var: str, files: Sequence[str], dirs: Sequence[str]) -> s
     return "begin shared\n" + "\n".join(lines) + f"\nend ok {q('linked ' + ', '.join(list(files) + list(dirs)))}\n"
 
 
-# The most of the shipping stream a script carries inside itself (base64, in a here-document): a Linux
-# command line argument may hold 128 KiB, and the script is one.  A larger stream goes on stdin.
-INLINE_PAYLOAD_LIMIT = 64 * 1024
+# The most of the shipping stream a script carries inside itself (base64, in a here-document); a larger stream
+# goes on stdin.  The bound is the whole exec request, not the stream: RFC 4253 only obliges a server to take
+# packets of 32768 bytes (OpenSSH takes 256 KiB, Dropbear about the minimum), and a Linux argument 128 KiB.
+INLINE_PAYLOAD_LIMIT = 24 * 1024
+EXEC_REQUEST_LIMIT = 30_000   # bytes of `sh -c '<script>'`, leaving room for the packet's own fields
 PAYLOAD_END = "RELEASETUI_PAYLOAD_END"
+
+
+def fits_one_packet(script: str) -> bool:
+    """Whether ``script`` sent as one exec request (``sh -c`` + the quoted script) stays within any SSH server's limit."""
+    return len(("sh -c " + q(script)).encode("utf-8")) <= EXEC_REQUEST_LIMIT
 
 
 def inline_payload(data: bytes) -> Optional[str]:
@@ -251,5 +260,5 @@ def parse_prepare(stdout: str) -> dict:
             "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers}
 
 
-__all__ = ["INLINE_PAYLOAD_LIMIT", "SHIP_PY", "inline_payload", "prepare_script", "parse_prepare", "shared_links",
+__all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "SHIP_PY", "fits_one_packet", "inline_payload", "prepare_script", "parse_prepare", "shared_links",
            "timed"]

@@ -32,7 +32,8 @@ for _d in builds/*; do
   _e=$(readlink "builds/$_id/env" 2>/dev/null || true)
   case "$_e" in '') ;; ../../venvs/*) _plain "$_e" || _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');;
     *) _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');; esac
-  printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$_e" "$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')"
+  _meta=''; [ -f "builds/$_id/META_FILE" ] && _meta=$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')
+  printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$_e" "$_meta"
 done
 for _v in venvs/*/; do
   [ -d "$_v" ] || continue; _v=${_v#venvs/}; _v=${_v%/}
@@ -61,8 +62,9 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
     script = PREAMBLE
     if python:
         # `--version` starts no site machinery: ~2 ms, where `-c 'import sys...'` costs a full start-up (~20 ms).
-        # Before the root is entered: a dry run on a host that has no root yet still learns its interpreter.
-        script += f"printf 'PYTHON\\t%s\\n' \"$({q(python)} --version 2>&1 </dev/null)\"\n"
+        # Before the root is entered (and made): a dry run on a host with no root yet still learns its interpreter.
+        # In the root, as the prepare script runs it: a relative path or a pyenv/asdf shim answers there.
+        script += f"printf 'PYTHON\\t%s\\n' \"$(cd {q(root)} 2>/dev/null; {q(python)} --version 2>&1 </dev/null)\"\n"
     script += enter_root(root, create=create)
     if lock is not None:
         check_token(lock.token)

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from .. import commands, rules
 from ..commands import ActivateRecords
@@ -115,7 +115,7 @@ class Deploy:
         self.manifest: Optional[Manifest] = None
         self.metas: dict[str, dict] = {}
         self._payloads: dict = {}
-        self._inline: dict = {}          # id(payload) -> its base64 text for the script, or None (stdin)
+        self._inline: dict = {}          # id(payload) -> (payload, its base64 for the script or None: stdin)
         self._payload_lock = threading.Lock()
 
     # --- phases -----------------------------------------------------------------------------------
@@ -240,10 +240,24 @@ class Deploy:
     def inline_for(self, payload: Payload) -> Optional[str]:
         """The stream as the base64 text the prepare script carries (once per stream), or None: too big, use stdin."""
         with self._payload_lock:
-            key = id(payload)
-            if key not in self._inline:
-                self._inline[key] = commands.inline_payload(payload.data) if payload.data is not None else None
-            return self._inline[key]
+            cached = self._inline.get(id(payload))
+            if cached is None or cached[0] is not payload:
+                # The payload is kept with its text: while it is alive, no other object can take its id.
+                cached = self._inline[id(payload)] = (payload, commands.inline_payload(payload.data)
+                                                      if payload.data is not None else None)
+            return cached[1]
+
+    def prepare_command(self, host: HostConfig, payload: Payload, resume: bool = False,
+                        shown: Optional[Callable[[str], str]] = None) -> tuple[str, bool]:
+        """The prepare script for ``host`` and whether the stream rides inside it (else: send it on stdin).
+
+        Inside when it is small and the whole script still fits one exec request any SSH server takes; the
+        run and ``--dry-run`` both decide here (``shown`` replaces the base64 in what a dry run prints).
+        """
+        inline = self.inline_for(payload) if payload.data is not None else None
+        if inline is not None and commands.fits_one_packet(self.prepare_script_for(host, resume, inline)):
+            return self.prepare_script_for(host, resume, shown(inline) if shown else inline), True
+        return self.prepare_script_for(host, resume), False
 
     def prepare_script_for(self, host: HostConfig, resume: bool = False, inline: Optional[str] = None) -> str:
         """The prepare script for ``host`` (also what ``--dry-run`` prints), carrying the ``inline`` stream."""
@@ -260,19 +274,17 @@ class Deploy:
         link_from = state.current if state.current_manifest is not None else None
         send = self.manifest.to_send(state.current_manifest if link_from else None)
         payload = self.payload_for(state, send, link_from)
-        inline = self.inline_for(payload)
+        script, inside = self.prepare_command(host, payload)
         started = time.monotonic()
-        result = self.ctx.run(host, self.prepare_script_for(host, inline=inline), phase="prepare",
-                              stdin=None if inline is not None else payload.chunks(),
+        result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else payload.chunks(),
                               timeout=self.config.install_timeout)
         parsed = commands.parse_prepare(result.stdout)
         if parsed["need"] and not result.stopped and not parsed["lost_lock"]:
             # Files of the current build changed since they were shipped: send them instead of linking.
             again = self.manifest.payload(parsed["need"], None)
-            again_inline = commands.inline_payload(again.data) if again.data is not None else None
             try:
-                result = self.ctx.run(host, self.prepare_script_for(host, resume=True, inline=again_inline),
-                                      phase="prepare", stdin=None if again_inline is not None else again.chunks(),
+                script, inside = self.prepare_command(host, again, resume=True)
+                result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else again.chunks(),
                                       timeout=self.config.install_timeout)
             finally:
                 again.discard()
@@ -451,10 +463,10 @@ class Deploy:
                 manifest=True, shared_files=self.config.shared.files))
             recorder.record("ship", f"send {len(send)} of {self.manifest.file_count()} files"
                             + (f", link the rest from builds/{link_from}" if link_from else " (nothing to link from)"))
-            inline = self.inline_for(self.payload_for(state, send, link_from))
             # The script as it will run, its stream (base64 in a here-document when small) shown by its size only.
-            recorder.record("prepare", self.prepare_script_for(host, inline=None if inline is None else (
-                f"[the stream of {len(send)} file(s): {len(inline)} characters of base64]\n")))
+            script, _ = self.prepare_command(host, self.payload_for(state, send, link_from), shown=lambda text: (
+                f"[the stream of {len(send)} file(s): {len(text)} characters of base64]\n"))
+            recorder.record("prepare", script)
             prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
                                      current=self.plan.build_id)
             recorder.record("activate", self.activate_script_for(host, state, timeout, prune,
