@@ -136,9 +136,26 @@ class Manifest:
             sending.append(path)
         return sorted(sending)
 
-    def payload(self, paths: Iterable[str], link_from: Optional[str], level: int = 6) -> "Payload":
-        """The stream for one host: a JSON header line, then a tar of ``paths``, all gzip'd."""
-        return Payload.build(self, sorted(paths), link_from, level)
+    def payload(self, paths: Iterable[str], link_from: Optional[str], level: int = 6,
+                base: Optional[dict] = None) -> "Payload":
+        """The stream for one host: a JSON header line, then a tar of ``paths``, all gzip'd.
+
+        With ``base`` (the manifest of the build at ``link_from``, as the host
+        has it) the header carries only what differs from it and the digest
+        of the whole, so a small change makes a small stream whatever the
+        app's size; the host rebuilds the manifest and checks the digest.
+        """
+        return Payload.build(self, sorted(paths), link_from, level, base)
+
+    def canonical_digest(self) -> str:
+        """The digest the host recomputes from a delta header (the ship helper's exact JSON form)."""
+        return canonical_digest(self.files)
+
+    def delta(self, base: dict) -> dict:
+        """What differs from ``base``: ``{"changed": {path: entry}, "removed": [paths], "digest": ...}``."""
+        changed = {path: entry for path, entry in self.files.items() if list(base.get(path, [])[:5]) != entry}
+        removed = sorted(path for path in base if path not in self.files)
+        return {"changed": changed, "removed": removed, "digest": self.canonical_digest()}
 
 
 class _GzipWriter(io.RawIOBase):
@@ -172,13 +189,18 @@ class Payload:
     raw_size: int
 
     @classmethod
-    def build(cls, manifest: Manifest, paths: Sequence[str], link_from: Optional[str], level: int) -> "Payload":
+    def build(cls, manifest: Manifest, paths: Sequence[str], link_from: Optional[str], level: int,
+              base: Optional[dict] = None) -> "Payload":
         """Write the stream into memory (small) or a temporary file (large)."""
         spool = tempfile.NamedTemporaryFile(prefix="releasetui-payload-", suffix=".gz", delete=False)
         try:
             writer = _GzipWriter(spool, level)
-            header = json.dumps({"format": 1, "link_from": link_from, "files": manifest.files,
-                                 "sent": list(paths)}, sort_keys=True)
+            head: dict = {"format": 1, "link_from": link_from, "sent": list(paths)}
+            if base is not None and link_from:
+                head["base"] = manifest.delta(base)
+            else:
+                head["files"] = manifest.files
+            header = json.dumps(head, sort_keys=True)
             writer.write(header.encode("utf-8") + b"\n")
             with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 for path in paths:
@@ -224,6 +246,12 @@ class Payload:
         """Remove the temporary file, if any."""
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
+
+
+def canonical_digest(files: dict) -> str:
+    """sha256 of ``files`` (path -> the first five fields) as compact sorted JSON: what the ship helper computes."""
+    trimmed = {path: list(entry[:5]) for path, entry in files.items()}
+    return hashlib.sha256(json.dumps(trimmed, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 # --- differences -------------------------------------------------------------------------------

@@ -145,6 +145,41 @@ def test_an_inline_stream_builds_what_a_stream_on_stdin_builds(tmp_path):
     assert commands.inline_payload(os.urandom(100_000)) is None, "too big for a command line: it goes on stdin"
 
 
+def test_a_delta_header_rebuilds_the_manifest_or_asks_for_it_whole(tmp_path):
+    """A header with only what differs from the build linked from: the host rebuilds the full manifest and checks
+    its digest; when what it has differs from what the client read, it writes nothing and says FULLMANIFEST."""
+    from releasetui.manifest import Manifest
+    app = tmp_path / "app"
+    (app / "pkg").mkdir(parents=True)
+    for i in range(300):
+        (app / "pkg" / f"m{i}.py").write_text(f"x = {i}\n" * 40)
+    (tmp_path / "builds").mkdir()
+
+    def ship(stream: bytes, build: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-I", "-S", "-c", commands.SHIP_PY, f"builds/{build}", "0"],
+                              cwd=tmp_path, input=stream, capture_output=True)
+
+    first = Manifest.of(app)
+    assert ship(b"".join(first.payload(first.to_send(None), None).chunks()), "A").returncode == 0
+    (app / "pkg" / "m0.py").write_text("changed\n")
+    (app / "pkg" / "m1.py").unlink()
+    second = Manifest.of(app)
+    stored = json.loads((tmp_path / "builds" / "A" / ".releasetui-manifest.json").read_text())["files"]
+    stream = b"".join(second.payload(second.to_send(stored), "builds/A", base=stored).chunks())
+    full = b"".join(second.payload(second.to_send(stored), "builds/A").chunks())
+    assert len(stream) < len(full) // 5, "the delta does not grow with the app"
+    proc = ship(stream, "B")
+    assert proc.returncode == 0 and b"SHIPPED\t1\t298\t" in proc.stdout, proc.stderr
+    written = json.loads((tmp_path / "builds" / "B" / ".releasetui-manifest.json").read_text())["files"]
+    assert {path: entry[:5] for path, entry in written.items()} == second.files
+    assert not (tmp_path / "builds" / "B" / "pkg" / "m1.py").exists()
+    # The build linked from changed since the client read it: nothing is written, the client must send it whole.
+    stored["pkg/m2.py"][3] += 1
+    (tmp_path / "builds" / "A" / ".releasetui-manifest.json").write_text(json.dumps({"files": stored}))
+    proc = ship(stream, "C")
+    assert proc.returncode == 4 and proc.stdout == b"FULLMANIFEST\n" and not (tmp_path / "builds" / "C").exists()
+
+
 def test_check_answered_by_the_previous_build_does_not_pass(tmp_path):
     """What a graceful reload looks like for a moment: the old build still answers."""
     root = make_root(tmp_path)

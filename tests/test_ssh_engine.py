@@ -334,3 +334,26 @@ def test_a_small_stream_rides_in_the_script_and_a_large_one_on_stdin(ssh_project
         assert p.current(host) == now
         assert (root / "builds" / now / "app.py").read_text() == "VERSION = 'v2'\n"
         assert os.stat(root / "builds" / now / "blob.bin").st_ino == os.stat(root / "builds" / before / "blob.bin").st_ino
+
+
+
+def test_a_host_whose_manifest_cannot_be_rebuilt_gets_it_whole(ssh_project):
+    """web1's current build has a manifest entry the client cannot use (it drops it when it reads): the delta
+    does not rebuild to the intended manifest there, so web1 is sent the manifest whole (one more script) and
+    both hosts end on the same, complete build."""
+    p = ssh_project
+    assert p.cli("--headless", "deploy").returncode == 0
+    stored = p.roots["web1"] / "current" / ".releasetui-manifest.json"
+    data = json.loads(stored.read_text())
+    data["files"]["junk"] = ["f", 1]
+    stored.write_text(json.dumps(data))
+    time.sleep(1.1)
+    p.write_app("v2")
+    deploy = p.cli("--headless", "deploy", "--json")
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert {h["host"]: h["round_trips"] for h in summary(deploy)["hosts"]} == {"web1": 4, "web2": 3}
+    now = summary(deploy)["build_id"]
+    for host, root in p.roots.items():
+        assert p.current(host) == now
+        assert (root / "builds" / now / "app.py").read_text() == "VERSION = 'v2'\n"
+        assert "junk" not in json.loads((root / "builds" / now / ".releasetui-manifest.json").read_text())["files"]

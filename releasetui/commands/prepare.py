@@ -32,7 +32,30 @@ if sys.argv[3:4] == ["b64"]:  # the stream came inside the script (a here-docume
     source = io.BytesIO(binascii.a2b_base64(source.read()))
 stream = gzip.GzipFile(fileobj=source, mode="rb")
 header = json.loads(stream.readline().decode("utf-8"))
-files, sent, link_from = header["files"], set(header["sent"]), header["link_from"]
+sent, link_from = set(header["sent"]), header["link_from"]
+old = {}
+if link_from:
+    try:
+        mpath = os.path.join(link_from, ".releasetui-manifest.json")
+        if stat.S_ISREG(os.lstat(mpath).st_mode):  # never open a FIFO planted there
+            with open(mpath) as handle:
+                old = json.load(handle).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        old = {}
+if "files" in header:
+    files = header["files"]
+else:
+    # Only what differs from the build we link from: rebuild the manifest, and prove it is the one intended.
+    base = header["base"]
+    try:
+        files = {p: list(e[:5]) for p, e in old.items() if p not in set(base["removed"])}
+    except (TypeError, AttributeError):
+        files = {}
+    files.update(base["changed"])
+    canonical = json.dumps(files, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    if hashlib.sha256(canonical).hexdigest() != base["digest"]:
+        print("FULLMANIFEST")
+        sys.exit(4)
 
 def safe(path):
     parts = path.split("/")
@@ -81,15 +104,6 @@ with tarfile.open(fileobj=stream, mode="r|") as tar:
         else:
             sys.exit("refusing %r: not what the manifest says it is" % member.name)
         received += 1
-old = {}
-if link_from:
-    try:
-        mpath = os.path.join(link_from, ".releasetui-manifest.json")
-        if stat.S_ISREG(os.lstat(mpath).st_mode):  # never open a FIFO planted there
-            with open(mpath) as handle:
-                old = json.load(handle).get("files", {})
-    except (OSError, ValueError, AttributeError):
-        old = {}
 need, linked = [], 0
 for path, entry in sorted(files.items()):
     if entry[0] != "f" or path in sent:
@@ -210,6 +224,7 @@ if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '
 else
   _rc=$?
   if [ "$_rc" = 3 ]; then end ok "some files must be sent again"; exit 3; fi
+  if [ "$_rc" = 4 ]; then end skipped "the build to link from differs from what was read: the manifest comes whole"; exit 4; fi
   end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
@@ -250,14 +265,17 @@ def stream_from(inline: Optional[str]) -> str:
 
 
 def parse_prepare(stdout: str) -> dict:
-    """``{"complete": bool, "need": [paths], "lost_lock": bool, "shipped": (received, linked, bytes) or None}``."""
+    """``{"complete", "need": [paths], "lost_lock", "shipped": (received, linked, bytes) or None, "full_manifest"}``.
+
+    ``full_manifest``: the host could not rebuild the manifest from the delta it was sent (nothing was written).
+    """
     tags = Tagged.parse(stdout)
     shipped = tags.first("SHIPPED")
     numbers: Optional[tuple] = None
     if shipped and len(shipped) >= 3 and all(x.isdigit() for x in shipped[:3]):
         numbers = tuple(int(x) for x in shipped[:3])
     return {"complete": tags.has("COMPLETE"), "need": [f[0] for f in tags.all("NEED") if f],
-            "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers}
+            "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers, "full_manifest": tags.has("FULLMANIFEST")}
 
 
 __all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "SHIP_PY", "fits_one_packet", "inline_payload", "prepare_script", "parse_prepare", "shared_links",

@@ -22,7 +22,7 @@ from .. import commands, rules
 from ..commands import ActivateRecords
 from ..config import HostConfig
 from ..executors import HostUnreachable, ScriptTimeout
-from ..manifest import Manifest, ManifestError, Payload
+from ..manifest import Manifest, ManifestError, Payload, canonical_digest
 from ..metadata import complete_meta, failed_meta, meta_json, new_meta
 from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_build_id
 from ..text import clean_line
@@ -227,13 +227,18 @@ class Deploy:
                 source=str(self.info.origin or self.info.path))
         return self.metas[host.name]
 
-    def payload_for(self, state: HostState, send: list, link_from: Optional[str]) -> Payload:
-        """The shipping stream for a host, built once for every host that needs the same files."""
-        key = (link_from, tuple(send))
+    def payload_for(self, state: HostState, send: list, link_from: Optional[str], delta: bool = True) -> Payload:
+        """The shipping stream for a host, built once for every host that needs the same files.
+
+        With ``delta`` its header carries only how the manifest differs from the host's current build's (as
+        read under the lock), so a small change stays small enough to ride inside the script.
+        """
+        base = state.current_manifest if delta and link_from else None
+        key = (link_from, tuple(send), canonical_digest(base) if base is not None else None)
         with self._payload_lock:
             payload = self._payloads.get(key)
             if payload is None:
-                payload = self.manifest.payload(send, f"builds/{link_from}" if link_from else None)
+                payload = self.manifest.payload(send, f"builds/{link_from}" if link_from else None, base=base)
                 self._payloads[key] = payload
             return payload
 
@@ -279,6 +284,13 @@ class Deploy:
         result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else payload.chunks(),
                               timeout=self.config.install_timeout)
         parsed = commands.parse_prepare(result.stdout)
+        if parsed["full_manifest"] and not result.stopped and not parsed["lost_lock"]:
+            # The host could not rebuild the manifest from the delta (nothing was written): send it whole.
+            payload = self.payload_for(state, send, link_from, delta=False)
+            script, inside = self.prepare_command(host, payload)
+            result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else payload.chunks(),
+                                  timeout=self.config.install_timeout)
+            parsed = commands.parse_prepare(result.stdout)
         if parsed["need"] and not result.stopped and not parsed["lost_lock"]:
             # Files of the current build changed since they were shipped: send them instead of linking.
             again = self.manifest.payload(parsed["need"], None)
