@@ -8,9 +8,10 @@ in it is decided by the local ``rsync`` (a dry run with the config's
 A host keeps each build's manifest beside it (``.releasetui-manifest.json``,
 written on the host from what it actually wrote).  A deploy compares the
 source's manifest with the host's current build's and sends, in ONE stream,
-a header (the manifest) and a gzip'd tar of only the files that differ; the
-host hard-links every other file from its current build, after checking it
-is still what the manifest says.  Unchanged files cost no bytes and no disk,
+a header (how the manifest differs from the current build's, and the digest
+of the whole) and a gzip'd tar of only the files that differ; the host
+rebuilds the manifest, checks the digest, and hard-links every other file
+from its current build, after checking it is still what the manifest says.  Unchanged files cost no bytes and no disk,
 like rsync's ``--link-dest``, without rsync's several round trips.
 """
 
