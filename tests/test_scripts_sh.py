@@ -290,6 +290,22 @@ def test_a_lock_whose_files_are_not_regular_files_never_hangs_a_script(tmp_path)
         assert commands.parse_finish(proc.stdout)["unlocked"] and not lock.exists(), proc.stdout + proc.stderr
 
 
+def test_history_is_appended_only_to_a_regular_file(tmp_path):
+    """A FIFO named history.jsonl would hang the phase that records; a symlink could lead out of the root."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("untouched\n")
+    for kind in ("fifo", "symlink"):
+        root = make_root(tmp_path / kind)
+        if kind == "fifo":
+            os.mkfifo(root / "history.jsonl")
+        else:
+            (root / "history.jsonl").symlink_to(outside)
+        proc = activate(root)
+        assert proc.returncode == 0 and current(root) == NEW, proc.stdout
+        assert b"@@step\thistory\toutput\t\thistory.jsonl is not a regular file" in proc.stdout
+    assert outside.read_text() == "untouched\n"
+
+
 def test_only_a_token_file_holding_exactly_the_token_is_ours(tmp_path):
     for text, ours in ((TOKEN, True), (TOKEN + "\n", True), (TOKEN + "\njunk", False), (TOKEN + "x", False)):
         root = make_root(tmp_path / str(len(text)) / str(ours))

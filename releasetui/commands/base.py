@@ -56,7 +56,13 @@ say() { printf '@@step\t%s\toutput\t\t%s\n' "$1" "$(printf '%s' "$2" | _clean)";
 valid_id() { case "$1" in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]|[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]-[0-9][0-9]) return 0;; esac; return 1; }
 current_id() { _c=$(readlink current 2>/dev/null || true); _c=${_c#builds/}; valid_id "$_c" && printf '%s' "$_c" || true; }
 venv_used() { for _e in builds/*/env; do [ "$(readlink "$_e" 2>/dev/null)" = "../../venvs/$1" ] && return 0; done; return 1; }
-history_append() { if [ -s history.jsonl ] && [ -n "$(tail -c 1 history.jsonl)" ]; then echo >> history.jsonl; fi; printf '%s\n' "$1" >> history.jsonl; }
+# History is appended only to a regular file: a FIFO there would hang the phase, a symlink could lead out of the root.
+history_append() {
+  if [ -L history.jsonl ] || { [ -e history.jsonl ] && [ ! -f history.jsonl ]; }; then
+    say history 'history.jsonl is not a regular file: this operation is not recorded in it'; return 0
+  fi
+  if [ -s history.jsonl ] && [ -n "$(tail -c 1 history.jsonl)" ]; then echo >> history.jsonl; fi; printf '%s\n' "$1" >> history.jsonl
+}
 lock_info() {
   if [ -d deploy.lock ]; then
     # Only regular files are opened: a FIFO or a device in a lock would hang the script (and unlock with it).
