@@ -548,41 +548,10 @@ class SSHExecutor(_ExecutorBase):
         channel = self._channel()
         self.round_trips += 1
         try:
-            exec_pipelined(channel, "sh -c " + shlex.quote(script))
+            channel.exec_command("sh -c " + shlex.quote(script))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise self.lost(exc) from None
         return _SSHProcess(self, channel, on_line)
-
-
-def exec_pipelined(channel, command: str) -> None:
-    """Ask the server to run ``command`` on ``channel`` WITHOUT waiting for its reply.
-
-    paramiko's ``exec_command`` waits a round trip for "request ok" before it
-    returns, so a script's stdin (a deploy's whole build, a verdict) would
-    leave one round trip late.  The server handles a channel's messages in
-    order, so stdin sent right behind the request reaches the command; a
-    refused request closes the channel, which the reader sees as the end
-    (exit status -1).  Falls back to ``exec_command`` should paramiko's
-    internals ever differ.
-    """
-    try:
-        from paramiko.common import cMSG_CHANNEL_REQUEST
-        from paramiko.message import Message
-        remote_id, transport = channel.remote_chanid, channel.transport
-        pending, send = channel._event_pending, transport._send_user_message
-    except (ImportError, AttributeError):
-        channel.exec_command(command)
-        return
-    if channel.closed or not channel.active:
-        raise EOFError("the channel is closed")
-    message = Message()
-    message.add_byte(cMSG_CHANNEL_REQUEST)
-    message.add_int(remote_id)
-    message.add_string("exec")
-    message.add_boolean(True)
-    message.add_string(command)
-    pending()
-    send(message)
 
 
 _KNOWN_HOSTS: dict = {}

@@ -21,17 +21,17 @@ from ..models import BUILD_ID_PATTERN, VENV_KEY_PATTERN, HostState, LockInfo, ch
 from ..text import clean_line
 from .base import LOCK_INFO_LIMIT, META_LIMIT, PREAMBLE, Tagged, enter_root, q
 
-LISTING = r"""_cur=$(readlink current 2>/dev/null || true)
+LISTING = r"""_cut() { printf '%s' "$1" | head -c 200 | tr -d '\000-\037'; }
+_cur=$(readlink current 2>/dev/null || true)
 # A plain `builds/<id>` link or env link is printed as it is; anything else is cut and cleaned (a fork or two).
 _c=${_cur#builds/}; _cid=''
 if valid_id "$_c"; then _cid=$_c; printf 'CURRENT\t%s\t%s\n' "$_c" "$_cur"
-else printf 'CURRENT\t\t%s\n' "$(printf '%s' "$_cur" | head -c 200 | tr -d '\000-\037')"; fi
+else printf 'CURRENT\t\t%s\n' "$(_cut "$_cur")"; fi
 for _d in builds/*; do
   _id=${_d#builds/}
   [ -d "$_d" ] && valid_id "$_id" || continue
   _e=$(readlink "builds/$_id/env" 2>/dev/null || true)
-  case "$_e" in '') ;; ../../venvs/*) _plain "$_e" || _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');;
-    *) _e=$(printf '%s' "$_e" | head -c 200 | tr -d '\000-\037');; esac
+  case "$_e" in '') ;; ../../venvs/*) _plain "$_e" || _e=$(_cut "$_e");; *) _e=$(_cut "$_e");; esac
   _meta=''; [ -f "builds/$_id/META_FILE" ] && _meta=$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')
   printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$_e" "$_meta"
 done

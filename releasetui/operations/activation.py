@@ -73,9 +73,8 @@ class Activation:
         self.waves = [[name for name in wave if name in self.items] for wave in waves]
         self.waves = [wave for wave in self.waves if wave]
         self.pause = pause
-        # One host decides alone: its script commits by itself (decided), or its verdict goes with the script.
-        self.alone = len(self.items) == 1
-        if not self.alone and any(item.decided for item in items):
+        # One host decides alone (its script commits by itself once healthy): never one host of several.
+        if len(self.items) > 1 and any(item.decided for item in items):
             raise ValueError("only an operation on one host may commit without a verdict")
 
     # --- one host ------------------------------------------------------------------------------
@@ -84,8 +83,6 @@ class Activation:
         item.started = True
         try:
             item.process = self.ctx.start(item.host, item.script, phase="activate")
-            if self.alone and not item.decided:
-                item.process.send(b"COMMIT\n")
             deadline = time.monotonic() + item.deadline
             # The first Ctrl-C lets the wave finish; only the second (hurry) stops waiting for it.
             line = item.process.read_until(("HEALTHY", "UNHEALTHY", "LOSTLOCK", "REFUSED"),
@@ -94,7 +91,7 @@ class Activation:
                 self._end(item)
             else:
                 item.report = commands.parse_activate("\n".join(item.process.out.lines))
-                if self.alone and line and line.startswith("HEALTHY"):
+                if item.decided and line and line.startswith("HEALTHY"):
                     self._end(item)
         except (HostUnreachable, ScriptTimeout) as exc:
             item.error = exc

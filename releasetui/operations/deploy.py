@@ -115,7 +115,6 @@ class Deploy:
         self.manifest: Optional[Manifest] = None
         self.metas: dict[str, dict] = {}
         self._payloads: dict = {}
-        self._inline: dict = {}          # id(payload) -> (payload, its base64 for the script or None: stdin)
         self._payload_lock = threading.Lock()
 
     # --- phases -----------------------------------------------------------------------------------
@@ -242,16 +241,6 @@ class Deploy:
                 self._payloads[key] = payload
             return payload
 
-    def inline_for(self, payload: Payload) -> Optional[str]:
-        """The stream as the base64 text the prepare script carries (once per stream), or None: too big, use stdin."""
-        with self._payload_lock:
-            cached = self._inline.get(id(payload))
-            if cached is None or cached[0] is not payload:
-                # The payload is kept with its text: while it is alive, no other object can take its id.
-                cached = self._inline[id(payload)] = (payload, commands.inline_payload(payload.data)
-                                                      if payload.data is not None else None)
-            return cached[1]
-
     def prepare_command(self, host: HostConfig, payload: Payload, resume: bool = False,
                         shown: Optional[Callable[[str], str]] = None) -> tuple[str, bool]:
         """The prepare script for ``host`` and whether the stream rides inside it (else: send it on stdin).
@@ -259,9 +248,11 @@ class Deploy:
         Inside when it is small and the whole script still fits one exec request any SSH server takes; the
         run and ``--dry-run`` both decide here (``shown`` replaces the base64 in what a dry run prints).
         """
-        inline = self.inline_for(payload) if payload.data is not None else None
-        if inline is not None and commands.fits_one_packet(self.prepare_script_for(host, resume, inline)):
-            return self.prepare_script_for(host, resume, shown(inline) if shown else inline), True
+        inline = commands.inline_payload(payload.data) if payload.data is not None else None
+        if inline is not None:
+            script = self.prepare_script_for(host, resume, inline)
+            if commands.fits_one_packet(script):
+                return (self.prepare_script_for(host, resume, shown(inline)) if shown else script), True
         return self.prepare_script_for(host, resume), False
 
     def prepare_script_for(self, host: HostConfig, resume: bool = False, inline: Optional[str] = None) -> str:
