@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from . import __version__
+from . import __version__, clock
 from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
@@ -296,6 +296,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the ``releasetui`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        clock.clock_from_env()
+    except ValueError as exc:
+        print(f"releasetui: {clock.ENV_VAR}: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     try:
         if args.action == "demo":
             from .demo import run_demo

@@ -13,11 +13,22 @@ import pytest
 
 from releasetui.demo import build_wheel  # the demo's own wheel writer; no build tools, no network
 
-from .helpers import HOST_PYTHON, ON_CI, Project, SSHEnv, make_project, need, ssh_hosts  # noqa: F401
+from releasetui import clock
+
+from .helpers import HOST_PYTHON, ON_CI, TEST_CLOCK, Project, SSHEnv, make_project, need, ssh_hosts  # noqa: F401
 from .sshd import make_client_key, start_sshd
 
 
 SH_USER = "releasetui-sh"
+
+
+@pytest.fixture(autouse=True)
+def test_clock():
+    """Every test reads the test clock, never the machine's date (see :class:`~tests.helpers.TestClock`)."""
+    previous = clock.set_clock(TEST_CLOCK)
+    TEST_CLOCK.tick()
+    yield TEST_CLOCK
+    clock.set_clock(previous)
 
 
 def fast_login_user() -> str:

@@ -12,10 +12,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
 import pytest
+
+from releasetui import clock
 
 from .sshd import SSHServer, find_tool
 
@@ -23,6 +26,41 @@ ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The interpreter the "hosts" make venvs with: this test run's base Python, whose pip is recent.
 HOST_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 REPO = Path(__file__).resolve().parent.parent
+
+
+class TestClock:
+    """The wall clock every test reads (never the machine's): fixed instants an hour apart, real time between.
+
+    :meth:`tick` moves to the next instant, so each operation that a test starts
+    after a tick gets a plain build id later than every earlier one, without
+    sleeping to the next second and whatever the machine's date.  Installed in
+    the test process by an autouse fixture; handed to every ``releasetui``
+    subprocess as ``RELEASETUI_CLOCK``.
+    """
+
+    __test__ = False  # not a test class, whatever its name
+    BASE = datetime(2031, 1, 1, tzinfo=timezone.utc)
+    STEP = timedelta(hours=1)
+
+    def __init__(self) -> None:
+        self.instant = self.BASE
+        self.anchor = time.monotonic()
+
+    def tick(self) -> datetime:
+        """Jump to the next instant (an hour after the last) and return it."""
+        self.instant = self.instant + self.STEP
+        self.anchor = time.monotonic()
+        return self.instant
+
+    def __call__(self) -> datetime:
+        return self.instant + timedelta(seconds=time.monotonic() - self.anchor)
+
+    def env(self) -> dict:
+        """``RELEASETUI_CLOCK`` for a subprocess starting at the next instant."""
+        return {clock.ENV_VAR: clock.iso(self.tick())}
+
+
+TEST_CLOCK = TestClock()
 
 
 def need(tool: str) -> str:
@@ -63,7 +101,7 @@ class Project:
 
     def cli(self, *args: str, timeout: float = 180, env: Optional[dict] = None) -> subprocess.CompletedProcess:
         """Run ``python -m releasetui --config hosts.yml ARGS`` in a subprocess."""
-        full_env = {**os.environ, **(env or {})}
+        full_env = {**os.environ, **TEST_CLOCK.env(), **(env or {})}
         full_env.pop("RELEASETUI_CONFIG", None)
         full_env["PYTHONPATH"] = str(REPO)
         return subprocess.run([sys.executable, "-m", "releasetui", "--config", str(self.config), *args],
@@ -71,7 +109,7 @@ class Project:
 
     def popen(self, *args: str, env: Optional[dict] = None) -> subprocess.Popen:
         """Start ``python -m releasetui --config hosts.yml ARGS`` without waiting."""
-        full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
+        full_env = {**os.environ, **TEST_CLOCK.env(), **(env or {}), "PYTHONPATH": str(REPO)}
         full_env.pop("RELEASETUI_CONFIG", None)
         return subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(self.config), *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
@@ -173,8 +211,7 @@ def builds_doc(project: Project) -> dict:
 
 
 def deploy_ok(project: Project, *args: str) -> str:
-    """Deploy (waiting for a new second first, so ids stay plain); returns the new build id."""
-    time.sleep(max(0.0, 1.05 - (time.time() % 1)))
+    """Deploy (at the test clock's next instant, so ids stay plain); returns the new build id."""
     proc = project.cli("--headless", "deploy", "--json", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return summary(proc)["build_id"]

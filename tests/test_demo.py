@@ -13,13 +13,15 @@ import pytest
 
 from releasetui.demo import DEMO_BUILDS, DEMO_HOSTS, build_wheel, default_sandbox
 
+from .helpers import TEST_CLOCK
+
 pytestmark = pytest.mark.skipif(not any(os.access(os.path.join(p, "rsync"), os.X_OK)
                                         for p in os.environ.get("PATH", "").split(os.pathsep)),
                                 reason="rsync is not installed")
 
 
 def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **TEST_CLOCK.env(), **(env or {})}
     full_env.pop("RELEASETUI_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "releasetui", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, stdin=subprocess.DEVNULL)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 
 from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, OperationResult
 from releasetui.output import HumanPrinter, print_builds
@@ -126,7 +125,6 @@ def test_cli_end_of_run_and_builds_over_eight_local_hosts_two_failing(tmp_path, 
         text = text.replace(f"  {name}: {{root: {project.roots[name]}, transport: local}}",
                             f"  {name}: {{root: {project.roots[name]}, transport: local, restart: 'exit 3'}}")
     project.config.write_text(text)
-    time.sleep(1.1)
     project.write_app("v2")
     second = project.cli("--headless", "deploy")
     assert second.returncode == 1, second.stdout + second.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 
 import pytest
 
@@ -21,7 +20,6 @@ def test_ci_log_of_a_two_host_deploy(health_project):
     p = health_project
     first = p.cli("--headless", "deploy", env={"CIRCLECI": "true", "CI": "true", "TERM": "xterm-256color"})
     assert first.returncode == 0, first.stdout + first.stderr
-    time.sleep(1.1)
     p.write_app("v2")
     proc = p.cli("--headless", "deploy", env={"CIRCLECI": "true", "CI": "true", "TERM": "xterm-256color"})
     assert proc.returncode == 0, proc.stdout + proc.stderr

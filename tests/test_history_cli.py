@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import datetime, timezone
 
 import pytest
 
+from releasetui import clock
 from releasetui.history import merge
 from releasetui.output import history_line
 
-from .helpers import deploy_ok
+from .helpers import TEST_CLOCK, deploy_ok
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 
@@ -69,11 +69,12 @@ def test_history_over_two_local_hosts(local_pair):
 def test_a_garbage_line_is_skipped_and_counted_on_stderr_and_hostile_text_is_cleaned(local_pair):
     p = local_pair
     v1 = deploy_ok(p)
+    later = TEST_CLOCK.tick()  # on the clock the deploy read: after it, whatever the machine's date
     with (p.roots["b"] / "history.jsonl").open("a") as f:
         f.write("this is not json\n")
-        f.write(json.dumps({"event": "deploy\x1b]0;owned\x07", "when": "2026-11-28T11:00:00Z", "who": "eve\x1b[2J",
-                            "host": "b", "op": "feedfacefeedface", "from": v1, "to": "20261128110000\x1b[1m",
-                            "outcome": "ok"}) + "\n")
+        f.write(json.dumps({"event": "deploy\x1b]0;owned\x07", "when": clock.iso(later), "who": "eve\x1b[2J",
+                            "host": "b", "op": "feedfacefeedface", "from": v1,
+                            "to": clock.build_id_at(later) + "\x1b[1m", "outcome": "ok"}) + "\n")
         f.write('{"event": "deploy", "when": \n')   # a record cut short
     proc = history(p)
     assert proc.stderr == "releasetui: b: 2 line(s) of its history.jsonl could not be read and were skipped\n"
@@ -114,7 +115,6 @@ def test_history_over_two_sshd_hosts_with_a_failed_health_check(health_project):
     v2 = deploy_ok(p)
     (p.roots["web2"] / "unhealthy").touch()
     p.write_app("v3")
-    time.sleep(1.05)
     failed = p.cli("--headless", "deploy")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     (p.roots["web2"] / "unhealthy").unlink()

@@ -26,7 +26,7 @@ import pytest
 from releasetui.config import HostConfig, JumpHost
 from releasetui.executors import ExecutorPool, HostKeyRefused, HostUnreachable
 
-from .helpers import REPO, Project, SSHEnv, make_project, need, summary
+from .helpers import REPO, TEST_CLOCK, Project, SSHEnv, make_project, need, summary
 from .sshd import SSHServer, free_port, make_client_key, start_sshd
 
 pytestmark = pytest.mark.ssh
@@ -125,7 +125,7 @@ def unroutable(monkeypatch):
 
 def cli(p: Project, world: JumpWorld, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``python -m releasetui --config hosts.yml ARGS`` with the guard loaded."""
-    full_env = {**os.environ, **(env or {}), GUARD_ENV: TARGET_ADDRESS,
+    full_env = {**os.environ, **TEST_CLOCK.env(), **(env or {}), GUARD_ENV: TARGET_ADDRESS,
                 "PYTHONPATH": f"{world.guard_dir}{os.pathsep}{REPO}"}
     full_env.pop("RELEASETUI_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "releasetui", "--config", str(p.config), *args],
@@ -143,19 +143,13 @@ def behind_jump(world: JumpWorld, names=("web1",), jump: str | None = None) -> d
     return {name: {"address": TARGET_ADDRESS, "port": world.target.port, "jump": jump} for name in names}
 
 
-def new_second() -> None:
-    time.sleep(max(0.0, 1.05 - (time.time() % 1)))
-
-
 # --- end to end through the CLI ---------------------------------------------------------------------
 
 def test_deploy_and_rollback_through_a_jump_host(tmp_path, wheelhouse, world):
     p = project(tmp_path, wheelhouse, world, behind_jump(world, ("web1", "web2")))
-    new_second()
     first = cli(p, world, "--headless", "deploy", "--json")
     assert first.returncode == 0, first.stdout + first.stderr
     v1 = summary(first)["build_id"]
-    new_second()
     p.write_app("v2", "tinylib==2.0")
     second = cli(p, world, "--headless", "deploy", "--json")
     assert second.returncode == 0, second.stdout + second.stderr

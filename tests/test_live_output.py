@@ -22,7 +22,7 @@ from releasetui.live import Board, LivePrinter
 from releasetui.models import Event, HostOutcome, OperationResult
 from releasetui.output import HumanPrinter, closing_lines, live_table_wanted
 
-from .helpers import REPO, gated_python, make_project, need, wait_for
+from .helpers import REPO, TEST_CLOCK, gated_python, make_project, need, wait_for
 
 SGR_COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9](;[0-9]+)*m|\x1b\[[0-9;]*9[0-7]m")
 HOSTS = [f"web{i:02d}" for i in range(1, 51)]
@@ -241,7 +241,7 @@ def test_a_run_off_a_terminal_never_loads_rich(local_project):
             "sys.stderr.write(repr(loaded))\n"
             "sys.exit(rc or (1 if loaded else 0))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=local_project.dir)
+                          env={**os.environ, **TEST_CLOCK.env(), "PYTHONPATH": str(REPO)}, cwd=local_project.dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "\x1b" not in proc.stdout and " box " in proc.stdout
 
@@ -256,7 +256,7 @@ def run_on_pty(project, *args, columns=80, rows=24, env=None, until=None, timeou
     import termios
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    full = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", **(env or {})}
+    full = {**os.environ, **TEST_CLOCK.env(), "PYTHONPATH": str(REPO), "TERM": "xterm-256color", **(env or {})}
     for key in ("CI", "NO_COLOR", "RELEASETUI_CONFIG", "COLUMNS", "LINES"):
         full.pop(key, None)
     proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(project.config), "--headless",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -125,7 +124,6 @@ def test_deploy_ref_ships_exactly_that_commit_and_records_it(repo_project):
         assert (meta["git_ref"], meta["git_commit"], meta["git_subject"], meta["git_dirty"]) == \
             ("v1", v1_commit, "First version", False)
         assert meta["source"] == str(p.source)
-    time.sleep(1.05)
     second = p.cli("--headless", "deploy", "--ref", "HEAD", "--json")
     assert second.returncode == 0, second.stdout + second.stderr
     b2 = summary(second)["build_id"]
@@ -168,7 +166,6 @@ def test_diff_shows_files_requirements_and_commits_grouped_by_host_in_one_round_
     p.write_app("v2", "tinylib==2.0")
     (p.source / "static" / "new.css").write_text("body {}\n")
     commit_all(p, "Second version: tinylib 2")
-    time.sleep(1.05)
     second = p.cli("--headless", "deploy", "--host", "web2", "--json")
     assert second.returncode == 0, second.stdout + second.stderr
     b2 = summary(second)["build_id"]

@@ -69,7 +69,6 @@ def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
 
 def deploy(stack: Stack) -> tuple[subprocess.CompletedProcess, dict, list]:
     """Deploy the fleet's source; returns the process, the summary and the step events."""
-    time.sleep(1.05)  # build ids are per second; a fresh second keeps them plain
     proc = cli(stack, "deploy", "--json")
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines and lines[-1]["event"] == "summary", proc.stdout + proc.stderr + stack.log("uwsgi.log")

@@ -19,6 +19,8 @@ from releasetui.tui.app import ConfirmScreen, MainScreen, ReleaseApp
 from releasetui.tui.screens import HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
 from textual.widgets import DataTable
 
+from tests.helpers import TEST_CLOCK
+
 SIZE = (130, 40)
 
 
@@ -30,6 +32,7 @@ def deploy(project, versions) -> list[str]:
     ids = []
     for version, requirement in versions:
         project.write_app(version, requirement)
+        TEST_CLOCK.tick()
         ops = Operations(config)
         result = ops.deploy(config.hosts)
         ops.close()
@@ -339,7 +342,7 @@ async def test_deploy_takes_its_build_id_when_it_starts_not_when_the_dialog_open
         await idle(pilot)
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the confirmation")
-        time.sleep(1.1)  # a new second: the id a dialog-time clock would have given is now taken by an older build
+        TEST_CLOCK.tick()  # later: the id a dialog-time clock would have given is now taken by an older build
         [other] = deploy(project, [("v-elsewhere", "tinylib==2.0")])
         project.write_app("v-tui", "tinylib==2.0")
         await pilot.press("y")

@@ -12,10 +12,11 @@ import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
+from .. import clock
 from ..text import clean_line
 
 
@@ -168,18 +169,18 @@ def deployer_identity(environ: Optional[dict] = None) -> str:
 
 
 def utc_now() -> datetime:
-    """The current time in UTC (a seam for tests)."""
-    return datetime.now(timezone.utc)
+    """The current time in UTC, through :mod:`releasetui.clock` (the one seam tests set)."""
+    return clock.now()
 
 
 def iso(now: Optional[datetime] = None) -> str:
     """``2026-11-28T10:15:00Z``."""
-    return (now or utc_now()).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.iso(now)
 
 
 def new_build_id(now: Optional[datetime] = None) -> str:
     """The build id for a deploy starting at ``now``: ``%Y%m%d%H%M%S`` in UTC."""
-    return (now or utc_now()).astimezone(timezone.utc).strftime("%Y%m%d%H%M%S")
+    return clock.build_id_at(now)
 
 
 def pid_alive(pid: int) -> bool:

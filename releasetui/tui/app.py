@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Callable, Optional
 
 from rich.text import Text
@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Header, Input, RichLog
 
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
-from .. import present
+from .. import clock, present
 from ..models import Event, HostState, OperationResult
 from ..operations import Operations, pid_alive
 from ..rules import requirements_changed
@@ -851,7 +851,7 @@ class ReleaseApp(App[int]):
 
     def now(self) -> datetime:
         """The time ages are measured from."""
-        return self._now() if self._now else datetime.now(timezone.utc)
+        return self._now() if self._now else clock.now()
 
     def make_operations(self, report: Callable[[Event], None]) -> Operations:
         """A fresh Operations (its own stop event) on the shared pool."""
