@@ -149,7 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="recreate the sandbox from scratch")
     from .init import add_init_parser
     add_init_parser(sub)
+    p = sub.add_parser("schema", help="print the JSON Schema of hosts.yml (for editors and linters)")
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL", help="bash, zsh or fish")
+    p.add_argument("--names", choices=("hosts", "roles"), help="print the config's host or role names, one a line")
     return parser
+
+
+def run_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``completion SHELL`` prints the script; ``completion --names hosts|roles`` what it completes from."""
+    if args.names:
+        path, _ = find_config(args.config)
+        if path is None:
+            return ExitCode.OK
+        config = load_config(path)
+        names = [h.name for h in config.hosts] if args.names == "hosts" else list(config.roles)
+        sys.stdout.write("".join(name + "\n" for name in names))
+        return ExitCode.OK
+    if not args.shell:
+        parser.error("completion needs a SHELL: bash, zsh or fish")
+    from .docgen import completion_script
+    sys.stdout.write(completion_script(parser, args.shell))
+    return ExitCode.OK
 
 
 # --- main -----------------------------------------------------------------------
@@ -308,6 +329,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.action == "init":
             from .init import run_init
             return run_init(args)
+        if args.action == "schema":
+            from .schema import schema_text
+            sys.stdout.write(schema_text())
+            return ExitCode.OK
+        if args.action == "completion":
+            return run_completion(args, parser)
         if args.action in ACTIONS:
             return int(run_headless(args))
         if args.headless:
