@@ -19,6 +19,7 @@ from typing import Optional
 from . import __version__, clock
 from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
+from .stages import stage_from
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 
 ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "history", "diff")
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only this host (repeatable)")
     parser.add_argument("--role", dest="top_roles", action="append", metavar="NAME", default=[],
                         help="only the hosts of this role (repeatable)")
+    parser.add_argument("--stage", metavar="NAME", help="merge hosts.NAME.yml over the config (default: "
+                        "$RELEASETUI_STAGE)")
     parser.add_argument("--headless", action="store_true", help="run ACTION without the TUI (for CI)")
     parser.add_argument("--version", action="version", version=f"releasetui {__version__}")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, dry_run: bool = True, json_: bool = True, locks: bool = False) -> None:
         # Also accepted after the action, where people tend to type it.
         p.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
+        p.add_argument("--stage", dest="sub_stage", metavar="NAME", help=argparse.SUPPRESS)
         p.add_argument("--host", dest="hosts", action="append", metavar="NAME", default=[], help="only this host (repeatable)")
         p.add_argument("--role", dest="roles", action="append", metavar="NAME", default=[],
                        help="only the hosts of this role (repeatable)")
@@ -98,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--lock-wait", type=_seconds, metavar="SECONDS",
                            help="wait up to this long for another operation's lock (default: lock_wait)")
             p.add_argument("--message", metavar="TEXT", help="why: kept in the lock and in history")
+            p.add_argument("--yes", action="store_true", help="go ahead on a stage with confirm: true (no question)")
 
     def rollout(p: argparse.ArgumentParser) -> None:
         p.add_argument("--canary", type=_canary, metavar="N|HOSTS", help="switch these hosts first (a count or names)")
@@ -139,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, dry_run=False, json_=True)
     p = sub.add_parser("unlock", help="remove a deploy lock left by a killed operation")
     common(p)
+    p.add_argument("--yes", action="store_true", help="go ahead on a stage with confirm: true (no question)")
     p = sub.add_parser("history", help="every operation on the hosts, newest last")
     p.add_argument("-n", dest="lines", type=_positive, default=50, metavar="N", help="operations shown (default 50)")
     common(p, dry_run=False)
@@ -160,9 +166,12 @@ def run_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     """``completion SHELL`` prints the script; ``completion --names hosts|roles`` what it completes from."""
     if args.names:
         path, _ = find_config(args.config)
-        if path is None:
+        try:
+            config = load_config(path, stage_from(args.stage)) if path else None
+        except ConfigError:
+            config = None  # completion offers nothing rather than an error in the middle of a command line
+        if config is None:
             return ExitCode.OK
-        config = load_config(path)
         names = [h.name for h in config.hosts] if args.names == "hosts" else list(config.roles)
         sys.stdout.write("".join(name + "\n" for name in names))
         return ExitCode.OK
@@ -181,7 +190,26 @@ def _load(args: argparse.Namespace) -> Config:
         raise ConfigError("hosts.yml", None, None,
                           "no config found (looked at: " + ", ".join(looked) + "); `releasetui init` writes a "
                           "commented starter, or try `releasetui demo`")
-    return load_config(path)
+    return load_config(path, stage_from(getattr(args, "sub_stage", None) or args.stage))
+
+
+CHANGING_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unlock")
+
+
+def confirmed(config: Config, args: argparse.Namespace, hosts) -> bool:
+    """Whether a changing action may go ahead on a stage with ``confirm: true``: ``--yes``, or a yes typed at a
+    terminal; a headless run with neither is refused (a CI job pointed at the wrong stage stops here)."""
+    if not config.confirm or args.action not in CHANGING_ACTIONS or getattr(args, "dry_run", False) \
+            or getattr(args, "yes", False):
+        return True
+    where = f"stage {config.stage}" if config.stage else config.path.name
+    if not sys.stdin.isatty():
+        raise ConfigError(config.path, None, "confirm", f"{where} asks for confirmation: add --yes to {args.action} "
+                                                        "without a question (no terminal to ask on)")
+    names = ", ".join(h.name for h in hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+    sys.stderr.write(f"{args.action} on {where} ({names})? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
@@ -259,6 +287,9 @@ def run_headless(args: argparse.Namespace) -> int:
     config = _load(args)
     hosts = config.select((args.top_hosts or []) + (getattr(args, "hosts", None) or []),
                           (args.top_roles or []) + (getattr(args, "roles", None) or []))
+    if not confirmed(config, args, hosts):
+        print("releasetui: not confirmed: nothing changed", file=sys.stderr)
+        return ExitCode.FAILED
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
     printer = _printer(args, out, hosts)

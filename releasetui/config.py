@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import yaml
 
+from .stages import STAGE_ENV_VAR, STAGE_NAME_PATTERN, declared_stages, mark_source, merge_nodes, source_of, stage_path
+
 CONFIG_ENV_VAR = "RELEASETUI_CONFIG"
 DEFAULT_CONFIG_NAME = "hosts.yml"
 TRANSPORTS = ("ssh", "local")
@@ -207,6 +209,10 @@ class Config:
     install_timeout: float = 1800.0         # seconds for shipping + venv + pip on a host (0 < t <= 86400)
     require_clean: bool = False             # refuse to deploy a dirty git working tree
     restart_timeout: float = 60.0           # the top-level value; hosts carry the resolved one
+    stage: Optional[str] = None             # the stage loaded (hosts.STAGE.yml merged over this file), if any
+    stages: tuple[str, ...] = ()            # the stages this file declares
+    require_stage: bool = False             # refuse to load without a stage
+    confirm: bool = False                   # changing operations need --yes (or a yes on a terminal)
 
     def host(self, name: str) -> HostConfig:
         """The host called ``name``; KeyError when there is none."""
@@ -645,7 +651,7 @@ class _Reader:
     def error(self, node: Optional[yaml.Node], key: Optional[str], message: str) -> ConfigError:
         """A ConfigError at ``node``'s line."""
         line = node.start_mark.line + 1 if node is not None else None
-        return ConfigError(self.path, line, key or None, message)
+        return ConfigError(source_of(node, self.path), line, key or None, message)
 
     def value(self, node: yaml.Node, key: str) -> Any:
         """The Python value of a single (scalar) node."""
@@ -803,6 +809,7 @@ TOP_KEYS = (
     "project", "source", "requirements", "excludes_file", "python", "pip_args", "keep_builds",
     "restart", "restart_timeout", "logs", "root", "ssh", "hosts", "healthcheck", "roles", "hooks", "shared",
     "rollout", "parallel", "lock_wait", "connect_timeout", "script_timeout", "install_timeout", "require_clean",
+    "stages", "require_stage", "confirm",
 )
 SSH_KEYS = ("user", "port", "key_file", "known_hosts", "jump")
 SETTING_KEYS = ("root", "python", "restart", "restart_timeout", "healthcheck", "logs", "hooks")
@@ -846,10 +853,60 @@ def read_config_text(path: Union[str, Path]) -> str:
         raise ConfigError(path, line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
 
 
-def load_config(path: Union[str, Path]) -> Config:
-    """Read, parse and validate the config at ``path``; raise :class:`ConfigError` on any mistake."""
+def load_config(path: Union[str, Path], stage: Optional[str] = None) -> Config:
+    """Read, parse and validate the config at ``path`` (with ``hosts.STAGE.yml`` merged over it when ``stage``
+    is given); raise :class:`ConfigError` on any mistake."""
     path = Path(path)
-    return load_config_text(read_config_text(path), path)
+    config = _load(path, stage)
+    if stage is not None:
+        _check_stage_roots(config)
+    return config
+
+
+def _load(path: Path, stage: Optional[str]) -> Config:
+    root_node = compose_yaml(read_config_text(path), path)
+    if root_node is None:
+        raise ConfigError(path, None, None, "the file is empty (`releasetui init` writes a starter)")
+    if stage is not None:
+        root_node = _with_stage(root_node, path, stage)
+    return _Builder(_Reader(path), path, stage).build(root_node)
+
+
+def _with_stage(root_node: yaml.Node, path: Path, stage: str) -> yaml.Node:
+    """The main file's nodes with the stage file's merged over them."""
+    if not STAGE_NAME_PATTERN.fullmatch(stage):
+        raise ConfigError(path, None, "--stage", f"{show(stage)} is not a stage name (letters, digits, '_' and '-')")
+    declared = declared_stages(root_node)
+    known = f"stages: {_listing(declared)}" if declared else "this file declares no stages:"
+    if declared and stage not in declared:
+        raise ConfigError(path, None, "--stage", f"no stage named {show(stage)}{_suggest(stage, declared)} ({known})")
+    overlay_path = stage_path(path, stage)
+    if not overlay_path.is_file():
+        raise ConfigError(overlay_path, None, "--stage", f"stage {stage}'s file is missing ({known})")
+    overlay = compose_yaml(read_config_text(overlay_path), overlay_path)
+    if overlay is None:
+        return root_node
+    mark_source(overlay, overlay_path)
+    return merge_nodes(root_node, overlay)
+
+
+def _host_place(host: HostConfig) -> tuple:
+    return ("local",) if host.transport == "local" else (host.address, host.port or 22)
+
+
+def _check_stage_roots(config: Config) -> None:
+    """Two stages never share a root on one machine (they would share its lock, builds and history)."""
+    mine = {(_host_place(h), h.root): h for h in config.hosts}
+    for other in config.stages:
+        if other == config.stage or not stage_path(config.path, other).is_file():
+            continue
+        for host in _load(config.path, other).hosts:
+            clash = mine.get((_host_place(host), host.root))
+            if clash is not None:
+                where = "this machine" if clash.transport == "local" else clash.address
+                raise ConfigError(stage_path(config.path, config.stage or ""), None, f"hosts.{clash.name}.root",
+                                  f"{clash.root} on {where} is also stage {other}'s (host {host.name}): each stage "
+                                  "needs roots of its own, or the two would share one lock and one set of builds")
 
 
 def load_config_text(text: str, path: Union[str, Path]) -> Config:
@@ -864,9 +921,10 @@ def load_config_text(text: str, path: Union[str, Path]) -> Config:
 class _Builder:
     """Builds a :class:`Config` from the top node: one instance per load."""
 
-    def __init__(self, reader: _Reader, path: Path):
+    def __init__(self, reader: _Reader, path: Path, stage: Optional[str] = None):
         self.r = reader
         self.path = path
+        self.stage = stage
         self.base = path.resolve().parent
         self.once_hosts: list[tuple[Hook, yaml.Node, str]] = []  # once-hooks naming a host, checked at the end
 
@@ -886,6 +944,7 @@ class _Builder:
         def given(name: str) -> bool:  # present and not null
             return not r.is_null(get(name))
 
+        stage_fields = self.stage_settings(get)  # first: without its stage, this file may lack hosts
         if "project" not in top:
             raise ConfigError(self.path, None, "project", "is required (the name of the app)")
         project = r.text(get("project"), "project",
@@ -940,8 +999,25 @@ class _Builder:
             if given("install_timeout") else 1800.0,
             require_clean=r.boolean(get("require_clean"), "require_clean") if given("require_clean") else False,
             restart_timeout=top_settings.get("restart_timeout", _DEFAULTS["restart_timeout"]),
+            **stage_fields,
         )
         return config
+
+    def stage_settings(self, get: Callable[[str], Optional[yaml.Node]]) -> dict[str, Any]:
+        """``stages``, ``require_stage`` and ``confirm``, checked against the stage asked for."""
+        r = self.r
+        stages_node, require_node = get("stages"), get("require_stage")
+        stages = tuple(r.string_list(stages_node, "stages")) if not r.is_null(stages_node) else ()
+        for name in stages:
+            if not STAGE_NAME_PATTERN.fullmatch(name):
+                raise r.error(stages_node, "stages", f"{show(name)} is not a stage name (letters, digits, '_', '-')")
+        require = r.boolean(require_node, "require_stage") if not r.is_null(require_node) else False
+        if require and self.stage is None:
+            listed = f" (stages: {_listing(stages)})" if stages else ""
+            raise r.error(require_node, "require_stage", f"is true: name a stage with --stage NAME or "
+                                                         f"${STAGE_ENV_VAR}{listed}")
+        confirm = r.boolean(get("confirm"), "confirm") if not r.is_null(get("confirm")) else False
+        return {"stage": self.stage, "stages": stages, "require_stage": require, "confirm": confirm}
 
     # -- per-level settings: top, roles.NAME, hosts.NAME --
 

@@ -104,6 +104,11 @@ TOP = (
     Key("install_timeout", _num(0, 86400), "Seconds for shipping, venv and pip on a host.", 1800),
     Key("require_clean", _BOOL, "Refuse to deploy a source whose git working tree has uncommitted changes.",
         False),
+    Key("stages", {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"}},
+        "The stages this file has: `--stage NAME` merges `hosts.NAME.yml` over it.", []),
+    Key("require_stage", _BOOL, "Refuse to run without `--stage` (or `$RELEASETUI_STAGE`).", False),
+    Key("confirm", _BOOL, "Changing operations need `--yes` when no terminal can ask (set it in a production "
+        "stage's file).", False),
 ) + SETTINGS
 
 _CONNECTION = (

@@ -125,7 +125,7 @@ class OperationContext:
         """The lock's info.json: who, where, since, what, pid, CI job, message, token."""
         return json.dumps({"who": self.identity, "where": self.machine, "since": iso(), "operation": operation,
                            "build_id": build_id, "pid": os.getpid(), "token": self.token, "ci_url": self.ci_url,
-                           "message": self.message}, sort_keys=True)
+                           "message": self.message, "stage": self.config.stage}, sort_keys=True)
 
     def record(self, event: str, host: str, **fields) -> dict:
         """A history record (as a dict): what happened, when, by whom, from where, in which operation."""
@@ -133,6 +133,8 @@ class OperationContext:
                   "where": self.machine, "host": host, "op": self.token}
         if self.ci_url:
             record["ci_url"] = self.ci_url
+        if self.config.stage:
+            record["stage"] = self.config.stage
         if self.message:
             record["message"] = self.message
         record.update(fields)

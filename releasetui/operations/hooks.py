@@ -26,7 +26,7 @@ def hook_env(ctx: OperationContext, operation: str, build_id: Optional[str], pre
     env = {"RELEASETUI_BUILD_ID": build_id or "", "RELEASETUI_PREVIOUS_BUILD_ID": previous or "",
            "RELEASETUI_OPERATION": operation, "RELEASETUI_GIT_COMMIT": git_commit or "",
            "RELEASETUI_PROJECT": ctx.config.project, "RELEASETUI_DEPLOYED_BY": ctx.identity,
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", "RELEASETUI_STAGE": ctx.config.stage or ""}
     if host is not None:
         env["RELEASETUI_HOST"] = host.name
         env["RELEASETUI_ROOT"] = host.root

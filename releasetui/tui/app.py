@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, RichLog
 
 from ..config import Config, HostConfig, find_config, load_config
+from ..stages import stage_from
 from ..executors import ExecutorPool
 from .. import clock, present
 from ..models import Event, HostState, OperationResult
@@ -847,7 +848,8 @@ class ReleaseApp(App[int]):
         self.states: dict[str, object] = {}
         self.main: Optional[MainScreen] = None
         if config is not None:
-            self.sub_title = f"{config.project} · {config.path}"
+            stage = f" · stage {config.stage}" if config.stage else ""
+            self.sub_title = f"{config.project}{stage} · {config.path}"
 
     def now(self) -> datetime:
         """The time ages are measured from."""
@@ -930,7 +932,7 @@ def run_app(args: argparse.Namespace) -> int:
     if path is None:
         app = ReleaseApp(None, looked=looked)
     else:
-        config = load_config(path)
+        config = load_config(path, stage_from(getattr(args, "stage", None)))
         # --host and --role choose the hosts the TUI shows, as they do for --headless.
         app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or [],
                                                      getattr(args, "top_roles", None) or []))
