@@ -22,9 +22,9 @@ from .models import ExitCode, InvalidBuildId
 from .stages import stage_from
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 
-ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "history", "diff")
+ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "history", "diff")
 # Operations that change hosts: on a terminal they show the live per-host table.
-LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unlock")
+LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "lock", "unlock")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", dest="lines", type=int, default=50, metavar="N", help="lines per file (default 50)")
     p.add_argument("-f", dest="follow", action="store_true", help="follow until interrupted")
     common(p, dry_run=False, json_=True)
-    p = sub.add_parser("unlock", help="remove a deploy lock left by a killed operation")
+    p = sub.add_parser("lock", help="hold the fleet's lock by hand (every other operation exits 4) until unlock")
+    common(p, locks=True)
+    p.add_argument("-m", dest="message", metavar="TEXT", help="why (required): shown to everyone refused")
+    p = sub.add_parser("unlock", help="remove a deploy lock: a manual one, or one left by a killed operation")
     common(p)
     p.add_argument("--yes", action="store_true", help="go ahead on a stage with confirm: true (no question)")
     p = sub.add_parser("history", help="every operation on the hosts, newest last")
@@ -193,7 +196,7 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path, stage_from(getattr(args, "sub_stage", None) or args.stage))
 
 
-CHANGING_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unlock")
+CHANGING_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "lock", "unlock")
 
 
 def confirmed(config: Config, args: argparse.Namespace, hosts) -> bool:
@@ -322,6 +325,8 @@ def run_headless(args: argparse.Namespace) -> int:
             result = ops.prune(hosts, args.keep)
         elif args.action in ("pin", "unpin"):
             result = ops.pin(hosts, args.build_id, pinned=args.action == "pin")
+        elif args.action == "lock":
+            result = ops.lock(hosts)
         elif args.action == "unlock":
             result = ops.unlock(hosts)
         elif args.action == "logs":

@@ -176,6 +176,8 @@ class LockInfo:
     def describe(self) -> str:
         """``deploy 20261128... by alice@laptop on laptop (pid 4242) since 2026-...``, one bounded line."""
         what = self.operation + (f" {self.build_id}" if self.build_id else "")
+        if self.operation == "lock":  # taken by hand with `releasetui lock`, held until `unlock`
+            what = "manual lock (releasetui lock)"
         text = f"{what} by {self.who} on {self.where}" + (f" (pid {self.pid})" if self.pid else "") + f" since {self.since}"
         if self.message:
             text += f": {self.message}"

@@ -72,6 +72,14 @@ def pin_script(root: str, token: str, build_id: str, pin: bool, history: str) ->
             + f"history_append {q(history)}\nrm -rf -- deploy.lock && echo RELEASED\n")
 
 
+def hold_script(root: str, token: str, history: str) -> str:
+    """Keep the lock this operation just took (a manual ``lock``): record it in history and leave it in place.
+
+    The lock's info carries no pid, so it is never STALE: only ``unlock`` releases it.
+    """
+    return PREAMBLE + enter_root(root) + owner_check(token) + f"history_append {q(history)}\necho HELD\n"
+
+
 def unlock_script(root: str, expected_token: str, history: str) -> str:
     """Remove the lock that was shown to the person (whatever state it is in: a directory, a file, huge), record it.
 
@@ -105,5 +113,6 @@ def parse_finish(stdout: str) -> dict:
         "not_locked": tags.has("NOTLOCKED"),
         "changed": tags.has("CHANGED"),
         "unlocked": tags.has("UNLOCKED"),
+        "held": tags.has("HELD"),
         "noroot": tags.has("NOROOT"),
     }

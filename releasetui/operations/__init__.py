@@ -101,6 +101,10 @@ class Operations:
         """Pin (or unpin) a build on every host: prune never removes a pinned build."""
         return maintenance.pin(self.ctx, list(hosts), build_id, pinned)
 
+    def lock(self, hosts: Iterable[HostConfig]) -> OperationResult:
+        """Take the fleet's lock by hand and keep it (the message says why) until :meth:`unlock`."""
+        return maintenance.hold(self.ctx, list(hosts))
+
     def unlock(self, hosts: Iterable[HostConfig]) -> OperationResult:
         """Remove each host's deploy lock (as shown), stopping what its operation still runs there."""
         return maintenance.unlock(self.ctx, list(hosts))

@@ -122,9 +122,13 @@ class OperationContext:
     # --- what the hosts are told ------------------------------------------------------------------
 
     def lock_json(self, operation: str, build_id: Optional[str] = None) -> str:
-        """The lock's info.json: who, where, since, what, pid, CI job, message, token."""
+        """The lock's info.json: who, where, since, what, pid, CI job, message, token.
+
+        A manual ``lock`` records no pid: no process holds it, so it is never STALE.
+        """
+        pid = None if operation == "lock" else os.getpid()
         return json.dumps({"who": self.identity, "where": self.machine, "since": iso(), "operation": operation,
-                           "build_id": build_id, "pid": os.getpid(), "token": self.token, "ci_url": self.ci_url,
+                           "build_id": build_id, "pid": pid, "token": self.token, "ci_url": self.ci_url,
                            "message": self.message, "stage": self.config.stage}, sort_keys=True)
 
     def record(self, event: str, host: str, **fields) -> dict:

@@ -1,4 +1,4 @@
-"""Prune, pin and unlock: phases 1, 2 and 6 (read and lock, plan, finish), two round trips per host.
+"""Prune, pin, lock and unlock: phases 1, 2 and 6 (read and lock, plan, finish), two round trips per host.
 
 Prune decides what to remove from the state it read UNDER its own lock, so
 a rollback cannot slip in between the plan and the removal, and history
@@ -130,6 +130,44 @@ def pin(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str, pinne
     for name, outcome in ctx.runner.map(hosts, finish).items():
         host = next(h for h in hosts if h.name == name)
         result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+    return ctx.finish(result, started, hosts)
+
+
+def hold(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResult:
+    """Take the fleet's lock and keep it (``releasetui lock -m WHY``) until ``unlock``: every other operation
+    exits 4 showing who holds it and why.  All hosts or none: a host already locked refuses the whole."""
+    started = time.monotonic()
+    hosts = list(hosts)
+    if not ctx.message:
+        raise OperationError("lock needs -m TEXT: say why deploys are held (everyone refused will read it)")
+    result = OperationResult("lock", dry_run=ctx.dry_run)
+    fleet = read_states(ctx, hosts, ReadRequest(operation="lock"))
+    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
+    refusals = [r for r in rules.read_refusals(fleet.states) if r.kind == "locked"]
+    unreachable = [h for h in hosts if not isinstance(fleet.states[h.name], HostState)]
+    if refusals or unreachable or ctx.stop.is_set():
+        release(ctx, fleet.locked)
+        for host in unreachable:
+            result.outcomes[host.name] = ctx.failure(host, fleet.states[host.name])
+        refusal_outcomes(result, refusals, hosts, current) if refusals else \
+            describe_abort(result, hosts, current, "not every host could be locked", interrupted=ctx.stop.is_set())
+        return ctx.finish(result, started, hosts)
+
+    def keep(host: HostConfig) -> HostOutcome:
+        script = commands.hold_script(host.root, ctx.token, ctx.record_json("lock", host.name))
+        if ctx.dry_run:
+            ctx.executor(host).record("lock", script)
+            return HostOutcome(host.name, "ok", "would hold the lock", current=current[host.name])
+        run = ctx.run(host, script, phase="finish", interruptible=False)
+        if not run.ok or not commands.parse_finish(run.stdout)["held"]:
+            return HostOutcome(host.name, "failed", f"lock not held: {run.error_text()}", current=current[host.name])
+        return HostOutcome(host.name, "ok", "locked until `releasetui --headless unlock`", current=current[host.name])
+
+    for name, outcome in ctx.runner.map(hosts, keep).items():
+        host = next(h for h in hosts if h.name == name)
+        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+    if not result.ok:
+        release(ctx, [h for h in fleet.locked if result.outcomes[h.name].status != "ok"])
     return ctx.finish(result, started, hosts)
 
 
