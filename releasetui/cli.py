@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "key refused, 4 locked by another operation, 130 interrupted.")
     parser.add_argument("--config", metavar="PATH", help="hosts.yml to use (default: $RELEASETUI_CONFIG, then ./hosts.yml)")
     parser.add_argument("--host", dest="top_hosts", action="append", metavar="NAME", default=[],
-                        help="only this host (repeatable)")
+                        help="only this host, or the hosts a glob matches: 'web1*' (repeatable)")
     parser.add_argument("--role", dest="top_roles", action="append", metavar="NAME", default=[],
-                        help="only the hosts of this role (repeatable)")
+                        help="only the hosts of this role, or of the roles a glob matches (repeatable)")
     parser.add_argument("--stage", metavar="NAME", help="merge hosts.NAME.yml over the config (default: "
                         "$RELEASETUI_STAGE)")
     parser.add_argument("--headless", action="store_true", help="run ACTION without the TUI (for CI)")
@@ -90,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         # Also accepted after the action, where people tend to type it.
         p.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
         p.add_argument("--stage", dest="sub_stage", metavar="NAME", help=argparse.SUPPRESS)
-        p.add_argument("--host", dest="hosts", action="append", metavar="NAME", default=[], help="only this host (repeatable)")
+        p.add_argument("--host", dest="hosts", action="append", metavar="NAME", default=[], help="only this host, or the hosts a glob matches: 'web1*' (repeatable)")
         p.add_argument("--role", dest="roles", action="append", metavar="NAME", default=[],
-                       help="only the hosts of this role (repeatable)")
+                       help="only the hosts of this role, or of the roles a glob matches (repeatable)")
         p.add_argument("--parallel", type=_positive, metavar="N", help="hosts worked on at once (default: parallel)")
         if dry_run:
             p.add_argument("--dry-run", action="store_true", help="read the hosts, print every remote command; change nothing")

@@ -17,6 +17,7 @@ recursive composer, so no input can raise ``RecursionError``.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import posixpath
 import re
@@ -228,18 +229,37 @@ class Config:
         """
         if not names and not roles:
             return self.hosts
-        known_hosts = {h.name for h in self.hosts}
+        all_names = [h.name for h in self.hosts]
+        wanted_names = set()
         for name in names or ():
-            if name not in known_hosts:
+            matched = _matching(name, all_names)
+            if not matched:
+                what = "matches" if _is_glob(name) else "named"
                 raise ConfigError(self.path, None, "--host",
-                                  f"no host named {show(name)}{_suggest(name, known_hosts)} (known: "
-                                  f"{_listing(h.name for h in self.hosts)})")
+                                  f"no host {what} {show(name)}{_suggest(name, all_names)} (known: "
+                                  f"{_listing(all_names)})")
+            wanted_names.update(matched)
+        wanted_roles = set()
         for role in roles or ():
-            if role not in self.roles:
+            matched = _matching(role, self.roles)
+            if not matched:
                 known = f"known: {_listing(self.roles)}" if self.roles else "no roles are defined under roles:"
-                raise ConfigError(self.path, None, "--role", f"no role named {show(role)}{_suggest(role, self.roles)} ({known})")
-        wanted_names, wanted_roles = set(names or ()), set(roles or ())
+                what = "matches" if _is_glob(role) else "named"
+                raise ConfigError(self.path, None, "--role", f"no role {what} {show(role)}{_suggest(role, self.roles)} ({known})")
+            wanted_roles.update(matched)
         return tuple(h for h in self.hosts if h.name in wanted_names or wanted_roles.intersection(h.roles))
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def _matching(pattern: str, names: Iterable[str]) -> list[str]:
+    """The names ``pattern`` selects: itself when it is a name, else every name the glob (``web1*``) matches."""
+    names = list(names)
+    if not _is_glob(pattern):
+        return [pattern] if pattern in names else []
+    return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
 
 
 def find_config(explicit: Optional[str] = None, cwd: Optional[Path] = None) -> tuple[Optional[Path], list[str]]:

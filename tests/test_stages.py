@@ -124,3 +124,4 @@ def test_the_stage_is_in_history_locks_and_hooks_over_ssh(ssh_project):
         [record] = [json.loads(line) for line in (root / "history.jsonl").read_text().splitlines()]
         assert record["stage"] == "staging" and record["host"] == name
         assert not p.roots[name].exists(), "production's roots are untouched by a staging deploy"
+
