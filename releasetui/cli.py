@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch", type=_batch, metavar="N|P%", help="then this many hosts per wave")
         p.add_argument("--pause", type=_seconds, metavar="SECONDS", help="between waves")
         p.add_argument("--no-health", dest="health", action="store_false", help="do not poll the health check")
+        p.add_argument("--skip-hooks", action="store_true", help="run no hook at all (emergencies: migrations and "
+                       "notifications are skipped too)")
 
     p = sub.add_parser("deploy", help="ship the source as a new build and make it current on every host")
     p.add_argument("--source", metavar="DIR", help="directory to ship (default: 'source' from the config)")
@@ -288,6 +290,9 @@ def run_headless(args: argparse.Namespace) -> int:
     from .operations import OperationError, Operations, RolloutChoice
 
     config = _load(args)
+    if getattr(args, "skip_hooks", False) and config.hook_names():
+        print(f"releasetui: warning: --skip-hooks: not running {', '.join(config.hook_names())}", file=sys.stderr)
+        config = config.without_hooks()
     hosts = config.select((args.top_hosts or []) + (getattr(args, "hosts", None) or []),
                           (args.top_roles or []) + (getattr(args, "roles", None) or []))
     if not confirmed(config, args, hosts):

@@ -222,6 +222,15 @@ class Config:
                 return host
         raise KeyError(name)
 
+    def without_hooks(self) -> "Config":
+        """This config with no hook anywhere (``--skip-hooks``, for emergencies)."""
+        import dataclasses
+        return dataclasses.replace(self, hooks=(), hosts=tuple(dataclasses.replace(h, hooks=()) for h in self.hosts))
+
+    def hook_names(self) -> list[str]:
+        """The names of every hook configured anywhere, in order, once each."""
+        return list(dict.fromkeys(h.name for h in self.hooks + tuple(x for host in self.hosts for x in host.hooks)))
+
     def select(self, names: Optional[list[str]], roles: Optional[list[str]] = None) -> tuple[HostConfig, ...]:
         """The hosts named OR in one of ``roles`` (union, config order, no duplicates); all when both are empty.
 

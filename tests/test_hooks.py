@@ -259,3 +259,15 @@ def test_dry_run_prints_the_hooks_it_would_run_and_runs_none(ssh_project):
     assert "# web1: would run after_activate:" in text and "# web2: would run after_activate:" not in text
     assert "would run here, once it succeeded: echo notify" in text
     assert not list(p.dir.glob("ran*")), "a dry run runs no hook"
+
+
+def test_skip_hooks_runs_none_and_says_so_in_one_warning(local_project):
+    p = local_project
+    marker = p.dir / "hook-ran"
+    p.set("hooks", f"{{local_before: 'touch {marker}', after_activate: 'touch {marker}'}}")
+    proc = p.cli("--headless", "deploy", "--skip-hooks")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == "releasetui: warning: --skip-hooks: not running local_before, after_activate\n"
+    assert not marker.exists() and p.current("box")
+    assert p.cli("--headless", "deploy").returncode == 0
+    assert marker.exists()
