@@ -22,7 +22,7 @@ from .models import ExitCode, InvalidBuildId
 from .stages import stage_from
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 
-ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "history", "diff")
+ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "history", "diff", "doctor")
 # Operations that change hosts: on a terminal they show the live per-host table.
 LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "lock", "unlock")
 
@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="every operation on the hosts, newest last")
     p.add_argument("-n", dest="lines", type=_positive, default=50, metavar="N", help="operations shown (default 50)")
     common(p, dry_run=False)
+    p = sub.add_parser("doctor", help="check every host and this machine for what a deploy needs")
+    common(p, dry_run=False)
     p = sub.add_parser("demo", help="make a sandbox with a sample app and open the TUI on it")
     p.add_argument("--headless", dest="demo_headless", action="store_true",
                    help="only prepare the sandbox and print its config path")
@@ -247,6 +249,31 @@ def _show_history(ops, hosts, args, out: SafeStream) -> ExitCode:
     return ExitCode.UNREACHABLE if any(p.startswith("unreachable") for p in problems.values()) else ExitCode.OK
 
 
+def _show_doctor(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
+    """``doctor``: one line per problem, grouped across hosts; exit 0 only when every check passed."""
+    from .present import host_list
+
+    checkup = ops.doctor(hosts)
+    if as_json:
+        out.write(json.dumps(checkup.to_dict(), indent=2) + "\n")
+    else:
+        by_problem: dict[str, list[str]] = {}
+        for name, host in checkup.hosts.items():
+            for problem in host.problems:
+                by_problem.setdefault(problem, []).append(name)
+        lines = [f"{host_list(names)}: {problem}" for problem, names in by_problem.items()]
+        lines += [f"here: {problem}" for problem in checkup.local]
+        failing = sorted(n for n, h in checkup.hosts.items() if h.problems)
+        total = len(lines)
+        lines.append(f"doctor: every check passed on {len(checkup.hosts)} host(s) and here" if checkup.ok else
+                     f"doctor: {total} problem(s)" + (f" on {host_list(failing)}" if failing else "") + " (exit 1)")
+        out.write("".join(line + "\n" for line in lines))
+    out.flush()
+    if any(h.unreachable for h in checkup.hosts.values()):
+        return ExitCode.UNREACHABLE
+    return ExitCode.OK if checkup.ok else ExitCode.FAILED
+
+
 def _show_diff(ops, hosts, args, out: SafeStream) -> ExitCode:
     """``diff``: one document (``--json``) or the grouped text; one round trip per host."""
     report = ops.diff(hosts, args.from_id, args.to_id, source=Path(args.source) if args.source else None,
@@ -302,7 +329,7 @@ def run_headless(args: argparse.Namespace) -> int:
     out = SafeStream(sys.stdout)
     printer = _printer(args, out, hosts)
     # builds, history and diff print one document: their connection steps are not data.
-    report = None if args.action in ("builds", "history", "diff") else printer.event
+    report = None if args.action in ("builds", "history", "diff", "doctor") else printer.event
     ops = Operations(config, report=report, dry_run=getattr(args, "dry_run", False),
                      parallel=getattr(args, "parallel", None), lock_wait=getattr(args, "lock_wait", None),
                      message=getattr(args, "message", None))
@@ -314,6 +341,8 @@ def run_headless(args: argparse.Namespace) -> int:
             return _show_history(ops, hosts, args, out)
         if args.action == "diff":
             return _show_diff(ops, hosts, args, out)
+        if args.action == "doctor":
+            return _show_doctor(ops, hosts, as_json, out)
         rollout = None
         if args.action in ("deploy", "rollback"):
             rollout = RolloutChoice(args.canary, args.batch, args.pause or 0.0)

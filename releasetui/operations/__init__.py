@@ -109,6 +109,11 @@ class Operations:
         """Remove each host's deploy lock (as shown), stopping what its operation still runs there."""
         return maintenance.unlock(self.ctx, list(hosts))
 
+    def doctor(self, hosts: Iterable[HostConfig]):
+        """Check every host and this machine for what a deploy needs (one read-only round trip per host)."""
+        from .doctor import checkup
+        return checkup(self.ctx, list(hosts))
+
     def states(self, hosts: Iterable[HostConfig]) -> dict[str, object]:
         """Each host's state (one read-only round trip per host), or the exception reading it raised."""
         return reading.states(self.ctx, list(hosts))
