@@ -20,9 +20,10 @@ from . import __version__, clock
 from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
 from .stages import stage_from
+from .text import clean_line
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 
-ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "history", "diff", "doctor")
+ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "history", "diff", "doctor", "exec")
 # Operations that change hosts: on a terminal they show the live per-host table.
 LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "lock", "unlock")
 
@@ -153,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="every operation on the hosts, newest last")
     p.add_argument("-n", dest="lines", type=_positive, default=50, metavar="N", help="operations shown (default 50)")
     common(p, dry_run=False)
+    p = sub.add_parser("exec", help="run a one-off command in the live build of each host (its venv on PATH)")
+    p.add_argument("--once", action="store_true", help="on the first targeted host only")
+    p.add_argument("-i", dest="interactive", action="store_true", help="interactive, with this terminal (one host)")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per host (default: script_timeout)")
+    common(p)
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command and its arguments")
     p = sub.add_parser("doctor", help="check every host and this machine for what a deploy needs")
     common(p, dry_run=False)
     p = sub.add_parser("demo", help="make a sandbox with a sample app and open the TUI on it")
@@ -274,6 +281,44 @@ def _show_doctor(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
     return ExitCode.OK if checkup.ok else ExitCode.FAILED
 
 
+def _run_exec(ops, hosts, args, out: SafeStream) -> ExitCode:
+    """``exec``: the command on each host; identical outcomes grouped; exit 0 only when it exited 0 everywhere."""
+    from .present import host_list
+
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise ConfigError(ops.config.path, None, "exec", "name the command to run after --, e.g. "
+                                                         "releasetui --headless exec -- flask db current")
+    hosts = list(hosts)[:1] if args.once else list(hosts)
+    if args.interactive:
+        if len(hosts) != 1:
+            raise ConfigError(ops.config.path, None, "exec -i", f"runs on one host: name it with --host "
+                                                                f"(or add --once); {len(hosts)} are targeted")
+        import subprocess
+        try:
+            return subprocess.call(ops.interactive_command(hosts[0], argv))
+        except OSError as exc:
+            raise ConfigError(ops.config.path, None, "exec -i", f"cannot start ssh: {exc.strerror or exc}") from None
+    run = ops.exec(hosts, argv, timeout=args.timeout)
+    if getattr(args, "json", False):
+        out.write(json.dumps(run.to_dict(), indent=2) + "\n")
+    else:
+        verdicts: dict[str, list[str]] = {}
+        for (kind, value, output), names in run.groups():
+            what = f"exit {value}" if kind == "exit" else f"did not run: {value}"
+            out.write(f"== {host_list(names)} ({len(names)} host{'s' if len(names) > 1 else ''}): {what}\n")
+            if output:
+                out.write(output if output.endswith("\n") else output + "\n")
+            verdicts.setdefault(what, []).extend(names)
+        code = 0 if run.ok else 1
+        out.write(f"exec {clean_line(run.command, 80)}: "
+                  + "; ".join(f"{what} on {host_list(names)}" for what, names in verdicts.items()) + f" (exit {code})\n")
+    out.flush()
+    if run.unreachable:
+        return ExitCode.UNREACHABLE
+    return ExitCode.OK if run.ok else ExitCode.FAILED
+
+
 def _show_diff(ops, hosts, args, out: SafeStream) -> ExitCode:
     """``diff``: one document (``--json``) or the grouped text; one round trip per host."""
     report = ops.diff(hosts, args.from_id, args.to_id, source=Path(args.source) if args.source else None,
@@ -329,7 +374,7 @@ def run_headless(args: argparse.Namespace) -> int:
     out = SafeStream(sys.stdout)
     printer = _printer(args, out, hosts)
     # builds, history and diff print one document: their connection steps are not data.
-    report = None if args.action in ("builds", "history", "diff", "doctor") else printer.event
+    report = None if args.action in ("builds", "history", "diff", "doctor", "exec") else printer.event
     ops = Operations(config, report=report, dry_run=getattr(args, "dry_run", False),
                      parallel=getattr(args, "parallel", None), lock_wait=getattr(args, "lock_wait", None),
                      message=getattr(args, "message", None))
@@ -343,6 +388,8 @@ def run_headless(args: argparse.Namespace) -> int:
             return _show_diff(ops, hosts, args, out)
         if args.action == "doctor":
             return _show_doctor(ops, hosts, as_json, out)
+        if args.action == "exec":
+            return _run_exec(ops, hosts, args, out)
         rollout = None
         if args.action in ("deploy", "rollback"):
             rollout = RolloutChoice(args.canary, args.batch, args.pause or 0.0)

@@ -109,6 +109,16 @@ class Operations:
         """Remove each host's deploy lock (as shown), stopping what its operation still runs there."""
         return maintenance.unlock(self.ctx, list(hosts))
 
+    def exec(self, hosts: Iterable[HostConfig], argv: list, timeout: Optional[float] = None):
+        """Run a one-off command in the live build of every host (see :mod:`.execution`)."""
+        from .execution import run_exec
+        return run_exec(self.ctx, list(hosts), argv, timeout)
+
+    def interactive_command(self, host: HostConfig, argv: list) -> list:
+        """The argv that runs ``argv`` on ``host`` with this terminal (``exec -i``)."""
+        from .execution import interactive_command
+        return interactive_command(self.ctx, host, argv)
+
     def doctor(self, hosts: Iterable[HostConfig]):
         """Check every host and this machine for what a deploy needs (one read-only round trip per host)."""
         from .doctor import checkup
