@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="recreate the sandbox from scratch")
     from .init import add_init_parser
     add_init_parser(sub)
+    p = sub.add_parser("config", help="print the configuration as operations use it (stage merged, hosts resolved)")
+    p.add_argument("--json", action="store_true", help="one JSON document")
+    p.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
+    p.add_argument("--stage", dest="sub_stage", metavar="NAME", help=argparse.SUPPRESS)
     p = sub.add_parser("schema", help="print the JSON Schema of hosts.yml (for editors and linters)")
     p = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
     p.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL", help="bash, zsh or fish")
@@ -446,6 +450,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.action == "init":
             from .init import run_init
             return run_init(args)
+        if args.action == "config":
+            from .effective import effective, effective_lines
+            config = _load(args)
+            text = json.dumps(effective(config), indent=2) + "\n" if args.json else \
+                "".join(line + "\n" for line in effective_lines(config))
+            sys.stdout.write(text)
+            return ExitCode.OK
         if args.action == "schema":
             from .schema import schema_text
             sys.stdout.write(schema_text())

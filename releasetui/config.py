@@ -166,6 +166,8 @@ class HostConfig:
     logs: tuple[str, ...] = ()
     hooks: tuple[Hook, ...] = ()            # the REMOTE hooks this host runs, in HOOK_NAMES_REMOTE order
     jump: Optional[JumpHost] = None
+    # Where each resolved setting came from: ("root", "hosts.web1"), ("python", "roles.web"), ("logs", "default").
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -1294,9 +1296,12 @@ class _Builder:
         """Each setting for one host: the host's own, else its roles' (which must agree), else the top level's."""
         resolved: dict[str, Any] = {}
 
+        origins: dict[str, str] = {}
+
         def pick(key: str, values: dict, role_values: list[tuple[str, Any]], top_values: dict, default: Any,
                  key_path: str) -> Any:
             if key in values:
+                origins[key] = where
                 return values[key]
             if role_values:
                 first_role, first = role_values[0]
@@ -1304,7 +1309,9 @@ class _Builder:
                     if other != first:
                         raise self.r.error(key_node, key_path, f"its roles {first_role!r} and {other_role!r} set "
                                                                "different values: set it on the host")
+                origins[key] = f"roles.{first_role}"
                 return first
+            origins[key] = "top level" if key in top_values else "default"
             return top_values.get(key, default)
 
         for key in SETTING_KEYS:
@@ -1319,6 +1326,7 @@ class _Builder:
                            if hook_name in role_settings[role].get("hooks", {})]
             hooks.extend(pick(hook_name, own_hooks, role_values, top_hooks, (), f"{where}.hooks.{hook_name}"))
         resolved["hooks"] = tuple(hooks)
+        resolved["origins"] = tuple(sorted(origins.items()))
         return resolved
 
     # -- shared, rollout --

@@ -125,3 +125,22 @@ def test_the_stage_is_in_history_locks_and_hooks_over_ssh(ssh_project):
         assert record["stage"] == "staging" and record["host"] == name
         assert not p.roots[name].exists(), "production's roots are untouched by a staging deploy"
 
+
+
+def test_config_prints_the_merged_configuration_and_where_each_host_setting_came_from(local_project):
+    p = local_project
+    text = p.config.read_text().replace("hosts:\n", "roles: {web: {restart_timeout: 7}}\nhosts:\n", 1)
+    p.config.write_text(text.replace("transport: local}", "transport: local, roles: [web]}"))
+    staged(p)
+    p.config.with_name("hosts.staging.yml").write_text(
+        p.config.with_name("hosts.staging.yml").read_text() + "keep_builds: 9\n")
+    proc = p.cli("config", "--stage", "staging", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["top"]["stage"] == "staging" and doc["top"]["keep_builds"] == 9
+    box = doc["hosts"]["box"]["settings"]
+    assert box["root"] == {"value": str(p.roots["box"]).replace("root-box", "staging-root-box"), "from": "hosts.box"}
+    assert box["restart_timeout"] == {"value": 7, "from": "roles.web"}
+    assert box["python"]["from"] == "top level" and box["healthcheck"] == {"value": None, "from": "default"}
+    human = p.cli("config", "--stage", "staging").stdout
+    assert "keep_builds: 9" in human and "    restart_timeout: 7.0  [roles.web]" in human
