@@ -22,6 +22,7 @@ from .models import ExitCode, InvalidBuildId
 from .stages import stage_from
 from .text import clean_line
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
+from .rules import canary_problem
 
 ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "history", "diff", "doctor", "exec")
 # Operations that change hosts: on a terminal they show the live per-host table.
@@ -29,11 +30,16 @@ LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "lock", "unlock")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that exits with ExitCode.USAGE and one line on stderr."""
+    """argparse that exits with ExitCode.USAGE and one line on stderr (no usage block: ``--help`` has it)."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.print_usage(sys.stderr)
-        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
+        self.exit(int(ExitCode.USAGE), usage_line(message, self.prog))
+
+
+def usage_line(message: str, prog: str = "releasetui") -> str:
+    """``releasetui: <error> (see releasetui deploy --help)``: the one line a usage error is."""
+    text = " ".join(message.split())  # argparse's messages may wrap; a usage error stays one line
+    return f"releasetui: {text} (see {prog} --help)\n"
 
 
 def _batch(text: str):
@@ -67,6 +73,13 @@ def _seconds(text: str) -> float:
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0 (``logs -n 0 -f``: only new lines); ``-5`` is refused, not handed to ``tail``."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return int(text)
 
 
@@ -142,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("build_id", metavar="BUILD_ID")
     common(p, locks=True)
     p = sub.add_parser("logs", help="tail the configured log files")
-    p.add_argument("-n", dest="lines", type=int, default=50, metavar="N", help="lines per file (default 50)")
+    p.add_argument("-n", dest="lines", type=_count, default=50, metavar="N", help="lines per file (default 50)")
     p.add_argument("-f", dest="follow", action="store_true", help="follow until interrupted")
     common(p, dry_run=False, json_=True)
     p = sub.add_parser("lock", help="hold the fleet's lock by hand (every other operation exits 4) until unlock")
@@ -335,13 +348,18 @@ def _show_diff(ops, hosts, args, out: SafeStream) -> ExitCode:
     return report.exit_code
 
 
-def _install_interrupts(ops, printer) -> None:
+def _install_interrupts(ops, printer, action: Optional[str] = None) -> None:
     """Ctrl-C presses the operation's interrupt instead of raising in the middle of the work.
 
-    What it says goes to stderr through the printer, so a live table is not torn by it.
+    What it says goes to stderr through the printer, so a live table is not torn by it.  For ``logs`` it
+    only stops the tail: nothing is switched, so there is nothing to switch back.
     """
     def handler(signum, frame) -> None:
         count = ops.interrupt()
+        if action == "logs":
+            if count == 1:
+                printer.notice("releasetui: logs: stopped")
+            return
         if count == 1:
             printer.notice("releasetui: interrupted: stopping (before the switch: cleaning up; during it: this wave "
                            "finishes). Ctrl-C again to stop waiting and switch every host back.")
@@ -382,7 +400,7 @@ def run_headless(args: argparse.Namespace) -> int:
     ops = Operations(config, report=report, dry_run=getattr(args, "dry_run", False),
                      parallel=getattr(args, "parallel", None), lock_wait=getattr(args, "lock_wait", None),
                      message=getattr(args, "message", None))
-    _install_interrupts(ops, printer)
+    _install_interrupts(ops, printer, args.action)
     try:
         if args.action == "builds":
             return _show_builds(ops, hosts, as_json, out)
@@ -397,10 +415,9 @@ def run_headless(args: argparse.Namespace) -> int:
         rollout = None
         if args.action in ("deploy", "rollback"):
             rollout = RolloutChoice(args.canary, args.batch, args.pause or 0.0)
-            if isinstance(args.canary, tuple):
-                unknown = [n for n in args.canary if n not in {h.name for h in hosts}]
-                if unknown:
-                    raise ConfigError(config.path, None, "--canary", f"not a targeted host: {', '.join(unknown)}")
+            problem = canary_problem(args.canary, [h.name for h in hosts], known=[h.name for h in config.hosts])
+            if problem:  # refused before any host is touched: it cannot mean what was typed
+                raise ConfigError(config.path, None, "--canary", problem.reason)
         if args.action == "deploy":
             result = ops.deploy(hosts, source=Path(args.source) if args.source else None, rollout=rollout,
                                 health=args.health, ref=args.ref)
@@ -418,8 +435,8 @@ def run_headless(args: argparse.Namespace) -> int:
             if not any(h.logs for h in hosts):
                 raise ConfigError(config.path, None, "logs", "no log files configured")
             result = ops.logs(hosts, lines=args.lines, follow=args.follow)
-            if ops.interrupts.pressed:
-                return ExitCode.INTERRUPTED
+            if ops.interrupts.pressed:  # following is ended by Ctrl-C: the normal end, not an interruption
+                return ExitCode.OK if args.follow and result.ok else ExitCode.INTERRUPTED
         else:  # pragma: no cover - argparse limits the choices
             raise ValueError(args.action)
     except (OperationError, InvalidBuildId) as exc:

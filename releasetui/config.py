@@ -1365,6 +1365,23 @@ class _Builder:
                 lists[kind].append(normal)
         return Shared(files=tuple(lists["files"]), dirs=tuple(lists["dirs"]))
 
+    def canary(self, node: yaml.Node, host_names: list[str]) -> Union[int, tuple[str, ...]]:
+        """``rollout.canary``: a count or host names, checked by the rule ``--canary`` obeys too."""
+        from .rules import canary_problem  # rules imports this module: only at call time
+        r = self.r
+        if isinstance(node, yaml.SequenceNode):
+            names = tuple(r.text(item, f"rollout.canary[{i}]") for i, item in enumerate(node.value))
+            canary: Union[int, tuple[str, ...]] = names
+        else:
+            canary = r.integer(node, "rollout.canary")
+        problem = canary_problem(canary, host_names, where="configured")
+        if problem is None:
+            return canary if canary != () else 0
+        if problem.index is None:
+            raise r.error(node, "rollout.canary", problem.reason)
+        suggestion = _suggest(problem.unknown, host_names) if problem.unknown else ""
+        raise r.error(node.value[problem.index], f"rollout.canary[{problem.index}]", problem.reason + suggestion)
+
     def rollout(self, node: yaml.Node, host_names: list[str]) -> Rollout:
         """``rollout: {canary, batch, pause}``."""
         r = self.r
@@ -1372,20 +1389,7 @@ class _Builder:
         r.check_keys(items, ROLLOUT_KEYS, "rollout", "rollout:")
         canary: Union[int, tuple[str, ...]] = 0
         if "canary" in items and not r.is_null(items["canary"][1]):
-            canary_node = items["canary"][1]
-            if isinstance(canary_node, yaml.SequenceNode):
-                names: list[str] = []
-                for i, item in enumerate(canary_node.value):
-                    name = r.text(item, f"rollout.canary[{i}]")
-                    if name not in host_names:
-                        raise r.error(item, f"rollout.canary[{i}]", f"no host named {show(name)}{_suggest(name, host_names)}")
-                    if name in names:
-                        raise r.error(item, f"rollout.canary[{i}]", f"{show(name)} is listed twice")
-                    names.append(name)
-                canary = tuple(names) if names else 0
-            else:
-                canary = r.integer(canary_node, "rollout.canary",
-                                   lambda v: None if v >= 0 else "must be a number of hosts (0 or more) or a list of hosts")
+            canary = self.canary(items["canary"][1], host_names)
         batch: Union[int, str, None] = None
         if "batch" in items and not r.is_null(items["batch"][1]):
             batch_node = items["batch"][1]

@@ -23,7 +23,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import Any, Callable, Optional, TextIO
 
 import yaml
 
@@ -43,6 +43,7 @@ from .config import (
     read_config_text,
     show,
 )
+from .text import clean_line
 
 TEMPLATE = "hosts.starter.yml"
 MAX_RANGE_HOSTS = 10_000  # `web[0:99999999]` is a typo or an attack, not a fleet
@@ -84,11 +85,17 @@ def add_init_parser(sub: argparse._SubParsersAction) -> None:
                                                           "a directory gets hosts.yml inside it)")
     p.add_argument("--from-ansible", dest="inventory", metavar="INVENTORY",
                    help="an INI or YAML Ansible inventory: hosts and their connection variables; groups become roles")
-    p.add_argument("--group", metavar="NAME", help="with --from-ansible: only this group's hosts (children included)")
+    p.add_argument("--group", metavar="NAME", help="with --from-ansible: only this group's hosts (children "
+                   "included; `all`: every host); needed when the inventory's hosts are in several groups")
 
 
-def run_init(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
-    """``releasetui init``: write the file and say what to do next; a ConfigError becomes exit 2 in the CLI."""
+def run_init(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None,
+             ask: Optional[Callable[[str], str]] = None) -> int:
+    """``releasetui init``: write the file and say what to do next; a ConfigError becomes exit 2 in the CLI.
+
+    ``ask`` (a question -> the answer) chooses the group when the inventory has several and ``--group`` is
+    not given; by default it asks on a terminal, and without one the choice is required.
+    """
     out, err = out or sys.stdout, err or sys.stderr
     if getattr(args, "group", None) and not getattr(args, "inventory", None):
         raise ConfigError("releasetui init", None, "--group", "only makes sense with --from-ansible INVENTORY")
@@ -99,7 +106,8 @@ def run_init(args: argparse.Namespace, out: Optional[TextIO] = None, err: Option
     project = project_name(target.parent)
     if getattr(args, "inventory", None):
         inventory = parse_inventory(Path(args.inventory))
-        text, summary, unmapped = config_from_inventory(inventory, args.group, project)
+        group = args.group or choose_group(inventory, ask if ask is not None else _terminal_question(err))
+        text, summary, unmapped = config_from_inventory(inventory, group, project)
     else:
         text, summary, unmapped = starter_text(project), None, []
     try:
@@ -115,6 +123,53 @@ def run_init(args: argparse.Namespace, out: Optional[TextIO] = None, err: Option
     else:
         out.write(f"wrote {target}: set `root` and your hosts, then check with: releasetui --headless builds\n")
     return 0
+
+
+def group_choices(inventory: Inventory) -> dict[str, int]:
+    """The groups to choose from (name -> host count, children included), or {} when there is no choice to make.
+
+    Importing every host would make the database server, the bastion and
+    ``localhost`` deploy targets as soon as the inventory groups hosts apart:
+    there is a choice when some group with hosts does not hold every host.
+    """
+    everyone = {h for g in _descendants(inventory, "all") for h in inventory.group(g).hosts}
+    counts: dict[str, int] = {}
+    for name in inventory.groups:
+        members = {h for g in _descendants(inventory, name) for h in inventory.group(g).hosts}
+        if name != "all" and members:
+            counts[name] = len(members)
+    if all(count == len(everyone) for count in counts.values()):
+        return {}
+    return counts
+
+
+def choose_group(inventory: Inventory, ask: Optional[Callable[[str], str]]) -> Optional[str]:
+    """The group to import: None (every host) when there is no choice, else ``ask``'s answer, else refused."""
+    choices = group_choices(inventory)
+    if not choices:
+        return None
+    listing = _listing([f"{name} ({count} host{'s' if count != 1 else ''})" for name, count in choices.items()], 300)
+    what = f"the inventory's hosts are in {len(choices)} groups: {listing}"
+    answer = ask(f"releasetui: {clean_line(what)}\nimport which group (`all`: every host)? ").strip() if ask else ""
+    if answer:
+        return answer  # an unknown name is refused with a suggestion by config_from_inventory
+    raise ConfigError(inventory.path, None, "--group", f"{what}; choose one with --group NAME "
+                                                      "(--group all imports every host)")
+
+
+def _terminal_question(err: TextIO) -> Optional[Callable[[str], str]]:
+    """Ask on the terminal (question on ``err``, answer from stdin) when stdin is one; else None."""
+    try:
+        if not sys.stdin.isatty():
+            return None
+    except (AttributeError, ValueError, OSError):
+        return None
+
+    def ask(question: str) -> str:
+        err.write(question)
+        err.flush()
+        return sys.stdin.readline()
+    return ask
 
 
 def output_path(given: Optional[str]) -> Path:

@@ -173,8 +173,11 @@ class LockInfo:
     # Kept for callers of the earlier name.
     from_json = from_text
 
-    def describe(self) -> str:
-        """``deploy 20261128... by alice@laptop on laptop (pid 4242) since 2026-...``, one bounded line."""
+    def describe(self, hint: bool = True) -> str:
+        """``deploy 20261128... by alice@laptop on laptop (pid 4242) since 2026-...``, one bounded line.
+
+        ``hint``: a stale lock's text ends with how to remove it (not once it is removed).
+        """
         what = self.operation + (f" {self.build_id}" if self.build_id else "")
         if self.operation == "lock":  # taken by hand with `releasetui lock`, held until `unlock`
             what = "manual lock (releasetui lock)"
@@ -186,7 +189,8 @@ class LockInfo:
         if self.damaged:
             text += f" (damaged lock: {self.damaged})"
         if self.stale:
-            text += f"; STALE: pid {self.pid} no longer runs on {self.where} (`releasetui --headless unlock` removes it)"
+            text += f"; STALE: pid {self.pid} no longer runs on {self.where}"
+            text += " (`releasetui --headless unlock` removes it)" if hint else ""
         return clean_line(text, 400)
 
 

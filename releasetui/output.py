@@ -2,7 +2,8 @@
 
 stdout is data (one line per finished step per host, the outcomes, what is
 live); diagnostics go to stderr.  Colour only on a terminal with ``NO_COLOR``
-unset.  Every text that came from a host is cleaned of escape sequences.
+unset, not ``TERM=dumb``, not in a CI job (``CI=true``).  Every text that came
+from a host is cleaned of escape sequences.
 """
 
 from __future__ import annotations
@@ -62,12 +63,15 @@ class SafeStream:
             pass
 
 
-def colour_wanted(stream: TextIO) -> bool:
-    """Colour only on a terminal, and never with ``NO_COLOR`` set."""
-    try:
-        return stream.isatty() and "NO_COLOR" not in os.environ
-    except (ValueError, OSError):
-        return False
+def colour_wanted(stream: TextIO, environ=None) -> bool:
+    """Colour only on a terminal, and never with ``NO_COLOR`` set, ``TERM=dumb`` or in a CI job."""
+    environ = os.environ if environ is None else environ
+    return "NO_COLOR" not in environ and not plain_environment(environ) and is_terminal(stream)
+
+
+def plain_environment(environ) -> bool:
+    """A dumb terminal or a CI job (which may fake a tty): plain text only, no colour, no cursor codes."""
+    return environ.get("TERM") == "dumb" or environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 class HumanPrinter:
@@ -172,9 +176,7 @@ def closing_lines(result: OperationResult) -> list[tuple[str, str]]:
 def live_table_wanted(stream, environ=None) -> bool:
     """Whether ``stream`` gets the live table: a terminal, not a dumb one, not a CI job (which may fake a tty)."""
     environ = os.environ if environ is None else environ
-    if environ.get("TERM") == "dumb" or environ.get("CI", "").lower() in ("1", "true", "yes"):
-        return False
-    return is_terminal(stream)
+    return not plain_environment(environ) and is_terminal(stream)
 
 
 def is_terminal(stream) -> bool:
@@ -244,7 +246,9 @@ def fleet_summary_lines(states: dict) -> list[str]:
     total = len(states)
     live = {n: s.current or "nothing" for n, s in reachable.items()}
     groups = present.group_hosts(live)
-    if len(groups) == 1 and not unreachable:
+    if not reachable:
+        lines = [f"fleet: unknown: none of the {total} hosts could be read"]
+    elif len(groups) == 1 and not unreachable:
         lines = [f"fleet: {groups[0][0]} on all {total} hosts"]
     else:
         parts = [f"{build} on {present.hosts_phrase(names, total)}" for build, names in groups]

@@ -15,8 +15,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
-from .config import MIN_KEEP_BUILDS
+from .config import MIN_KEEP_BUILDS, show
 from .models import BuildInfo, HostState, HostUnreachable, LockInfo, check_build_id
+from .text import host_list
 
 States = Mapping[str, Union[HostState, BaseException]]
 
@@ -76,7 +77,6 @@ class FleetCurrent:
         if self.agree:
             count = len(self.by_host)
             return f"{self.build or 'nothing'} on {'all ' + str(count) + ' hosts' if count > 1 else 'the host'}"
-        from .present import host_list  # present builds on these rules; the names only need its list
         groups: dict[Optional[str], list[str]] = {}
         for host, build in self.by_host.items():
             groups.setdefault(build, []).append(host)
@@ -170,6 +170,12 @@ def pin_refusals(states: States, build_id: str, pinned: bool = True) -> list[Ref
             refusals.append(Refusal(name, f"build {build_id} does not exist there (builds: {choices(state)})"))
         elif pinned and not build.complete:
             refusals.append(Refusal(name, f"build {build_id} is {build.state}: only complete builds are pinned"))
+    builds = [s.build(build_id) for s in reachable(states).values()]
+    if not pinned and not refusals and not any(b.pinned for b in builds if b):
+        # Unpinning what no host pinned cannot be what was meant (a wrong id?): say so rather than "ok".
+        pinned_ids = sorted({b.id for s in reachable(states).values() for b in s.builds if b.pinned})
+        hint = f"pinned: {', '.join(pinned_ids)}" if pinned_ids else "no build is pinned there"
+        refusals.extend(Refusal(name, f"build {build_id} is not pinned ({hint})") for name in reachable(states))
     return refusals
 
 
@@ -297,15 +303,27 @@ def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: 
         if not state.python_version:
             plan.refusals.append(Refusal(name, f"interpreter {python.get(name, 'python3')!r} does not run there "
                                                "(set `python:` for this host)"))
-        root = (roots or {}).get(name, "ROOT").rstrip("/") or ""
-        for path in state.shared_missing:
-            plan.refusals.append(Refusal(name, f"shared file {path} is missing: create {root}/shared/{path} on "
-                                               f"{name} (it is never shipped)"))
+    plan.refusals.extend(shared_refusals(hosts, roots or {}))
     plan.build_id = unique_build_id(base_id, (b.id for s in hosts.values() for b in s.builds))
     for name, state in hosts.items():
         key = venv_key(requirements_sha256, state.python_version) if state.python_version else None
         plan.hosts.append(HostDeploy(name, state.current, key, bool(key and key in state.venvs), state.python_version))
     return plan
+
+
+def shared_refusals(hosts: Mapping[str, HostState], roots: Mapping[str, str]) -> list[Refusal]:
+    """A missing shared file refuses each host that lacks it, with one reason for all of them (said once, grouped)."""
+    missing: dict[str, list[str]] = {}
+    for name, state in hosts.items():
+        for path in state.shared_missing:
+            missing.setdefault(path, []).append(name)
+    refusals = []
+    for path, names in missing.items():
+        where = {(roots.get(n, "ROOT").rstrip("/") or "") for n in names}
+        root = where.pop() if len(where) == 1 else "ROOT"  # different roots: each host's own
+        reason = f"shared file {path} is missing: create {root}/shared/{path} on {host_list(names)} (it is never shipped)"
+        refusals.extend(Refusal(name, reason) for name in names)
+    return refusals
 
 
 # --- prune ------------------------------------------------------------------------------
@@ -364,6 +382,61 @@ def plan_prune(state: HostState, keep: int, protect: Iterable[Optional[str]] = (
 
 
 # --- rollouts ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CanaryProblem:
+    """Why a canary cannot mean what was asked: the reason, and which listed name is at fault (if one is)."""
+
+    reason: str
+    index: Optional[int] = None      # the position of the name at fault in a list of names
+    unknown: Optional[str] = None    # a name that is no host at all (the caller may suggest a near miss)
+
+
+def canary_problem(canary: Union[int, Sequence[str], None], hosts: Sequence[str],
+                   known: Optional[Iterable[str]] = None, where: str = "targeted") -> Optional[CanaryProblem]:
+    """The one check of ``--canary`` and ``rollout.canary`` against ``hosts``; None when the canary is meaningful.
+
+    A canary is the first wave, and the rest wait for its verdict: so a count
+    must leave at least one host after it (``--canary 7`` on 3 hosts would
+    switch every host in one wave), and names must be distinct hosts among
+    ``hosts`` (``known``: every configured name, to tell a typo from a host
+    left out by ``--host``), not all of them.  ``where`` qualifies "hosts" in
+    the reason (``targeted``, ``configured``).
+    """
+    hosts = list(hosts)
+    if canary is None:
+        return None
+    if isinstance(canary, int):
+        if canary < 0:
+            return CanaryProblem("must be a number of hosts (0 or more) or a list of hosts")
+        if canary and canary >= len(hosts):
+            return CanaryProblem(f"{canary} host{'s' if canary != 1 else ''} first would switch "
+                                 f"{_every(len(hosts), where)} in one wave, none left to wait for the canary "
+                                 + _canary_hint(len(hosts)))
+        return None
+    known = set(hosts if known is None else known)
+    seen: list[str] = []
+    for index, name in enumerate(canary):
+        if name not in known:
+            return CanaryProblem(f"no host named {show(name)}", index, name)
+        if name not in hosts:
+            return CanaryProblem(f"{show(name)} is not a {where} host", index)
+        if name in seen:
+            return CanaryProblem(f"{show(name)} is listed twice", index)
+        seen.append(name)
+    if seen and set(seen) >= set(hosts):
+        return CanaryProblem(f"names {_every(len(hosts), where)}: none left to wait for the canary "
+                             + _canary_hint(len(hosts)))
+    return None
+
+
+def _every(count: int, where: str) -> str:
+    return f"the only {where} host" if count == 1 else f"all {count} {where} hosts"
+
+
+def _canary_hint(count: int) -> str:
+    return "(a canary needs at least 2 hosts)" if count < 2 else f"(use fewer than {count})"
+
 
 def plan_waves(hosts: Sequence[str], canary: Union[int, Sequence[str], None] = None,
                batch: Union[int, str, None] = None) -> list[list[str]]:

@@ -9,7 +9,7 @@ through :func:`clean` first.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 # CSI/OSC/other escape sequences first (so their parameters go with them), then any other control character.
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
@@ -39,3 +39,27 @@ def shorten(text: str, limit: int) -> str:
     if limit <= 0 or len(text) <= limit:
         return text
     return text[: max(0, limit - 1)] + "…"
+
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def host_list(names: Sequence[str], limit: int = 6) -> str:
+    """``web01..web48`` for a numbered run, else ``a, b, c``; long lists end in ``… (+N more)``."""
+    names = list(names)
+    if not names:
+        return "no host"
+    runs: list[list[str]] = []
+    for name in names:
+        match = _NUMBERED.match(name)
+        if runs and match:
+            last = _NUMBERED.match(runs[-1][-1])
+            if last and last.group(1) == match.group(1) and len(last.group(2)) == len(match.group(2)) \
+                    and int(match.group(2)) == int(last.group(2)) + 1:
+                runs[-1].append(name)
+                continue
+        runs.append([name])
+    parts = [f"{run[0]}..{run[-1]}" if len(run) > 2 else ", ".join(run) for run in runs]
+    if len(parts) > limit:
+        return ", ".join(parts[:limit]) + f", … (+{sum(len(r) for r in runs[limit:])} more)"
+    return ", ".join(parts)

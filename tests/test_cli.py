@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
 import subprocess
 import sys
 
 from releasetui.models import ExitCode
 
-from .helpers import make_project
+from .helpers import HOST_PYTHON, deploy_ok, make_project
 from .sshd import free_port
 
 
@@ -103,3 +105,119 @@ def test_reader_going_away_does_not_change_what_happens(local_project):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert local_project.current("box") is not None
+
+
+# --- refusing what cannot mean what was typed; one line for a usage error -------------------------
+
+def test_a_usage_error_is_one_line_on_stderr_that_points_at_help(local_project):
+    for args, words in ((("--headless", "deploy", "--frobnicate"), "unrecognized arguments: --frobnicate"),
+                        (("--headless",), "--headless needs an ACTION"),
+                        (("--headless", "logs", "-n", "-5"), "argument -n: expected a whole number >= 0, got '-5'"),
+                        (("--headless", "deploy", "--batch", "0"), "argument --batch")):
+        proc = local_project.cli(*args)
+        assert proc.returncode == 2 and proc.stdout == "", (args, proc.stdout, proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1 and "usage:" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("releasetui: ") and words in proc.stderr, proc.stderr
+        assert re.search(r"\(see releasetui( \w+)? --help\)$", proc.stderr.rstrip("\n")), proc.stderr
+    assert local_project.builds("box") == []
+
+
+def test_a_canary_that_leaves_no_host_to_wait_is_refused_before_anything_happens(local_pair):
+    for action, canary, words in (("deploy", "7", "7 hosts first would switch all 2 targeted hosts in one wave"),
+                                  ("deploy", "2", "use fewer than 2"),
+                                  ("deploy", "a,b", "names all 2 targeted hosts"),
+                                  ("rollback", "3", "one wave")):
+        proc = local_pair.cli("--headless", action, "--canary", canary)
+        assert proc.returncode == 2, (canary, proc.stdout, proc.stderr)
+        assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "--canary" in proc.stderr and words in proc.stderr, proc.stderr
+    one = local_pair.cli("--headless", "deploy", "--canary", "1", "--host", "a")
+    assert one.returncode == 2 and "the only targeted host" in one.stderr, one.stderr
+    assert local_pair.builds("a") == local_pair.builds("b") == [], "nothing was shipped"
+
+
+def test_unpin_of_a_build_pinned_nowhere_is_refused_and_names_the_hosts(local_pair):
+    build = deploy_ok(local_pair)
+    proc = local_pair.cli("--headless", "unpin", build)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"unpin a, b: refused: build {build} is not pinned (no build is pinned there)" in proc.stdout, proc.stdout
+    assert "unpinned" not in proc.stdout
+    assert local_pair.cli("--headless", "pin", build).returncode == 0
+    again = local_pair.cli("--headless", "unpin", build)
+    assert again.returncode == 0 and f"{build} unpinned" in again.stdout, again.stdout
+
+
+def test_ctrl_c_ends_logs_follow_with_a_short_line_and_exit_0(local_project):
+    proc = local_project.popen("--headless", "logs", "-n", "1", "-f")
+    try:
+        assert proc.stdout.readline().strip() == "box | line 20"
+    finally:
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert err == "releasetui: logs: stopped\n", "stopping a tail is its normal end: no deploy's words"
+
+
+# --- the words an operation says -----------------------------------------------------------------
+
+def test_lock_wait_says_once_whom_it_waits_for_and_until_when_then_nothing_until_it_gives_up(local_pair):
+    deploy_ok(local_pair)
+    lock = local_pair.roots["a"] / "deploy.lock"
+    lock.mkdir()
+    (lock / "token").write_text("0123456789abcdef")
+    (lock / "info.json").write_text(json.dumps({"who": "bob@lap", "where": "lap", "since": "2026-11-28T10:00:00Z",
+                                                "operation": "deploy"}))
+    proc = local_pair.cli("--headless", "deploy", "--lock-wait", "3")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    waiting = [line for line in lines if "waiting for" in line]
+    assert len(waiting) == 1, lines
+    assert re.search(r"waiting for a's lock, held by deploy by bob@lap on lap since 2026-11-28T10:00:00Z, "
+                     r"until \d\d:\d\d:\d\d \(--lock-wait 3\)", waiting[0]), waiting[0]
+    assert not any("failed" in line for line in lines), "a CI log grepped for 'failed' finds nothing: " + proc.stdout
+    assert [line for line in lines if "gave up waiting" in line], lines
+    assert any(line.startswith("deploy a: locked by another operation: deploy by bob@lap") for line in lines)
+
+
+def test_builds_with_every_host_unreachable_says_so_in_the_fleet_line(tmp_path, wheelhouse):
+    from .sshd import free_port as port
+    p = make_project(tmp_path, wheelhouse, {"gone1": {"address": "127.0.0.1", "port": port()},
+                                            "gone2": {"address": "127.0.0.1", "port": port()}})
+    proc = p.cli("--headless", "builds")
+    assert proc.returncode == 3
+    fleet = proc.stdout.splitlines()[0]
+    assert fleet == "fleet: unknown: none of the 2 hosts could be read", proc.stdout
+
+
+def test_a_missing_interpreter_is_named_not_python_none(local_project):
+    p = local_project
+    p.config.write_text(p.config.read_text().replace(f"python: {HOST_PYTHON}", "python: /nonexistent/python9"))
+    proc = p.cli("--headless", "deploy")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "None" not in proc.stdout, proc.stdout
+    assert "python: '/nonexistent/python9' does not run there" in proc.stdout, proc.stdout
+
+
+def test_a_shared_file_missing_on_several_hosts_is_one_grouped_line(local_pair):
+    local_pair.set("shared", "{files: [.env]}")
+    proc = local_pair.cli("--headless", "deploy")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    said = [line for line in proc.stdout.splitlines() if "shared file .env is missing" in line]
+    assert said == ["deploy a, b: refused: shared file .env is missing: create ROOT/shared/.env on a, b "
+                    "(it is never shipped)"], proc.stdout
+
+
+def test_after_a_stale_lock_is_removed_the_message_no_longer_says_how_to_remove_it(local_project):
+    deploy_ok(local_project)
+    lock = local_project.roots["box"] / "deploy.lock"
+    lock.mkdir()
+    (lock / "token").write_text("0123456789abcdef")
+    (lock / "info.json").write_text(json.dumps({"who": "ghost", "where": socket.gethostname(), "pid": 4_000_000,
+                                                "since": "2026-01-01T00:00:00Z", "operation": "deploy"}))
+    refused = local_project.cli("--headless", "deploy")
+    assert refused.returncode == 4 and "`releasetui --headless unlock` removes it" in refused.stdout
+    proc = local_project.cli("--headless", "unlock")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "removed the lock held for deploy by ghost" in proc.stdout and "STALE" in proc.stdout, proc.stdout
+    assert "removes it" not in proc.stdout, proc.stdout
+    assert not lock.exists()

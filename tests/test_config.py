@@ -373,6 +373,10 @@ def test_fleet_mistakes_name_file_line_and_key(tmp_path, old, new, line, key, wo
     ("rollout: {canary: -1}", 31, "rollout.canary", "0 or more"),
     ("rollout: {canary: [web1, web9]}", 31, "rollout.canary[1]", "no host named 'web9'"),
     ("rollout: {canary: [web1, web1]}", 31, "rollout.canary[1]", "twice"),
+    # A canary that leaves no host to wait for its verdict is every host in one wave: refused, as --canary is.
+    ("rollout: {canary: 7}", 31, "rollout.canary", "would switch all 4 configured hosts in one wave"),
+    ("rollout: {canary: 4}", 31, "rollout.canary", "use fewer than 4"),
+    ("rollout: {canary: [web1, web2, worker1, box]}", 31, "rollout.canary", "names all 4 configured hosts"),
     ("rollout: {batch: 0}", 31, "rollout.batch", "at least 1"),
     ("rollout: {batch: '0%'}", 31, "rollout.batch", "1% to 100%"),
     ("rollout: {batch: 101%}", 31, "rollout.batch", "1% to 100%"),

@@ -45,7 +45,9 @@ def test_colour_only_on_a_terminal(monkeypatch):
     result = OperationResult("rollback", build_id="20260101000000")
     result.outcomes["web1"] = HostOutcome("web1", "ok", "live: 20260101000000", current="20260101000000")
     result.duration = 0.5
-    monkeypatch.delenv("NO_COLOR", raising=False)
+    for name in ("NO_COLOR", "CI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
     for stream, coloured in ((io.StringIO(), False), (Terminal(), True)):
         printer = HumanPrinter(out=stream)
         printer.event(Event("web1", "switch", "ok", 0.01, "current -> builds/20260101000000"))
@@ -53,7 +55,9 @@ def test_colour_only_on_a_terminal(monkeypatch):
         text = stream.getvalue()
         assert ("\x1b[" in text) is coloured
         assert text.splitlines()[-1] == "live now: 20260101000000 on web1"
-    monkeypatch.setenv("NO_COLOR", "1")
-    stream = Terminal()
-    HumanPrinter(out=stream).event(Event("web1", "switch", "ok", 0.01))
-    assert "\x1b" not in stream.getvalue()
+    for name, value in (("NO_COLOR", "1"), ("CI", "true"), ("TERM", "dumb")):
+        monkeypatch.setenv(name, value)
+        stream = Terminal()
+        HumanPrinter(out=stream).event(Event("web1", "switch", "ok", 0.01))
+        assert "\x1b" not in stream.getvalue(), name
+        monkeypatch.delenv(name)

@@ -199,7 +199,7 @@ def import_inventory(tmp_path, capsys, name, text, *extra):
 
 
 def test_ini_inventory_hosts_ranges_vars_children(tmp_path, capsys):
-    code, out, err, path = import_inventory(tmp_path, capsys, "inventory", INI)
+    code, out, err, path = import_inventory(tmp_path, capsys, "inventory", INI, "--group", "all")
     assert code == 0, err
     config = load_config(path)
     hosts = {h.name: h for h in config.hosts}
@@ -234,13 +234,52 @@ def test_ini_inventory_group_limits_to_the_group_and_its_children(tmp_path, caps
     assert not any("http_port" in line for line in err), "variables of hosts left out are not listed"
 
 
+def test_several_groups_need_group_and_the_refusal_lists_them_with_their_host_counts(tmp_path, capsys):
+    code, out, err, path = import_inventory(tmp_path, capsys, "inventory", INI)
+    assert code == 2 and out == "" and len(err) == 1, err
+    assert err[0] == (f"releasetui: {tmp_path / 'inventory'}: --group: the inventory's hosts are in 5 groups: "
+                      "ungrouped (1 host), web (4 hosts), db (4 hosts), replicas (2 hosts), prod (8 hosts); "
+                      "choose one with --group NAME (--group all imports every host)"), err[0]
+    assert not path.exists(), "the database servers are never made deploy targets unasked"
+    code, _, err, path = import_inventory(tmp_path, capsys, "inv.yml", YAML_INVENTORY)
+    assert code == 2 and "webservers (3 hosts), dbservers (3 hosts), replicas (2 hosts)" in err[0], err
+    assert not path.exists()
+
+
+def test_one_group_is_imported_without_asking(tmp_path, capsys):
+    inventory = "[web]\nweb1 ansible_host=10.0.0.1\nweb2 ansible_host=10.0.0.2\n[prod:children]\nweb\n"
+    code, out, err, path = import_inventory(tmp_path, capsys, "inventory", inventory)
+    assert code == 0, err
+    assert [h.name for h in load_config(path).hosts] == ["web1", "web2"], "prod and web are the same hosts"
+
+
+def test_on_a_terminal_init_asks_which_group(tmp_path):
+    import os
+    import pty
+    (tmp_path / "inventory").write_text(INI)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "releasetui", "init", "--from-ansible", "inventory"],
+                            cwd=tmp_path, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    os.close(slave)
+    try:
+        os.write(master, b"db\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, out + err
+    assert "db (4 hosts)" in err and "import which group" in err
+    config = load_config(tmp_path / "hosts.yml")
+    assert [h.name for h in config.hosts] == ["db1", "db2", "db-a", "db-b"]
+
+
 def test_unknown_group_is_one_line_with_a_suggestion(tmp_path, capsys):
     code, _, err, path = import_inventory(tmp_path, capsys, "inventory.ini", INI, "--group", "dbs")
     assert code == 2 and len(err) == 1 and "did you mean 'db'" in err[0] and not path.exists()
 
 
 def test_yaml_inventory(tmp_path, capsys):
-    code, _out, err, path = import_inventory(tmp_path, capsys, "inventory.yml", YAML_INVENTORY)
+    code, _out, err, path = import_inventory(tmp_path, capsys, "inventory.yml", YAML_INVENTORY, "--group", "all")
     assert code == 0, err
     config = load_config(path)
     hosts = {h.name: h for h in config.hosts}

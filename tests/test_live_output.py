@@ -258,7 +258,8 @@ def run_on_pty(project, *args, columns=80, rows=24, env=None, until=None, timeou
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     full = {**os.environ, **TEST_CLOCK.env(), "PYTHONPATH": str(REPO), "TERM": "xterm-256color", **(env or {})}
     for key in ("CI", "NO_COLOR", "RELEASETUI_CONFIG", "COLUMNS", "LINES"):
-        full.pop(key, None)
+        if key not in (env or {}):  # the machine's own settings out; the test's in
+            full.pop(key, None)
     proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(project.config), "--headless",
                              *args], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=full)
     os.close(slave)
@@ -309,6 +310,14 @@ def test_deploy_on_a_terminal_shows_the_table_and_ends_with_the_summary(tmp_path
     piped = project.cli("--headless", "deploy")
     assert piped.returncode == 0 and "\x1b" not in piped.stdout and "HOST" not in piped.stdout
     assert len([line for line in piped.stdout.splitlines() if " switch " in line]) == 6
+
+
+def test_ci_or_a_dumb_terminal_gets_no_escape_codes_at_all_even_on_a_terminal(local_project):
+    for env in ({"CI": "true"}, {"TERM": "dumb"}, {"NO_COLOR": "1", "CI": "true"}):
+        code, screen, err = run_on_pty(local_project, "deploy", env=env)
+        assert code == 0, screen + err
+        assert "\x1b" not in screen + err, (env, screen[:300])
+        assert screen.splitlines()[-1].startswith("live now: "), screen
 
 
 def test_ctrl_c_under_the_live_table_still_aborts_and_says_so_on_stderr_once(tmp_path, wheelhouse):

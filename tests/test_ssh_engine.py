@@ -228,7 +228,7 @@ def test_logs_follow_streams_until_interrupted(ssh_project):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
-    assert proc.returncode == 130
+    assert proc.returncode == 0, "Ctrl-C is how a tail ends: not an interruption"
 
 
 def test_deploy_interrupted_before_switch_cleans_up_and_exits_130(ssh_project):

@@ -16,9 +16,10 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Optional, Sequence, Union
 
-from .. import commands, rules
+from .. import clock, commands, rules
 from ..commands import LockRequest
 from ..config import HostConfig
 from ..models import HostState
@@ -62,8 +63,12 @@ def _script(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock:
         manifest=request.manifest, shared_files=request.shared_files)
 
 
-def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool) -> HostState:
-    """Connect and read one host (taking its lock when ``lock``): one round trip."""
+def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool,
+             waiting: bool = False) -> HostState:
+    """Connect and read one host (taking its lock when ``lock``): one round trip.
+
+    ``waiting``: a lock held by another operation is not reported as a failed step (the wait says it once).
+    """
     ctx.connect(host)
     started = time.monotonic()
     result = ctx.executor(host).run(_script(ctx, host, request, lock and not ctx.dry_run), mutating=False,
@@ -76,12 +81,19 @@ def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock
     if lock and not ctx.dry_run:
         if state.locked_by_us:
             ctx.report(host.name, "lock", "ok", time.monotonic() - started,
-                       f"current {state.current or 'none'}" + (f", python {state.python_version}"
+                       f"current {state.current or 'none'}" + (f", {python_words(host, state)}"
                                                                if request.python else ""), "lock")
-        elif state.lock is not None:
+        elif state.lock is not None and not waiting:
             ctx.report(host.name, "lock", "failed", time.monotonic() - started,
                        f"locked by another operation: {state.lock.describe()}", "lock")
     return state
+
+
+def python_words(host: HostConfig, state: HostState) -> str:
+    """``python 3.11.7``, or that the configured interpreter does not run there."""
+    if state.python_version:
+        return f"python {state.python_version}"
+    return f"python: {host.python!r} does not run there"
 
 
 def read_states(ctx: OperationContext, hosts: Sequence[HostConfig], request: ReadRequest) -> FleetRead:
@@ -93,9 +105,10 @@ def read_states(ctx: OperationContext, hosts: Sequence[HostConfig], request: Rea
     deadline = time.monotonic() + ctx.lock_wait
     started = time.monotonic()
     attempt = 0
+    said: Optional[tuple] = None  # the holder the wait was last announced for
     while True:
         attempt += 1
-        fleet = _lock_once(ctx, hosts, request)
+        fleet = _lock_once(ctx, hosts, request, waiting=ctx.lock_wait > 0)
         conflicts = fleet.conflicts()
         if not conflicts or ctx.stop.is_set():
             fleet.waited = time.monotonic() - started
@@ -103,20 +116,27 @@ def read_states(ctx: OperationContext, hosts: Sequence[HostConfig], request: Rea
         release(ctx, fleet.locked)
         fleet.locked = []
         remaining = deadline - time.monotonic()
+        holder = fleet.states[conflicts[0]]
         if remaining <= 0:
             fleet.waited = time.monotonic() - started
+            if said:  # the refusal that follows says who holds it; this says the wait is over
+                ctx.report(None, "lock", "info", message=f"gave up waiting after {fleet.waited:.0f}s "
+                           f"(--lock-wait {ctx.lock_wait:g})", phase="lock")
             return fleet
-        holder = fleet.states[conflicts[0]]
+        # Said once per holder (a new one may take the lock while we wait); every poll in between is silent.
+        if said != (conflicts[0], holder.lock.describe()):
+            said = (conflicts[0], holder.lock.describe())
+            until = (clock.now() + timedelta(seconds=remaining)).astimezone().strftime("%H:%M:%S")
+            ctx.report(None, "lock", "info", message=f"waiting for {conflicts[0]}'s lock, held by "
+                       f"{holder.lock.describe()}, until {until} (--lock-wait {ctx.lock_wait:g})", phase="lock")
         # Exponential back-off with jitter: two waiting pipelines must not keep meeting at the same instant.
         pause = min(remaining, random.uniform(0.5, 1.5) * min(10.0, 0.5 * 2 ** min(attempt, 5)))
-        ctx.report(None, "lock", "info", message=f"waiting for {conflicts[0]}'s lock ({holder.lock.describe()}); "
-                   f"{remaining:.0f}s left of --lock-wait", phase="lock")
         if sleep_unless(ctx.stop, pause):
             fleet.waited = time.monotonic() - started
             return fleet
 
 
-def _lock_once(ctx: OperationContext, hosts: list[HostConfig], request: ReadRequest) -> FleetRead:
+def _lock_once(ctx: OperationContext, hosts: list[HostConfig], request: ReadRequest, waiting: bool) -> FleetRead:
     gate = min(hosts, key=lambda h: h.name)
     gate_done = threading.Event()
     gate_won = threading.Event()
@@ -124,7 +144,7 @@ def _lock_once(ctx: OperationContext, hosts: list[HostConfig], request: ReadRequ
     def work(host: HostConfig) -> HostState:
         if host is gate:
             try:
-                state = read_one(ctx, host, request, lock=True)
+                state = read_one(ctx, host, request, lock=True, waiting=waiting)
                 if state.locked_by_us:
                     gate_won.set()
                 return state
@@ -133,7 +153,7 @@ def _lock_once(ctx: OperationContext, hosts: list[HostConfig], request: ReadRequ
         ctx.connect(host)  # in parallel with the gate's lock: the connection is ready when it is won
         gate_done.wait()
         # Lost gate: only read (so the refusal can say what is live), never lock.
-        return read_one(ctx, host, request, lock=gate_won.is_set() and not ctx.stop.is_set())
+        return read_one(ctx, host, request, lock=gate_won.is_set() and not ctx.stop.is_set(), waiting=waiting)
 
     ordered = [gate] + [h for h in hosts if h is not gate]
     outcomes = ctx.runner.map(ordered, work)

@@ -187,7 +187,7 @@ def unlock(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResul
                                         ctx.record_json("unlock", host.name, lock=dataclasses.asdict(lock)))
         if ctx.dry_run:
             ctx.executor(host).record("unlock", script)
-            return HostOutcome(host.name, "ok", f"would remove the lock held for {lock.describe()}", current=state.current)
+            return HostOutcome(host.name, "ok", f"would remove the lock held for {lock.describe(hint=False)}", current=state.current)
         run = ctx.run(host, script, phase="finish", interruptible=False)
         parsed = commands.parse_finish(run.stdout)
         if parsed["not_locked"]:
@@ -197,7 +197,7 @@ def unlock(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResul
                                "left alone; run unlock again to see it", current=state.current)
         if not run.ok or not parsed["unlocked"]:
             return HostOutcome(host.name, "failed", f"unlock failed: {run.error_text()}", current=state.current)
-        return HostOutcome(host.name, "ok", f"removed the lock held for {lock.describe()}", current=state.current)
+        return HostOutcome(host.name, "ok", f"removed the lock held for {lock.describe(hint=False)}", current=state.current)
 
     for name, outcome in ctx.runner.map(hosts, one).items():
         host = next(h for h in hosts if h.name == name)
