@@ -54,6 +54,10 @@ def pattern_problem(pattern: str) -> Optional[str]:
         return "must be inside source: no leading '/' or '~', no '..'"
     if pattern.strip("/") in ("", ".", "**"):
         return "would include everything: name the files (e.g. .env.example, certs/*.pem)"
+    try:
+        include_regex([pattern])
+    except re.error as exc:
+        return f"not a valid glob: {exc}"
     return None
 
 

@@ -376,6 +376,7 @@ def test_fleet_mistakes_name_file_line_and_key(tmp_path, old, new, line, key, wo
     ("include: ['**']", 31, "include[0]", "would include everything"),
     ("include: [\"a\\tb\"]", 31, "include[0]", "control characters"),
     ("include: [3]", 31, "include[0]", "expected text"),
+    ("include: ['certs/[z-a].pem']", 31, "include[0]", "not a valid glob"),
     ("rollout: {canary: -1}", 31, "rollout.canary", "0 or more"),
     ("rollout: {canary: [web1, web9]}", 31, "rollout.canary[1]", "no host named 'web9'"),
     ("rollout: {canary: [web1, web1]}", 31, "rollout.canary[1]", "twice"),
