@@ -1235,7 +1235,6 @@ class _Builder:
             patterns.append(value[2:] if value.startswith("./") else value)
         return tuple(patterns)
 
-
     def shared(self, node: yaml.Node) -> Shared:
         """``shared: {files, dirs}``: relative paths, each unique and none inside another."""
         r = self.r

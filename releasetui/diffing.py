@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from .manifest import diff_manifests
-from .shipping import held_back_line
 from .models import ExitCode
 from .present import group_hosts, host_list, hosts_phrase
+from .shipping import held_back_line
 from .text import clean_line
 
 SOURCE = "source"          # the label of "what a deploy would ship now"

@@ -214,3 +214,19 @@ def test_include_is_read_from_the_config(local_project):
     p = local_project
     p.set("include", "[./.env.example, certs/]")
     assert load_config(p.config).include == (".env.example", "certs/")
+
+
+def test_a_requirements_file_git_ignores_is_refused_before_any_host_is_touched(local_project):
+    p = local_project
+    make_repo(p)
+    (p.source / ".gitignore").write_text(".env\nbuild/\nrequirements.txt\n")
+    git(p.source, "rm", "-q", "--cached", "requirements.txt")
+    proc = p.cli("--headless", "deploy")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == ("releasetui: requirements.txt would not ship (git ignores it, or excludes_file or shared "
+                           "leaves it out): each host installs from the build's copy\n")
+    assert p.builds("box") == []
+    p.set("include", "[requirements.txt]")
+    ok = p.cli("--headless", "deploy")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "requirements.txt" in shipped(p, "box")

@@ -25,12 +25,12 @@ from ..executors import HostUnreachable, ScriptTimeout
 from ..manifest import Manifest, Payload, canonical_digest
 from ..metadata import complete_meta, failed_meta, meta_json, new_meta
 from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_build_id
+from ..shipping import held_back_line
 from ..text import clean_line
 from .activation import Activation, HostActivation, outcome_of
 from .context import OperationContext
 from .hooks import describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_states, release
-from ..shipping import held_back_line
 from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
                      source_manifest)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import socket
@@ -146,10 +147,15 @@ def source_manifest(config, info: SourceInfo) -> Manifest:
         raise OperationError(f"{config.path}: excludes_file: no such file: {config.excludes_file}")
     shared = [f"/{p}" for p in (*config.shared.files, *config.shared.dirs)]
     try:
-        return Manifest.of(info.path, shared, config.excludes_file, include=config.include,
-                           git=info.git_ref is None)
+        manifest = Manifest.of(info.path, shared, config.excludes_file, include=config.include,
+                               git=info.git_ref is None)
     except ManifestError as exc:
         raise OperationError(str(exc)) from None
+    if posixpath.normpath(config.requirements) not in manifest.files:   # the host installs from the build's copy
+        why = "git ignores it, or " if manifest.git else ""
+        raise OperationError(f"{config.requirements} would not ship ({why}excludes_file or shared leaves it out): "
+                             "each host installs from the build's copy")
+    return manifest
 
 
 def ci_job_url(environ: Optional[dict] = None) -> Optional[str]:
