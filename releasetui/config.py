@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import yaml
 
+from . import shipping
 from .stages import STAGE_ENV_VAR, STAGE_NAME_PATTERN, declared_stages, mark_source, merge_nodes, source_of, stage_path
 
 CONFIG_ENV_VAR = "RELEASETUI_CONFIG"
@@ -196,6 +197,8 @@ class Config:
     keep_builds: int
     hosts: tuple[HostConfig, ...]
     excludes_file: Optional[Path] = None
+    include: tuple[str, ...] = ()           # paths/globs under source that ship though git ignores them or they
+                                            # look like secrets (releasetui.shipping)
     pip_args: tuple[str, ...] = ()
     restart: Optional[str] = None
     logs: tuple[str, ...] = ()
@@ -837,7 +840,7 @@ def _check_command(value: str) -> Optional[str]:
 
 
 TOP_KEYS = (
-    "project", "source", "requirements", "excludes_file", "python", "pip_args", "keep_builds",
+    "project", "source", "requirements", "excludes_file", "include", "python", "pip_args", "keep_builds",
     "restart", "restart_timeout", "logs", "root", "ssh", "hosts", "healthcheck", "roles", "hooks", "shared",
     "rollout", "parallel", "lock_wait", "connect_timeout", "script_timeout", "install_timeout", "require_clean",
     "stages", "require_stage", "confirm",
@@ -989,6 +992,7 @@ class _Builder:
         if given("excludes_file"):
             # Its existence is checked by deploy, the only operation that reads it.
             excludes_file = _local_path(self.base, r.text(get("excludes_file"), "excludes_file"))
+        include = self.include(get("include")) if given("include") else ()
         pip_args = r.string_list(get("pip_args"), "pip_args")
         keep_builds = 5
         if given("keep_builds"):
@@ -1015,7 +1019,7 @@ class _Builder:
         config = Config(
             path=self.path, project=project, source=source, requirements=requirements,
             python=top_settings.get("python", _DEFAULTS["python"]), keep_builds=keep_builds, hosts=tuple(hosts),
-            excludes_file=excludes_file, pip_args=pip_args, restart=top_settings.get("restart"),
+            excludes_file=excludes_file, include=include, pip_args=pip_args, restart=top_settings.get("restart"),
             logs=top_settings.get("logs", ()), healthcheck=top_settings.get("healthcheck"),
             roles=tuple(role_names), hooks=local_hooks,
             shared=self.shared(get("shared")) if given("shared") else Shared(),
@@ -1329,7 +1333,19 @@ class _Builder:
         resolved["origins"] = tuple(sorted(origins.items()))
         return resolved
 
-    # -- shared, rollout --
+    # -- include, shared, rollout --
+
+    def include(self, node: yaml.Node) -> tuple[str, ...]:
+        """``include: [.env.example, certs/*.pem]``: paths or globs relative to source (:mod:`releasetui.shipping`)."""
+        r = self.r
+        if not isinstance(node, yaml.SequenceNode):
+            raise r.error(node, "include", f"expected a list of paths or globs relative to source, e.g. "
+                                           f"[.env.example], not {_kind(node)}")
+        patterns = []
+        for i, item in enumerate(node.value):
+            value = r.text(item, f"include[{i}]", shipping.pattern_problem)
+            patterns.append(value[2:] if value.startswith("./") else value)
+        return tuple(patterns)
 
     def shared(self, node: yaml.Node) -> Shared:
         """``shared: {files, dirs}``: relative paths, each unique and none inside another."""

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 from .manifest import diff_manifests
 from .models import ExitCode
 from .present import group_hosts, host_list, hosts_phrase
+from .shipping import held_back_line
 from .text import clean_line
 
 SOURCE = "source"          # the label of "what a deploy would ship now"
@@ -40,6 +41,7 @@ class DiffSide:
     subject: Optional[str] = None
     dirty: Optional[bool] = None
     current: bool = False                # the host's current build
+    held_back: tuple = ()                # the source only: files that look like secrets, not shipped
 
     def describe(self) -> str:
         """``20261128101500 (current)`` or ``source (git 1a2b3c4d5e, dirty)``."""
@@ -53,7 +55,7 @@ class DiffSide:
     def to_dict(self) -> dict:
         """JSON-ready form (no manifest: the diff says what differs)."""
         return {"label": self.label, "build_id": self.build_id, "current": self.current, "git_commit": self.commit,
-                "git_subject": self.subject, "git_dirty": self.dirty}
+                "git_subject": self.subject, "git_dirty": self.dirty, "held_back": list(self.held_back)}
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ class BuildDiff:
     def lines(self) -> list[str]:
         """The full diff, for people: files (+ added, - removed, ~ changed), the requirements diff, the commits."""
         out = [f"  {self.summary()}"]
+        if self.new.held_back:   # what a deploy would print: the same files are not in the diff
+            out.append(f"  {clean_line(held_back_line(self.new.held_back), 2000)}")
         if self.added is None:
             out.append(f"  files: unknown: {self.files_note}")
         elif self.files_total:

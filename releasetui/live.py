@@ -280,7 +280,10 @@ class LivePrinter:
         return self
 
     def event(self, event: Event) -> None:
-        """Take one event into the table."""
+        """Take one event into the table (a fleet-wide warning, e.g. files held back, stays until the end)."""
+        if event.host is None and event.status == "skipped":
+            self.notice(clean_line(event.message))
+            return
         self.board.apply(event)
         if not self.live.is_started and not self.closed:
             self.start()

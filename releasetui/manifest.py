@@ -2,8 +2,11 @@
 
 A manifest maps each relative path to ``[kind, mode, sha256, size, link
 target]`` (kind ``f`` file, ``d`` directory, ``l`` symlink).  Which files are
-in it is decided by the local ``rsync`` (a dry run with the config's
-``--exclude-from``), so excludes mean exactly what they mean to rsync.
+in it is decided by :func:`select_files`: the local ``rsync`` lists what the
+excludes allow (a dry run with the config's ``--exclude-from``, so excludes
+mean exactly what they mean to rsync), ``git ls-files`` what git would
+commit, and :func:`releasetui.shipping.choose` applies the rule (git's files
+only, secrets held back unless ``include:`` names them).
 
 A host keeps each build's manifest beside it (``.releasetui-manifest.json``,
 written on the host from what it actually wrote).  A deploy compares the
@@ -31,11 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from . import shipping
 from .metadata import MANIFEST_FILE, META_FILE
 
 # Never shipped, whatever the excludes file says: the repository, the build's venv link, releasetui's own files.
 ALWAYS_EXCLUDED = ("/.git/", "/env", "/" + META_FILE, "/" + MANIFEST_FILE, "/.releasetui-*")
-_ESCAPE = re.compile(r"\\#([0-7]{3})")
+_ESCAPE = re.compile(rb"\\#([0-7]{3})")
 
 
 class ManifestError(Exception):
@@ -59,14 +63,73 @@ def _rsync_names(source: Path, excludes: Sequence[str], excludes_file: Optional[
     if proc.returncode not in (0, 23, 24):  # 23/24: some files vanished or were unreadable; checked below
         raise ManifestError(f"rsync could not list {source}: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
     names = []
-    for raw in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
-        # rsync escapes unprintable bytes as \#ooo (and a backslash only when it would read as one).
-        name = _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), raw)
+    for raw in proc.stdout.splitlines():
+        # rsync escapes unprintable bytes as \#ooo (and a backslash only when it would read as one): back to the
+        # bytes, then to the name as the file system (and git) spell it.
+        name = os.fsdecode(_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw))
         if name in ("./", "."):
             continue
         is_dir = name.endswith("/")
         names.append((name.rstrip("/"), is_dir))
     return names
+
+
+def _git_lines(directory: Path, *args: str) -> Optional[list[str]]:
+    """NUL-separated output of a git command run in ``directory`` (None when git fails or is missing)."""
+    try:
+        proc = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, stdin=subprocess.DEVNULL,
+                              timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return [os.fsdecode(item) for item in proc.stdout.split(b"\0") if item]
+
+
+def git_files(source: Path, prefix: str = "") -> Optional[set[str]]:
+    """What git would commit under ``source`` (relative paths): tracked files that exist, and untracked files no
+    ``.gitignore``, ``.git/info/exclude`` or global excludes file ignores; None when ``source`` is not in a git work
+    tree (or git ignores all of it: then git would commit nothing of it, and git is no guide).
+
+    A submodule or a nested repository contributes what IT would commit.
+    """
+    inside = _git_lines(source, "rev-parse", "--is-inside-work-tree")
+    if not inside or inside[0].strip() != "true" or (_git_lines(source, "check-ignore", "-q", ".") is not None):
+        return None
+    listed = _git_lines(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    if listed is None:
+        raise ManifestError(f"git could not list the files of {source} (git ls-files failed)")
+    found: set[str] = set()
+    for name in listed:
+        name = name.rstrip("/")
+        path = source / name
+        if path.is_dir() and not path.is_symlink():
+            if os.path.lexists(path / ".git"):   # a submodule or a nested repository: its own rule
+                found |= git_files(path, f"{prefix}{name}/") or set()
+            continue
+        if os.path.lexists(path):                # a tracked file deleted from the working tree is not shipped
+            found.add(prefix + name)
+    return found
+
+
+@dataclass
+class Selection:
+    """The files a deploy ships from a source (``(path, is_dir)``), the secrets held back, and whether git decided."""
+
+    names: list
+    held_back: list
+    git: bool
+
+
+def select_files(source: Path, excludes: Sequence[str] = (), excludes_file: Optional[Path] = None,
+                 include: Sequence[str] = (), git: bool = True) -> Selection:
+    """What a deploy of ``source`` ships: what the excludes allow, narrowed by git (``git``: when ``source`` is in
+    a work tree) and the secret rule (:func:`releasetui.shipping.choose`).  Deploy, dry run and ``diff`` use this."""
+    source = Path(source)
+    candidates = _rsync_names(source, excludes, excludes_file)
+    tracked = git_files(source) if git else None
+    choice = shipping.choose(candidates, tracked, include)
+    return Selection(choice.names, choice.held_back, tracked is not None)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -86,12 +149,16 @@ class Manifest:
     root: Path
     files: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)  # non-regular files rsync -rl would skip too
+    held_back: list = field(default_factory=list)  # files that look like secrets, not named under include:
+    git: bool = False                               # git decided which files (the source is in a work tree)
 
     @classmethod
-    def of(cls, source: Path, excludes: Sequence[str] = (), excludes_file: Optional[Path] = None) -> "Manifest":
-        """List ``source`` with rsync's filter rules and hash every file."""
-        manifest = cls(Path(source))
-        for name, _ in _rsync_names(Path(source), excludes, excludes_file):
+    def of(cls, source: Path, excludes: Sequence[str] = (), excludes_file: Optional[Path] = None,
+           include: Sequence[str] = (), git: bool = True) -> "Manifest":
+        """Hash every file :func:`select_files` selects from ``source``."""
+        selection = select_files(Path(source), excludes, excludes_file, include, git)
+        manifest = cls(Path(source), held_back=selection.held_back, git=selection.git)
+        for name, _ in selection.names:
             path = Path(source) / name
             try:
                 info = os.lstat(path)

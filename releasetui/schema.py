@@ -80,10 +80,13 @@ SETTINGS = (
 TOP = (
     Key("project", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
         "Name of the app: letters, digits, '.', '_' and '-'."),
-    Key("source", _PATH, "Local directory shipped as each new build (relative to the config file).", "."),
+    Key("source", _PATH, "Local directory shipped as each new build (relative to the config file): in a git work "
+        "tree, what git would commit; files that look like secrets are held back unless `include` names them.", "."),
     Key("requirements", _PATH, "Requirements file inside source; its sha256 keys the virtualenvs.",
         "requirements.txt"),
     Key("excludes_file", _PATH, "An rsync --exclude-from file, applied on top of what ships."),
+    Key("include", _STRS, "Paths or globs (relative to source) shipped although they look like secrets or git "
+        "ignores them (`.env.example`, `static/dist`).", []),
     Key("pip_args", _STRS, "Extra arguments for pip (an index URL, or --no-index --find-links DIR).", []),
     Key("keep_builds", {"type": "integer", "minimum": 2}, "Complete builds kept by prune (at least 2).", 5),
     Key("ssh", _nullable("ssh"), "Default SSH settings for every host."),

@@ -22,15 +22,17 @@ from .. import commands, rules
 from ..commands import ActivateRecords
 from ..config import HostConfig
 from ..executors import HostUnreachable, ScriptTimeout
-from ..manifest import Manifest, ManifestError, Payload, canonical_digest
+from ..manifest import Manifest, Payload, canonical_digest
 from ..metadata import complete_meta, failed_meta, meta_json, new_meta
 from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_build_id
+from ..shipping import held_back_line
 from ..text import clean_line
 from .activation import Activation, HostActivation, outcome_of
 from .context import OperationContext
 from .hooks import describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_states, release
-from .source import OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id
+from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
+                     source_manifest)
 
 
 @dataclass
@@ -170,21 +172,18 @@ class Deploy:
             if self.info.git_dirty is not False:
                 raise OperationError(f"{self.source} has uncommitted changes and require_clean is set: commit "
                                      "them, or deploy a commit with --ref")
-        if self.config.excludes_file is not None and not self.config.excludes_file.is_file():
-            raise OperationError(f"{self.config.path}: excludes_file: no such file: {self.config.excludes_file}")
-        shared = [f"/{p}" for p in (*self.config.shared.files, *self.config.shared.dirs)]
-        try:
-            self.manifest = Manifest.of(self.info.path, shared, self.config.excludes_file)
-        except ManifestError as exc:
-            raise OperationError(str(exc)) from None
+        self.manifest = source_manifest(self.config, self.info)
         git = ""
         if self.info.git_commit:
             git = f", git {self.info.git_commit[:10]}{' dirty' if self.info.git_dirty else ''}"
             if self.info.git_subject:
                 git += f" {clean_line(self.info.git_subject, 60)!r}"
         where = f"{self.info.origin} at {self.info.git_ref}" if self.info.origin else str(self.info.path)
-        self.ctx.report(None, "deploy", "info", message=f"source {where} ({self.manifest.file_count()} files, "
+        self.ctx.report(None, "deploy", "info", message=f"source {where} ({self.manifest.file_count()} files"
+                        f"{' as git would commit them' if self.manifest.git else ''}, "
                         f"requirements {self.info.requirements_sha256[:12]}{git})", phase="plan")
+        if self.manifest.held_back:
+            self.ctx.report(None, "source", "skipped", message=held_back_line(self.manifest.held_back), phase="plan")
 
     def read_and_lock(self) -> None:
         """Phase 1: every host's state, read under this deploy's lock."""

@@ -17,11 +17,10 @@ from .. import commands
 from ..config import HostConfig
 from ..diffing import SOURCE, Commit, DiffReport, DiffSide, build_diff
 from ..executors import HostUnreachable
-from ..manifest import Manifest, ManifestError
 from ..models import HostState, check_build_id
 from ..text import clean_line
 from .context import OperationContext
-from .source import OperationError, RefSource, archive_ref, inspect_source
+from .source import OperationError, RefSource, archive_ref, inspect_source, source_manifest
 
 CURRENT = "current"
 COMMIT_LIMIT = 200
@@ -44,11 +43,7 @@ def local_side(ctx: OperationContext, source: Optional[Path],
     tree = archive_ref(path, ref, config.requirements) if ref else None
     try:
         info = tree.info if tree else inspect_source(path, config.requirements)
-        shared = [f"/{p}" for p in (*config.shared.files, *config.shared.dirs)]
-        try:
-            manifest = Manifest.of(info.path, shared, config.excludes_file)
-        except ManifestError as exc:
-            raise OperationError(str(exc)) from None
+        manifest = source_manifest(config, info)
         try:
             requirements: Optional[str] = (info.path / config.requirements).read_text("utf-8", "replace")
         except OSError:
@@ -58,7 +53,7 @@ def local_side(ctx: OperationContext, source: Optional[Path],
             tree.discard()
         raise
     side = DiffSide(ref or SOURCE, None, manifest.files, requirements, info.git_commit, info.git_subject,
-                    info.git_dirty)
+                    info.git_dirty, held_back=tuple(manifest.held_back))
     return side, tree
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from .. import clock
+from ..manifest import Manifest, ManifestError
 from ..text import clean_line
 
 
@@ -133,6 +135,27 @@ def archive_ref(source: Path, ref: str, requirements: str) -> RefSource:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def source_manifest(config, info: SourceInfo) -> Manifest:
+    """What a deploy of ``info`` ships under ``config`` (the deploy, its dry run and ``diff`` all ask here): the
+    files the excludes allow, as git would commit them (a working tree in git), secrets held back unless included.
+
+    Never the shared paths (each host has its own), never what ``excludes_file`` excludes.
+    """
+    if config.excludes_file is not None and not config.excludes_file.is_file():
+        raise OperationError(f"{config.path}: excludes_file: no such file: {config.excludes_file}")
+    shared = [f"/{p}" for p in (*config.shared.files, *config.shared.dirs)]
+    try:
+        manifest = Manifest.of(info.path, shared, config.excludes_file, include=config.include,
+                               git=info.git_ref is None)
+    except ManifestError as exc:
+        raise OperationError(str(exc)) from None
+    if posixpath.normpath(config.requirements) not in manifest.files:   # the host installs from the build's copy
+        why = "git ignores it, or " if manifest.git else ""
+        raise OperationError(f"{config.requirements} would not ship ({why}excludes_file or shared leaves it out): "
+                             "each host installs from the build's copy")
+    return manifest
 
 
 def ci_job_url(environ: Optional[dict] = None) -> Optional[str]:
