@@ -115,7 +115,11 @@ def run_init(args: argparse.Namespace, out: Optional[TextIO] = None, err: Option
     except ConfigError as exc:  # a bug here, never the user's: say so in one line rather than write a broken file
         raise ConfigError(target, exc.line, exc.key, f"releasetui init made a file that does not load: {exc.message}") \
             from None
-    write_new(target, text)
+    schema_file = target.with_name(SCHEMA_FILE)
+    write_new(target, f"# yaml-language-server: $schema={SCHEMA_FILE}\n" + text)
+    if not schema_file.exists() and not schema_file.is_symlink():
+        from .schema import schema_text
+        write_new(schema_file, schema_text())
     for line in unmapped:
         err.write(f"releasetui: {line}\n")
     if summary:
@@ -123,6 +127,11 @@ def run_init(args: argparse.Namespace, out: Optional[TextIO] = None, err: Option
     else:
         out.write(f"wrote {target}: set `root` and your hosts, then check with: releasetui --headless builds\n")
     return 0
+
+
+# Written beside hosts.yml by init and named on its first line, so an editor with the YAML language server
+# validates the file as it is typed; `releasetui schema > hosts.schema.json` refreshes it after an upgrade.
+SCHEMA_FILE = "hosts.schema.json"
 
 
 def group_choices(inventory: Inventory) -> dict[str, int]:

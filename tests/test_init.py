@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from releasetui.schema import json_schema
 
 import releasetui
 from releasetui import config as config_module
@@ -42,6 +46,9 @@ def test_init_writes_a_starter_that_loads_as_written(tmp_path, monkeypatch, caps
     assert config.source == app and config.hosts[0].root == "/var/www/My-Shop"
     text = written.read_text()
     assert text.count("\n#") > 40, "the starter is commented"
+    # Editors validate it as it is typed: the first line names the schema init wrote beside it.
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=hosts.schema.json"
+    assert json.loads((app / "hosts.schema.json").read_text()) == json_schema()
 
 
 def test_init_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
