@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "ship now)")
     p.add_argument("--source", metavar="DIR", help="the source a deploy would ship (default: 'source')")
     p.add_argument("--ref", metavar="REF", help="compare with exactly this git commit, tag or branch")
+    p.add_argument("-p", "--patch", action="store_true", help="show each changed file's unified diff (capped)")
     common(p, dry_run=False)
     p = sub.add_parser("prune", help="remove failed, incomplete and old builds and unused venvs")
     p.add_argument("--keep", type=int, metavar="N", help="good builds to keep (default: keep_builds, at least 2)")
@@ -339,7 +340,7 @@ def _run_exec(ops, hosts, args, out: SafeStream) -> ExitCode:
 def _show_diff(ops, hosts, args, out: SafeStream) -> ExitCode:
     """``diff``: one document (``--json``) or the grouped text; one round trip per host."""
     report = ops.diff(hosts, args.from_id, args.to_id, source=Path(args.source) if args.source else None,
-                      ref=args.ref)
+                      ref=args.ref, patch=args.patch)
     if getattr(args, "json", False):
         out.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:

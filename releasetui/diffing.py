@@ -42,6 +42,7 @@ class DiffSide:
     dirty: Optional[bool] = None
     current: bool = False                # the host's current build
     held_back: tuple = ()                # the source only: files that look like secrets, not shipped
+    path: Optional[str] = None           # the source only: where its files are read (``diff -p``)
 
     def describe(self) -> str:
         """``20261128101500 (current)`` or ``source (git 1a2b3c4d5e, dirty)``."""
@@ -97,6 +98,7 @@ class BuildDiff:
     requirements_note: Optional[str] = None
     commits: Optional[list] = None       # None: unknown (see commits_note)
     commits_note: Optional[str] = None
+    patches: Optional[dict] = None       # ``diff -p``: path -> unified diff lines (capped)
 
     @property
     def files_total(self) -> Optional[int]:
@@ -164,6 +166,8 @@ class BuildDiff:
         elif self.commits:
             out.append("  commits:")
             out += [f"    {c.side} {c.id[:10]} {clean_line(c.subject, 200)}" for c in self.commits]
+        for path, patch in sorted((self.patches or {}).items()):
+            out += [f"  {line}" for line in patch]
         return out
 
     def to_dict(self) -> dict:
@@ -179,7 +183,34 @@ class BuildDiff:
             "commits": None if self.commits is None else [c.to_dict() for c in self.commits],
             "commits_note": self.commits_note,
             "summary": self.summary(),
+            **({"patches": {p: "\n".join(lines) for p, lines in self.patches.items()}} if self.patches else {}),
         }
+
+
+PATCH_LINES = 400   # per file: a diff longer than this is cut, and says so
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def file_patch(path: str, old: Optional[tuple[int, bytes]], new: Optional[tuple[int, bytes]],
+               limit: int = PATCH_LINES) -> list[str]:
+    """The unified diff of one file between two sides (``(size, first bytes)``, None when absent), for a terminal:
+    control characters shown as ``?``, binary files and cut files said so, at most ``limit`` lines."""
+    header = [f"--- a/{clean_line(path, 300)}", f"+++ b/{clean_line(path, 300)}"]
+    texts, cut = [], False
+    for side in (old, new):
+        size, data = side if side is not None and side[0] >= 0 else (0, b"")
+        cut = cut or size > len(data)
+        if b"\0" in data:
+            return header + ["Binary files differ"]
+        try:
+            texts.append(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            return header + ["Binary files differ"]
+    lines = [_UNSAFE.sub("?", line) for line in difflib.unified_diff(
+        texts[0].splitlines(), texts[1].splitlines(), f"a/{path}", f"b/{path}", lineterm="")][2:]
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... {len(lines) - limit} more lines of this diff not shown"]
+    return header + lines + (["... (only the first part of a large file was compared)"] if cut else [])
 
 
 def _files_only(manifest: Mapping[str, Any]) -> dict:

@@ -17,14 +17,14 @@ from .activate import (ActivateRecords, ActivateReport, activate_script, parse_a
                        switch_back_script)
 from .base import LOST_LOCK_EXIT, PREAMBLE, REFUSED_EXIT, STEP_PREFIX, check_venv_key, op_marker, parse_step
 from .finish import hold_script, parse_finish, pin_script, prune_script, release_script, unlock_script
-from .logs import diff_script, history_script, logs_script, manifests_script, parse_history, parse_manifests
+from .logs import PATCH_BYTES, contents_script, diff_script, parse_contents, history_script, logs_script, manifests_script, parse_history, parse_manifests
 from .prepare import SHIP_PY, fits_one_packet, inline_payload, parse_prepare, prepare_script
 from .read import LockRequest, parse_read, read_script
 
 __all__ = [
-    "ActivateRecords", "ActivateReport", "LOST_LOCK_EXIT", "LockRequest", "PREAMBLE", "REFUSED_EXIT", "SHIP_PY",
-    "STEP_PREFIX", "activate_script", "check_venv_key", "diff_script", "history_script", "logs_script", "manifests_script",
-    "fits_one_packet", "hold_script", "inline_payload", "op_marker", "parse_activate", "parse_finish", "parse_history", "parse_manifests", "parse_prepare", "parse_read",
+    "ActivateRecords", "ActivateReport", "LOST_LOCK_EXIT", "LockRequest", "PATCH_BYTES", "PREAMBLE", "REFUSED_EXIT", "SHIP_PY",
+    "STEP_PREFIX", "activate_script", "check_venv_key", "contents_script", "diff_script", "history_script", "logs_script", "manifests_script",
+    "fits_one_packet", "hold_script", "inline_payload", "op_marker", "parse_activate", "parse_contents", "parse_finish", "parse_history", "parse_manifests", "parse_prepare", "parse_read",
     "parse_step", "pin_script", "prepare_script", "prune_script", "read_script", "release_script",
     "sudo_noninteractive", "switch_back_script", "unlock_script",
 ]

@@ -115,3 +115,43 @@ def parse_manifests(stdout: str) -> dict[str, dict]:
                 text = None
             found.setdefault(fields[0], {})["requirements"] = text
     return {k: v for k, v in found.items() if clean_line(k) == k}
+
+
+PATCH_BYTES = 64 * 1024   # of each file, for ``diff -p``: enough for any source file worth reading in a terminal
+
+
+def _safe_path(path: str) -> str:
+    """A manifest path as a shell may use it: relative, no ``..``, no control characters (ValueError otherwise)."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or ".." in parts or any(ord(c) < 32 for c in path):
+        raise ValueError(f"not a path inside a build: {path!r}")
+    return path
+
+
+def contents_script(root: str, wanted: Sequence[tuple[str, str]], cap: int = PATCH_BYTES) -> str:
+    """``diff -p``'s second round trip: the first ``cap`` bytes of each ``(build id, path)``, base64'd, read-only.
+
+    Only a regular file that resolves inside its build is read: a link out of the build reads as missing.
+    """
+    lines = [PREAMBLE + enter_root(root).rstrip("\n"), "_top=$(pwd -P)"]
+    for build_id, path in wanted:
+        b, f = q(check_build_id(build_id)), q(_safe_path(path))
+        lines.append(f"_r=$(readlink -f -- builds/{b}/{f} 2>/dev/null); case \"$_r\" in \"$_top\"/builds/{b}/*) "
+                     f"if [ -f \"$_r\" ]; then printf 'CONTENT\\t%s\\t%s\\t%s\\t' {b} {f} \"$(wc -c < \"$_r\")\"; "
+                     f"head -c {int(cap)} \"$_r\" | base64 | tr -d '\\n'; echo; "
+                     f"else printf 'CONTENT\\t%s\\t%s\\t-1\\t\\n' {b} {f}; fi;; "
+                     f"*) printf 'CONTENT\\t%s\\t%s\\t-1\\t\\n' {b} {f};; esac")
+    return "\n".join(lines) + "\nexit 0\n"
+
+
+def parse_contents(stdout: str) -> dict[tuple[str, str], tuple[int, bytes]]:
+    """``{(build id, path): (size, first bytes)}``; a size of -1 means the file is not there (or not readable)."""
+    found = {}
+    for fields in Tagged.parse(stdout).all("CONTENT"):
+        if len(fields) >= 3 and fields[2].lstrip("-").isdigit():
+            try:
+                data = base64.b64decode(fields[3]) if len(fields) > 3 and fields[3] else b""
+            except ValueError:
+                continue
+            found[(fields[0], fields[1])] = (int(fields[2]), data)
+    return found

@@ -134,10 +134,11 @@ class Operations:
         return reading.logs(self.ctx, list(hosts), lines, follow, stop)
 
     def diff(self, hosts: Iterable[HostConfig], from_id: Optional[str] = None, to_id: Optional[str] = None,
-             source: Optional[Path] = None, ref: Optional[str] = None) -> DiffReport:
+             source: Optional[Path] = None, ref: Optional[str] = None, patch: bool = False) -> DiffReport:
         """What changes from ``from_id`` (default: each host's current build) to ``to_id`` (default: what a deploy
-        would ship now, from ``source`` or exactly ``ref``): files, requirements, commits; one round trip per host."""
-        return diffing_ops.diff(self.ctx, list(hosts), from_id, to_id, source, ref)
+        would ship now, from ``source`` or exactly ``ref``): files, requirements, commits; one round trip per host
+        (``patch``: the files' contents too, one more on one host of each group)."""
+        return diffing_ops.diff(self.ctx, list(hosts), from_id, to_id, source, ref, patch)
 
     def diff_summary(self, hosts: Iterable[HostConfig], from_id: Optional[str] = None,
                      to_id: Optional[str] = None) -> str:

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from .. import commands
 from ..config import HostConfig
-from ..diffing import SOURCE, Commit, DiffReport, DiffSide, build_diff
+from ..diffing import SOURCE, Commit, DiffReport, DiffSide, build_diff, file_patch
 from ..executors import HostUnreachable
 from ..models import HostState, check_build_id
 from ..text import clean_line
@@ -53,7 +53,7 @@ def local_side(ctx: OperationContext, source: Optional[Path],
             tree.discard()
         raise
     side = DiffSide(ref or SOURCE, None, manifest.files, requirements, info.git_commit, info.git_subject,
-                    info.git_dirty, held_back=tuple(manifest.held_back))
+                    info.git_dirty, held_back=tuple(manifest.held_back), path=str(info.path))
     return side, tree
 
 
@@ -102,7 +102,8 @@ def _build_side(state: HostState, build_id: str, found: dict) -> DiffSide:
 
 
 def diff(ctx: OperationContext, hosts: Sequence[HostConfig], from_id: Optional[str] = None,
-         to_id: Optional[str] = None, source: Optional[Path] = None, ref: Optional[str] = None) -> DiffReport:
+         to_id: Optional[str] = None, source: Optional[Path] = None, ref: Optional[str] = None,
+         patch: bool = False) -> DiffReport:
     """Compare ``from_id`` (default: each host's current build) with ``to_id`` (default: what a deploy would ship
     now, from ``source`` or ``ref``) on every host; hosts with the same result are grouped."""
     old_id, new_id = _ends(from_id, to_id)
@@ -155,10 +156,49 @@ def diff(ctx: OperationContext, hosts: Sequence[HostConfig], from_id: Optional[s
             commits, note = logs[key]
             diffs[host.name] = build_diff(old, new, commits, note, ctx.config.requirements)
         to_label = new_id or (local.label if local else SOURCE)
-        return DiffReport.grouped(old_id, to_label, diffs, errors, unreachable)
+        report = DiffReport.grouped(old_id, to_label, diffs, errors, unreachable)
+        if patch:
+            add_patches(ctx, report, {h.name: h for h in hosts})
+        return report
     finally:
         if tree:
             tree.discard()
+
+
+PATCH_FILES = 50   # files shown with -p in one group; the rest are named only (the list above has them all)
+
+
+def _local_contents(side: DiffSide, path: str) -> tuple[int, bytes]:
+    """``(size, first bytes)`` of a source file, as :func:`commands.parse_contents` gives a host's."""
+    try:
+        with open(Path(side.path or ".") / path, "rb") as handle:
+            data = handle.read(commands.PATCH_BYTES)
+            size = len(data) + len(handle.read(1))
+        return size, data
+    except OSError:
+        return -1, b""
+
+
+def add_patches(ctx: OperationContext, report: DiffReport, hosts: dict) -> None:
+    """``diff -p``: each group's file contents, read on ONE of its hosts (one more round trip) and here."""
+    for diff, names in report.groups:
+        if not diff.files_total:
+            continue
+        paths = sorted(diff.added + diff.removed + diff.changed)[:PATCH_FILES]
+        wanted = [(side.build_id, p) for side in (diff.old, diff.new) if side.build_id and side.manifest is not None
+                  for p in paths if p in side.manifest]
+        found = {}
+        if wanted:
+            run = ctx.executor(hosts[names[0]]).run(commands.contents_script(hosts[names[0]].root, wanted),
+                                                    mutating=False, timeout=ctx.config.script_timeout)
+            found = commands.parse_contents(run.stdout)
+
+        def contents(side: DiffSide, path: str) -> Optional[tuple[int, bytes]]:
+            if side.manifest is None or path not in side.manifest:
+                return None
+            return found.get((side.build_id, path)) if side.build_id else _local_contents(side, path)
+
+        diff.patches = {p: file_patch(p, contents(diff.old, p), contents(diff.new, p)) for p in paths}
 
 
 __all__ = ["CURRENT", "commit_log", "diff", "local_side"]
