@@ -759,6 +759,38 @@ async def test_quit_once_the_switch_has_begun_lets_it_finish_and_says_so(deploye
     assert app.exit_report == [f"box  serves {new}", f"live now: {new} on box"]
 
 
+async def test_the_quit_dialog_left_open_while_the_deploy_finishes_says_so_and_y_just_quits(deployed):
+    """The reported case, on a real host: q during the switch, the deploy finishes while the dialog is open; the
+    dialog then says it finished (not that quitting aborts or waits), and y quits with the new build live."""
+    from textual.widgets import Static
+    project, ids = deployed
+    project.write_app("v4-left-open", "tinylib==2.0")
+    marker, gate = gated_restart(project)
+    app = app_for(project)
+
+    def words() -> str:
+        return str(app.screen.query_one("#dialog-text", Static).content)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            main = await idle(pilot)
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30, "the confirmation")
+            await pilot.press("y")
+            await until(pilot, marker.exists, 60, "the restart to hang")
+            await pilot.press("q")
+            assert "is switching the hosts. Quitting lets the switch finish" in words(), words()
+            gate.touch()
+            await until(pilot, lambda: "deploy has finished: deploy ok" in words(), 60, "the dialog to follow")
+            assert "quitting just quits" in words() and "abort" not in words(), words()
+            await pilot.press("y")
+            await until(pilot, lambda: app.return_code is not None, 30, "the app to quit")
+            assert not main.interrupted and not any("stopping deploy" in line for line in main.transcript)
+    finally:
+        gate.touch()
+    new = project.current("box")
+    assert new not in ids and app.return_code == 0
+
+
 def test_on_exit_the_tui_prints_what_each_host_serves(tmp_path, wheelhouse, monkeypatch, capsys):
     """run_app prints one line per host once the app has exited, after a rollback made in it."""
     import asyncio

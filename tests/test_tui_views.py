@@ -19,8 +19,11 @@ from releasetui.tui.app import MainScreen
 from releasetui.tui.diffview import DiffScreen, summary_line, unavailable
 from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_model
 from releasetui.tui.historyview import HistoryScreen
-from releasetui.tui.screens import ConfirmScreen, HelpScreen, RolePickerScreen
-from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations,
+from releasetui.runner import Interrupts
+from releasetui.tui.confirm import quit_promise
+from releasetui.tui.screens import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
+from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations, Gates,
+                          gated,
                           make_app, recording, sample_history)
 
 
@@ -695,3 +698,109 @@ async def test_the_rollback_dialog_shows_the_diff_line_read_with_the_states():
         await pilot.press("p")  # prune re-reads the hosts, and asks for no diff
         await until(pilot, lambda: app.main.preparing is None, what="the prune's read")
         assert not [c for c in calls if c[0] == "diff"]
+
+
+# --- the quit dialog follows the operation --------------------------------------------------------------
+
+def gated_app(tmp_path, gates):
+    """The app over three reachable hosts whose deploy waits at ``gates``; the source is a real directory."""
+    import dataclasses
+    (tmp_path / "requirements.txt").write_text("flask==3.0.3\n")
+    return make_app(dataclasses.replace(CONFIG, source=tmp_path), gated(gates))
+
+
+async def start_gated_deploy(pilot, gates) -> MainScreen:
+    main = await loaded(pilot)
+    await pilot.press("d")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the deploy confirmation")
+    await pilot.press("y")
+    await until(pilot, lambda: main.busy == "deploy" and gates.interrupts is not None, what="the deploy to start")
+    return main
+
+
+def dialog_text(app) -> str:
+    return plain(app.screen.query_one("#dialog-text", Static))
+
+
+async def test_the_quit_dialog_follows_the_deploy_and_after_it_finished_y_just_quits(tmp_path):
+    """q while preparing says quitting aborts; the dialog then says the switch finishes, then that the deploy has
+    finished; y after that quits without stopping anything (it never said it would abort)."""
+    gates = Gates()
+    app = gated_app(tmp_path, gates)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            main = await start_gated_deploy(pilot, gates)
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitWhileBusyScreen)
+            assert "has not switched any host. Quitting aborts it" in dialog_text(app)
+            gates.switch.set()  # the deploy goes into its switch while the dialog stays open
+            await until(pilot, lambda: "is switching the hosts. Quitting lets the switch finish" in dialog_text(app),
+                        what="the dialog to say the switch finishes")
+            assert "aborts" not in dialog_text(app)
+            gates.finish.set()  # ...and ends
+            await until(pilot, lambda: "deploy has finished" in dialog_text(app), what="the dialog to say it finished")
+            text = dialog_text(app)
+            assert "deploy has finished: deploy ok in 0.4s; live now: 20261128120000 on all 3 hosts." in text, text
+            assert "Nothing runs now: quitting just quits" in text and "abort" not in text, text
+            assert plain(app.screen.query_one("#dialog-title", Static)) == "Quit?"
+            await pilot.press("y")
+            await until(pilot, lambda: app.return_code is not None, what="the app to quit")
+            assert gates.interrupts.presses == 0  # nothing was stopped: it had finished
+            assert not any("stopping deploy" in line for line in main.transcript)
+    finally:
+        gates.switch.set()
+        gates.finish.set()
+    assert app.return_code == 0
+
+
+async def test_y_pressed_after_the_operation_moved_on_asks_again_with_the_new_words(tmp_path, monkeypatch):
+    """The words on screen said "aborts", the deploy has begun switching meanwhile: y does not act on the old
+    words; the dialog says what quitting does now and the next y does that (the switch finishes)."""
+    monkeypatch.setattr(QuitWhileBusyScreen, "POLL", 3600)  # the dialog does not redraw by itself here
+    gates = Gates()
+    app = gated_app(tmp_path, gates)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            main = await start_gated_deploy(pilot, gates)
+            await pilot.press("q")
+            assert "Quitting aborts it" in dialog_text(app)
+            gates.switch.set()
+            await until(pilot, lambda: gates.interrupts.phase == "activate", what="the switch")
+            await pilot.press("y")
+            assert isinstance(app.screen, QuitWhileBusyScreen) and gates.interrupts.presses == 0
+            assert "Quitting lets the switch finish" in dialog_text(app)
+            await pilot.press("y")
+            await until(pilot, lambda: gates.interrupts.presses == 1, what="the stop")
+            assert main.quitting and app.return_code is None  # the switch goes on to its end...
+            gates.finish.set()
+            await until(pilot, lambda: app.return_code is not None, what="the app to quit")  # ...then it quits
+    finally:
+        gates.switch.set()
+        gates.finish.set()
+
+
+def test_interrupts_say_what_a_first_stop_does_in_each_wave():
+    interrupts = Interrupts()
+    assert interrupts.outlook() == "abort"
+    assert interrupts.enter_activation()
+    assert interrupts.outlook() == "switch"  # activation began, its waves not said yet
+    interrupts.begin_wave(1, 3)
+    assert interrupts.outlook() == "back"
+    interrupts.begin_wave(3, 3)
+    assert interrupts.outlook() == "finish"
+
+
+@pytest.mark.parametrize("operation, outlook, wave, waves, words", [
+    ("deploy", "abort", 0, 0, "has not switched any host. Quitting aborts it: nothing is switched, the partial "
+                              "build is removed"),
+    ("rollback", "abort", 0, 0, "has not switched any host. Quitting aborts it: nothing is switched and the locks"),
+    ("deploy", "back", 1, 3, "switching wave 1 of 3. Quitting lets this wave finish, then switches every host it "
+                             "switched back"),
+    ("rollback", "finish", 3, 3, "switching the hosts (the last wave, 3 of 3). Quitting lets the switch finish"),
+    ("prune", "abort", 0, 0, "stops it if it is still reading the hosts"),
+    ("unlock", "abort", 0, 0, "Quitting lets it finish"),
+])
+def test_the_quit_promise_is_what_a_stop_does_then(operation, outlook, wave, waves, words):
+    promise = quit_promise(operation, outlook, wave, waves)
+    assert words in promise.body.plain, promise.body.plain
+    assert promise.danger and promise.title == "Quit while an operation runs?"

@@ -145,6 +145,8 @@ class MainScreen(Screen):
         self._errors_shown: dict[str, str] = {}
         self.transcript: list[str] = []  # plain text of the output pane, for tests and bug reports
         self.served_changed = False  # a deploy or rollback ran: the app prints what each host serves on exit
+        self.last_name: Optional[str] = None  # the last operation run here
+        self.last_outcome: Optional[str] = None  # the last operation's closing line (the quit dialog says it)
 
     # --- layout ---------------------------------------------------------------
 
@@ -544,6 +546,7 @@ class MainScreen(Screen):
 
     def on_operation_finished(self, message: OperationFinished) -> None:
         """Summarise per host in the pane, notify, and re-read the hosts (or quit, when a quit waited for this)."""
+        self.last_name = self.busy or message.name
         self.busy = None
         self.running_ops = None
         self.running_steps.clear()
@@ -552,17 +555,20 @@ class MainScreen(Screen):
         name, result = message.name, message.result
         # Toasts sit over the bottom of the output pane: short-lived, the pane keeps the full text.
         if message.error or result is None:
-            self.say(f"{name} could not start: {message.error}", "bold red")
+            self.last_outcome = f"{name} could not start: {message.error}"
+            self.say(self.last_outcome, "bold red")
             self.notify(message.error or "unknown error", title=f"{name} failed", severity="error", timeout=6)
         else:
             for status, line in present.outcome_lines(result):
                 self.say(line, "green" if status == "ok" else "bold red")
             summary = f"{name} {result.status} in {result.duration:.1f}s"
             self.say(summary, "bold green" if result.ok else "bold red")
+            self.last_outcome = summary + "."
             if name in ("deploy", "rollback"):
                 live = present.live_line(result.live(), [o.host for o in result.outcomes.values()
                                                          if o.status == "unreachable"])
                 self.say(live, "bold" if not result.mixed else "bold yellow")
+                self.last_outcome = f"{summary}; {live}."
                 # What each host serves is said again on the terminal once the app exits (after a quit
                 # mid-operation, this result is the last word; else the re-read below replaces it).
                 self.served_changed = True
@@ -579,7 +585,22 @@ class MainScreen(Screen):
         if self.quitting:
             self.app.exit(0)
             return
+        # A quit dialog open meanwhile now says the operation has ended: y just quits.
+        for screen in self.app.screen_stack:
+            if isinstance(screen, QuitWhileBusyScreen):
+                screen.follow()
         self.action_refresh()
+
+    def quit_promise(self) -> confirm.Confirmation:
+        """What quitting does now, from the running operation's own state (the quit dialog asks a few times a
+        second): abort it, let its switch finish, let its wave finish and switch back, or just quit."""
+        if self.busy is None:
+            return confirm.quit_promise(self.last_name or "the operation", None,
+                                        finished=self.last_outcome or "it has ended.")
+        interrupts = getattr(self.running_ops, "interrupts", None)
+        if interrupts is None:  # a core that cannot say its phase: the promise that holds before the switch
+            return confirm.quit_promise(self.busy, None)
+        return confirm.quit_promise(self.busy, interrupts.outlook(), interrupts.wave, interrupts.waves)
 
     def interrupt(self) -> None:
         """Ask the running operation to stop, once (setting it again could cut short the cleanup it started)."""
@@ -882,8 +903,8 @@ class ReleaseApp(App[int]):
         if main.quitting:
             self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.exit(0))
             return
-        switching = main.running_ops is not None and main.running_ops.interrupts.phase == "activate"
-        self.push_screen(QuitWhileBusyScreen(main.busy, switching), lambda ok: ok and main.stop_then_quit())
+        # The dialog follows the operation: its words are what confirming does at the moment y is pressed.
+        self.push_screen(QuitWhileBusyScreen(main.quit_promise), lambda ok: ok and main.stop_then_quit())
 
     async def action_quit(self) -> None:
         """Textual's quit (command palette, ctrl+q): the same path as q."""
