@@ -173,8 +173,9 @@ class LockInfo:
     # Kept for callers of the earlier name.
     from_json = from_text
 
-    def describe(self) -> str:
-        """``deploy 20261128... by alice@laptop on laptop (pid 4242) since 2026-...``, one bounded line."""
+    def describe(self, stale_note: bool = True) -> str:
+        """``deploy 20261128... by alice@laptop on laptop (pid 4242) since 2026-...``, one bounded line; with
+        ``stale_note``, a stale lock says so (the TUI's unlock dialog says it on a line of its own)."""
         what = self.operation + (f" {self.build_id}" if self.build_id else "")
         text = f"{what} by {self.who} on {self.where}" + (f" (pid {self.pid})" if self.pid else "") + f" since {self.since}"
         if self.message:
@@ -183,7 +184,7 @@ class LockInfo:
             text += f" [{self.ci_url}]"
         if self.damaged:
             text += f" (damaged lock: {self.damaged})"
-        if self.stale:
+        if self.stale and stale_note:
             text += f"; STALE: pid {self.pid} no longer runs on {self.where} (`releasetui --headless unlock` removes it)"
         return clean_line(text, 400)
 

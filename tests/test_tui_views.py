@@ -24,7 +24,7 @@ from releasetui.tui.confirm import quit_promise
 from releasetui.tui.screens import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
 from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations, Gates,
                           gated,
-                          make_app, recording, sample_history)
+                          make_app, recording, sample_history, visible_footer_keys)
 
 
 async def until(pilot, condition, timeout: float = 10, what: str = "condition") -> None:
@@ -804,3 +804,65 @@ def test_the_quit_promise_is_what_a_stop_does_then(operation, outlook, wave, wav
     promise = quit_promise(operation, outlook, wave, waves)
     assert words in promise.body.plain, promise.body.plain
     assert promise.danger and promise.title == "Quit while an operation runs?"
+
+
+# --- the main screen at 80x24 with fifty hosts ------------------------------------------------------------
+
+def drawn(table: DataTable) -> list[str]:
+    """The table's lines as painted now (from its render caches, as the screen gets them)."""
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_table_painted_before_it_settles_draws_whole_ids(size):
+    """After p ("Nothing to prune") or a rollback from the fleet view, the tables are refilled and painted at
+    once (a screen coming back, a dialog closing); the hosts' Current column showed `2026112` until f5."""
+    app = make_app(FLEET6, FleetOperations)
+    async with app.run_test(size=size) as pilot:
+        main = await loaded(pilot)
+        hosts, builds = main.query_one("#hosts", DataTable), main.query_one("#builds", DataTable)
+        main.fill_hosts()  # what every read of the hosts does...
+        main.fill_builds()
+        drawn(hosts), drawn(builds)  # ...and a paint before the tables' next idle
+        await pilot.pause()
+        await pilot.pause()
+        assert any("web01" in line and "20261128094210 ≠" in line for line in drawn(hosts)), drawn(hosts)
+        assert any("20261128081500" in line and "complete" in line for line in drawn(builds)), drawn(builds)
+
+
+class SubjectOperations(FleetOperations):
+    """The fleet, its builds with a commit subject each."""
+
+    def states(self, hosts):
+        states = super().states(hosts)
+        for state in states.values():
+            for build in getattr(state, "builds", []):
+                build.git_subject = f"Release notes for {build.id[4:8]}"
+        return states
+
+
+async def test_80x24_with_fifty_hosts_shows_the_fleet_the_builds_whole_and_the_keys_to_run():
+    """The 80x24 choice: five host rows and the fleet in one line under them (what is live where, the hosts that
+    drift or cannot be read); five builds with every column on screen (By as the user, the subject cut to
+    what is left; the commit's dirty `+` never cut); the footer keeps d r l p m v h q ?."""
+    app = make_app(FLEET50, SubjectOperations)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await loaded(pilot)
+        await pilot.pause()
+        hosts = main.query_one("#hosts", DataTable)
+        rows = [line for line in drawn(hosts) if line.strip().startswith(("web", "✓"))]
+        assert len(rows) >= 5, drawn(hosts)
+        summary = Text.from_markup(str(hosts.border_subtitle)).plain
+        assert summary == "46/50 on 20261128094210 · drift: web04, web07, web33 · unknown: web50", summary
+        assert hosts.region.bottom <= 10  # the summary line is on screen, under the rows
+        builds = main.query_one("#builds", DataTable)
+        assert builds.scrollable_content_region.height - 1 >= 5  # the header, then five builds
+        labels = [column.label.plain for column in builds.ordered_columns]
+        assert labels[:7] == [" ", "Build", "Status", "Age", "Reqs", "Git", "By"] and labels[7].startswith("Su")
+        width = sum(column.get_render_width(builds) for column in builds.ordered_columns)
+        assert width <= builds.scrollable_content_region.width  # nothing cut at the right edge
+        lines = drawn(builds)
+        live = next(line for line in lines if "20261128094210" in line)
+        assert "c0ffee12+" in live and "alice " in live and "Release" in live, lines
+        keys = set(visible_footer_keys(app.screen))
+        assert {"deploy", "rollback", "logs", "prune", "mark", "fleet", "history", "quit_app", "help"} <= keys, keys

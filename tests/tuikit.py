@@ -211,6 +211,18 @@ class FakeOperations(FakeCore):
         return sample_history(), {"web3": "unreachable: connection refused (web3.example.com:22)"}
 
 
+def visible_footer_keys(screen) -> dict:
+    """The footer's keys by action, as laid out (a key pushed out of the footer is left out)."""
+    from textual.widgets._footer import FooterKey
+    footer = screen.query_one("Footer")
+    keys = {}
+    for key in footer.query(FooterKey):
+        region = key.region
+        if region.width and footer.region.contains_region(region):
+            keys[key.action] = key
+    return keys
+
+
 def make_app(config: Config = CONFIG, operations: Callable = FakeOperations) -> ReleaseApp:
     """The app on a fake core, with the fixed clock and UTC."""
     return ReleaseApp(config, operations_factory=operations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)

@@ -154,8 +154,9 @@ def unlock(hosts: Sequence[HostConfig], states: Mapping[str, object], this_machi
                 "(releasetui stops what the lock's operation still runs on the host).\n\n")
     for host, lock in locked:
         body.append(f"  {host.name:<12}", style="bold")
-        body.append(f"{lock.describe()}\n")
-        if rules.lock_is_stale(lock, this_machine, pid_alive):
+        # Once per host: the dialog's own STALE line, not also the note describe() adds for the CLI.
+        body.append(f"{lock.describe(stale_note=False)}\n")
+        if lock.stale or rules.lock_is_stale(lock, this_machine, pid_alive):
             body.append(f"  {'':<12}STALE: pid {lock.pid} no longer runs on {this_machine}\n", style="bold yellow")
         elif lock.where == this_machine and lock.pid:
             body.append(f"  {'':<12}pid {lock.pid} is still running on this machine\n", style="bold red")

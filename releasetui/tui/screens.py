@@ -61,6 +61,22 @@ class RowTable(DataTable):
         Binding("end", "scroll_bottom", "Last row", show=False, tooltip="First / last row of the table"),
     ]
 
+    def refill(self, columns: list[tuple[str, str]], rows: list[tuple[str, list]]) -> None:
+        """Clear the table and fill it again: ``columns`` as (key, label), ``rows`` as (key, cells).
+
+        Every column gets its width now, as wide as its label and its widest cell.  Left to DataTable, the
+        widths are measured only when the table next goes idle, and a paint before that (a screen coming back,
+        a dialog closing) caches the rows at the labels' widths: a build id cut to ``2026120`` until the next
+        redraw.  Text cells are drawn as given (a string is not read as markup: a git subject is not markup).
+        """
+        rows = [(key, [Text(cell) if isinstance(cell, str) else cell for cell in cells]) for key, cells in rows]
+        self.clear(columns=True)
+        for index, (key, label) in enumerate(columns):
+            width = max([Text(label).cell_len, *(cells[index].cell_len for _, cells in rows)])
+            self.add_column(label, key=key, width=width)
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+
 
 class MatrixTable(RowTable):
     """A row-cursor table wider than the screen: left/right scroll by whole columns, past the fixed ones.
@@ -215,6 +231,14 @@ class FittedFooter(Footer):
     def on_resize(self, event: events.Resize) -> None:
         if self._bindings_ready and self.fit(event.size.width) != self.layout_level:
             self.call_after_refresh(self.recompose)
+
+    def set_optional(self, optional: Iterable[str]) -> None:
+        """Change which keys may be left out (and in which order), laying the footer out again if it changed."""
+        optional = tuple(optional)
+        if optional != self.optional:
+            self.optional = optional
+            if self._bindings_ready:
+                self.refresh(recompose=True)  # on the footer's own message queue (its compose binds to it)
 
 
 class Labelled:
