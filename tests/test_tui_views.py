@@ -17,7 +17,7 @@ from releasetui.diffing import DiffReport, DiffSide, build_diff
 from releasetui.models import BuildInfo, HostState
 from releasetui.tui.app import MainScreen
 from releasetui.tui.diffview import DiffScreen, summary_line, unavailable
-from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_model
+from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_line, fleet_model
 from releasetui.tui.historyview import HistoryScreen
 from releasetui.runner import Interrupts
 from releasetui.tui.confirm import quit_promise
@@ -66,6 +66,16 @@ def test_fleet_model_without_a_majority_every_host_drifts():
     assert model.majority is None and model.drift == {"a", "b"}
     agree = fleet_model(["a", "b"], states_of({"a": "2", "b": "2"}))
     assert agree.majority == "2" and not agree.drift
+
+
+def test_fleet_line_counts_the_majority_and_names_the_hosts_off_it():
+    def line(hosts, states):
+        return fleet_line(fleet_model(hosts, states)).plain
+    assert line(["a", "b"], states_of({"a": "2", "b": "2"})) == "all 2 hosts on 2"
+    assert line(["a"], states_of({"a": "2"})) == "a on 2"
+    assert line(["a", "b", "c", "d"], {**states_of({"a": "2", "b": "2", "c": "1"}), "d": OSError("down")}) == \
+        "2/4 on 2 · drift: c · unknown: d"
+    assert line(["a", "b"], states_of({"a": "2", "b": "1"})) == "2 on a · 1 on b"  # no majority: no drift either
 
 
 def test_fleet_cells_mark_each_state():
