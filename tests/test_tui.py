@@ -1052,6 +1052,8 @@ async def test_footer_shows_quit_and_help_at_every_width(size):
     app = make_app()
     async with app.run_test(size=size) as pilot:
         await loaded(pilot)
+        # The footer lays itself out again once the read shows a lock (u Unlock is then kept): on its own queue.
+        await until(pilot, lambda: "unlock" in visible_footer_keys(app.screen), 10, "the footer after the read")
         keys = visible_footer_keys(app.screen)
         assert {"quit_app", "help"} <= set(keys), (size, sorted(keys))
         # What a person runs and reads fits even at 80 columns: d r p l, the fleet and history views, and u

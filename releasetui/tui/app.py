@@ -37,8 +37,8 @@ from ..diffing import DiffReport
 from . import confirm
 from .diffview import DiffScreen, summary_line, unavailable
 from .fleet import FleetScreen, fleet_line, fleet_model
-from .fmt import (age_cell, created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, served_lines, short_hash,
-                  status_text)
+from .fmt import (age_cell, created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, served_lines,
+                  short_hash, status_text)
 from .historyview import HistoryScreen
 from .screens import (BUILTIN_MAIN_KEYS, ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen,
                       QuitNowScreen, QuitWhileBusyScreen, RolePickerScreen, RowTable, WrapLog, binding_rows)

@@ -536,7 +536,6 @@ class QuitWhileBusyScreen(ConfirmScreen):
         first = promise()
         super().__init__(first.title, first.body, confirm_label=first.label, danger=first.danger)
         self.shown = first
-        self.moved_on = False
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -563,7 +562,6 @@ class QuitWhileBusyScreen(ConfirmScreen):
         if self._words(self.promise()) == self._words(self.shown):
             return True
         self.follow()
-        self.moved_on = True
         self.notify("The operation moved on while you read: the dialog says what quitting does now.",
                     title="Quit", severity="warning", timeout=4)
         return False
