@@ -173,10 +173,11 @@ class LockInfo:
     # Kept for callers of the earlier name.
     from_json = from_text
 
-    def describe(self, hint: bool = True) -> str:
+    def describe(self, hint: bool = True, stale_note: bool = True) -> str:
         """``deploy 20261128... by alice@laptop on laptop (pid 4242) since 2026-...``, one bounded line.
 
-        ``hint``: a stale lock's text ends with how to remove it (not once it is removed).
+        ``hint``: a stale lock's text ends with how to remove it (not once it is removed); ``stale_note=False``
+        leaves staleness out (the TUI's unlock dialog says it on a line of its own).
         """
         what = self.operation + (f" {self.build_id}" if self.build_id else "")
         if self.operation == "lock":  # taken by hand with `releasetui lock`, held until `unlock`
@@ -188,7 +189,7 @@ class LockInfo:
             text += f" [{self.ci_url}]"
         if self.damaged:
             text += f" (damaged lock: {self.damaged})"
-        if self.stale:
+        if self.stale and stale_note:
             text += f"; STALE: pid {self.pid} no longer runs on {self.where}"
             text += " (`releasetui --headless unlock` removes it)" if hint else ""
         return clean_line(text, 400)

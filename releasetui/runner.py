@@ -35,6 +35,10 @@ class Interrupts:
     hurry: threading.Event = field(default_factory=threading.Event)
     presses: int = 0
     phase: str = "prepare"
+    # The activation wave under way and how many there are (0, 0 before activation): whether a first press
+    # lets the fleet stay on the new build (the last wave) or switches every switched host back (waves remain).
+    wave: int = 0
+    waves: int = 0
     on_press: Optional[Callable[[int], None]] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +65,23 @@ class Interrupts:
                 return False
             self.phase = "activate"
             return True
+
+    def begin_wave(self, number: int, total: int) -> None:
+        """Activation starts wave ``number`` of ``total`` (what a stop means from now on: see :meth:`outlook`)."""
+        with self._lock:
+            self.wave, self.waves = number, total
+
+    def outlook(self) -> str:
+        """What a first press does now: ``abort`` (before activation: nothing switches), ``back`` (a wave with
+        waves after it: it finishes, then every switched host goes back), ``finish`` (the last or only wave:
+        it finishes, and the fleet stays on the new build if every host is healthy) or ``switch`` (activation
+        began but has not said its waves yet: one of the last two)."""
+        with self._lock:
+            if self.phase != "activate":
+                return "abort"
+            if not self.waves:
+                return "switch"
+            return "back" if self.wave < self.waves else "finish"
 
     @property
     def pressed(self) -> bool:

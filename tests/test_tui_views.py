@@ -17,11 +17,14 @@ from releasetui.diffing import DiffReport, DiffSide, build_diff
 from releasetui.models import BuildInfo, HostState
 from releasetui.tui.app import MainScreen
 from releasetui.tui.diffview import DiffScreen, summary_line, unavailable
-from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_model
+from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_line, fleet_model
 from releasetui.tui.historyview import HistoryScreen
-from releasetui.tui.screens import ConfirmScreen, HelpScreen, RolePickerScreen
-from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations,
-                          make_app, recording, sample_history)
+from releasetui.runner import Interrupts
+from releasetui.tui.confirm import quit_promise
+from releasetui.tui.screens import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
+from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations, Gates,
+                          gated,
+                          make_app, recording, sample_history, visible_footer_keys)
 
 
 async def until(pilot, condition, timeout: float = 10, what: str = "condition") -> None:
@@ -63,6 +66,16 @@ def test_fleet_model_without_a_majority_every_host_drifts():
     assert model.majority is None and model.drift == {"a", "b"}
     agree = fleet_model(["a", "b"], states_of({"a": "2", "b": "2"}))
     assert agree.majority == "2" and not agree.drift
+
+
+def test_fleet_line_counts_the_majority_and_names_the_hosts_off_it():
+    def line(hosts, states):
+        return fleet_line(fleet_model(hosts, states)).plain
+    assert line(["a", "b"], states_of({"a": "2", "b": "2"})) == "all 2 hosts on 2"
+    assert line(["a"], states_of({"a": "2"})) == "a on 2"
+    assert line(["a", "b", "c", "d"], {**states_of({"a": "2", "b": "2", "c": "1"}), "d": OSError("down")}) == \
+        "2/4 on 2 · drift: c · unknown: d"
+    assert line(["a", "b"], states_of({"a": "2", "b": "1"})) == "2 on a · 1 on b"  # no majority: no drift either
 
 
 def test_fleet_cells_mark_each_state():
@@ -695,3 +708,171 @@ async def test_the_rollback_dialog_shows_the_diff_line_read_with_the_states():
         await pilot.press("p")  # prune re-reads the hosts, and asks for no diff
         await until(pilot, lambda: app.main.preparing is None, what="the prune's read")
         assert not [c for c in calls if c[0] == "diff"]
+
+
+# --- the quit dialog follows the operation --------------------------------------------------------------
+
+def gated_app(tmp_path, gates):
+    """The app over three reachable hosts whose deploy waits at ``gates``; the source is a real directory."""
+    import dataclasses
+    (tmp_path / "requirements.txt").write_text("flask==3.0.3\n")
+    return make_app(dataclasses.replace(CONFIG, source=tmp_path), gated(gates))
+
+
+async def start_gated_deploy(pilot, gates) -> MainScreen:
+    main = await loaded(pilot)
+    await pilot.press("d")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the deploy confirmation")
+    await pilot.press("y")
+    await until(pilot, lambda: main.busy == "deploy" and gates.interrupts is not None, what="the deploy to start")
+    return main
+
+
+def dialog_text(app) -> str:
+    return plain(app.screen.query_one("#dialog-text", Static))
+
+
+async def test_the_quit_dialog_follows_the_deploy_and_after_it_finished_y_just_quits(tmp_path):
+    """q while preparing says quitting aborts; the dialog then says the switch finishes, then that the deploy has
+    finished; y after that quits without stopping anything (it never said it would abort)."""
+    gates = Gates()
+    app = gated_app(tmp_path, gates)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            main = await start_gated_deploy(pilot, gates)
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitWhileBusyScreen)
+            assert "has not switched any host. Quitting aborts it" in dialog_text(app)
+            gates.switch.set()  # the deploy goes into its switch while the dialog stays open
+            await until(pilot, lambda: "is switching the hosts. Quitting lets the switch finish" in dialog_text(app),
+                        what="the dialog to say the switch finishes")
+            assert "aborts" not in dialog_text(app)
+            gates.finish.set()  # ...and ends
+            await until(pilot, lambda: "deploy has finished" in dialog_text(app), what="the dialog to say it finished")
+            text = dialog_text(app)
+            assert "deploy has finished: deploy ok in 0.4s; live now: 20261128120000 on all 3 hosts." in text, text
+            assert "Nothing runs now: quitting just quits" in text and "abort" not in text, text
+            assert plain(app.screen.query_one("#dialog-title", Static)) == "Quit?"
+            await pilot.press("y")
+            await until(pilot, lambda: app.return_code is not None, what="the app to quit")
+            assert gates.interrupts.presses == 0  # nothing was stopped: it had finished
+            assert not any("stopping deploy" in line for line in main.transcript)
+    finally:
+        gates.switch.set()
+        gates.finish.set()
+    assert app.return_code == 0
+
+
+async def test_y_pressed_after_the_operation_moved_on_asks_again_with_the_new_words(tmp_path, monkeypatch):
+    """The words on screen said "aborts", the deploy has begun switching meanwhile: y does not act on the old
+    words; the dialog says what quitting does now and the next y does that (the switch finishes)."""
+    monkeypatch.setattr(QuitWhileBusyScreen, "POLL", 3600)  # the dialog does not redraw by itself here
+    gates = Gates()
+    app = gated_app(tmp_path, gates)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            main = await start_gated_deploy(pilot, gates)
+            await pilot.press("q")
+            assert "Quitting aborts it" in dialog_text(app)
+            gates.switch.set()
+            await until(pilot, lambda: gates.interrupts.phase == "activate", what="the switch")
+            await pilot.press("y")
+            assert isinstance(app.screen, QuitWhileBusyScreen) and gates.interrupts.presses == 0
+            assert "Quitting lets the switch finish" in dialog_text(app)
+            await pilot.press("y")
+            await until(pilot, lambda: gates.interrupts.presses == 1, what="the stop")
+            assert main.quitting and app.return_code is None  # the switch goes on to its end...
+            gates.finish.set()
+            await until(pilot, lambda: app.return_code is not None, what="the app to quit")  # ...then it quits
+    finally:
+        gates.switch.set()
+        gates.finish.set()
+
+
+def test_interrupts_say_what_a_first_stop_does_in_each_wave():
+    interrupts = Interrupts()
+    assert interrupts.outlook() == "abort"
+    assert interrupts.enter_activation()
+    assert interrupts.outlook() == "switch"  # activation began, its waves not said yet
+    interrupts.begin_wave(1, 3)
+    assert interrupts.outlook() == "back"
+    interrupts.begin_wave(3, 3)
+    assert interrupts.outlook() == "finish"
+
+
+@pytest.mark.parametrize("operation, outlook, wave, waves, words", [
+    ("deploy", "abort", 0, 0, "has not switched any host. Quitting aborts it: nothing is switched, the partial "
+                              "build is removed"),
+    ("rollback", "abort", 0, 0, "has not switched any host. Quitting aborts it: nothing is switched and the locks"),
+    ("deploy", "back", 1, 3, "switching wave 1 of 3. Quitting lets this wave finish, then switches every host it "
+                             "switched back"),
+    ("rollback", "finish", 3, 3, "switching the hosts (the last wave, 3 of 3). Quitting lets the switch finish"),
+    ("prune", "abort", 0, 0, "stops it if it is still reading the hosts"),
+    ("unlock", "abort", 0, 0, "Quitting lets it finish"),
+])
+def test_the_quit_promise_is_what_a_stop_does_then(operation, outlook, wave, waves, words):
+    promise = quit_promise(operation, outlook, wave, waves)
+    assert words in promise.body.plain, promise.body.plain
+    assert promise.danger and promise.title == "Quit while an operation runs?"
+
+
+# --- the main screen at 80x24 with fifty hosts ------------------------------------------------------------
+
+def drawn(table: DataTable) -> list[str]:
+    """The table's lines as painted now (from its render caches, as the screen gets them)."""
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_table_painted_before_it_settles_draws_whole_ids(size):
+    """After p ("Nothing to prune") or a rollback from the fleet view, the tables are refilled and painted at
+    once (a screen coming back, a dialog closing); the hosts' Current column showed `2026112` until f5."""
+    app = make_app(FLEET6, FleetOperations)
+    async with app.run_test(size=size) as pilot:
+        main = await loaded(pilot)
+        hosts, builds = main.query_one("#hosts", DataTable), main.query_one("#builds", DataTable)
+        main.fill_hosts()  # what every read of the hosts does...
+        main.fill_builds()
+        drawn(hosts), drawn(builds)  # ...and a paint before the tables' next idle
+        await pilot.pause()
+        await pilot.pause()
+        assert any("web01" in line and "20261128094210 ≠" in line for line in drawn(hosts)), drawn(hosts)
+        assert any("20261128081500" in line and "complete" in line for line in drawn(builds)), drawn(builds)
+
+
+class SubjectOperations(FleetOperations):
+    """The fleet, its builds with a commit subject each."""
+
+    def states(self, hosts):
+        states = super().states(hosts)
+        for state in states.values():
+            for build in getattr(state, "builds", []):
+                build.git_subject = f"Release notes for {build.id[4:8]}"
+        return states
+
+
+async def test_80x24_with_fifty_hosts_shows_the_fleet_the_builds_whole_and_the_keys_to_run():
+    """The 80x24 choice: five host rows and the fleet in one line under them (what is live where, the hosts that
+    drift or cannot be read); five builds with every column on screen (By as the user, the subject cut to
+    what is left; the commit's dirty `+` never cut); the footer keeps d r l p m v h q ?."""
+    app = make_app(FLEET50, SubjectOperations)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await loaded(pilot)
+        await pilot.pause()
+        hosts = main.query_one("#hosts", DataTable)
+        rows = [line for line in drawn(hosts) if line.strip().startswith(("web", "✓"))]
+        assert len(rows) >= 5, drawn(hosts)
+        summary = Text.from_markup(str(hosts.border_subtitle)).plain
+        assert summary == "46/50 on 20261128094210 · drift: web04, web07, web33 · unknown: web50", summary
+        assert hosts.region.bottom <= 10  # the summary line is on screen, under the rows
+        builds = main.query_one("#builds", DataTable)
+        assert builds.scrollable_content_region.height - 1 >= 5  # the header, then five builds
+        labels = [column.label.plain for column in builds.ordered_columns]
+        assert labels[:7] == [" ", "Build", "Status", "Age", "Reqs", "Git", "By"] and labels[7].startswith("Su")
+        width = sum(column.get_render_width(builds) for column in builds.ordered_columns)
+        assert width <= builds.scrollable_content_region.width  # nothing cut at the right edge
+        lines = drawn(builds)
+        live = next(line for line in lines if "20261128094210" in line)
+        assert "c0ffee12+" in live and "alice " in live and "Release" in live, lines
+        keys = set(visible_footer_keys(app.screen))
+        assert {"deploy", "rollback", "logs", "prune", "mark", "fleet", "history", "quit_app", "help"} <= keys, keys

@@ -7,6 +7,7 @@ Never import one test module from another: what two of them share lives here.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -15,6 +16,7 @@ from releasetui.config import Config, HostConfig
 from releasetui.diffing import Commit, DiffReport, DiffSide, build_diff
 from releasetui.history import HistoryEntry
 from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, OperationResult
+from releasetui.runner import Interrupts
 from releasetui.tui.app import ReleaseApp
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
@@ -209,6 +211,18 @@ class FakeOperations(FakeCore):
         return sample_history(), {"web3": "unreachable: connection refused (web3.example.com:22)"}
 
 
+def visible_footer_keys(screen) -> dict:
+    """The footer's keys by action, as laid out (a key pushed out of the footer is left out)."""
+    from textual.widgets._footer import FooterKey
+    footer = screen.query_one("Footer")
+    keys = {}
+    for key in footer.query(FooterKey):
+        region = key.region
+        if region.width and footer.region.contains_region(region):
+            keys[key.action] = key
+    return keys
+
+
 def make_app(config: Config = CONFIG, operations: Callable = FakeOperations) -> ReleaseApp:
     """The app on a fake core, with the fixed clock and UTC."""
     return ReleaseApp(config, operations_factory=operations, now=lambda: NOW, tz=timezone.utc, refresh_interval=None)
@@ -253,3 +267,47 @@ class FleetOperations(FakeCore):
                 builds = [b for b in builds if b.id != "20261127160512"]
             states[host.name] = HostState(host.name, current=current, builds=builds)
         return states
+
+
+class Gates:
+    """What a gated fake deploy waits for (the test opens them), and the Interrupts it ran under."""
+
+    def __init__(self):
+        self.switch = threading.Event()  # opened: the deploy goes from preparing into its switch (one wave)
+        self.finish = threading.Event()  # opened: the switch ends (ok) and the deploy returns
+        self.interrupts: Optional[Interrupts] = None
+
+
+def gated(gates: Gates) -> Callable:
+    """An operations factory whose deploy waits at the gates, with the core's own Interrupts: a stop before the
+    switch aborts it (as the core does), one during the switch lets it finish."""
+
+    class Gated(FakeCore):
+        def __init__(self, config, report, pool, calls=None):
+            super().__init__(config, report, pool, calls)
+            self.interrupts = Interrupts()
+
+        def states(self, hosts):
+            """Every host reachable, unlocked, on the same build: nothing refuses a deploy."""
+            return {h.name: HostState(h.name, current="20261128094210", builds=sample_builds("20261128094210"),
+                                      python_version="3.11")
+                    for h in hosts}
+
+        def interrupt(self) -> int:
+            return self.interrupts.press()
+
+        def deploy(self, hosts, *args, **kwargs):
+            gates.interrupts = self.interrupts
+            hosts = list(hosts)
+            while not gates.switch.wait(0.02):
+                if self.interrupts.pressed:
+                    break
+            if not self.interrupts.enter_activation():
+                return OperationResult("deploy", {h.name: HostOutcome(h.name, "interrupted", "nothing switched",
+                                                                      current="20261128094210") for h in hosts},
+                                       duration=0.2)
+            self.interrupts.begin_wave(1, 1)
+            gates.finish.wait(30)
+            return self._done("deploy", hosts, "20261128120000", "20261128120000")
+
+    return Gated

@@ -148,6 +148,7 @@ class Activation:
                            phase="activate")
             for name in wave:
                 self.items[name].wave = number
+            ctx.interrupts.begin_wave(number, len(self.waves))
             # Not bounded by `parallel`: connections are open already, and a wave should switch as one.
             ctx.runner.map([self.items[n].host for n in wave], lambda h: self._start(self.items[h.name]),
                            limit=len(wave))

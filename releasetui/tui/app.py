@@ -37,9 +37,9 @@ from ..rules import requirements_changed
 from ..diffing import DiffReport
 from . import confirm
 from .diffview import DiffScreen, summary_line, unavailable
-from .fleet import FleetScreen
-from .fmt import (created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, served_lines, short_hash,
-                  status_text)
+from .fleet import FleetScreen, fleet_line, fleet_model
+from .fmt import (age_cell, created_cell, currents_disagree, event_line, fit_cell, git_cell, lock_cell, served_lines,
+                  short_hash, status_text)
 from .historyview import HistoryScreen
 from .screens import (BUILTIN_MAIN_KEYS, ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen,
                       QuitNowScreen, QuitWhileBusyScreen, RolePickerScreen, RowTable, WrapLog, binding_rows)
@@ -146,6 +146,9 @@ class MainScreen(Screen):
         self._errors_shown: dict[str, str] = {}
         self.transcript: list[str] = []  # plain text of the output pane, for tests and bug reports
         self.served_changed = False  # a deploy or rollback ran: the app prints what each host serves on exit
+        self.refreshing = False  # a read of the hosts is under way (the newest one started)
+        self.last_name: Optional[str] = None  # the last operation run here
+        self.last_outcome: Optional[str] = None  # the last operation's closing line (the quit dialog says it)
 
     # --- layout ---------------------------------------------------------------
 
@@ -156,27 +159,24 @@ class MainScreen(Screen):
         yield RowTable(id="builds", cursor_type="row", zebra_stripes=True)
         yield WrapLog(id="output", max_lines=2000)
         # Narrower than every key needs (about 160 columns): compact, "Mark" for "Mark host", "Role" for "Mark
-        # role", then without "D Diff" (below 123 columns), "/ Filter", "M Role", "f5 Refresh" and "h History"
-        # (80 columns) in that order; the operations, the fleet view, q Quit and ? Help always stay.  The help
-        # (?) has every key.
-        yield FittedFooter(optional=("diff", "filter", "mark_role", "refresh", "history"),
-                           short={"mark": "Mark", "mark_role": "Role"})
+        # role", then without the keys of FOOTER_OPTIONAL in that order; the help (?) has every key.
+        yield FittedFooter(optional=self.footer_optional(locked=False), short={"mark": "Mark", "mark_role": "Role"})
+
+    # The keys a narrow footer leaves out first: at 80 columns d r l p m v h q ? stay (the operations a person
+    # runs, marking, the fleet and the history views); u Unlock stays too while a host shows a lock (then it
+    # is the key needed), in place of m.  Pin, Diff, Role, Filter and Refresh (the hosts are read again every
+    # 30 s and before every dialog) are in the help, and D's diff is in the rollback dialog.
+    FOOTER_OPTIONAL = ("filter", "mark_role", "refresh", "pin", "unlock", "diff", "mark", "history")
+
+    def footer_optional(self, locked: bool) -> tuple[str, ...]:
+        """The footer's optional keys, in the order they go: u Unlock is not one while a lock is shown."""
+        return tuple(a for a in self.FOOTER_OPTIONAL if not (locked and a == "unlock"))
 
     def on_mount(self) -> None:
         app = self.releasetui
         hosts = self.query_one("#hosts", DataTable)
         hosts.border_title = "Hosts"
         builds = self.query_one("#builds", DataTable)
-        builds.add_column(" ", key="live", width=1)
-        builds.add_column("Build", key="id")
-        # Status right after the id: on a narrow terminal the columns at the right edge are cut first.
-        builds.add_column("Status", key="status")
-        builds.add_column("Created (local)", key="created")
-        builds.add_column("Requirements", key="reqs")
-        builds.add_column("Git", key="git")
-        builds.add_column("Deployed by", key="who")
-        # Last: the right edge is cut first on a narrow terminal, and the subject is the longest cell.
-        builds.add_column("Subject", key="subject")
         builds.border_title = "Builds"
         self.query_one("#filter", Input).display = False
         output = self.query_one("#output", RichLog)
@@ -197,8 +197,8 @@ class MainScreen(Screen):
             self.set_interval(app.refresh_interval, self.refresh_when_idle)
 
     def on_resize(self, event: events.Resize) -> None:
-        """Shorter build cells below COMPACT_WIDTH columns, so Status and the commit stay on screen; the hosts'
-        State cells take the room the new width gives them."""
+        """Shorter build cells below COMPACT_WIDTH columns, so every column and the commit's ``+`` stay on
+        screen; the hosts' State cells and the builds' subjects take the room the new width gives them."""
         compact = event.size.width < self.COMPACT_WIDTH
         if compact != self.compact:
             self.compact = compact
@@ -207,6 +207,7 @@ class MainScreen(Screen):
             self._filled_width = event.size.width
             # After the layout: whether the hosts table shows a vertical scrollbar may change with the height.
             self.call_after_refresh(self.fill_hosts)
+            self.call_after_refresh(self.fill_builds)
 
     @property
     def releasetui(self) -> "ReleaseApp":
@@ -218,23 +219,14 @@ class MainScreen(Screen):
     def fill_hosts(self) -> None:
         """Redraw the hosts table from the last states read, keeping the cursor on the same host."""
         app = self.releasetui
-        table = self.query_one("#hosts", DataTable)
+        table = self.query_one("#hosts", RowTable)
         disagree = currents_disagree(app.states)
         # Roles only when the config gives hosts roles: without, the column would only take State's room.
         with_roles = any(h.roles for h in app.hosts)
-        # Columns too: a DataTable column only ever grows, and State must shrink again on a narrower screen.
-        table.clear(columns=True)
-        table.add_column(" ", key="mark", width=1)
-        table.add_column("Host", key="host")
-        if with_roles:
-            table.add_column("Roles", key="roles")
-        table.add_column("Current", key="current")
-        table.add_column("#", key="count")
-        table.add_column("Lock", key="lock")
-        table.add_column("State", key="state")
-        # Last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
-        table.add_column("Where", key="where")
-        state_at = len(table.ordered_columns) - 2
+        # Where last: it never changes (it is the config), so on a narrow terminal it is the column to lose.
+        columns = [("mark", " "), ("host", "Host"), *([("roles", "Roles")] if with_roles else []),
+                   ("current", "Current"), ("count", "#"), ("lock", "Lock"), ("state", "State"), ("where", "Where")]
+        state_at = len(columns) - 2
         rows = []
         for host in app.hosts:
             state = app.states.get(host.name)
@@ -255,7 +247,7 @@ class MainScreen(Screen):
             rows.append([mark, host.name, *roles, *cells, host.label])
         # State gets all the room left of the table's right edge (Where, the config, is the column to lose); a
         # reason longer than that keeps its start, and the output pane has all of it.
-        room = self.state_room(table, rows, state_at)
+        room = self.state_room(table, columns, rows, state_at)
         for row in rows:
             row[state_at] = Text(fit_cell(row[state_at].plain, max(room, self.MIN_STATE)), style=row[state_at].style)
         # Where gets what is left; cut with "…" rather than past the edge (which costs a scrollbar row), unless
@@ -265,20 +257,32 @@ class MainScreen(Screen):
         if where_room >= self.MIN_WHERE:
             for row in rows:
                 row[state_at + 1] = fit_cell(row[state_at + 1], where_room)
-        for host, row in zip(app.hosts, rows):
-            table.add_row(*row, key=host.name)
+        table.refill(columns, [(host.name, row) for host, row in zip(app.hosts, rows)])
         # The targets first: what d r p u P l act on is what a person must not misread.
         title = f"Hosts · targets: {self.targets_phrase()}"
         if disagree:
             title += " · ≠ hosts disagree on the current build"
         table.border_title = title
+        self.fill_hosts_summary()
+        locked = any(isinstance(state, HostState) and state.lock for state in app.states.values())
+        self.query_one(FittedFooter).set_optional(self.footer_optional(locked))
         if self.host_cursor in {h.name for h in app.hosts}:
             table.move_cursor(row=table.get_row_index(self.host_cursor), animate=False)
+
+    def fill_hosts_summary(self) -> None:
+        """The hosts table's bottom line: what the fleet serves, grouped (the hosts off the majority and the
+        unreachable ones named), so that a table showing a few rows of fifty still tells the whole fleet."""
+        table = self.query_one("#hosts", RowTable)
+        app = self.releasetui
+        summary = fleet_line(fleet_model([h.name for h in app.hosts], app.states)) if app.states else Text("")
+        if self.refreshing:
+            summary = Text("refreshing… ", style="dim") + summary
+        table.border_subtitle = summary
 
     MIN_STATE = 24  # "unreachable: " and the start of the reason, even when that pushes State past the edge
     MIN_WHERE = 8  # narrower than this, Where is left to the edge (and the scrollbar) rather than cut with "…"
 
-    def state_room(self, table: DataTable, rows: list[list], state_at: int) -> int:
+    def state_room(self, table: DataTable, columns: list[tuple[str, str]], rows: list[list], state_at: int) -> int:
         """The columns left for the hosts' State cells (and Where after them): the table's width minus the
         columns before State (at index ``state_at``) and State's own padding."""
         width = (self.size.width or self.app.size.width) - 2  # the table's round border
@@ -286,53 +290,84 @@ class MainScreen(Screen):
             width -= table.scrollbar_size_vertical
         padding = 2 * table.cell_padding
         before = 0
-        for index, column in enumerate(table.ordered_columns[:state_at]):
-            if not column.auto_width:
-                before += column.width + padding
-                continue
+        for index, (_, label) in enumerate(columns[:state_at]):
             cells = [Text(cell) if isinstance(cell, str) else cell for cell in (row[index] for row in rows)]
-            before += max([column.label.cell_len, *(cell.cell_len for cell in cells)]) + padding
+            before += max([len(label), *(cell.cell_len for cell in cells)]) + padding
         return width - before - padding
 
     def selected_state(self) -> object:
         """The state of the host under the hosts cursor (HostState, an exception, or None before the first read)."""
         return self.releasetui.states.get(self.host_cursor) if self.host_cursor else None
 
+    # The builds' columns: (key, label, label below COMPACT_WIDTH).  Status right after the id and Subject last:
+    # what a narrow terminal cuts is at the right edge.
+    BUILD_COLUMNS = [("live", " ", " "), ("id", "Build", "Build"), ("status", "Status", "Status"),
+                     ("created", "Created (local)", "Age"), ("reqs", "Requirements", "Reqs"), ("git", "Git", "Git"),
+                     ("who", "Deployed by", "By"), ("subject", "Subject", "Subject")]
+    COMPACT_WHO = 10  # below COMPACT_WIDTH, "Deployed by" is its user (cut to this); Subject gets what is left
+
     def fill_builds(self) -> None:
         """Redraw the builds of the host under the cursor, newest first, honouring the filter."""
         app = self.releasetui
-        table = self.query_one("#builds", DataTable)
+        table = self.query_one("#builds", RowTable)
         keep = self.selected_build()
-        table.clear()
         state = self.selected_state()
         table.border_title = f"Builds on {self.host_cursor}" if self.host_cursor else "Builds"
         table.border_subtitle = "* requirements changed · + dirty tree"
         if self.filter_text:
             table.border_title += f" · filter: {self.filter_text}"
+        columns = [(key, short if self.compact else label) for key, label, short in self.BUILD_COLUMNS]
         if not isinstance(state, HostState):
+            table.refill(columns, [])
             table.border_subtitle = ("reading…" if state is None else f"unreachable: {state}")
             return
         now = app.now()
         changed = requirements_changed(state.builds)
         needle = self.filter_text.lower()
+        rows = []
         for build in sorted(state.builds, key=lambda b: b.id, reverse=True):
-            reqs = Text(short_hash(build.requirements_sha256, 7 if self.compact else 10))
-            reqs.append(" *" if changed.get(build.id) else "  ", style="bold yellow")
-            row = [Text("▶", style="bold green") if build.current else "", build.id, status_text(build.status),
-                   created_cell(build.created_at, now, app.tz, compact=self.compact), reqs, git_cell(build),
-                   build.deployed_by or "-", fit_cell(build.git_subject or "", 40 if self.compact else 60)]
             if needle:
                 haystack = " ".join([build.id, build.git_commit or "", build.deployed_by or "", build.status,
                                      build.requirements_sha256 or "", build.created_at or "",
                                      build.git_subject or ""]).lower()
                 if needle not in haystack:
                     continue
-            table.add_row(*row, key=build.id)
+            reqs = Text(short_hash(build.requirements_sha256, 4 if self.compact else 10))
+            reqs.append(" *" if changed.get(build.id) else "  ", style="bold yellow")
+            created = (age_cell(build.created_at, now) if self.compact
+                       else created_cell(build.created_at, now, app.tz))
+            # Narrow: "pinned" for "complete, pinned" (complete is what a build is unless it says otherwise).
+            status = build.status.removeprefix("complete, ") if self.compact else build.status
+            rows.append((build.id, [Text("▶", style="bold green") if build.current else "", build.id,
+                                    status_text(status), created, reqs, git_cell(build),
+                                    build.deployed_by or "-", build.git_subject or ""]))
+        self.fit_builds(table, columns, rows)
+        table.refill(columns, rows)
         if not state.builds:
             table.border_subtitle = "no builds yet: press d to deploy"
         target = keep if keep is not None and keep in table.rows else state.current
         if target is not None and target in table.rows:
             table.move_cursor(row=table.get_row_index(target), animate=False)
+
+    def fit_builds(self, table: DataTable, columns: list[tuple[str, str]], rows: list[tuple[str, list]]) -> None:
+        """Cut "Deployed by" and Subject (the last two cells of each row) so that every column fits the screen:
+        below COMPACT_WIDTH who is its user (``alice`` of ``alice@laptop``, at most COMPACT_WHO); the subject gets
+        the room left after every other column (at most 60), so nothing (the commit's dirty ``+`` least of all)
+        is pushed past the edge."""
+        if self.compact:
+            for _, cells in rows:
+                cells[-2] = fit_cell(cells[-2].partition("@")[0] or cells[-2], self.COMPACT_WHO)
+        padding = 2 * table.cell_padding
+        # The border, and the vertical scrollbar (counted always: whether it shows depends on the height).
+        room = (self.size.width or self.app.size.width) - 2 - table.scrollbar_size_vertical
+        for index, (_, label) in enumerate(columns[:-1]):
+            cells = [Text(c[index]) if isinstance(c[index], str) else c[index] for _, c in rows]
+            room -= max([len(label), *(cell.cell_len for cell in cells)]) + padding
+        # The subject, and its label too when even that does not fit (never past the edge: a scrollbar).
+        room = min(max(room - padding, 0), 60)
+        columns[-1] = (columns[-1][0], fit_cell(columns[-1][1], room) if room > 1 else "")
+        for _, cells in rows:
+            cells[-1] = fit_cell(cells[-1], room) if room > 1 else ""
 
     def selected_build(self) -> Optional[str]:
         """The build id under the builds cursor, or None."""
@@ -429,7 +464,8 @@ class MainScreen(Screen):
         """Read the states in a worker; ``then`` runs on the UI thread once they are shown, given the one line of
         ``diff`` (made in the same worker, beside the read), or None."""
         self._last_seq = next(self._read_seq)
-        self.query_one("#hosts", DataTable).border_subtitle = "refreshing…"
+        self.refreshing = True
+        self.fill_hosts_summary()
         self.read_states(self._last_seq, then, diff)
 
     def refresh_when_idle(self) -> None:
@@ -488,7 +524,8 @@ class MainScreen(Screen):
                 # After a deploy or rollback, what the hosts serve as read now is what the exit report says.
                 self.releasetui.exit_report = served_lines(self.releasetui.states)
         if message.seq == self._last_seq:
-            self.query_one("#hosts", DataTable).border_subtitle = ""
+            self.refreshing = False
+            self.fill_hosts_summary()
         if message.then is not None:
             message.then(message.changes)
 
@@ -545,6 +582,7 @@ class MainScreen(Screen):
 
     def on_operation_finished(self, message: OperationFinished) -> None:
         """Summarise per host in the pane, notify, and re-read the hosts (or quit, when a quit waited for this)."""
+        self.last_name = self.busy or message.name
         self.busy = None
         self.running_ops = None
         self.running_steps.clear()
@@ -553,17 +591,20 @@ class MainScreen(Screen):
         name, result = message.name, message.result
         # Toasts sit over the bottom of the output pane: short-lived, the pane keeps the full text.
         if message.error or result is None:
-            self.say(f"{name} could not start: {message.error}", "bold red")
+            self.last_outcome = f"{name} could not start: {message.error}"
+            self.say(self.last_outcome, "bold red")
             self.notify(message.error or "unknown error", title=f"{name} failed", severity="error", timeout=6)
         else:
             for status, line in present.outcome_lines(result):
                 self.say(line, "green" if status == "ok" else "bold red")
             summary = f"{name} {result.status} in {result.duration:.1f}s"
             self.say(summary, "bold green" if result.ok else "bold red")
+            self.last_outcome = summary + "."
             if name in ("deploy", "rollback"):
                 live = present.live_line(result.live(), [o.host for o in result.outcomes.values()
                                                          if o.status == "unreachable"])
                 self.say(live, "bold" if not result.mixed else "bold yellow")
+                self.last_outcome = f"{summary}; {live}."
                 # What each host serves is said again on the terminal once the app exits (after a quit
                 # mid-operation, this result is the last word; else the re-read below replaces it).
                 self.served_changed = True
@@ -580,7 +621,22 @@ class MainScreen(Screen):
         if self.quitting:
             self.app.exit(0)
             return
+        # A quit dialog open meanwhile now says the operation has ended: y just quits.
+        for screen in self.app.screen_stack:
+            if isinstance(screen, QuitWhileBusyScreen):
+                screen.follow()
         self.action_refresh()
+
+    def quit_promise(self) -> confirm.Confirmation:
+        """What quitting does now, from the running operation's own state (the quit dialog asks a few times a
+        second): abort it, let its switch finish, let its wave finish and switch back, or just quit."""
+        if self.busy is None:
+            return confirm.quit_promise(self.last_name or "the operation", None,
+                                        finished=self.last_outcome or "it has ended.")
+        interrupts = getattr(self.running_ops, "interrupts", None)
+        if interrupts is None:  # a core that cannot say its phase: the promise that holds before the switch
+            return confirm.quit_promise(self.busy, None)
+        return confirm.quit_promise(self.busy, interrupts.outlook(), interrupts.wave, interrupts.waves)
 
     def interrupt(self) -> None:
         """Ask the running operation to stop, once (setting it again could cut short the cleanup it started)."""
@@ -884,8 +940,8 @@ class ReleaseApp(App[int]):
         if main.quitting:
             self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.exit(0))
             return
-        switching = main.running_ops is not None and main.running_ops.interrupts.phase == "activate"
-        self.push_screen(QuitWhileBusyScreen(main.busy, switching), lambda ok: ok and main.stop_then_quit())
+        # The dialog follows the operation: its words are what confirming does at the moment y is pressed.
+        self.push_screen(QuitWhileBusyScreen(main.quit_promise), lambda ok: ok and main.stop_then_quit())
 
     async def action_quit(self) -> None:
         """Textual's quit (command palette, ctrl+q): the same path as q."""

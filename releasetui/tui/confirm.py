@@ -154,8 +154,9 @@ def unlock(hosts: Sequence[HostConfig], states: Mapping[str, object], this_machi
                 "(releasetui stops what the lock's operation still runs on the host).\n\n")
     for host, lock in locked:
         body.append(f"  {host.name:<12}", style="bold")
-        body.append(f"{lock.describe()}\n")
-        if rules.lock_is_stale(lock, this_machine, pid_alive):
+        # Once per host: the dialog's own STALE line, not also the note describe() adds for the CLI.
+        body.append(f"{lock.describe(stale_note=False)}\n")
+        if lock.stale or rules.lock_is_stale(lock, this_machine, pid_alive):
             body.append(f"  {'':<12}STALE: pid {lock.pid} no longer runs on {this_machine}\n", style="bold yellow")
         elif lock.where == this_machine and lock.pid:
             body.append(f"  {'':<12}pid {lock.pid} is still running on this machine\n", style="bold red")
@@ -200,3 +201,49 @@ def pin(hosts: Sequence[HostConfig], states: Mapping[str, object], build_id: str
         who = present.hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]
         _plan_line(body, f"{who}: {text}", "red" if "failed" in text else "")
     return Confirmation(f"{verb} build {build_id}?", body, verb)
+
+
+# --- quitting while an operation runs ------------------------------------------------------------
+
+SWITCHING_OPERATIONS = ("deploy", "rollback")
+
+
+def quit_promise(operation: str, outlook: Optional[str], wave: int = 0, waves: int = 0,
+                 finished: Optional[str] = None) -> Confirmation:
+    """What the quit dialog promises, for what confirming does NOW (the dialog redraws as the operation moves on).
+
+    ``outlook``: what a first stop does to the running operation (:meth:`releasetui.runner.Interrupts.outlook`:
+    abort, back, finish or switch; None when unknown); ``wave``/``waves``: the activation wave under way;
+    ``finished``: the operation's closing line once it has ended (then quitting just quits).
+    """
+    if finished is not None:
+        prints = " and prints what each host serves" if operation in SWITCHING_OPERATIONS else ""
+        return Confirmation("Quit?", Text(f"{operation} has finished: {finished}\n\nNothing runs now: quitting just "
+                                          f"quits{prints}.\n"), "Quit")
+    after = " Then the app quits and prints what each host serves.\n"
+    if operation not in SWITCHING_OPERATIONS:
+        if operation == "unlock":
+            text = ("unlock is running (one short step on each host). Quitting lets it finish; the app quits once "
+                    "it has ended.\n")
+        else:
+            text = (f"{operation} is running (two short steps on each host). Quitting stops it if it is still "
+                    "reading the hosts (then nothing changes and the locks are released), else lets it finish. "
+                    "The app quits once it has ended.\n")
+    elif outlook == "back":
+        text = (f"{operation} is switching wave {wave} of {waves}. Quitting lets this wave finish, then switches "
+                f"every host it switched back to the build it had (the later waves never switch: never half)." + after)
+    elif outlook == "finish":
+        which = f" (the last wave, {wave} of {waves})" if waves > 1 else ""
+        text = (f"{operation} is switching the hosts{which}. Quitting lets the switch finish: the hosts stay on the "
+                "new build if every one is healthy, else every host goes back to the build it had (never half)."
+                + after)
+    elif outlook == "switch":
+        text = (f"{operation} has begun switching the hosts. Quitting lets the wave under way finish: after the "
+                "last (or only) wave the hosts stay on the new build if every one is healthy; with waves still to "
+                "come, every switched host goes back to the build it had (never half)." + after)
+    else:
+        removed = ", the partial build is removed" if operation == "deploy" else ""
+        text = (f"{operation} is still running and has not switched any host. Quitting aborts it: nothing is "
+                f"switched{removed} and the locks are released. The app quits once that cleanup has finished on "
+                "every host.\n")
+    return Confirmation("Quit while an operation runs?", Text(text), "Quit", danger=True)

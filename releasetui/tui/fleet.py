@@ -146,6 +146,28 @@ def fleet_summary(model: FleetModel) -> Text:
     return text
 
 
+def fleet_line(model: FleetModel) -> Text:
+    """The fleet in a few words, for the hosts table's bottom border (80 columns): ``46/50 on B · drift: web04,
+    web07, web33 · unknown: web50``, or ``all 3 hosts on B``; without a majority, each build and its hosts."""
+    total = len(model.hosts)
+    parts: list[Text] = []
+    if model.majority is not None:
+        live = model.live_on(model.majority)
+        share = (f"{len(live)}/{total}" if len(live) < total
+                 else f"all {total} hosts" if total > 1 else present.host_list(live))
+        parts.append(Text(f"{share} on {model.majority or 'nothing'}", style="bold green"))
+        if model.drift:
+            parts.append(Text(f"drift: {present.host_list([h for h in model.hosts if h in model.drift])}",
+                              style="bold yellow"))
+    else:
+        serving = {h: s.current for h, s in model.states.items()}
+        parts.extend(Text(f"{build or 'nothing'} on {present.host_list(names)}", style="bold yellow")
+                     for build, names in present.group_hosts(serving))
+    if model.unknown:
+        parts.append(Text(f"unknown: {present.host_list(list(model.unknown))}", style="bold red"))
+    return Text(" · ").join(parts)
+
+
 def build_detail(model: FleetModel, build_id: str, now: datetime, tz: Optional[tzinfo], compact: bool = False) -> Text:
     """What the build under the cursor is across the fleet: where it is live, in which state, pinned, missing."""
     first = next((model.build(h, build_id) for h in model.present_on(build_id)), None)

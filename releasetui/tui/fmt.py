@@ -56,6 +56,14 @@ def created_cell(created_at: Optional[str], now: datetime, tz: Optional[tzinfo] 
     return f"{local:%Y-%m-%d %H:%M}  {age(when, now)}"
 
 
+def age_cell(created_at: Optional[str], now: datetime) -> str:
+    """A build's age alone, for narrow terminals (its id is its UTC creation time): ``3h``, ``2d``, ``now``."""
+    when = parse_created(created_at)
+    if when is None:
+        return created_at or "-"
+    return {"just now": "now"}.get(age(when, now), age(when, now).removesuffix(" ago"))
+
+
 def short_hash(sha: Optional[str], length: int = 10) -> str:
     """The first ``length`` hex digits of a hash, or ``-``."""
     return sha[:length] if sha else "-"

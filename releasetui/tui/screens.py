@@ -61,6 +61,22 @@ class RowTable(DataTable):
         Binding("end", "scroll_bottom", "Last row", show=False, tooltip="First / last row of the table"),
     ]
 
+    def refill(self, columns: list[tuple[str, str]], rows: list[tuple[str, list]]) -> None:
+        """Clear the table and fill it again: ``columns`` as (key, label), ``rows`` as (key, cells).
+
+        Every column gets its width now, as wide as its label and its widest cell.  Left to DataTable, the
+        widths are measured only when the table next goes idle, and a paint before that (a screen coming back,
+        a dialog closing) caches the rows at the labels' widths: a build id cut to ``2026120`` until the next
+        redraw.  Text cells are drawn as given (a string is not read as markup: a git subject is not markup).
+        """
+        rows = [(key, [Text(cell) if isinstance(cell, str) else cell for cell in cells]) for key, cells in rows]
+        self.clear(columns=True)
+        for index, (key, label) in enumerate(columns):
+            width = max([Text(label).cell_len, *(cells[index].cell_len for _, cells in rows)])
+            self.add_column(label, key=key, width=width)
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+
 
 class MatrixTable(RowTable):
     """A row-cursor table wider than the screen: left/right scroll by whole columns, past the fixed ones.
@@ -216,6 +232,14 @@ class FittedFooter(Footer):
         if self._bindings_ready and self.fit(event.size.width) != self.layout_level:
             self.call_after_refresh(self.recompose)
 
+    def set_optional(self, optional: Iterable[str]) -> None:
+        """Change which keys may be left out (and in which order), laying the footer out again if it changed."""
+        optional = tuple(optional)
+        if optional != self.optional:
+            self.optional = optional
+            if self._bindings_ready:
+                self.refresh(recompose=True)  # on the footer's own message queue (its compose binds to it)
+
 
 class Labelled:
     """A log line under its host: the label in its own column, the text wrapping to the right of it.
@@ -265,7 +289,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="dialog-title")
             with VerticalScroll(id="dialog-body"):
-                yield Static(self.body)
+                yield Static(self.body, id="dialog-text")
             with Horizontal(id="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", id="confirm", variant="error" if self.danger else "primary")
                 yield Button("Cancel (n)", id="cancel")
@@ -496,20 +520,59 @@ class LogScreen(Screen[None]):
 
 
 class QuitWhileBusyScreen(ConfirmScreen):
-    """Quitting during an operation interrupts it: say so first."""
+    """Quitting during an operation: say what confirming does, and keep saying it as the operation moves on.
+
+    ``promise`` is asked again a few times a second (and by :meth:`follow` when the operation ends): the
+    dialog's words are always what ``y`` does now (abort before the switch, let the switch finish during it,
+    just quit once it has ended).  A ``y`` that lands just after the promise changed does not act on the old
+    words: the dialog shows the new ones and asks again.
+    """
 
     quit_question = True
+    POLL = 0.2  # seconds between looks at the operation (its phase changes on a worker thread)
 
-    def __init__(self, operation: str, switching: bool = False):
-        if switching:
-            text = (f"{operation} is switching the hosts. Quitting lets the switch finish (every host on the new "
-                    "build, or every host back on the one it had: never half), then the app quits and prints "
-                    "what each host serves.\n")
-        else:
-            text = (f"{operation} is still running and has not switched any host. Quitting aborts it: nothing is "
-                    "switched, partial builds are removed and the locks released. The app quits once that cleanup "
-                    "has finished on every host.\n")
-        super().__init__("Quit while an operation runs?", Text(text), confirm_label="Quit", danger=True)
+    def __init__(self, promise: Callable[[], object]):
+        self.promise = promise
+        first = promise()
+        super().__init__(first.title, first.body, confirm_label=first.label, danger=first.danger)
+        self.shown = first
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(self.POLL, self.follow)
+
+    @staticmethod
+    def _words(promise) -> tuple[str, str, str]:
+        return promise.title, promise.body.plain, promise.label
+
+    def follow(self) -> None:
+        """Redraw when what quitting does has changed since it was shown."""
+        now = self.promise()
+        if self._words(now) == self._words(self.shown):
+            return
+        self.shown, self.title_text, self.body, self.danger = now, now.title, now.body, now.danger
+        self.query_one("#dialog-title", Static).update(now.title)
+        self.query_one("#dialog-text", Static).update(now.body)
+        button = self.query_one("#confirm", Button)
+        button.label = f"{now.label} (y)"
+        button.variant = "error" if now.danger else "primary"
+
+    def confirm_now(self) -> bool:
+        """Whether ``y`` may act: the words shown are still true (else they are redrawn and it asks again)."""
+        if self._words(self.promise()) == self._words(self.shown):
+            return True
+        self.follow()
+        self.notify("The operation moved on while you read: the dialog says what quitting does now.",
+                    title="Quit", severity="warning", timeout=4)
+        return False
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id != "confirm" or self.confirm_now():
+            super().on_button_pressed(event)
+
+    def action_answer(self, answer: bool) -> None:
+        if not answer or self.confirm_now():
+            super().action_answer(answer)
 
 
 class QuitNowScreen(ConfirmScreen):
