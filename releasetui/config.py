@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 import yaml
 
 from . import shipping
+from .secrets import NAME_PATTERN as SECRET_NAME_PATTERN, EnvSpec
 from .stages import STAGE_ENV_VAR, STAGE_NAME_PATTERN, declared_stages, mark_source, merge_nodes, source_of, stage_path
 
 CONFIG_ENV_VAR = "RELEASETUI_CONFIG"
@@ -219,6 +220,7 @@ class Config:
     stages: tuple[str, ...] = ()            # the stages this file declares
     require_stage: bool = False             # refuse to load without a stage
     confirm: bool = False                   # changing operations need --yes (or a yes on a terminal)
+    env: Optional[EnvSpec] = None           # the app's environment file, written on every host (names only here)
 
     def host(self, name: str) -> HostConfig:
         """The host called ``name``; KeyError when there is none."""
@@ -843,8 +845,9 @@ TOP_KEYS = (
     "project", "source", "requirements", "excludes_file", "include", "python", "pip_args", "keep_builds",
     "restart", "restart_timeout", "logs", "root", "ssh", "hosts", "healthcheck", "roles", "hooks", "shared",
     "rollout", "parallel", "lock_wait", "connect_timeout", "script_timeout", "install_timeout", "require_clean",
-    "stages", "require_stage", "confirm",
+    "stages", "require_stage", "confirm", "env",
 )
+ENV_KEYS = ("file", "clear", "secret", "secrets_command")
 SSH_KEYS = ("user", "port", "key_file", "known_hosts", "jump")
 SETTING_KEYS = ("root", "python", "restart", "restart_timeout", "healthcheck", "logs", "hooks")
 ROLE_KEYS = SETTING_KEYS
@@ -858,7 +861,7 @@ JUMP_KEYS = ("address", "user", "port", "key_file", "known_hosts")
 _KEY_HOMES = {
     "the top level": TOP_KEYS, "ssh:": SSH_KEYS, "hosts.NAME": HOST_KEYS, "roles.NAME": ROLE_KEYS,
     "healthcheck:": HEALTH_KEYS, "a hook": HOOK_KEYS, "shared:": SHARED_KEYS, "rollout:": ROLLOUT_KEYS,
-    "jump:": JUMP_KEYS, "hooks:": HOOK_NAMES,
+    "jump:": JUMP_KEYS, "hooks:": HOOK_NAMES, "env:": ENV_KEYS,
 }
 
 _DEFAULTS = {"python": "python3", "restart": None, "restart_timeout": 60.0, "healthcheck": None, "logs": ()}
@@ -1015,6 +1018,7 @@ class _Builder:
         host_names = [h.name for h in hosts]
         self.check_once_hosts(hosts)
 
+        shared = self.shared(get("shared")) if given("shared") else Shared()
         local_hooks = tuple(hook for name in HOOK_NAMES_LOCAL for hook in top_settings.get("hooks", {}).get(name, ()))
         config = Config(
             path=self.path, project=project, source=source, requirements=requirements,
@@ -1022,7 +1026,8 @@ class _Builder:
             excludes_file=excludes_file, include=include, pip_args=pip_args, restart=top_settings.get("restart"),
             logs=top_settings.get("logs", ()), healthcheck=top_settings.get("healthcheck"),
             roles=tuple(role_names), hooks=local_hooks,
-            shared=self.shared(get("shared")) if given("shared") else Shared(),
+            shared=shared,
+            env=self.env(get("env"), shared) if given("env") else None,
             rollout=self.rollout(get("rollout"), host_names) if given("rollout") else None,
             parallel=r.integer(get("parallel"), "parallel",
                                lambda v: None if 1 <= v <= 1000 else f"must be between 1 and 1000, got {v}")
@@ -1380,6 +1385,45 @@ class _Builder:
                 seen[normal] = kind
                 lists[kind].append(normal)
         return Shared(files=tuple(lists["files"]), dirs=tuple(lists["dirs"]))
+
+    def env(self, node: yaml.Node, shared: Shared) -> EnvSpec:
+        """``env: {file, clear, secret, secrets_command}``: the app's environment file (:mod:`releasetui.secrets`)."""
+        r = self.r
+        items = r.mapping(node, "env")
+        r.check_keys(items, ENV_KEYS, "env", "env:")
+        path = ".env"
+        if "file" in items and not r.is_null(items["file"][1]):
+            path = r.text(items["file"][1], "env.file")
+            normal = posixpath.normpath(path)
+            if path.startswith("/") or ".." in path.split("/") or normal == "." or not path.isprintable():
+                raise r.error(items["file"][1], "env.file", f"must be a path inside the build, got {show(path)}")
+            if normal.split("/")[0] in _RESERVED_IN_BUILD:
+                raise r.error(items["file"][1], "env.file", f"{show(normal)} is releasetui's own file in each build")
+            path = normal
+        if path in shared.files or any(path == d or path.startswith(d + "/") for d in shared.dirs):
+            raise r.error(node, "env", f"{show(path)} is also under shared: one file cannot be both (drop it from "
+                                       "shared.files: env: writes it on every host)")
+        clear: list[tuple[str, str]] = []
+        if "clear" in items and not r.is_null(items["clear"][1]):
+            for name, (key_node, value_node) in r.mapping(items["clear"][1], "env.clear").items():
+                if not SECRET_NAME_PATTERN.fullmatch(name):
+                    raise r.error(key_node, f"env.clear.{name}", "not a variable name (letters, digits, '_')")
+                value = r.value(value_node, f"env.clear.{name}")
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
+                if value is None or not isinstance(value, (str, int, float)):
+                    raise r.error(value_node, f"env.clear.{name}", "expected a single text or number value")
+                clear.append((name, str(value)))
+        secret = r.string_list(items["secret"][1], "env.secret") if "secret" in items else ()
+        for i, name in enumerate(secret):
+            if not SECRET_NAME_PATTERN.fullmatch(name):
+                raise r.error(items["secret"][1], f"env.secret[{i}]", f"{show(name)} is not a variable name")
+            if name in dict(clear):
+                raise r.error(items["secret"][1], f"env.secret[{i}]", f"{name} is also under env.clear")
+        command = None
+        if "secrets_command" in items and not r.is_null(items["secrets_command"][1]):
+            command = r.text(items["secrets_command"][1], "env.secrets_command", _check_command)
+        return EnvSpec(file=path, clear=tuple(clear), secret=tuple(secret), secrets_command=command)
 
     def canary(self, node: yaml.Node, host_names: list[str]) -> Union[int, tuple[str, ...]]:
         """``rollout.canary``: a count or host names, checked by the rule ``--canary`` obeys too."""

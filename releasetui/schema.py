@@ -110,6 +110,8 @@ TOP = (
     Key("stages", {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"}},
         "The stages this file has: `--stage NAME` merges `hosts.NAME.yml` over it.", []),
     Key("require_stage", _BOOL, "Refuse to run without `--stage` (or `$RELEASETUI_STAGE`).", False),
+    Key("env", {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/env"}]}, "The app's environment file, written on "
+        "every host by each deploy (clear values, and secrets from this machine's environment or a command)."),
     Key("confirm", _BOOL, "Changing operations need `--yes` when no terminal can ask (set it in a production "
         "stage's file).", False),
 ) + SETTINGS
@@ -167,6 +169,16 @@ SECTIONS = (
                                 {"type": "string", "pattern": "^[0-9]{1,3}%$"}]},
             "Hosts per wave after the canary: a number or a percentage like \"25%\"; null: all the rest.", None),
         Key("pause", _num(0, 3600, exclusive_low=False), "Seconds between waves.", 0),
+    )),
+    Section("env", "env:", (
+        Key("file", _PATH, "Where the build sees the file (linked to ROOT/envs/<digest>, kept with the build).",
+            ".env"),
+        Key("clear", {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+            "Values written as they are (not secret: `config` shows them)."),
+        Key("secret", _STRS, "Names whose values come from this machine's environment (CI secrets) or from "
+            "secrets_command; a missing one refuses the operation. Values are never shown or recorded.", []),
+        Key("secrets_command", _STR, "A command run here once per operation, printing KEY=VALUE lines "
+            "(`op inject`, `vault`, `sops -d`, ...); its output is never shown."),
     )),
     Section("jump", "jump:", (Key("address", _STR, "The bastion's address."),) + _CONNECTION),
 )

@@ -23,7 +23,8 @@ from .helpers import REPO
 
 PLACES = {"top": config.TOP_KEYS, "ssh": config.SSH_KEYS, "host": config.HOST_KEYS, "role": config.ROLE_KEYS,
           "healthcheck": config.HEALTH_KEYS, "hook": config.HOOK_KEYS, "shared": config.SHARED_KEYS,
-          "rollout": config.ROLLOUT_KEYS, "jump": config.JUMP_KEYS, "hooks": config.HOOK_NAMES}
+          "rollout": config.ROLLOUT_KEYS, "jump": config.JUMP_KEYS, "hooks": config.HOOK_NAMES,
+          "env": config.ENV_KEYS}
 
 
 @pytest.mark.parametrize("place", sorted(PLACES))
