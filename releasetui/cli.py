@@ -21,9 +21,9 @@ from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 
-ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "history", "diff")
+ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "unlock", "pin", "unpin", "unmark", "history", "diff")
 # Operations that change hosts: on a terminal they show the live per-host table.
-LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unlock")
+LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unmark", "unlock")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("build_id", metavar="BUILD_ID")
     common(p, locks=True)
     p = sub.add_parser("unpin", help="let prune remove a pinned build again")
+    p.add_argument("build_id", metavar="BUILD_ID")
+    common(p, locks=True)
+    p = sub.add_parser("unmark", help="clear a build's rolled-away and failed marks (a default rollback target again)")
     p.add_argument("build_id", metavar="BUILD_ID")
     common(p, locks=True)
     p = sub.add_parser("logs", help="tail the configured log files")
@@ -270,6 +273,8 @@ def run_headless(args: argparse.Namespace) -> int:
             result = ops.prune(hosts, args.keep)
         elif args.action in ("pin", "unpin"):
             result = ops.pin(hosts, args.build_id, pinned=args.action == "pin")
+        elif args.action == "unmark":
+            result = ops.unmark(hosts, args.build_id)
         elif args.action == "unlock":
             result = ops.unlock(hosts)
         elif args.action == "logs":
