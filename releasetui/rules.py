@@ -246,13 +246,24 @@ class RollbackPlan:
     requested: Optional[str]
     hosts: list[HostSwitch] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
-    # Why this target, for a person (the dry run and the confirmation print it).
-    reason: str = ""
+    # Where a rollback with no id goes, and why (the dry run and the confirmation say it).
+    default: Optional[RollbackChoice] = None
 
     @property
     def ok(self) -> bool:
         """Whether the rollback may go ahead on every host."""
         return not self.refusals
+
+    @property
+    def reason(self) -> str:
+        """Why this target, for a person: the default's reason, or that it was named and where the default goes."""
+        default = self.default
+        if default is None:
+            return ""
+        if self.requested is None or self.requested == default.target:
+            return default.reason
+        return (f"named; with no id the rollback would go to {default.target}: {default.reason}" if default.target
+                else f"named; with no id the rollback is refused: {default.reason}")
 
     @property
     def switching(self) -> list[HostSwitch]:
@@ -309,18 +320,12 @@ def plan_rollback(states: States, requested: Optional[str] = None, ignore_locks:
     plan = RollbackPlan(target=requested, requested=requested)
     plan.refusals.extend(read_refusals(states, ignore_locks))
     hosts = reachable(states)
-    choice = default_rollback_target(states)
+    plan.default = default_rollback_target(states)
     if requested is None:
-        if choice.target is None:
-            plan.refusals.append(Refusal(None, choice.reason))
+        if plan.default.target is None:
+            plan.refusals.append(Refusal(None, plan.default.reason))
             return plan
-        plan.target = choice.target
-        plan.reason = choice.reason
-    elif requested == choice.target:
-        plan.reason = choice.reason
-    else:
-        plan.reason = "named" + (f"; with no id the rollback would go to {choice.target}: {choice.reason}"
-                                 if choice.target else f"; with no id the rollback is refused: {choice.reason}")
+        plan.target = plan.default.target
     target = plan.target
     for name, state in hosts.items():
         build = state.build(target)

@@ -116,15 +116,28 @@ def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, o
                 + "\n")
     if diff_summary:
         _field(body, "Changes: ", diff_summary)
+    _why(body, plan)
     body.append("\n")
     for line in present.rollback_plan_lines(plan):
-        _plan_line(body, line, "red" if "FAILED" in line else "")
+        _plan_line(body, line, "red" if "FAILED" in line else ("yellow" if "rolled-away" in line else ""))
     restarts = sorted({h.restart for h in hosts if h.restart})
     if restarts:
         body.append(f"\nThen: {' / '.join(restarts)}", style="dim")
     if any(h.healthcheck for h in hosts):
         body.append("\nThen the health check: an unhealthy host switches every host back.", style="dim")
     return Confirmation(f"Roll back to {build_id}?", body, "Roll back")
+
+
+def _why(body: Text, plan: rules.RollbackPlan) -> None:
+    """Why this build, when it is where a rollback with no id goes; else where that is (or why there is none)."""
+    default = plan.default
+    if default is None:
+        return
+    if default.target == plan.target:
+        _field(body, "Why: ", default.reason)
+    else:
+        _field(body, "Default: ", f"{default.target}, {default.reason}" if default.target else
+               f"none: {default.reason}", style="dim")
 
 
 def prune(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object]) -> Union[Confirmation, Refusal, None]:
