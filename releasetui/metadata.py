@@ -66,17 +66,17 @@ def rolled_away_meta(meta: dict, note: str) -> dict:
     return {**meta, "rolled_away": True, "rolled_away_note": note[:300]}
 
 
-def unmarked_meta(meta: dict) -> dict:
-    """The same metadata without its ``rolled-away`` and ``failed`` marks (``unmark``)."""
-    clean = {k: v for k, v in meta.items() if k not in ("rolled_away", "rolled_away_note")}
-    if clean.get("failed"):
-        clean.update(failed=False, failure=None)
-    return clean
-
-
 def without_rolled_away(meta: dict) -> dict:
     """The same metadata without its ``rolled-away`` mark (a rollback to it committed: it is live and healthy)."""
     return {k: v for k, v in meta.items() if k not in ("rolled_away", "rolled_away_note")}
+
+
+def unmarked_meta(meta: dict) -> dict:
+    """The same metadata without its ``rolled-away`` and ``failed`` marks (``unmark``)."""
+    clean = without_rolled_away(meta)
+    if clean.get("failed"):
+        clean.update(failed=False, failure=None)
+    return clean
 
 
 def _problem(meta: Any, build_id: str) -> Optional[str]:

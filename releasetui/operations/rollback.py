@@ -52,6 +52,7 @@ class Rollback:
         self.plan = rules.plan_rollback(self.fleet.states, self.requested)
         if self.plan.target:
             self.result.build_id = self.plan.target
+        if self.plan.ok:  # a refusal says its own why, once
             self.ctx.report(None, "target", "info", message=f"{self.plan.target}: {self.plan.reason}", phase="plan")
         if self.ctx.stop.is_set():
             release(self.ctx, self.fleet.locked)

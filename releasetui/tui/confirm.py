@@ -149,8 +149,9 @@ def prune(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obje
     plans = prune_plans(targets, config.keep_builds)
     if all(p.empty for p in plans.values()):
         return None
-    body = Text(f"Keeping current, the fleet's rollback target, pinned builds and the {config.keep_builds} newest "
-                "good builds; failed and incomplete builds go first.\n\n")
+    body = Text(f"Keeping current, the fleet's rollback target, the last good build live before current, pinned "
+                f"builds and the {config.keep_builds} newest good builds; failed, incomplete and rolled-away builds "
+                "go first.\n\n")
     for line in present.prune_plan_lines(plans, rules.reachable(targets)):
         _plan_line(body, line)
     return Confirmation("Prune these builds?", body, "Prune", danger=True)
