@@ -24,9 +24,10 @@ from .text import clean_line
 from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
 from .rules import canary_problem
 
-ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "history", "diff", "doctor", "exec")
+ACTIONS = ("deploy", "rollback", "builds", "prune", "logs", "lock", "unlock", "pin", "unpin", "unmark", "history",
+           "diff", "doctor", "exec")
 # Operations that change hosts: on a terminal they show the live per-host table.
-LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "lock", "unlock")
+LIVE_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unmark", "lock", "unlock")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("unpin", help="let prune remove a pinned build again")
     p.add_argument("build_id", metavar="BUILD_ID")
     common(p, locks=True)
+    p = sub.add_parser("unmark", help="clear a build's rolled-away and failed marks (a default rollback target again)")
+    p.add_argument("build_id", metavar="BUILD_ID")
+    common(p, locks=True)
     p = sub.add_parser("logs", help="tail the configured log files")
     p.add_argument("-n", dest="lines", type=_count, default=50, metavar="N", help="lines per file (default 50)")
     p.add_argument("-f", dest="follow", action="store_true", help="follow until interrupted")
@@ -225,7 +229,7 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path, stage_from(getattr(args, "sub_stage", None) or args.stage))
 
 
-CHANGING_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "lock", "unlock")
+CHANGING_ACTIONS = ("deploy", "rollback", "prune", "pin", "unpin", "unmark", "lock", "unlock")
 
 
 def confirmed(config: Config, args: argparse.Namespace, hosts) -> bool:
@@ -430,6 +434,8 @@ def run_headless(args: argparse.Namespace) -> int:
             result = ops.pin(hosts, args.build_id, pinned=args.action == "pin")
         elif args.action == "lock":
             result = ops.lock(hosts)
+        elif args.action == "unmark":
+            result = ops.unmark(hosts, args.build_id)
         elif args.action == "unlock":
             result = ops.unlock(hosts)
         elif args.action == "logs":

@@ -32,7 +32,7 @@ _REQUIRED = {
     "venv": lambda v: isinstance(v, str) and bool(VENV_KEY_PATTERN.fullmatch(v)),
 }
 _OPTIONAL_TEXT = {"project": 100, "deployed_by": 200, "git_ref": 200, "git_subject": 300, "failure": 500,
-                  "source": 500}
+                  "source": 500, "rolled_away_note": 300}
 
 
 def meta_json(meta: dict) -> str:
@@ -60,6 +60,25 @@ def failed_meta(meta: dict, failure: str) -> dict:
     return {**meta, "complete": True, "failed": True, "failure": failure[:500]}
 
 
+def rolled_away_meta(meta: dict, note: str) -> dict:
+    """The same metadata, marked ``rolled-away``: the fleet was rolled back away from this build (``note`` says when,
+    to which build, by whom)."""
+    return {**meta, "rolled_away": True, "rolled_away_note": note[:300]}
+
+
+def without_rolled_away(meta: dict) -> dict:
+    """The same metadata without its ``rolled-away`` mark (a rollback to it committed: it is live and healthy)."""
+    return {k: v for k, v in meta.items() if k not in ("rolled_away", "rolled_away_note")}
+
+
+def unmarked_meta(meta: dict) -> dict:
+    """The same metadata without its ``rolled-away`` and ``failed`` marks (``unmark``)."""
+    clean = without_rolled_away(meta)
+    if clean.get("failed"):
+        clean.update(failed=False, failure=None)
+    return clean
+
+
 def _problem(meta: Any, build_id: str) -> Optional[str]:
     """Why a complete build's metadata is not what releasetui writes (None when it is)."""
     if not isinstance(meta, dict):
@@ -71,8 +90,9 @@ def _problem(meta: Any, build_id: str) -> Optional[str]:
             return f"metadata {key!r} is not what releasetui writes"
     if meta["id"] != build_id:
         return f"metadata names another build ({clean_line(meta['id'], 20)})"
-    if "failed" in meta and not isinstance(meta["failed"], bool):
-        return "metadata 'failed' is not true or false"
+    for key in ("failed", "rolled_away"):
+        if key in meta and not isinstance(meta[key], bool):
+            return f"metadata {key!r} is not true or false"
     if meta.get("git_dirty") is not None and not isinstance(meta["git_dirty"], bool):
         return "metadata 'git_dirty' is not true or false"
     commit = meta.get("git_commit")
@@ -97,7 +117,7 @@ def read_build(build_id: str, meta_text: str, env_target: str = "", complete_ven
     * metadata that says ``complete: false``: ``incomplete``;
     * metadata that says complete but is not what releasetui writes (truncated, wrong types, another
       build's id), or whose venv link or venv is missing: ``damaged`` (never switchable);
-    * otherwise ``complete``, and ``failed`` when a switch to it failed.
+    * otherwise ``complete``; ``failed`` when a switch to it failed; ``rolled-away`` when a rollback left it.
     """
     build = BuildInfo(id=build_id, pinned=pinned)
     if not meta_text.strip():
@@ -122,6 +142,7 @@ def read_build(build_id: str, meta_text: str, env_target: str = "", complete_ven
     build.git_ref = _text(meta, "git_ref")
     build.git_subject = _text(meta, "git_subject")
     build.failure = _text(meta, "failure")
+    build.rolled_away_note = _text(meta, "rolled_away_note")
     python = meta.get("python_version")
     build.python_version = clean_line(python, 20) if isinstance(python, str) else None
     venv = meta.get("venv")
@@ -142,4 +163,14 @@ def read_build(build_id: str, meta_text: str, env_target: str = "", complete_ven
         return build
     build.complete = True
     build.failed = meta.get("failed") is True
+    build.rolled_away = meta.get("rolled_away") is True
     return build
+
+
+def read_meta(meta_text: str) -> Optional[dict]:
+    """A build's metadata as a dict (what a mark is written onto), or None when it is not a JSON object."""
+    try:
+        meta = json.loads(meta_text)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None

@@ -89,20 +89,30 @@ class BuildInfo:
     python_version: Optional[str] = None
     venv: Optional[str] = None
     failure: Optional[str] = None
+    # The fleet was rolled back away from this build here (it is never a default target; ``unmark`` clears it).
+    rolled_away: bool = False
+    rolled_away_note: Optional[str] = None
 
     @property
     def state(self) -> str:
-        """The build's state: ``complete``, ``failed``, ``incomplete`` or ``damaged``."""
+        """The build's state: ``complete``, ``failed``, ``rolled-away``, ``incomplete`` or ``damaged``."""
         if self.damaged:
             return "damaged"
         if not self.complete:
             return "incomplete"
-        return "failed" if self.failed else "complete"
+        if self.failed:
+            return "failed"
+        return "rolled-away" if self.rolled_away else "complete"
 
     @property
     def good(self) -> bool:
-        """Complete and not failed: a build that may be offered as a target."""
-        return self.complete and not self.failed and not self.damaged
+        """Complete, not failed, not rolled away from: a build that may be offered as a default target."""
+        return self.complete and not self.failed and not self.rolled_away and not self.damaged
+
+    @property
+    def marked(self) -> bool:
+        """Complete but marked ``failed`` or ``rolled-away`` (what ``unmark`` clears)."""
+        return self.complete and not self.damaged and (self.failed or self.rolled_away)
 
     @property
     def status(self) -> str:
@@ -195,6 +205,22 @@ class LockInfo:
         return clean_line(text, 400)
 
 
+@dataclass(frozen=True)
+class Move:
+    """One committed switch a host's history records: a ``deploy`` or ``rollback`` took ``current`` from
+    ``source`` to ``target`` at ``when`` (UTC, ISO) in operation ``op``."""
+
+    event: str
+    when: str
+    source: Optional[str]
+    target: Optional[str]
+    op: Optional[str] = None
+
+    def describe(self) -> str:
+        """``deploy at 2031-01-01T05:00:00Z: A → C``."""
+        return f"{self.event} at {self.when}: {self.source or 'none'} → {self.target or 'none'}"
+
+
 @dataclass
 class HostState:
     """What one host looks like now: its builds, which is current, its venvs, pins and lock."""
@@ -214,6 +240,10 @@ class HostState:
     current_manifest: Optional[dict] = None
     # Problems the listing found that are not a build's (a damaged current link, say).
     problems: list[str] = field(default_factory=list)
+    # The last committed switches its history records, oldest first (which build was live before which).
+    moves: list[Move] = field(default_factory=list)
+    # Each complete build's metadata as read under the lock: what a mark is written onto (never printed).
+    metas: dict = field(default_factory=dict, repr=False)
 
     def build(self, build_id: Optional[str]) -> Optional[BuildInfo]:
         """The build with that id, or None."""

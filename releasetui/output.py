@@ -167,7 +167,7 @@ def closing_lines(result: OperationResult) -> list[tuple[str, str]]:
     if result.message:
         lines.append(("", clean_line(result.message)))
     lines.append(("", present.summary_line(result)))
-    if result.operation in ("deploy", "rollback", "pin", "unpin", "prune", "unlock") and result.outcomes:
+    if result.operation in ("deploy", "rollback", "pin", "unpin", "unmark", "prune", "unlock") and result.outcomes:
         unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
         lines.append(("", present.live_line(result.live(), unreachable)))
     return lines
@@ -212,7 +212,7 @@ def print_builds(states: dict, out: TextIO = sys.stdout) -> None:
     Hosts whose builds, current build, lock and problems are the same share
     one block (``web01..web48 (48 hosts): current ...``); the hosts that
     differ follow, each with its own.  Within a block, newest first; failed,
-    damaged and pinned marked.  (A build's creation time differs by a second
+    rolled-away, damaged and pinned marked.  (A build's creation time differs by a second
     or two between hosts; a shared block shows the earliest.)
     """
     for line in fleet_summary_lines(states):
@@ -297,7 +297,7 @@ def _block_key(state) -> tuple:
     if not state.initialized:
         return ("empty",)
     builds = tuple((b.id, b.status, b.requirements_sha256, b.git_commit, b.git_dirty, b.deployed_by, b.git_subject,
-                    b.damaged, b.failure) for b in state.builds)
+                    b.damaged, b.failure, b.rolled_away_note) for b in state.builds)
     lock = state.lock.describe() if state.lock else None
     return ("state", state.current, lock, tuple(state.problems), builds)
 
@@ -328,6 +328,8 @@ def _block_lines(state, created: dict) -> list[str]:
             lines.append(f"  {'':<17} damaged: {clean_line(build.damaged, 120)}")
         elif build.failed and build.failure:
             lines.append(f"  {'':<17} failed: {clean_line(build.failure, 120)}")
+        elif build.rolled_away and build.rolled_away_note:
+            lines.append(f"  {'':<17} rolled-away: {clean_line(build.rolled_away_note, 120)}")
     return lines
 
 

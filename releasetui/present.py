@@ -94,7 +94,7 @@ def deploy_plan_lines(plan: rules.DeployPlan) -> list[str]:
 
 
 def rollback_plan_lines(plan: rules.RollbackPlan) -> list[str]:
-    """``50 hosts: A → B, same venv`` (``already current`` where nothing changes), the failed-build note."""
+    """``50 hosts: A → B, same venv`` (``already current`` where nothing changes), the failed or rolled-away note."""
     rows = {}
     for switch in plan.hosts:
         if not switch.needed:
@@ -102,7 +102,9 @@ def rollback_plan_lines(plan: rules.RollbackPlan) -> list[str]:
         else:
             rows[switch.host] = (f"{switch.current or 'none'} → {switch.target}, "
                                  + ("switches virtualenv" if switch.venv_changes else "same virtualenv")
-                                 + (" — the target was marked FAILED there" if switch.target_failed else ""))
+                                 + (" — the target was marked FAILED there" if switch.target_failed else "")
+                                 + (" — the target is marked rolled-away there (cleared when this rollback commits)"
+                                    if switch.target_rolled_away and not switch.target_failed else ""))
     return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
             for text, names in group_hosts(rows)]
 

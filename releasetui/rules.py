@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from .config import MIN_KEEP_BUILDS, show
-from .models import BuildInfo, HostState, HostUnreachable, LockInfo, check_build_id
+from .models import BuildInfo, HostState, HostUnreachable, LockInfo, Move, check_build_id
 from .text import host_list
 
 States = Mapping[str, Union[HostState, BaseException]]
@@ -91,7 +91,8 @@ def fleet_current(states: States) -> FleetCurrent:
 
 
 def previous_good_build(states: States, below: Optional[str]) -> Optional[str]:
-    """The newest build older than ``below`` that is complete and not failed on EVERY reachable host (by id)."""
+    """The newest build older than ``below`` that is good (complete, not failed, not rolled away from) on EVERY
+    reachable host (by id): the default target when the history cannot tell."""
     hosts = list(reachable(states).values())
     if not hosts or below is None:
         return None
@@ -100,20 +101,116 @@ def previous_good_build(states: States, below: Optional[str]) -> Optional[str]:
     return max(common) if common else None
 
 
-def default_rollback_target(states: States) -> tuple[Optional[str], Optional[str]]:
-    """(target, None), or (None, why there is no default): the fleet's previous good build."""
+# --- the build live before the current one ----------------------------------------------
+
+@dataclass(frozen=True)
+class RollbackChoice:
+    """The default rollback target and, for a person, why that build (or why there is none)."""
+
+    target: Optional[str]
+    reason: str
+
+
+def fleet_moves(states: States) -> list[Move]:
+    """Every reachable host's recorded switches, one per operation and move, oldest first."""
+    seen: set = set()
+    moves = []
+    for state in reachable(states).values():
+        for move in state.moves:
+            key = (move.op or move.when, move.source, move.target)
+            if key not in seen:
+                seen.add(key)
+                moves.append(move)
+    return sorted(moves, key=lambda m: m.when[:19])  # stable: a host's own order within one second
+
+
+def live_before(moves: Sequence[Move], current: Optional[str]) -> list[tuple[str, Optional[Move]]]:
+    """The builds that were live before ``current``, the most recent first, each once, with the move that
+    took the fleet off it (None when the history does not say)."""
+    periods: list[list] = []  # [build, the move that ended its time live]
+    for move in moves:
+        if move.source and (not periods or periods[-1][0] != move.source):
+            periods.append([move.source, None])  # a gap in the history: it was live, the record says so
+        if periods and periods[-1][0] == move.source:
+            periods[-1][1] = move
+        if move.target and (not periods or periods[-1][0] != move.target):
+            periods.append([move.target, None])
+    seen = {current}
+    before = []
+    for build, left in reversed(periods):
+        if build not in seen:
+            seen.add(build)
+            before.append((build, left))
+    return before
+
+
+def choose_previous(moves: Sequence[Move], current: str, why_not: Callable[[str], Optional[str]],
+                    fallback: Callable[[], Optional[str]]) -> RollbackChoice:
+    """THE rule of where a rollback goes: the build live before ``current`` per the history, skipping every
+    build ``why_not`` objects to (failed, rolled-away, incomplete, missing); when the history names none, the
+    newest good build older than ``current`` (``fallback``).  The fleet's default target and what prune keeps
+    on each host are both this rule."""
+    skipped = []
+    for build, left in live_before(moves, current):
+        why = why_not(build)
+        if why is None:
+            reason = "the build live before the current one" if not skipped else \
+                "the newest good build live before the current one"
+            return RollbackChoice(build, reason + (f" ({left.describe()})" if left else "") + _skips(skipped))
+        skipped.append(f"{build}: {why}")
+    target = fallback()
+    cause = "no switch in the hosts' history" if not moves else "the history names no good build live before it"
+    if target is None:
+        return RollbackChoice(None, f"no build older than {current} is good (complete, not failed, not "
+                                    f"rolled-away) on every host{_skips(skipped)}")
+    return RollbackChoice(target, f"the newest good build older than the current one ({cause}){_skips(skipped)}")
+
+
+def _skips(skipped: Sequence[str]) -> str:
+    return f"; skipped {', '.join(skipped)}" if skipped else ""
+
+
+def fleet_objection(states: States, build_id: str) -> Optional[str]:
+    """Why ``build_id`` is not a good default target on every reachable host (``rolled-away``, ``failed on
+    web2``, ``not on web3``), or None when it is."""
+    words = {}
+    for name, state in reachable(states).items():
+        build = state.build(build_id)
+        if build is None or not build.good:
+            words[name] = "not there" if build is None else build.state
+    if not words:
+        return None
+    from .present import group_hosts, host_list  # present builds on these rules; the names only need its grouping
+    groups = group_hosts(words)
+    if len(groups) == 1 and len(words) == len(reachable(states)):
+        return groups[0][0]
+    return "; ".join(f"{word} on {host_list(names)}" for word, names in groups)
+
+
+def default_rollback_target(states: States) -> RollbackChoice:
+    """The fleet's default rollback target and why (see :func:`choose_previous`), or None and why there is none."""
     current = fleet_current(states)
     if not reachable(states):
-        return None, "no host could be read"
+        return RollbackChoice(None, "no host could be read")
     if not current.agree:
-        return None, (f"the hosts disagree on the current build ({current.describe()}): "
-                      "name the build to roll back to")
+        return RollbackChoice(None, f"the hosts disagree on the current build ({current.describe()}): "
+                                    "name the build to roll back to")
     if current.build is None:
-        return None, "nothing is current yet"
-    target = previous_good_build(states, current.build)
-    if target is None:
-        return None, f"no build older than {current.build} is complete and not failed on every host"
-    return target, None
+        return RollbackChoice(None, "nothing is current yet")
+    return choose_previous(fleet_moves(states), current.build, lambda b: fleet_objection(states, b),
+                           lambda: previous_good_build(states, current.build))
+
+
+def last_good_live(state: HostState, current: Optional[str] = None) -> Optional[str]:
+    """On one host: the newest build that was live and healthy before ``current`` (its own by default), by the
+    same rule as the fleet's rollback target; prune never removes it."""
+    current = current if current is not None else state.current
+    if current is None:
+        return None
+    good = {b.id for b in state.builds if b.good}
+    older = [b for b in good if b < current]
+    return choose_previous(state.moves, current, lambda b: None if b in good else "not good here",
+                           lambda: max(older) if older else None).target
 
 
 # --- rollback -------------------------------------------------------------------------
@@ -127,11 +224,18 @@ class HostSwitch:
     target: str
     venv_changes: bool = False
     target_failed: bool = False
+    target_rolled_away: bool = False
 
     @property
     def needed(self) -> bool:
         """Whether the host must switch at all (it may already serve the target)."""
         return self.current != self.target
+
+    @property
+    def rolls_away(self) -> bool:
+        """Whether this switch goes back to an older build, so the one it leaves is marked ``rolled-away`` when
+        the rollback commits (a switch forward to a newer build marks nothing)."""
+        return self.needed and self.current is not None and self.target < self.current
 
 
 @dataclass
@@ -142,11 +246,24 @@ class RollbackPlan:
     requested: Optional[str]
     hosts: list[HostSwitch] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    # Where a rollback with no id goes, and why (the dry run and the confirmation say it).
+    default: Optional[RollbackChoice] = None
 
     @property
     def ok(self) -> bool:
         """Whether the rollback may go ahead on every host."""
         return not self.refusals
+
+    @property
+    def reason(self) -> str:
+        """Why this target, for a person: the default's reason, or that it was named and where the default goes."""
+        default = self.default
+        if default is None:
+            return ""
+        if self.requested is None or self.requested == default.target:
+            return default.reason
+        return (f"named; with no id the rollback would go to {default.target}: {default.reason}" if default.target
+                else f"named; with no id the rollback is refused: {default.reason}")
 
     @property
     def switching(self) -> list[HostSwitch]:
@@ -155,8 +272,8 @@ class RollbackPlan:
 
 
 def choices(state: HostState) -> str:
-    """The builds a person may choose on a host, failed ones marked: ``a, b (failed), c``."""
-    words = [b.id + (" (failed)" if b.failed else "") for b in state.builds if b.complete]
+    """The builds a person may choose on a host, marked ones said: ``a, b (failed), c (rolled-away), d``."""
+    words = [b.id + (f" ({b.state})" if b.marked else "") for b in state.builds if b.complete]
     return ", ".join(words) or "none"
 
 
@@ -179,24 +296,42 @@ def pin_refusals(states: States, build_id: str, pinned: bool = True) -> list[Ref
     return refusals
 
 
+def unmark_refusals(states: States, build_id: str) -> list[Refusal]:
+    """Why the marks of a build cannot be cleared: a host unreadable or locked, the build missing or not complete
+    there, or marked on no host at all (nothing to clear)."""
+    refusals = read_refusals(states)
+    hosts = reachable(states)
+    for name, state in hosts.items():
+        build = state.build(build_id)
+        if build is None:
+            refusals.append(Refusal(name, f"build {build_id} does not exist there (builds: {choices(state)})"))
+        elif not build.complete:
+            refusals.append(Refusal(name, f"build {build_id} is {build.state}: only complete builds carry marks"))
+    if not refusals and hosts and not any(s.build(build_id).marked for s in hosts.values()):  # type: ignore[union-attr]
+        refusals.append(Refusal(None, f"build {build_id} is not marked failed or rolled-away on any host: "
+                                      "nothing to unmark"))
+    return refusals
+
+
 def plan_rollback(states: States, requested: Optional[str] = None, ignore_locks: bool = False) -> RollbackPlan:
     """Check the target on every host; refuse (naming each host and why) unless ALL can switch.
 
-    With no ``requested`` id the target is the fleet's previous good build
-    (:func:`default_rollback_target`).  A failed build may be named
-    explicitly; it is allowed, and the plan says it was marked failed.
+    With no ``requested`` id the target is the build live before the current
+    one (:func:`default_rollback_target`), and ``reason`` says why.  A failed
+    or rolled-away build may be named explicitly; it is allowed, and the plan
+    says how it is marked.
     """
     if requested is not None:
         check_build_id(requested)
     plan = RollbackPlan(target=requested, requested=requested)
     plan.refusals.extend(read_refusals(states, ignore_locks))
     hosts = reachable(states)
+    plan.default = default_rollback_target(states)
     if requested is None:
-        target, why = default_rollback_target(states)
-        if target is None:
-            plan.refusals.append(Refusal(None, why or "no default target"))
+        if plan.default.target is None:
+            plan.refusals.append(Refusal(None, plan.default.reason))
             return plan
-        plan.target = target
+        plan.target = plan.default.target
     target = plan.target
     for name, state in hosts.items():
         build = state.build(target)
@@ -214,7 +349,7 @@ def plan_rollback(states: States, requested: Optional[str] = None, ignore_locks:
             continue
         current = state.build(state.current)
         venv_changes = current is None or current.venv != build.venv
-        plan.hosts.append(HostSwitch(name, state.current, target, venv_changes, build.failed))
+        plan.hosts.append(HostSwitch(name, state.current, target, venv_changes, build.failed, build.rolled_away))
     return plan
 
 
@@ -348,29 +483,40 @@ def plan_prune(state: HostState, keep: int, protect: Iterable[Optional[str]] = (
     """What prune removes on one host.
 
     Never: the current build, the builds in ``protect`` (the fleet's rollback
-    target), pinned builds.  First: every incomplete, damaged and failed build.
-    Then the good (complete, not failed) builds beyond the ``keep`` newest.
-    So no good build goes while a failed or incomplete one is still there to
-    remove.  Venvs no remaining build uses go too.  ``current`` overrides the
-    state's (a deploy prunes as if its new build were already current).
+    target), the newest build that was live and healthy before the current
+    one (:func:`last_good_live`, whatever its age), pinned builds.  First:
+    every incomplete, damaged and failed build.  Then the good builds beyond
+    the ``keep`` newest; a rolled-away build stays only while the good ones
+    leave room among ``keep``, so no good build goes while a failed,
+    rolled-away or incomplete one is still there to remove.  Venvs no
+    remaining build uses go too.  ``current`` overrides the state's (a
+    deploy prunes as if its new build were already current).
     """
     if keep < MIN_KEEP_BUILDS:
         raise ValueError(f"keep must be at least {MIN_KEEP_BUILDS}")
     current = current if current is not None else state.current
     protected = {b for b in protect if b} | ({current} if current else set())
+    last_good = last_good_live(state, current)
     plan = HostPrune(state.name)
     good = sorted((b.id for b in state.builds if b.good), reverse=True)
     newest = set(good[:keep])
+    away = sorted((b.id for b in state.builds if b.complete and not b.damaged and not b.failed and b.rolled_away),
+                  reverse=True)
+    room = set(away[:max(0, keep - len(good))])
     kept: set[str] = set()
     for build in state.builds:
         if build.id == current:
             plan.reasons[build.id] = "current"
         elif build.id in protected:
             plan.reasons[build.id] = "the fleet's rollback target"
+        elif build.id == last_good:
+            plan.reasons[build.id] = "the newest build live and healthy before the current one"
         elif build.pinned:
             plan.reasons[build.id] = "pinned"
         elif build.id in newest:
             plan.reasons[build.id] = f"among the {keep} newest good builds"
+        elif build.id in room:
+            plan.reasons[build.id] = f"rolled-away, kept while the good builds leave room among {keep}"
         else:
             plan.remove.append(build.id)
             plan.reasons[build.id] = build.state if not build.good else f"older than the {keep} newest good builds"

@@ -59,6 +59,8 @@ def every_script(root: str) -> list[str]:
         commands.history_script(root, 100),
         commands.manifests_script(root, [B1, B2], "requirements.txt"),
         commands.logs_script(root, ["/var/log/a b.log", "log/app.log"], 10, True),
+        commands.unmark_script(root, TOKEN, B1, '{"a": "it\'s"}', "{}"),
+        commands.unmark_script(root, TOKEN, B1, None, "{}"),
     ]
 
 

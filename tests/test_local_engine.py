@@ -123,7 +123,8 @@ def test_prune_keeps_good_builds_current_and_the_rollback_target(local_project):
     assert p.cli("--headless", "rollback", ids[2]).returncode == 0
     dry = p.cli("--headless", "prune", "--keep", "2", "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "would remove: nothing" in dry.stdout  # ids[2] is current, ids[4] and ids[3] the 2 newest good
+    # ids[2] is current, ids[3] among the 2 newest good; ids[4], rolled back away from, goes first.
+    assert f"would remove: {ids[4]}\n" in dry.stdout, dry.stdout
     refused = p.cli("--headless", "prune", "--keep", "1")
     assert refused.returncode == 2 and "at least 2" in refused.stderr
     assert p.builds("box") == ids[2:]
@@ -211,7 +212,9 @@ def test_default_rollback_orders_suffixed_ids_after_their_base(local_project):
     assert p.cli("--headless", "rollback").returncode == 0
     assert p.current("box") == "20260101000001"
     refused = p.cli("--headless", "rollback", "20200101000000")
-    assert "choose: 20260101000001, 20260101000001-01, 20260101000002" in refused.stdout
+    # Each rollback marked the build it left: still choosable by name, and said.
+    assert ("choose: 20260101000001, 20260101000001-01 (rolled-away), 20260101000002 (rolled-away)"
+            in refused.stdout), refused.stdout
 
 
 def test_refused_operations_still_say_what_is_live(local_project):

@@ -7,7 +7,7 @@ One module per phase, like Kamal's ``lib/kamal/commands/``:
 * :mod:`.read` — phase 1: read the state (and take the lock), :func:`parse_read`;
 * :mod:`.prepare` — phase 3: receive the build, venv, complete;
 * :mod:`.activate` — phase 5: switch, restart, hooks, health, verdict; switch back;
-* :mod:`.finish` — release, prune, pin, unlock;
+* :mod:`.finish` — release, prune, pin, unmark, unlock;
 * :mod:`.logs` — logs, history, manifests (read-only).
 """
 
@@ -16,8 +16,9 @@ from __future__ import annotations
 from .activate import (ActivateRecords, ActivateReport, activate_script, parse_activate, sudo_noninteractive,
                        switch_back_script)
 from .base import LOST_LOCK_EXIT, PREAMBLE, REFUSED_EXIT, STEP_PREFIX, check_venv_key, op_marker, parse_step
-from .finish import hold_script, parse_finish, pin_script, prune_script, release_script, unlock_script
-from .logs import PATCH_BYTES, contents_script, diff_script, parse_contents, history_script, logs_script, manifests_script, parse_history, parse_manifests
+from .finish import hold_script, parse_finish, pin_script, prune_script, release_script, unlock_script, unmark_script
+from .logs import (PATCH_BYTES, contents_script, diff_script, history_script, logs_script, manifests_script, parse_contents,
+                   parse_history, parse_manifests)
 from .prepare import SHIP_PY, fits_one_packet, inline_payload, parse_prepare, prepare_script
 from .read import LockRequest, parse_read, read_script
 
@@ -26,5 +27,5 @@ __all__ = [
     "STEP_PREFIX", "activate_script", "check_venv_key", "contents_script", "diff_script", "history_script", "logs_script", "manifests_script",
     "fits_one_packet", "hold_script", "inline_payload", "op_marker", "parse_activate", "parse_contents", "parse_finish", "parse_history", "parse_manifests", "parse_prepare", "parse_read",
     "parse_step", "pin_script", "prepare_script", "prune_script", "read_script", "release_script",
-    "sudo_noninteractive", "switch_back_script", "unlock_script",
+    "sudo_noninteractive", "switch_back_script", "unlock_script", "unmark_script",
 ]

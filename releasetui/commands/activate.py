@@ -215,6 +215,9 @@ class ActivateRecords:
     history_back: str                        # the line when the fleet switched back because of another host
     failed_meta: Optional[str] = None        # the target's metadata marked failed (this host failed)
     back_meta: Optional[str] = None          # ... marked failed because another host failed (deploys only)
+    # (build id, metadata) written when the fleet commits: a rollback marks the build it left ``rolled-away``
+    # and clears that mark from its target.
+    commit_metas: tuple = ()
 
 
 def activate_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
@@ -248,6 +251,8 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
                  + "end ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
     marker = f": {op_marker(token)}\n"
     back = switch_back_lines(previous, restart, restart_timeout)
+    marks = "".join(f"    M={q(check_build_id(b))}; [ -d \"builds/$M\" ] && {{ {write_meta('M', meta)} || "
+                    f"say mark \"could not rewrite the metadata of $M\"; }}\n" for b, meta in records.commit_metas)
     return marker + PREAMBLE + KEEP_GOING + enter_root(root) + owner_check(token) + record_worker(token) + f"""T={q(target)}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
@@ -264,7 +269,7 @@ printf 'SWITCHED\\t%s\\n' "$T"
   {"_verdict=COMMIT" if decided else f"_verdict=$(timeout {int(max(1, round(verdict_timeout)))} head -n 1 2>/dev/null || true)"}
   if [ "$_verdict" = COMMIT ]; then
     owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
-    history_append {q(records.history_ok)}
+{marks}    history_append {q(records.history_ok)}
 {prune}    rm -rf -- deploy.lock; echo COMMITTED; exit 0
   fi
   _verdict=${{_verdict#BACK }}

@@ -1,4 +1,4 @@
-"""The scripts that end an operation on a host: release (abort), prune, pin, unlock.
+"""The scripts that end an operation on a host: release (abort), prune, pin, unmark, unlock.
 
 Each acts only while the lock carries the operation's token (``unlock``
 instead checks it still removes the lock it showed), records in history what
@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..models import check_build_id
-from .base import PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q
+from .base import (PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q,
+                   write_meta)
 
 
 def release_script(root: str, token: str, remove_build: Optional[str] = None, history: Optional[str] = None,
@@ -78,6 +79,20 @@ def hold_script(root: str, token: str, history: str) -> str:
     The lock's info carries no pid, so it is never STALE: only ``unlock`` releases it.
     """
     return PREAMBLE + enter_root(root) + owner_check(token) + f"history_append {q(history)}\necho HELD\n"
+
+
+def unmark_script(root: str, token: str, build_id: str, meta: Optional[str], history: str) -> str:
+    """Rewrite a build's metadata without its marks (``meta``: planned from the state read under this
+    operation's lock) atomically, record it, release.  With ``meta`` None the build carries no mark on this
+    host: only the lock is released."""
+    b = check_build_id(build_id)
+    if meta is None:
+        return PREAMBLE + enter_root(root) + owner_check(token) + "rm -rf -- deploy.lock && echo RELEASED\n"
+    return (PREAMBLE + enter_root(root) + owner_check(token) + f"M={q(b)}\n"
+            f"[ -d \"builds/$M\" ] && [ -e \"builds/$M/env\" ] || {{ echo \"REFUSED\tno build {b} here\"; "
+            "rm -rf -- deploy.lock; exit 65; }\n"
+            + write_meta("M", meta) + " || exit 1\n"
+            + f"history_append {q(history)}\nrm -rf -- deploy.lock && echo RELEASED\n")
 
 
 def unlock_script(root: str, expected_token: str, history: str) -> str:

@@ -16,10 +16,16 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from ..metadata import MANIFEST_FILE, META_FILE, read_build
-from ..models import BUILD_ID_PATTERN, VENV_KEY_PATTERN, HostState, LockInfo, check_token
+from ..metadata import MANIFEST_FILE, META_FILE, read_build, read_meta
+from ..models import BUILD_ID_PATTERN, TOKEN_PATTERN, VENV_KEY_PATTERN, HostState, LockInfo, Move, check_token
 from ..text import clean_line
 from .base import LOCK_INFO_LIMIT, META_LIMIT, PREAMBLE, Tagged, enter_root, q
+
+# How much of history.jsonl the read looks at, and how many committed switches it reports from there.
+HISTORY_TAIL = 262144
+MOVES = 12
+# A record's time: whole seconds, or with a fraction.
+WHEN_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z$")
 
 LISTING = r"""_cut() { printf '%s' "$1" | head -c 200 | tr -d '\000-\037'; }
 _cur=$(readlink current 2>/dev/null || true)
@@ -40,7 +46,12 @@ for _v in venvs/*/; do
   if [ -f "venvs/$_v/.releasetui-complete" ]; then printf 'VENV\t%s\t1\n' "$_v"; else printf 'VENV\t%s\t0\n' "$_v"; fi
 done
 for _p in pins/*; do _p=${_p#pins/}; valid_id "$_p" && [ -e "pins/$_p" ] && printf 'PIN\t%s\n' "$_p"; done
-""".replace("META_LIMIT", str(META_LIMIT)).replace("META_FILE", META_FILE)
+# The last committed switches (which build was live before which: the default rollback target, what prune keeps).
+# Only the file's tail is read, only from a regular file (a FIFO would hang the read), each line cut short.
+if [ -f history.jsonl ] && [ ! -L history.jsonl ]; then
+  tail -c HISTORY_TAIL history.jsonl | tr -d '\000-\011\013-\037' | awk '/"event": "(deploy|rollback)"/ && /"outcome": "ok"/ { l[n++ % MOVES] = substr($0, 1, 2000) } END { for (i = (n > MOVES ? n - MOVES : 0); i < n; i++) print "HIST\t" l[i % MOVES] }'
+fi
+""".replace("HISTORY_TAIL", str(HISTORY_TAIL)).replace("MOVES", str(MOVES)).replace("META_LIMIT", str(META_LIMIT)).replace("META_FILE", META_FILE)
 
 
 @dataclass(frozen=True)
@@ -114,15 +125,44 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
     for fields in tags.all("BUILD"):
         if len(fields) >= 2 and BUILD_ID_PATTERN.fullmatch(fields[0]):
             meta = "\t".join(fields[2:]) if len(fields) > 2 else ""
-            state.builds.append(read_build(fields[0], meta, fields[1], complete_venvs, fields[0] in pins))
+            build = read_build(fields[0], meta, fields[1], complete_venvs, fields[0] in pins)
+            state.builds.append(build)
+            if build.complete:
+                state.metas[build.id] = read_meta(meta)
     state.builds.sort(key=lambda b: b.id)
     for build in state.builds:
         build.current = build.id == state.current
     state.shared_missing = [f[0] for f in tags.all("SHAREDMISSING") if f]
+    state.moves = [m for m in (parse_move("\t".join(f)) for f in tags.all("HIST")) if m is not None]
     manifest = tags.first("MANIFEST")
     if manifest and len(manifest) >= 2 and manifest[0] == state.current:
         state.current_manifest = parse_manifest("\t".join(manifest[1:]))
     return state
+
+
+def parse_move(line: str) -> Optional[Move]:
+    """One history record of a committed deploy or rollback as a :class:`Move`; None for anything else.
+
+    The file is the host's, not to be trusted: only well-formed ids, times and tokens are kept.
+    """
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("event") not in ("deploy", "rollback") or \
+            record.get("outcome", "ok") != "ok":
+        return None
+    when = record.get("when")
+    if not isinstance(when, str) or not WHEN_PATTERN.fullmatch(when):
+        return None
+    ids = []
+    for key in ("from", "to"):
+        value = record.get(key)
+        ids.append(value if isinstance(value, str) and BUILD_ID_PATTERN.fullmatch(value) else None)
+    if ids[1] is None:
+        return None
+    op = record.get("op")
+    return Move(record["event"], when, ids[0], ids[1], op if isinstance(op, str) and TOKEN_PATTERN.fullmatch(op) else None)
 
 
 def parse_lock(fields: list[str]) -> LockInfo:

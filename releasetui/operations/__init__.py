@@ -1,4 +1,4 @@
-"""The release operations over a set of hosts: deploy, rollback, prune, pin, unlock, builds, logs, history.
+"""The release operations over a set of hosts: deploy, rollback, prune, pin, unmark, unlock, builds, logs, history.
 
 :class:`Operations` is the one entry point the CLI, the TUI and the demo use.
 Each operation runs as named phases in its own module (:mod:`.deploy`,
@@ -104,6 +104,10 @@ class Operations:
     def lock(self, hosts: Iterable[HostConfig]) -> OperationResult:
         """Take the fleet's lock by hand and keep it (the message says why) until :meth:`unlock`."""
         return maintenance.hold(self.ctx, list(hosts))
+
+    def unmark(self, hosts: Iterable[HostConfig], build_id: str) -> OperationResult:
+        """Clear a build's rolled-away and failed marks on every host: it may be a default rollback target again."""
+        return maintenance.unmark(self.ctx, list(hosts), build_id)
 
     def unlock(self, hosts: Iterable[HostConfig]) -> OperationResult:
         """Remove each host's deploy lock (as shown), stopping what its operation still runs there."""

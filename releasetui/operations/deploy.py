@@ -342,7 +342,7 @@ class Deploy:
         waves, pause = waves_for(self.ctx, self.hosts, self.rollout)
         timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
         after = self.states_after()
-        protect = rules.previous_good_build(after, self.plan.build_id)
+        protect = rules.default_rollback_target(after).target
         items = []
         alone = len(self.hosts) == 1
         for host in self.hosts:
@@ -406,7 +406,8 @@ class Deploy:
                             requirements_sha256=meta["requirements_sha256"])
             after[host.name] = HostState(host.name, current=self.plan.build_id, builds=[*state.builds, new],
                                          venvs=sorted({*state.venvs, meta["venv"]}), lock=state.lock,
-                                         python_version=state.python_version, locked_by_us=state.locked_by_us)
+                                         python_version=state.python_version, locked_by_us=state.locked_by_us,
+                                         moves=state.moves)
         return after
 
     def activate_script_for(self, host: HostConfig, state: HostState, verdict: float, prune,
@@ -453,7 +454,7 @@ class Deploy:
         waves, pause = waves_for(self.ctx, self.hosts, self.rollout)
         timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
         after = self.states_after()
-        protect = rules.previous_good_build(after, self.plan.build_id)
+        protect = rules.default_rollback_target(after).target
         describe_hooks(self.ctx, self.hosts, "deploy", self.plan.build_id)
         for host in self.hosts:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]

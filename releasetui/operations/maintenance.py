@@ -1,4 +1,4 @@
-"""Prune, pin, lock and unlock: phases 1, 2 and 6 (read and lock, plan, finish), two round trips per host.
+"""Prune, pin, unmark, lock and unlock: phases 1, 2 and 6 (read and lock, plan, finish), two round trips per host.
 
 Prune decides what to remove from the state it read UNDER its own lock, so
 a rollback cannot slip in between the plan and the removal, and history
@@ -11,6 +11,7 @@ import time
 from typing import Optional, Sequence
 
 from .. import commands, rules
+from ..metadata import meta_json, unmarked_meta
 from ..config import MIN_KEEP_BUILDS, HostConfig
 from ..models import HostOutcome, HostState, OperationResult, check_build_id
 from .context import OperationContext
@@ -27,8 +28,9 @@ def check_keep(keep: int) -> int:
 
 
 def prune_plans(states: dict, keep: int) -> dict[str, rules.HostPrune]:
-    """Each reachable host's prune plan; the fleet's rollback target is protected everywhere."""
-    target, _ = rules.default_rollback_target(states)
+    """Each reachable host's prune plan; the fleet's rollback target is protected everywhere (and on each host
+    the build live and healthy before the current one, by :func:`releasetui.rules.plan_prune` itself)."""
+    target = rules.default_rollback_target(states).target
     return {name: rules.plan_prune(state, keep, protect=[target])
             for name, state in rules.reachable(states).items()}
 
@@ -168,6 +170,46 @@ def hold(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResult:
         result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
     if not result.ok:
         release(ctx, [h for h in fleet.locked if result.outcomes[h.name].status != "ok"])
+    return ctx.finish(result, started, hosts)
+
+
+def unmark(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str) -> OperationResult:
+    """Clear a build's ``rolled-away`` and ``failed`` marks on every targeted host where it carries one, so it
+    may be a default rollback target again; all hosts or none, recorded in history like ``pin``."""
+    started = time.monotonic()
+    hosts = list(hosts)
+    check_build_id(build_id)
+    result = OperationResult("unmark", build_id=build_id, dry_run=ctx.dry_run)
+    fleet = read_states(ctx, hosts, ReadRequest(operation="unmark", build_id=build_id))
+    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
+    refusals = rules.unmark_refusals(fleet.states, build_id)
+    if refusals or ctx.stop.is_set():
+        release(ctx, fleet.locked)
+        refusal_outcomes(result, refusals, hosts, current) if refusals else \
+            describe_abort(result, hosts, current, "interrupted", interrupted=True)
+        return ctx.finish(result, started, hosts)
+
+    def finish(host: HostConfig) -> HostOutcome:
+        state: HostState = fleet.states[host.name]  # type: ignore[assignment]
+        build, meta = state.build(build_id), state.metas.get(build_id)
+        was = build.state if build is not None and build.marked else None
+        script = commands.unmark_script(
+            host.root, ctx.token, build_id, meta_json(unmarked_meta(meta)) if was and meta else None,
+            ctx.record_json("unmark", host.name, build=build_id, was=was))
+        if ctx.dry_run:
+            ctx.executor(host).record("unmark", script)
+            return HostOutcome(host.name, "ok", f"would clear {build_id}'s mark ({was})" if was else
+                               f"{build_id} carries no mark here", current=current[host.name])
+        run = ctx.run(host, script, phase="finish", interruptible=False)
+        parsed = commands.parse_finish(run.stdout)
+        if parsed["lost_lock"] or not run.ok:
+            return HostOutcome(host.name, "failed", parsed["refused"] or run.error_text(), current=current[host.name])
+        return HostOutcome(host.name, "ok", f"{build_id} is no longer {was}" if was else
+                           f"{build_id} carries no mark here", current=current[host.name])
+
+    for name, outcome in ctx.runner.map(hosts, finish).items():
+        host = next(h for h in hosts if h.name == name)
+        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
     return ctx.finish(result, started, hosts)
 
 

@@ -3,7 +3,10 @@
 Two round trips per host: the locked read, then the activate script (which
 restarts, checks health unless told not to, and commits or switches back).
 The target is checked on EVERY targeted host before any host switches; the
-default target is the fleet's previous good build (:func:`releasetui.rules.plan_rollback`).
+default target is the build live before the current one, per the hosts'
+history (:func:`releasetui.rules.plan_rollback`).  When the fleet commits,
+each host's activate script marks the build it left ``rolled-away`` (a
+rollback to an older build) and clears that mark from the target.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import time
 from typing import Optional, Sequence
 
 from .. import commands, rules
+from ..clock import iso
+from ..metadata import meta_json, rolled_away_meta, without_rolled_away
 from ..commands import ActivateRecords
 from ..config import HostConfig
 from ..models import HostOutcome, HostState, OperationResult, check_build_id
@@ -47,6 +52,8 @@ class Rollback:
         self.plan = rules.plan_rollback(self.fleet.states, self.requested)
         if self.plan.target:
             self.result.build_id = self.plan.target
+        if self.plan.ok:  # a refusal says its own why, once
+            self.ctx.report(None, "target", "info", message=f"{self.plan.target}: {self.plan.reason}", phase="plan")
         if self.ctx.stop.is_set():
             release(self.ctx, self.fleet.locked)
             describe_abort(self.result, self.hosts, self.current(), "interrupted", interrupted=True)
@@ -116,8 +123,25 @@ class Rollback:
             hooks=[h for h in host.hooks if h.name == "after_rollback"],
             hook_env=hook_env(self.ctx, "rollback", target, previous, state.build(target).git_commit, host=host),
             records=ActivateRecords(history_ok=record("ok"), history_failed=record("failed"),
-                                    history_back=record("switched-back")),
+                                    history_back=record("switched-back"), commit_metas=self.marks_for(host.name)),
             verdict_timeout=verdict, decided=decided)
+
+    def marks_for(self, host: str) -> tuple:
+        """(build, metadata) the host writes when the fleet commits: the build it leaves marked rolled-away
+        (going back to an older one), the target's rolled-away mark cleared."""
+        state: HostState = self.fleet.states[host]  # type: ignore[assignment]
+        switch = next((h for h in self.plan.hosts if h.host == host), None) if self.plan else None
+        if switch is None:
+            return ()
+        marks = []
+        left = state.metas.get(switch.current) if switch.current else None
+        if switch.rolls_away and left:
+            note = f"rolled back to {switch.target} at {iso()} by {self.ctx.identity}"
+            marks.append((switch.current, meta_json(rolled_away_meta(left, note))))
+        target = state.metas.get(switch.target)
+        if switch.target_rolled_away and target:
+            marks.append((switch.target, meta_json(without_rolled_away(target))))
+        return tuple(marks)
 
     def switch_back_for(self, host: HostConfig):
         """The outside switch-back for ``host``."""

@@ -116,15 +116,28 @@ def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, o
                 + "\n")
     if diff_summary:
         _field(body, "Changes: ", diff_summary)
+    _why(body, plan)
     body.append("\n")
     for line in present.rollback_plan_lines(plan):
-        _plan_line(body, line, "red" if "FAILED" in line else "")
+        _plan_line(body, line, "red" if "FAILED" in line else ("yellow" if "rolled-away" in line else ""))
     restarts = sorted({h.restart for h in hosts if h.restart})
     if restarts:
         body.append(f"\nThen: {' / '.join(restarts)}", style="dim")
     if any(h.healthcheck for h in hosts):
         body.append("\nThen the health check: an unhealthy host switches every host back.", style="dim")
     return Confirmation(f"Roll back to {build_id}?", body, "Roll back")
+
+
+def _why(body: Text, plan: rules.RollbackPlan) -> None:
+    """Why this build, when it is where a rollback with no id goes; else where that is (or why there is none)."""
+    default = plan.default
+    if default is None:
+        return
+    if default.target == plan.target:
+        _field(body, "Why: ", default.reason)
+    else:
+        _field(body, "Default: ", f"{default.target}, {default.reason}" if default.target else
+               f"none: {default.reason}", style="dim")
 
 
 def prune(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object]) -> Union[Confirmation, Refusal, None]:
@@ -136,8 +149,9 @@ def prune(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obje
     plans = prune_plans(targets, config.keep_builds)
     if all(p.empty for p in plans.values()):
         return None
-    body = Text(f"Keeping current, the fleet's rollback target, pinned builds and the {config.keep_builds} newest "
-                "good builds; failed and incomplete builds go first.\n\n")
+    body = Text(f"Keeping current, the fleet's rollback target, the last good build live before current, pinned "
+                f"builds and the {config.keep_builds} newest good builds; failed, incomplete and rolled-away builds "
+                "go first.\n\n")
     for line in present.prune_plan_lines(plans, rules.reachable(targets)):
         _plan_line(body, line)
     return Confirmation("Prune these builds?", body, "Prune", danger=True)

@@ -186,7 +186,8 @@ def build_detail(model: FleetModel, build_id: str, now: datetime, tz: Optional[t
     states = {h: (model.build(h, build_id).state if model.build(h, build_id) else "missing")  # type: ignore[union-attr]
               for h in model.hosts if h in model.states}
     for state, names in present.group_hosts(states):
-        style = {"failed": "bold red", "damaged": "bold red", "incomplete": "yellow", "missing": "dim"}.get(state, "")
+        style = {"failed": "bold red", "damaged": "bold red", "incomplete": "yellow", "rolled-away": "yellow",
+                 "missing": "dim"}.get(state, "")
         parts.append(Text(f"{state} on {present.hosts_phrase(names, total)}", style=style))
     pinned = [h for h in model.present_on(build_id) if model.build(h, build_id).pinned]  # type: ignore[union-attr]
     if pinned:

@@ -18,6 +18,7 @@ from ..text import clean_line
 STATUS_STYLES = {
     "ok": "green", "failed": "bold red", "started": "dim", "info": "cyan", "skipped": "yellow",
     "dry-run": "magenta", "log": "", "current": "bold green", "complete": "", "incomplete": "yellow",
+    "rolled-away": "yellow",
 }
 
 
@@ -78,8 +79,8 @@ def git_cell(build: BuildInfo) -> str:
 
 def status_text(status: str) -> Text:
     """A build's status words (``current, failed``...) in the colour of the most important one."""
-    for word, style in (("damaged", "bold red"), ("failed", "bold red"), ("incomplete", "yellow"),
-                        ("current", "bold green"), ("pinned", "cyan")):
+    for word, style in (("damaged", "bold red"), ("failed", "bold red"), ("rolled-away", "yellow"),
+                        ("incomplete", "yellow"), ("current", "bold green"), ("pinned", "cyan")):
         if word in status.split(", "):
             return Text(status, style=style)
     return Text(status, style=STATUS_STYLES.get(status, ""))
