@@ -236,6 +236,7 @@ class HostState:
     locked_by_us: bool = False
     # Relative paths of shared files missing under ROOT/shared (deploy reads them).
     shared_missing: list[str] = field(default_factory=list)
+    env_here: bool = False                  # the env file this deploy would write is on the host already
     # The current build's manifest (path -> entry), when the read asked for it (deploy).
     current_manifest: Optional[dict] = None
     # Problems the listing found that are not a build's (a damaged current link, say).

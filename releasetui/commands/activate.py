@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 from ..config import HealthCheck, Hook
 from ..models import check_build_id
 from ..text import clean_line
-from .base import (PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure, hook_run,
+from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure, hook_run,
                    op_marker, owner_check, q, record_worker, switch_to, timed, write_meta)
 
 BUILD_PLACEHOLDER = "{build_id}"
@@ -248,7 +248,7 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
                            f"rm -rf -- builds/{q(b)} && _removed=\"$_removed {b}\"; fi\n" for b in builds)
                  + "".join(f"if ! venv_used {q(v)}; then rm -rf -- venvs/{q(v)} && _removed=\"$_removed venv:{v}\"; fi\n"
                            for v in venvs)
-                 + "end ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
+                 + ENV_GC + "end ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
     marker = f": {op_marker(token)}\n"
     back = switch_back_lines(previous, restart, restart_timeout)
     marks = "".join(f"    M={q(check_build_id(b))}; [ -d \"builds/$M\" ] && {{ {write_meta('M', meta)} || "

@@ -77,6 +77,13 @@ lock_info() {
 """
 
 
+# After builds are removed: the env files (envs/<digest>, written by deploys with `env:`) that no build links to
+# any more.  A build's link is the only thing that keeps its env: while a build is there, so is the env it ran with.
+ENV_GC = ("if [ -d envs ] && [ ! -L envs ]; then for _e in envs/*; do [ -f \"$_e\" ] || continue; "
+          "find builds -maxdepth 6 -type l -lname \"*/envs/${_e#envs/}\" 2>/dev/null | grep -q . || "
+          "rm -f -- \"$_e\"; done; fi\n")
+
+
 def enter_root(root: str, create: bool = False) -> str:
     """``cd`` into the project root (making the layout first for a deploy); a missing root says NOROOT."""
     if create:

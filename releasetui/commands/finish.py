@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..models import check_build_id
-from .base import (PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q,
+from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q,
                    write_meta)
 
 
@@ -56,6 +56,7 @@ def prune_script(root: str, token: str, builds: Sequence[str], venvs: Sequence[s
         lines.append(f"if [ -d venvs/{q(v)} ] && ! venv_used {q(v)}; then rm -rf -- venvs/{q(v)} && "
                      f"_removed=\"$_removed${{_removed:+, }}\\\"venv:{v}\\\"\"; fi")
     lines += [
+        ENV_GC.rstrip("\n"),
         "end ok \"removed: $(printf '%s' \"${_removed:-nothing}\" | tr -d '\"')\"",
         f"history_append \"$(printf '%s' {q(json_prefix(history))})\\\"removed\\\": [$_removed]}}\"",
         "printf 'REMOVED\\t%s\\n' \"$(printf '%s' \"$_removed\" | tr -d '\",')\"",

@@ -30,6 +30,19 @@ source = sys.stdin.buffer
 if sys.argv[3:4] == ["b64"]:  # the stream came inside the script (a here-document), base64'd
     import binascii, io
     source = io.BytesIO(binascii.a2b_base64(source.read()))
+if sys.argv[3:4] and sys.argv[3].startswith("env="):
+    # The app's env file comes first, on one line (never in the script: a command line is visible in ps);
+    # written 0600 under envs/<digest>, atomically, after checking it is the file meant.
+    digest, env_line = sys.argv[3][4:], source.readline()
+    text = json.loads(env_line.decode("utf-8"))["content"].encode("utf-8")
+    if len(digest) != 16 or hashlib.sha256(text).hexdigest()[:16] != digest or os.path.islink("envs"):
+        sys.stderr.write("the env file did not arrive whole\n")
+        sys.exit(1)
+    os.makedirs("envs", 0o700, exist_ok=True)
+    tmp = os.path.join("envs", ".%s.%d" % (digest, os.getpid()))
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        out.write(text)
+    os.rename(tmp, os.path.join("envs", digest))
 stream = gzip.GzipFile(fileobj=source, mode="rb")
 header = json.loads(stream.readline().decode("utf-8"))
 sent, link_from = set(header["sent"]), header["link_from"]
@@ -149,6 +162,19 @@ sys.stderr.write("received %d files (%d bytes), linked %d unchanged\n" % (receiv
 '''
 
 
+def env_link(build_var: str, path: str, digest: str) -> str:
+    """Shell that links the build's env file (``.env``) to ``envs/<digest>``: the env this build runs with, kept
+    with it, so a rollback to it brings its env back."""
+    if len(digest) != 16 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("an env digest is 16 hex digits")
+    link = posixpath.join(*([".."] * (path.count("/") + 2)), "envs", digest)
+    parent = posixpath.dirname(path)
+    return ((f"mkdir -p \"builds/${build_var}\"/{q(parent)} || exit 1\n" if parent else "")
+            + f"[ -f envs/{digest} ] && [ ! -L envs ] || {{ end failed {q('env file envs/' + digest + ' is missing')}; "
+            "exit 1; }\n"
+            + f"ln -sfn {q(link)} \"builds/${build_var}\"/{q(path)} || exit 1\n")
+
+
 def shared_links(build_var: str, files: Sequence[str], dirs: Sequence[str]) -> str:
     """Shell that replaces each shared path in the build with a relative symlink into ``shared/``.
 
@@ -196,7 +222,7 @@ def inline_payload(data: bytes) -> Optional[str]:
 def prepare_script(root: str, token: str, build_id: str, *, requirements: str, venv: str, python: str,
                    pip_args: Sequence[str], meta_incomplete: str, meta_complete: str, install_timeout: float,
                    resume: bool = False, shared_files: Sequence[str] = (), shared_dirs: Sequence[str] = (),
-                   inline: Optional[str] = None) -> str:
+                   inline: Optional[str] = None, env: Optional[tuple[str, str]] = None, env_in: bool = False) -> str:
     """The deploy's prepare script for one host; the shipping stream is ``inline`` (base64) or its stdin.
 
     Why inline: sshd opens a session channel's window only once the command
@@ -207,6 +233,8 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
     """
     if inline is not None and (PAYLOAD_END in inline or "'" in inline):
         raise ValueError("an inline payload is base64 text")
+    if env_in and (inline is not None or env is None):
+        raise ValueError("an env file arrives on stdin, before the stream, never inside the script")
     check_build_id(build_id)
     check_venv_key(venv)
     req = posixpath.join("builds", build_id, requirements)
@@ -219,7 +247,7 @@ trap 'rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
 # Its tagged lines go straight to stdout; its stderr is either the one-line summary or why it failed.
-if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'}{stream_from(inline)}
+if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
   _sum=''; {{ IFS= read -r _sum || :; }} < "$_log"; end ok "$_sum"
 else
   _rc=$?
@@ -229,7 +257,7 @@ else
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
 [ -f {q(req)} ] || {{ printf 'requirements file %s is missing from the build\\n' {q(requirements)} >&2; exit 1; }}
-{shared_links("B", shared_files, shared_dirs)}begin venv
+{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}begin venv
 if [ -f "$V/.releasetui-complete" ]; then
   end ok "reused $V"
 else
@@ -257,10 +285,11 @@ echo COMPLETE
 """
 
 
-def stream_from(inline: Optional[str]) -> str:
-    """The end of the ship helper's command line: its stream from a here-document, or from the script's stdin."""
+def stream_from(inline: Optional[str], env_digest: Optional[str] = None) -> str:
+    """The end of the ship helper's command line: its stream from a here-document, or from the script's stdin
+    (then, with ``env_digest``, after the env file's line)."""
     if inline is None:
-        return ' 2>"$_log"; then'
+        return (f" env={env_digest}" if env_digest else "") + ' 2>"$_log"; then'
     return f" b64 2>\"$_log\" <<'{PAYLOAD_END}'\n{inline.rstrip(chr(10))}\n{PAYLOAD_END}\nthen"
 
 

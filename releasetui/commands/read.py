@@ -63,7 +63,8 @@ class LockRequest:
 
 
 def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool = False,
-                python: Optional[str] = None, manifest: bool = False, shared_files: Sequence[str] = ()) -> str:
+                python: Optional[str] = None, manifest: bool = False, shared_files: Sequence[str] = (),
+                env_digest: Optional[str] = None) -> str:
     """The phase-1 script: (layout,) lock, listing.  Read-only when ``lock`` is None and not ``create``.
 
     The lock is taken BEFORE the listing, so what an operation plans from was
@@ -92,6 +93,8 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
     script += LISTING
     for path in shared_files:
         script += f"[ -e shared/{q(path)} ] || printf 'SHAREDMISSING\\t%s\\n' {q(path)}\n"
+    if env_digest:  # the app's env file this deploy would write: already there, or to be sent
+        script += f"[ -f envs/{q(env_digest)} ] && [ ! -L envs ] && echo ENVHERE\n"
     if manifest:
         script += (f"[ -n \"$_cid\" ] && [ -f \"builds/$_cid/{MANIFEST_FILE}\" ] && "
                    f"printf 'MANIFEST\\t%s\\t%s\\n' \"$_cid\" \"$(tr -d '\\n' < \"builds/$_cid/{MANIFEST_FILE}\")\"\n")
@@ -133,6 +136,7 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
     for build in state.builds:
         build.current = build.id == state.current
     state.shared_missing = [f[0] for f in tags.all("SHAREDMISSING") if f]
+    state.env_here = tags.has("ENVHERE")
     state.moves = [m for m in (parse_move("\t".join(f)) for f in tags.all("HIST")) if m is not None]
     manifest = tags.first("MANIFEST")
     if manifest and len(manifest) >= 2 and manifest[0] == state.current:

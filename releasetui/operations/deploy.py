@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from ..executors import HostUnreachable, ScriptTimeout
 from ..manifest import Manifest, Payload, canonical_digest
 from ..metadata import complete_meta, failed_meta, meta_json, new_meta
 from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_build_id
+from ..secrets import EnvFile, SecretError, resolve as resolve_env
 from ..shipping import held_back_line
 from ..text import clean_line
 from .activation import Activation, HostActivation, outcome_of
@@ -118,6 +121,7 @@ class Deploy:
         self.metas: dict[str, dict] = {}
         self._payloads: dict = {}
         self._payload_lock = threading.Lock()
+        self.env: Optional[EnvFile] = None
 
     # --- phases -----------------------------------------------------------------------------------
 
@@ -184,12 +188,19 @@ class Deploy:
                         f"requirements {self.info.requirements_sha256[:12]}{git})", phase="plan")
         if self.manifest.held_back:
             self.ctx.report(None, "source", "skipped", message=held_back_line(self.manifest.held_back), phase="plan")
+        try:
+            self.env = resolve_env(self.config.env, self.config.path.parent)
+        except SecretError as exc:
+            raise OperationError(str(exc)) from None
+        if self.env is not None:
+            self.ctx.report(None, "env", "info", message=f"env {self.env.path}: {len(self.env.names)} name(s) "
+                            f"({', '.join(self.env.names)}), digest {self.env.digest}", phase="plan")
 
     def read_and_lock(self) -> None:
         """Phase 1: every host's state, read under this deploy's lock."""
         self.fleet = read_states(self.ctx, self.hosts, ReadRequest(
             operation="deploy", build_id=self.base_id, create=True, python=True, manifest=True,
-            shared_files=self.config.shared.files))
+            shared_files=self.config.shared.files, env_digest=self.env.digest if self.env else None))
 
     def current(self) -> dict:
         """Each host's current build as read (None when unknown)."""
@@ -223,6 +234,8 @@ class Deploy:
                 venv=part.venv, deployed_by=self.ctx.identity, git_commit=self.info.git_commit,
                 git_dirty=self.info.git_dirty, git_ref=self.info.git_ref, git_subject=self.info.git_subject,
                 source=str(self.info.origin or self.info.path))
+            if self.env is not None:
+                self.metas[host.name]["env_digest"] = self.env.digest  # `diff` can say "env changed", no value
         return self.metas[host.name]
 
     def payload_for(self, state: HostState, send: list, link_from: Optional[str], delta: bool = True) -> Payload:
@@ -241,12 +254,15 @@ class Deploy:
             return payload
 
     def prepare_command(self, host: HostConfig, payload: Payload, resume: bool = False,
-                        shown: Optional[Callable[[str], str]] = None) -> tuple[str, bool]:
+                        shown: Optional[Callable[[str], str]] = None, env_in: bool = False) -> tuple[str, bool]:
         """The prepare script for ``host`` and whether the stream rides inside it (else: send it on stdin).
 
         Inside when it is small and the whole script still fits one exec request any SSH server takes; the
         run and ``--dry-run`` both decide here (``shown`` replaces the base64 in what a dry run prints).
+        Never inside when the env file must be sent (``env_in``): a secret is never in a command line.
         """
+        if env_in:
+            return self.prepare_script_for(host, resume, env_in=True), False
         inline = commands.inline_payload(payload.data) if payload.data is not None else None
         if inline is not None:
             script = self.prepare_script_for(host, resume, inline)
@@ -254,14 +270,22 @@ class Deploy:
                 return (self.prepare_script_for(host, resume, shown(inline)) if shown else script), True
         return self.prepare_script_for(host, resume), False
 
-    def prepare_script_for(self, host: HostConfig, resume: bool = False, inline: Optional[str] = None) -> str:
+    def prepare_script_for(self, host: HostConfig, resume: bool = False, inline: Optional[str] = None,
+                           env_in: bool = False) -> str:
         """The prepare script for ``host`` (also what ``--dry-run`` prints), carrying the ``inline`` stream."""
         meta = self.meta_for(host)
         return commands.prepare_script(
             host.root, self.ctx.token, self.plan.build_id, requirements=self.config.requirements, venv=meta["venv"],
             python=host.python, pip_args=self.config.pip_args, meta_incomplete=meta_json(meta),
             meta_complete=meta_json(complete_meta(meta)), install_timeout=self.config.install_timeout, resume=resume,
-            shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs, inline=inline)
+            shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs, inline=inline,
+            env=(self.env.path, self.env.digest) if self.env else None, env_in=env_in)
+
+    def stdin_for(self, payload: Payload, env_in: bool):
+        """What the prepare script reads on stdin: the env file's line first when it is sent, then the stream."""
+        if not env_in:
+            return payload.chunks()
+        return itertools.chain([json.dumps({"content": self.env.content}).encode("utf-8") + b"\n"], payload.chunks())
 
     def prepare_host(self, host: HostConfig) -> HostOutcome:
         """Phase 3 on one host: ship + venv + complete, in one script (two when files must be resent)."""
@@ -269,9 +293,10 @@ class Deploy:
         link_from = state.current if state.current_manifest is not None else None
         send = self.manifest.to_send(state.current_manifest if link_from else None)
         payload = self.payload_for(state, send, link_from)
-        script, inside = self.prepare_command(host, payload)
+        env_in = self.env is not None and not state.env_here
+        script, inside = self.prepare_command(host, payload, env_in=env_in)
         started = time.monotonic()
-        result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else payload.chunks(),
+        result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else self.stdin_for(payload, env_in),
                               timeout=self.config.install_timeout)
         parsed = commands.parse_prepare(result.stdout)
         if parsed["full_manifest"] and not result.stopped and not parsed["lost_lock"]:

@@ -40,6 +40,7 @@ class ReadRequest:
     python: bool = False                 # report the host's interpreter version
     manifest: bool = False               # include the current build's manifest
     shared_files: Sequence[str] = ()
+    env_digest: Optional[str] = None     # report whether envs/<digest> is there
 
 
 @dataclass
@@ -60,7 +61,7 @@ def _script(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock:
     return commands.read_script(
         host.root, lock=LockRequest(ctx.token, ctx.lock_json(request.operation, request.build_id)) if lock else None,
         create=request.create and lock, python=host.python if request.python else None,
-        manifest=request.manifest, shared_files=request.shared_files)
+        manifest=request.manifest, shared_files=request.shared_files, env_digest=request.env_digest)
 
 
 def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool,
