@@ -165,7 +165,8 @@ def closing_lines(result: OperationResult) -> list[tuple[str, str]]:
     lines.append(("", present.summary_line(result)))
     if result.operation in ("deploy", "rollback", "pin", "unpin", "prune", "unlock") and result.outcomes:
         unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
-        lines.append(("", present.live_line(result.live(), unreachable)))
+        live = {name: o.current or o.serving for name, o in result.outcomes.items()}
+        lines.append(("", present.live_line(live, unreachable)))
     return lines
 
 

@@ -215,6 +215,7 @@ class ActivateRecords:
     history_back: str                        # the line when the fleet switched back because of another host
     failed_meta: Optional[str] = None        # the target's metadata marked failed (this host failed)
     back_meta: Optional[str] = None          # ... marked failed because another host failed (deploys only)
+    switch_failed_meta: Optional[str] = None # ... marked failed because its switch failed (else ``failed_meta``)
 
 
 def activate_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
@@ -240,22 +241,36 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
     venvs = [check_venv_key(v) for v in prune_venvs]
     prune = ""
     if builds or venvs:
-        prune = ("begin prune\n_removed=''\n"
+        prune = ("begin prune\n_removed=''\nif ! layout_linked; then\n"
                  + "".join(f"if [ \"$(current_id)\" != {q(b)} ] && [ ! -e pins/{q(b)} ] && [ -d builds/{q(b)} ]; then "
                            f"rm -rf -- builds/{q(b)} && _removed=\"$_removed {b}\"; fi\n" for b in builds)
                  + "".join(f"if ! venv_used {q(v)}; then rm -rf -- venvs/{q(v)} && _removed=\"$_removed venv:{v}\"; fi\n"
                            for v in venvs)
-                 + "end ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
+                 + "fi\nend ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
+    # Refused before the switch (nothing changed): the lock is released like after any other failure.
+    refuse_lines = (
+        f"layout_linked && {{ echo \"REFUSED\t$_ld is a symlink: not followed out of the project root\"; "
+        "rm -rf -- deploy.lock; echo RELEASED; exit 65; }\n"
+        "[ -d \"builds/$T\" ] && [ -e \"builds/$T/env/bin/python\" ] || { echo \"REFUSED\tbuild $T has no venv on "
+        "this host\"; rm -rf -- deploy.lock; echo RELEASED; exit 65; }\n")
+    switch_meta = records.switch_failed_meta or records.failed_meta
     marker = f": {op_marker(token)}\n"
     back = switch_back_lines(previous, restart, restart_timeout)
     return marker + PREAMBLE + KEEP_GOING + enter_root(root) + owner_check(token) + record_worker(token) + f"""T={q(target)}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 _ok=1; _why=''
-[ -d "builds/$T" ] && [ -e "builds/$T/env/bin/python" ] || {{ echo "REFUSED\tbuild $T has no venv on this host"; exit 65; }}
-begin switch
+{refuse_lines}begin switch
 if [ "$(current_id)" = "$T" ]; then end skipped "$T is already current"; else
-  {switch_to("T")} || {{ end failed 'could not replace the current symlink'; exit 1; }}
+  if ! {{ {switch_to("T")}; }} 2>"$_log"; then
+    # Nothing switched here: end as every failure ends (the build marked failed, recorded, the lock released).
+    _why="could not switch: $(head -c 400 "$_log" | _clean)"; _why=${{_why% }}; end failed "$_why"
+    [ -L current.releasetui-new ] && rm -f current.releasetui-new
+    printf 'SWITCHFAILED\t%s\n' "$_why"
+    history_append {q(records.history_failed)}
+    {write_meta("T", switch_meta) if switch_meta else ":"}
+    rm -rf -- deploy.lock; echo RELEASED; exit 1
+  fi
   end ok "current -> builds/$T"
 fi
 printf 'SWITCHED\\t%s\\n' "$T"
@@ -330,6 +345,7 @@ class ActivateReport:
     no_previous: bool = False
     lost_lock: bool = False
     refused: Optional[str] = None
+    switch_failed: Optional[str] = None      # why `current` could not be replaced (nothing switched)
     why: str = ""
     removed: tuple = ()
     sudo_user: Optional[str] = None          # sudo asked this user for a password
@@ -349,6 +365,10 @@ def parse_activate(stdout: str) -> ActivateReport:
         report.why = tags.value("UNHEALTHY")
     if tags.has("BACK"):
         report.why = tags.value("BACK")
+    if tags.has("SWITCHFAILED"):
+        report.healthy = False
+        report.switch_failed = clean_line(tags.value("SWITCHFAILED"), 400) or "could not switch"
+        report.why = report.switch_failed
     report.committed = tags.has("COMMITTED")
     report.back_on = tags.value("BACKON") or None
     report.back_failed = tags.has("BACKFAILED")

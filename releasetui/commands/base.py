@@ -27,6 +27,9 @@ LOST_LOCK_EXIT = 76      # the lock no longer carries this operation's token
 REFUSED_EXIT = 65        # EX_DATAERR: the host refused the requested change
 LOCK_INFO_LIMIT = 4096   # bytes of a lock's info.json ever read: a 5 MB file must not become a 5 MB message
 META_LIMIT = 65536       # bytes of a build's metadata ever read
+# The layout's directories releasetui writes and removes under: each must be a real directory, never a symlink
+# (`rm -rf -- builds/X` would follow one out of the root).  `shared/` is left out: only read, and often a mount.
+LAYOUT_DIRS = ("builds", "venvs", "wheels", "pins")
 
 
 def check_venv_key(key: str) -> str:
@@ -56,6 +59,8 @@ say() { printf '@@step\t%s\toutput\t\t%s\n' "$1" "$(printf '%s' "$2" | _clean)";
 valid_id() { case "$1" in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]|[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]-[0-9][0-9]) return 0;; esac; return 1; }
 current_id() { _c=$(readlink current 2>/dev/null || true); _c=${_c#builds/}; valid_id "$_c" && printf '%s' "$_c" || true; }
 venv_used() { for _e in builds/*/env; do [ "$(readlink "$_e" 2>/dev/null)" = "../../venvs/$1" ] && return 0; done; return 1; }
+# Sets _ld to the first layout directory that is a symlink (no script writes or removes through one).
+layout_linked() { for _ld in LAYOUT_DIRS_WORDS; do [ -L "$_ld" ] && return 0; done; _ld=''; return 1; }
 # History is appended only to a regular file: a FIFO there would hang the phase, a symlink could lead out of the root.
 history_append() {
   if [ -L history.jsonl ] || { [ -e history.jsonl ] && [ ! -f history.jsonl ]; }; then
@@ -74,7 +79,7 @@ lock_info() {
     printf 'LOCK\t\t\t\tnot a directory\n'
   fi
 }
-"""
+""".replace("LAYOUT_DIRS_WORDS", " ".join(LAYOUT_DIRS))
 
 
 def enter_root(root: str, create: bool = False) -> str:

@@ -76,7 +76,7 @@ def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock
     if lock and not ctx.dry_run:
         if state.locked_by_us:
             ctx.report(host.name, "lock", "ok", time.monotonic() - started,
-                       f"current {state.current or 'none'}" + (f", python {state.python_version}"
+                       f"current {state.current or state.serving() or 'none'}" + (f", python {state.python_version}"
                                                                if request.python else ""), "lock")
         elif state.lock is not None:
             ctx.report(host.name, "lock", "failed", time.monotonic() - started,
