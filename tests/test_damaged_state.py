@@ -74,3 +74,29 @@ def test_a_switch_that_fails_releases_the_lock_and_marks_the_build_failed_everyw
         builds[host] = {b["id"]: b["state"] for b in host_doc["builds"]}
     assert builds["web1"] == builds["web2"] == {v1: "complete", v2: "failed"}, builds
     assert os.path.isdir(blocker)
+
+
+def tree(path) -> dict:
+    """Every file and directory under ``path`` with its size (what an outside directory holds)."""
+    return {str(p.relative_to(path)): (p.stat().st_size if p.is_file() else None)
+            for p in sorted(path.rglob("*"))}
+
+
+@pytest.mark.parametrize("directory", ["builds", "venvs"])
+def test_a_layout_directory_linked_out_of_the_root_is_refused_and_never_followed(ssh_project, tmp_path, directory):
+    p = ssh_project
+    v1 = deploy_ok(p)
+    p.write_app("v2")
+    v2 = deploy_ok(p)
+    assert p.cli("--headless", "rollback", v1).returncode == 0  # v2 is now rolled-away: prune would remove it
+    outside = tmp_path / f"elsewhere-{directory}"
+    (p.roots["web2"] / directory).rename(outside)
+    (p.roots["web2"] / directory).symlink_to(outside)
+    before = tree(outside)
+    for args in (("deploy",), ("prune", "--keep", "2"), ("rollback", v2), ("pin", v1)):
+        proc = p.cli("--headless", *args)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"web2: refused: {directory} is a symlink (to {outside})" in proc.stdout, proc.stdout
+        assert tree(outside) == before, f"{args[0]} changed what the link points to"
+        assert not any((p.roots[h] / "deploy.lock").exists() for h in ("web1", "web2")), "no lock is left"
+    assert p.current("web1") == p.current("web2") == v1 and p.builds("web1") == [v1, v2]

@@ -25,7 +25,8 @@ from ..config import HealthCheck, Hook
 from ..models import check_build_id
 from ..text import clean_line
 from .base import (PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure, hook_run,
-                   op_marker, owner_check, q, record_worker, switch_to, timed, write_meta)
+                   op_marker, owner_check, q, record_worker, refuse_linked_layout, switch_to, timed,
+                   write_meta)
 
 BUILD_PLACEHOLDER = "{build_id}"
 
@@ -249,8 +250,7 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
                  + "fi\nend ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
     # Refused before the switch (nothing changed): the lock is released like after any other failure.
     refuse_lines = (
-        f"layout_linked && {{ echo \"REFUSED\t$_ld is a symlink: not followed out of the project root\"; "
-        "rm -rf -- deploy.lock; echo RELEASED; exit 65; }\n"
+        refuse_linked_layout(release=True) +
         "[ -d \"builds/$T\" ] && [ -e \"builds/$T/env/bin/python\" ] || { echo \"REFUSED\tbuild $T has no venv on "
         "this host\"; rm -rf -- deploy.lock; echo RELEASED; exit 65; }\n")
     switch_meta = records.switch_failed_meta or records.failed_meta

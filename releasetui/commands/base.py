@@ -135,9 +135,18 @@ def switch_to(target_var: str) -> str:
 
 
 def write_meta(build_var: str, meta_json: str) -> str:
-    """Replace a build's metadata atomically (a reader sees the old text or the new, never half)."""
-    return (f"printf '%s\\n' {q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
-            f"mv -f \"builds/${build_var}/{META_FILE}.tmp\" \"builds/${build_var}/{META_FILE}\"")
+    """Replace a build's metadata atomically (a reader sees the old text or the new, never half); never through a
+    ``builds`` that is a symlink (the read phase refuses one; this holds if it appears later)."""
+    return (f"{{ layout_linked || {{ printf '%s\\n' {q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
+            f"mv -f \"builds/${build_var}/{META_FILE}.tmp\" \"builds/${build_var}/{META_FILE}\"; }}; }}")
+
+
+def refuse_linked_layout(release: bool = False) -> str:
+    """Shell that stops a script (exit 65, ``REFUSED``) before it writes or removes through a layout directory
+    that is a symlink; ``release``: it releases this operation's lock first (nothing was changed)."""
+    free = "rm -rf -- deploy.lock; echo RELEASED; " if release else ""
+    return (f"layout_linked && {{ printf 'REFUSED\\t%s\\n' \"$_ld is a symlink: releasetui never follows a link out "
+            f"of the project root\"; {free}exit {REFUSED_EXIT}; }}\n")
 
 
 def timed(command: str, seconds: float, kill_after: int = 5) -> str:
