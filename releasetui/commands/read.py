@@ -28,7 +28,7 @@ _c=${_cur#builds/}; _cid=''
 if valid_id "$_c"; then _cid=$_c; printf 'CURRENT\t%s\t%s\n' "$_c" "$_cur"
 else printf 'CURRENT\t\t%s\n' "$(_cut "$_cur")"; fi
 # Something at `current` that is not a link (a directory copied there by hand) cannot be replaced by a switch; and
-# a layout directory that is a link would lead removals and writes out of the root. Tests only: no fork unless found.
+# a layout directory that is a link would lead removals and writes out of the root. Builtin tests: no fork unless found.
 if [ ! -L current ] && [ -e current ]; then
   if [ -d current ]; then _k=directory; elif [ -f current ]; then _k=file; else _k='special file'; fi
   printf 'CURRENTNOTLINK\t%s\n' "$_k"
