@@ -34,7 +34,8 @@ def release_script(root: str, token: str, remove_build: Optional[str] = None, hi
                        f"builds/{b}/.releasetui-build.json; elif [ \"$(current_id)\" != {b} ]; then "
                        f"rm -rf -- builds/{b} && echo REMOVEDBUILD; fi; }}\n")
         else:
-            script += f"{{ if [ \"$(current_id)\" != {b} ] && [ -d builds/{b} ]; then rm -rf -- builds/{b} && echo REMOVEDBUILD; fi; }}\n"
+            script += (f"{{ if [ \"$(current_id)\" != {b} ] && [ -d builds/{b} ]; then rm -rf -- builds/{b} && "
+                       "echo REMOVEDBUILD; fi; }\n")
     if history:
         script += f"history_append {q(history)}\n"
     return script + "rm -rf -- deploy.lock && echo RELEASED\n"

@@ -212,7 +212,8 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
     req = posixpath.join("builds", build_id, requirements)
     extra = " ".join(q(a) for a in pip_args)
     pip_timeout = max(30, install_timeout - 30)
-    return f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout() + record_worker(token) + f"""B={q(build_id)}
+    start = f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout()
+    return start + record_worker(token) + f"""B={q(build_id)}
 V={q('venvs/' + venv)}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
