@@ -350,10 +350,11 @@ def _line_of(text: str, index: int) -> int:
 class _Limit(Exception):
     """Raised inside :func:`compose_yaml` with a 0-based line and a message; becomes a ConfigError."""
 
-    def __init__(self, line: Optional[int], message: str):
+    def __init__(self, line: Optional[int], message: str, key: Optional[str] = None):
         super().__init__(message)
         self.line = line
         self.message = message
+        self.key = key
 
 
 def _compose_events(events: Iterable[yaml.Event]) -> Optional[yaml.Node]:
@@ -388,11 +389,23 @@ def _compose_events(events: Iterable[yaml.Event]) -> Optional[yaml.Node]:
             parent.value.append((frame[1], node))
             frame[1] = None
 
+    def key_path() -> Optional[str]:
+        """Where the event being read sits, as config errors name keys: ``hosts.web1.address``, ``logs[1]``."""
+        path = ""
+        for parent, key, _ in stack:
+            if isinstance(parent, yaml.SequenceNode):
+                path += f"[{len(parent.value)}]"
+            elif isinstance(key, yaml.ScalarNode):
+                path += ("." if path else "") + key.value
+            else:  # the event is a key itself: its mapping's path
+                break
+        return path or None
+
     def check_tag(event: yaml.Event) -> None:
         tag = getattr(event, "tag", None)
         if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
             raise _Limit(event.start_mark.line, f"YAML tag {show(_short_tag(tag))} is not allowed "
-                                                "(plain values, lists and mappings only)")
+                                                "(plain values, lists and mappings only)", key_path())
 
     def register(event: yaml.Event, node: yaml.Node) -> None:
         anchor = getattr(event, "anchor", None)
@@ -487,7 +500,7 @@ def compose_yaml(text: str, path: Union[str, Path]) -> Optional[yaml.Node]:
     try:
         return _compose_events(yaml.parse(text, Loader=_FastParser))
     except _Limit as exc:
-        raise ConfigError(path, exc.line + 1 if exc.line is not None else None, None, exc.message) from None
+        raise ConfigError(path, exc.line + 1 if exc.line is not None else None, exc.key, exc.message) from None
     except yaml.MarkedYAMLError as fast_error:
         error = fast_error
     except yaml.YAMLError as exc:  # pragma: no cover - the reader's errors are caught above
@@ -498,7 +511,7 @@ def compose_yaml(text: str, path: Union[str, Path]) -> Optional[yaml.Node]:
         try:
             _compose_events(yaml.parse(text, Loader=yaml.SafeLoader))
         except _Limit as exc:
-            raise ConfigError(path, exc.line + 1 if exc.line is not None else None, None, exc.message) from None
+            raise ConfigError(path, exc.line + 1 if exc.line is not None else None, exc.key, exc.message) from None
         except yaml.MarkedYAMLError as slow_error:
             error = slow_error
     line, message = _syntax_error(text, error)

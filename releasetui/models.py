@@ -245,6 +245,10 @@ class HostState:
     moves: list[Move] = field(default_factory=list)
     # Each complete build's metadata as read under the lock: what a mark is written onto (never printed).
     metas: dict = field(default_factory=dict, repr=False)
+    # What sits at `current` when it is not a symlink ("directory", "file"...): no switch can replace it.
+    current_not_link: Optional[str] = None
+    # Directories of the layout (builds, venvs, wheels, pins) that are symlinks, with where they point.
+    linked_dirs: dict = field(default_factory=dict)
 
     def build(self, build_id: Optional[str]) -> Optional[BuildInfo]:
         """The build with that id, or None."""
@@ -252,6 +256,10 @@ class HostState:
             if build.id == build_id:
                 return build
         return None
+
+    def serving(self) -> Optional[str]:
+        """What ``current`` holds when it is not a build: ``a directory (not a build)``; None for a build or nothing."""
+        return f"a {self.current_not_link} (not a build)" if self.current_not_link and not self.current else None
 
     def ids(self) -> list[str]:
         """Every build id, oldest first."""
@@ -335,6 +343,8 @@ class HostOutcome:
     removed: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
     round_trips: int = 0
+    # What the host serves when it is not a build ("a directory at current"), for the live line.
+    serving: Optional[str] = None
 
     def __post_init__(self) -> None:
         # Messages carry host text (a script's error lines, an exception from the connection): a JSON reader

@@ -84,6 +84,8 @@ class HumanPrinter:
         self.steps = steps or out  # `logs` sends its step lines to stderr: stdout carries only the log lines
         self.colour = colour_wanted(out)
         self.lock = threading.Lock()
+        # --dry-run's scripts, held until the operation ends so the same script on many hosts prints once.
+        self.recorded: list[tuple[Optional[str], str, str]] = []
 
     def paint(self, text: str, status: str) -> str:
         """Colour ``text`` by status when writing to a terminal."""
@@ -100,8 +102,7 @@ class HumanPrinter:
                 self.out.flush()
                 return
             if event.status == "dry-run":
-                self.out.write(self.paint(f"# {event.host or 'here'}: would run {event.step}:", "dry-run") + "\n")
-                self.out.write(clean(event.message).rstrip("\n") + "\n")
+                self.recorded.append((event.host, event.step, clean(event.message).rstrip("\n")))
             else:
                 stamp = datetime.now().strftime("%H:%M:%S")
                 host = event.host or "-"
@@ -127,7 +128,12 @@ class HumanPrinter:
         write_line(sys.stderr, text)
 
     def close(self) -> None:
-        """Nothing to take down."""
+        """Print the dry run's scripts, each distinct one once with the hosts that would run it."""
+        with self.lock:
+            for header, text in present.dry_run_blocks(self.recorded):
+                self.out.write(self.paint(header, "dry-run") + "\n" + text + "\n")
+            self.recorded = []
+            self.out.flush()
 
 
 class JsonPrinter:
@@ -169,7 +175,8 @@ def closing_lines(result: OperationResult) -> list[tuple[str, str]]:
     lines.append(("", present.summary_line(result)))
     if result.operation in ("deploy", "rollback", "pin", "unpin", "unmark", "prune", "unlock") and result.outcomes:
         unreachable = [o.host for o in result.outcomes.values() if o.status == "unreachable"]
-        lines.append(("", present.live_line(result.live(), unreachable)))
+        live = {name: o.current or o.serving for name, o in result.outcomes.items()}
+        lines.append(("", present.live_line(live, unreachable)))
     return lines
 
 

@@ -8,6 +8,7 @@ screen; only the hosts that differ are listed one by one.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Mapping, Optional, Sequence
 
 from . import rules
@@ -75,6 +76,44 @@ def summary_line(result: OperationResult) -> str:
     """``deploy ok in 2.31s (exit 0)``."""
     verb = "would be ok" if result.dry_run and result.ok else result.status
     return f"{result.operation} {verb} in {result.duration:.2f}s (exit {int(result.exit_code)})"
+
+
+HOST_PLACEHOLDER = "{host}"
+
+
+def script_template(host: Optional[str], text: str) -> str:
+    """``text`` with the host's own name (a history record's ``"host"``, a root named after it) as ``{host}``.
+
+    Whole names only (``web1`` never inside ``web10``); a text that already
+    holds ``{host}`` is kept as it is, so the template always turns back into
+    exactly the host's script.
+    """
+    if not host or HOST_PLACEHOLDER in text:
+        return text
+    return re.sub(rf"(?<![A-Za-z0-9_]){re.escape(host)}(?![A-Za-z0-9_])", HOST_PLACEHOLDER, text)
+
+
+def dry_run_blocks(recorded: Sequence[tuple[Optional[str], str, str]]) -> list[tuple[str, str]]:
+    """What ``--dry-run`` prints: ``(header, script)`` per distinct script, the hosts that would run it grouped.
+
+    ``recorded`` holds ``(host, kind, text)`` in the order they were recorded.
+    Fifty hosts running the same script but for their name show it once:
+    ``# would run prepare: the same script on 48 hosts (web03..web50), {host} being each host's name:``;
+    a host whose script differs gets its own block, as a lone host does.
+    """
+    groups: dict[tuple[str, str], list[tuple[Optional[str], str]]] = {}
+    for host, kind, text in recorded:
+        groups.setdefault((kind, script_template(host, text)), []).append((host, text))
+    blocks = []
+    for (kind, template), members in groups.items():
+        hosts = [h for h, _ in members if h]
+        if len(members) == 1 or len(hosts) < len(members):
+            blocks += [(f"# {h or 'here'}: would run {kind}:", text) for h, text in members]
+            continue
+        note = f", {HOST_PLACEHOLDER} being each host's name" if HOST_PLACEHOLDER in template else ""
+        blocks.append((f"# would run {kind}: the same script on {len(hosts)} hosts ({host_list(hosts, limit=20)})"
+                       f"{note}:", template))
+    return blocks
 
 
 def refusal_lines(refusals: Sequence[rules.Refusal]) -> list[str]:

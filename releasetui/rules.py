@@ -57,6 +57,22 @@ def read_refusals(states: States, ignore_locks: bool = False) -> list[Refusal]:
     return refusals
 
 
+def layout_refusals(states: States, switching: bool = True, action: str = "deploy") -> list[Refusal]:
+    """Hosts whose project root is not as releasetui keeps it, so the operation would fail half-way or reach out of
+    the root: a layout directory that is a symlink (every operation that writes or removes), and (when the
+    operation ``switching``) something at ``current`` that is not a link, which no switch can replace."""
+    refusals = []
+    for name, state in reachable(states).items():
+        for directory, target in state.linked_dirs.items():
+            refusals.append(Refusal(name, f"{directory} is a symlink (to {target or '?'}), not a directory: "
+                                          "releasetui never follows a link out of the project root; replace it "
+                                          f"with the directory it points to and {action}"))
+        if switching and state.current_not_link:
+            refusals.append(Refusal(name, f"current is a {state.current_not_link}, not a link to a build: move it "
+                                          f"away (e.g. mv current current.old) and {action}"))
+    return refusals
+
+
 def lock_is_stale(lock: LockInfo, this_machine: str, pid_alive: Callable[[int], bool]) -> bool:
     """A lock taken on THIS machine by a process that no longer exists: nobody will ever release it."""
     return lock.where == this_machine and lock.pid is not None and not pid_alive(lock.pid)
@@ -280,7 +296,7 @@ def choices(state: HostState) -> str:
 def pin_refusals(states: States, build_id: str, pinned: bool = True) -> list[Refusal]:
     """Why a build cannot be pinned (or unpinned) on every host: unreadable, locked, missing there, or (to pin)
     not complete.  The core's ``pin`` and the TUI's confirmation both ask this."""
-    refusals = read_refusals(states)
+    refusals = read_refusals(states) + layout_refusals(states, switching=False, action="pin" if pinned else "unpin")
     for name, state in reachable(states).items():
         build = state.build(build_id)
         if build is None:
@@ -325,6 +341,7 @@ def plan_rollback(states: States, requested: Optional[str] = None, ignore_locks:
         check_build_id(requested)
     plan = RollbackPlan(target=requested, requested=requested)
     plan.refusals.extend(read_refusals(states, ignore_locks))
+    plan.refusals.extend(layout_refusals(states, action="roll back"))
     hosts = reachable(states)
     plan.default = default_rollback_target(states)
     if requested is None:
@@ -433,6 +450,7 @@ def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: 
     """
     plan = DeployPlan(None, requirements_sha256)
     plan.refusals.extend(read_refusals(states, ignore_locks))
+    plan.refusals.extend(layout_refusals(states))
     hosts = reachable(states)
     for name, state in hosts.items():
         if not state.python_version:

@@ -606,3 +606,18 @@ def test_cli_on_hostile_config_exits_2_with_one_line_quickly_and_small(tmp_path,
     assert lines[0].startswith(f"releasetui: {path}") and "Traceback" not in proc.stderr
     assert len(lines[0]) < 400
     assert elapsed < 15
+
+
+@pytest.mark.parametrize("content, line, key", [
+    ("project: !!python/name:os.system\nroot: /srv/x\nhosts:\n  web1: {address: a}\n", 1, "project"),
+    ("project: x\nroot: /srv/x\nhosts:\n  web1:\n    address: !!python/name:os.system\n", 5, "hosts.web1.address"),
+    (BASE + "ssh:\n  user: !!binary aGVsbG8=\n", 6, "ssh.user"),
+    (BASE + "logs: [a, !!set {b}]\n", 5, "logs[1]"),
+])
+def test_a_refused_yaml_tag_names_its_key_as_every_config_error_does(tmp_path, content, line, key):
+    path = tmp_path / "hosts.yml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (info.value.line, info.value.key) == (line, key), str(info.value)
+    assert str(info.value).startswith(f"{path}:{line}: {key}: YAML tag '!!"), str(info.value)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from releasetui import commands
 from releasetui.commands import ActivateRecords, LockRequest
+from releasetui.commands.base import owner_check
 from releasetui.config import HealthCheck
 from releasetui.metadata import META_FILE, complete_meta, meta_json, new_meta
 
@@ -379,3 +380,59 @@ def test_the_ship_helper_refuses_paths_outside_the_build(tmp_path):
     proc = subprocess.run([sys.executable, "-c", commands.SHIP_PY, str(dest), "0"], cwd=tmp_path,
                           input=_stream(header, {"b.txt": b"evil"}), capture_output=True)
     assert proc.returncode != 0 and b"not in the manifest" in proc.stderr
+
+
+def test_a_huge_token_file_is_read_only_at_its_start(tmp_path):
+    """The lock check runs before every change; `read` went through a 5 MB token file byte by byte (seconds)."""
+    check = owner_check(TOKEN)
+    assert "head -c 18 deploy.lock/token" in check and "read -r _o" not in check
+    for name, text in (("junk-after", TOKEN + "x" * 5_000_000), ("second-line", TOKEN + "\n" + "y" * 5_000_000)):
+        root = make_root(tmp_path / name)
+        (root / "deploy.lock" / "token").write_text(text)
+        proc = activate(root)
+        assert proc.returncode == commands.LOST_LOCK_EXIT and current(root) == OLD, proc.stdout
+        assert len(proc.stdout) < 10_000
+        proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), TOKEN, "{}")], capture_output=True,
+                              text=True, timeout=60)
+        assert commands.parse_finish(proc.stdout)["unlocked"] and not (root / "deploy.lock").exists(), proc.stdout
+    root = make_root(tmp_path / "ours")
+    (root / "deploy.lock" / "token").write_text(TOKEN + "\n")
+    assert activate(root).returncode == 0 and current(root) == NEW
+
+
+def test_no_script_writes_or_removes_through_a_linked_layout_directory(tmp_path):
+    """The read phase refuses a `builds` (venvs, wheels, pins) that is a symlink; should one appear after it, the
+    scripts that remove or write under it still never follow it, and release their lock."""
+    def linked_root(name: str) -> tuple[Path, Path]:
+        root = make_root(tmp_path / name, builds=("20260101100000", OLD, NEW))
+        outside = tmp_path / name / "outside"
+        (root / "builds").rename(outside)
+        (root / "builds").symlink_to(outside)
+        return root, outside
+
+    root, outside = linked_root("prune")
+    proc = subprocess.run(["sh", "-c", commands.prune_script(str(root), TOKEN, ["20260101100000"], [], {})],
+                          capture_output=True, text=True)
+    assert proc.returncode == commands.REFUSED_EXIT and "builds is a symlink" in proc.stdout, proc.stdout
+    assert (outside / "20260101100000").is_dir() and not (root / "deploy.lock").exists()
+
+    root, outside = linked_root("release")
+    written = (outside / NEW / META_FILE).read_text()
+    for meta in (None, '{"failed": true}'):
+        (root / "deploy.lock").mkdir(exist_ok=True)
+        (root / "deploy.lock" / "token").write_text(TOKEN)
+        proc = subprocess.run(["sh", "-c", commands.release_script(str(root), TOKEN, NEW, meta=meta)],
+                              capture_output=True, text=True)
+        assert commands.parse_finish(proc.stdout)["released"] and not (root / "deploy.lock").exists()
+        assert (outside / NEW / META_FILE).read_text() == written, "neither removed nor rewritten"
+
+    root, outside = linked_root("activate")
+    proc = activate(root)
+    assert proc.returncode == commands.REFUSED_EXIT and b"builds is a symlink" in proc.stdout
+    assert current(root) == OLD and not (root / "deploy.lock").exists()
+
+    root, outside = linked_root("pin")
+    proc = subprocess.run(["sh", "-c", commands.pin_script(str(root), TOKEN, OLD, True, "{}")],
+                          capture_output=True, text=True)
+    assert proc.returncode == commands.REFUSED_EXIT and not (root / "pins" / OLD).exists()
+    assert not (root / "deploy.lock").exists()

@@ -24,8 +24,9 @@ from typing import Optional, Sequence
 from ..config import HealthCheck, Hook
 from ..models import check_build_id
 from ..text import clean_line
-from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure, hook_run,
-                   op_marker, owner_check, q, record_worker, switch_to, timed, write_meta)
+from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure,
+                   hook_run, op_marker, owner_check, q, record_worker, refuse_linked_layout, switch_to, timed,
+                   write_meta)
 
 BUILD_PLACEHOLDER = "{build_id}"
 
@@ -218,6 +219,7 @@ class ActivateRecords:
     # (build id, metadata) written when the fleet commits: a rollback marks the build it left ``rolled-away``
     # and clears that mark from its target.
     commit_metas: tuple = ()
+    switch_failed_meta: Optional[str] = None # ... marked failed because its switch failed (else ``failed_meta``)
 
 
 def activate_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
@@ -243,12 +245,18 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
     venvs = [check_venv_key(v) for v in prune_venvs]
     prune = ""
     if builds or venvs:
-        prune = ("begin prune\n_removed=''\n"
+        prune = ("begin prune\n_removed=''\nif ! layout_linked; then\n"
                  + "".join(f"if [ \"$(current_id)\" != {q(b)} ] && [ ! -e pins/{q(b)} ] && [ -d builds/{q(b)} ]; then "
                            f"rm -rf -- builds/{q(b)} && _removed=\"$_removed {b}\"; fi\n" for b in builds)
                  + "".join(f"if ! venv_used {q(v)}; then rm -rf -- venvs/{q(v)} && _removed=\"$_removed venv:{v}\"; fi\n"
                            for v in venvs)
-                 + ENV_GC + "end ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
+                 + ENV_GC + "fi\nend ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
+    # Refused before the switch (nothing changed): the lock is released like after any other failure.
+    refuse_lines = (
+        refuse_linked_layout(release=True) +
+        "[ -d \"builds/$T\" ] && [ -e \"builds/$T/env/bin/python\" ] || { echo \"REFUSED\tbuild $T has no venv on "
+        "this host\"; rm -rf -- deploy.lock; echo RELEASED; exit 65; }\n")
+    switch_meta = records.switch_failed_meta or records.failed_meta
     marker = f": {op_marker(token)}\n"
     back = switch_back_lines(previous, restart, restart_timeout)
     marks = "".join(f"    M={q(check_build_id(b))}; [ -d \"builds/$M\" ] && {{ {write_meta('M', meta)} || "
@@ -257,10 +265,17 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 _ok=1; _why=''
-[ -d "builds/$T" ] && [ -e "builds/$T/env/bin/python" ] || {{ echo "REFUSED\tbuild $T has no venv on this host"; exit 65; }}
-begin switch
+{refuse_lines}begin switch
 if [ "$(current_id)" = "$T" ]; then end skipped "$T is already current"; else
-  {switch_to("T")} || {{ end failed 'could not replace the current symlink'; exit 1; }}
+  if ! {{ {switch_to("T")}; }} 2>"$_log"; then
+    # Nothing switched here: end as every failure ends (the build marked failed, recorded, the lock released).
+    _why="could not switch: $(head -c 400 "$_log" | _clean)"; _why=${{_why% }}; end failed "$_why"
+    [ -L current.releasetui-new ] && rm -f current.releasetui-new
+    printf 'SWITCHFAILED\t%s\n' "$_why"
+    history_append {q(records.history_failed)}
+    {write_meta("T", switch_meta) if switch_meta else ":"}
+    rm -rf -- deploy.lock; echo RELEASED; exit 1
+  fi
   end ok "current -> builds/$T"
 fi
 printf 'SWITCHED\\t%s\\n' "$T"
@@ -335,6 +350,7 @@ class ActivateReport:
     no_previous: bool = False
     lost_lock: bool = False
     refused: Optional[str] = None
+    switch_failed: Optional[str] = None      # why `current` could not be replaced (nothing switched)
     why: str = ""
     removed: tuple = ()
     sudo_user: Optional[str] = None          # sudo asked this user for a password
@@ -354,6 +370,10 @@ def parse_activate(stdout: str) -> ActivateReport:
         report.why = tags.value("UNHEALTHY")
     if tags.has("BACK"):
         report.why = tags.value("BACK")
+    if tags.has("SWITCHFAILED"):
+        report.healthy = False
+        report.switch_failed = clean_line(tags.value("SWITCHFAILED"), 400) or "could not switch"
+        report.why = report.switch_failed
     report.committed = tags.has("COMMITTED")
     report.back_on = tags.value("BACKON") or None
     report.back_failed = tags.has("BACKFAILED")

@@ -27,6 +27,9 @@ LOST_LOCK_EXIT = 76      # the lock no longer carries this operation's token
 REFUSED_EXIT = 65        # EX_DATAERR: the host refused the requested change
 LOCK_INFO_LIMIT = 4096   # bytes of a lock's info.json ever read: a 5 MB file must not become a 5 MB message
 META_LIMIT = 65536       # bytes of a build's metadata ever read
+# The layout's directories releasetui writes and removes under: each must be a real directory, never a symlink
+# (`rm -rf -- builds/X` would follow one out of the root).  `shared/` is left out: only read, and often a mount.
+LAYOUT_DIRS = ("builds", "venvs", "wheels", "pins", "envs")
 
 
 def check_venv_key(key: str) -> str:
@@ -56,6 +59,8 @@ say() { printf '@@step\t%s\toutput\t\t%s\n' "$1" "$(printf '%s' "$2" | _clean)";
 valid_id() { case "$1" in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]|[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]-[0-9][0-9]) return 0;; esac; return 1; }
 current_id() { _c=$(readlink current 2>/dev/null || true); _c=${_c#builds/}; valid_id "$_c" && printf '%s' "$_c" || true; }
 venv_used() { for _e in builds/*/env; do [ "$(readlink "$_e" 2>/dev/null)" = "../../venvs/$1" ] && return 0; done; return 1; }
+# Sets _ld to the first layout directory that is a symlink (no script writes or removes through one).
+layout_linked() { for _ld in LAYOUT_DIRS_WORDS; do [ -L "$_ld" ] && return 0; done; _ld=''; return 1; }
 # History is appended only to a regular file: a FIFO there would hang the phase, a symlink could lead out of the root.
 history_append() {
   if [ -L history.jsonl ] || { [ -e history.jsonl ] && [ ! -f history.jsonl ]; }; then
@@ -74,7 +79,7 @@ lock_info() {
     printf 'LOCK\t\t\t\tnot a directory\n'
   fi
 }
-"""
+""".replace("LAYOUT_DIRS_WORDS", " ".join(LAYOUT_DIRS))
 
 
 # After builds are removed: the env files (envs/<digest>, written by deploys with `env:`) that no build links to
@@ -98,12 +103,11 @@ def owner_check(token: str) -> str:
     """Shell that stops the script (exit 76, ``LOSTLOCK`` and who holds it now) unless the lock carries ``token``."""
     check_token(token)
     return (f"TOKEN={token}\n"
-            # `read`, not `head`: this runs before every change a phase makes, and a builtin costs no fork.
-            # Only a regular file is read (a FIFO or /dev/zero would never end), and only a file that holds the
-            # token and nothing after it is ours, as when `head -c 64` compared the whole.
-            "owns_lock() { _o=''; _x=''; [ -d deploy.lock ] && [ -f deploy.lock/token ] && "
-            "{ IFS= read -r _o; IFS= read -r _x; } 2>/dev/null < deploy.lock/token; "
-            "[ \"$_o\" = \"$TOKEN\" ] && [ -z \"$_x\" ]; }\n"
+            # Only a regular file is read (a FIFO or /dev/zero would never end), and only its first 18 bytes: `read`
+            # would go through a 5 MB file byte by byte (seconds).  Ours: the token and nothing but newlines in
+            # those bytes (the substitution drops them), as when `read` compared its first line and saw no second.
+            "owns_lock() { _o=''; [ -d deploy.lock ] && [ -f deploy.lock/token ] && "
+            "_o=$(head -c 18 deploy.lock/token 2>/dev/null); [ \"$_o\" = \"$TOKEN\" ]; }\n"
             f"owns_lock || {{ echo LOSTLOCK; lock_info; exit {LOST_LOCK_EXIT}; }}\n")
 
 
@@ -138,9 +142,18 @@ def switch_to(target_var: str) -> str:
 
 
 def write_meta(build_var: str, meta_json: str) -> str:
-    """Replace a build's metadata atomically (a reader sees the old text or the new, never half)."""
-    return (f"printf '%s\\n' {q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
-            f"mv -f \"builds/${build_var}/{META_FILE}.tmp\" \"builds/${build_var}/{META_FILE}\"")
+    """Replace a build's metadata atomically (a reader sees the old text or the new, never half); never through a
+    ``builds`` that is a symlink (the read phase refuses one; this holds if it appears later)."""
+    return (f"{{ layout_linked || {{ printf '%s\\n' {q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
+            f"mv -f \"builds/${build_var}/{META_FILE}.tmp\" \"builds/${build_var}/{META_FILE}\"; }}; }}")
+
+
+def refuse_linked_layout(release: bool = False) -> str:
+    """Shell that stops a script (exit 65, ``REFUSED``) before it writes or removes through a layout directory
+    that is a symlink; ``release``: it releases this operation's lock first (nothing was changed)."""
+    free = "rm -rf -- deploy.lock; echo RELEASED; " if release else ""
+    return (f"layout_linked && {{ printf 'REFUSED\\t%s\\n' \"$_ld is a symlink: releasetui never follows a link out "
+            f"of the project root\"; {free}exit {REFUSED_EXIT}; }}\n")
 
 
 def timed(command: str, seconds: float, kill_after: int = 5) -> str:

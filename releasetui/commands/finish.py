@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 from ..models import check_build_id
 from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q,
-                   write_meta)
+                   refuse_linked_layout, write_meta)
 
 
 def release_script(root: str, token: str, remove_build: Optional[str] = None, history: Optional[str] = None,
@@ -25,14 +25,17 @@ def release_script(root: str, token: str, remove_build: Optional[str] = None, hi
     """
     script = PREAMBLE + enter_root(root) + owner_check(token) + STOP_WORKER
     if remove_build:
+        # Through a `builds` that is a symlink nothing is removed or written; the lock is still released.
+        script += "layout_linked || "
         b = q(check_build_id(remove_build))
         if meta:
-            script += (f"if [ -d builds/{b} ] && [ -e builds/{b}/env ]; then printf '%s\\n' {q(meta)} > "
+            script += (f"{{ if [ -d builds/{b} ] && [ -e builds/{b}/env ]; then printf '%s\\n' {q(meta)} > "
                        f"builds/{b}/.releasetui-build.json.tmp && mv -f builds/{b}/.releasetui-build.json.tmp "
                        f"builds/{b}/.releasetui-build.json; elif [ \"$(current_id)\" != {b} ]; then "
-                       f"rm -rf -- builds/{b} && echo REMOVEDBUILD; fi\n")
+                       f"rm -rf -- builds/{b} && echo REMOVEDBUILD; fi; }}\n")
         else:
-            script += f"if [ \"$(current_id)\" != {b} ] && [ -d builds/{b} ]; then rm -rf -- builds/{b} && echo REMOVEDBUILD; fi\n"
+            script += (f"{{ if [ \"$(current_id)\" != {b} ] && [ -d builds/{b} ]; then rm -rf -- builds/{b} && "
+                       "echo REMOVEDBUILD; fi; }\n")
     if history:
         script += f"history_append {q(history)}\n"
     return script + "rm -rf -- deploy.lock && echo RELEASED\n"
@@ -47,7 +50,8 @@ def prune_script(root: str, token: str, builds: Sequence[str], venvs: Sequence[s
     """
     ids = [check_build_id(b) for b in builds]
     keys = [check_venv_key(v) for v in venvs]
-    lines = [PREAMBLE + enter_root(root) + owner_check(token), "begin prune", "_removed=''"]
+    lines = [PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout(release=True), "begin prune",
+             "_removed=''"]
     # Ids and keys match strict patterns (digits, hex, '-', '.'), so they may appear in the JSON text as they are.
     for b in ids:
         lines.append(f"if [ \"$(current_id)\" != {q(b)} ] && [ ! -e pins/{q(b)} ] && [ -d builds/{q(b)} ]; then "
@@ -70,7 +74,8 @@ def pin_script(root: str, token: str, build_id: str, pin: bool, history: str) ->
     b = q(check_build_id(build_id))
     action = (f"[ -d builds/{b} ] || {{ echo \"REFUSED\tno build {build_id} here\"; rm -rf -- deploy.lock; exit 65; }}\n"
               f"mkdir -p pins && : > pins/{b}" if pin else f"rm -f -- pins/{b}")
-    return (PREAMBLE + enter_root(root) + owner_check(token) + action + " || exit 1\n"
+    return (PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout(release=True) + action
+            + " || exit 1\n"
             + f"history_append {q(history)}\nrm -rf -- deploy.lock && echo RELEASED\n")
 
 

@@ -15,8 +15,8 @@ import posixpath
 from typing import Optional, Sequence
 
 from ..models import check_build_id
-from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owner_check, q, record_worker, timed,
-                   write_meta)
+from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owner_check, q, record_worker,
+                   refuse_linked_layout, timed, write_meta)
 
 # Runs on the host with its own Python (3.6 or newer, run with -I -S: only the standard library, no user
 # site or environment, and ~10 ms less start-up per host), reading the stream on stdin.  Prints
@@ -240,7 +240,8 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
     req = posixpath.join("builds", build_id, requirements)
     extra = " ".join(q(a) for a in pip_args)
     pip_timeout = max(30, install_timeout - 30)
-    return f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + record_worker(token) + f"""B={q(build_id)}
+    start = f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout()
+    return start + record_worker(token) + f"""B={q(build_id)}
 V={q('venvs/' + venv)}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT

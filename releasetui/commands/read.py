@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 from ..metadata import MANIFEST_FILE, META_FILE, read_build, read_meta
 from ..models import BUILD_ID_PATTERN, TOKEN_PATTERN, VENV_KEY_PATTERN, HostState, LockInfo, Move, check_token
 from ..text import clean_line
-from .base import LOCK_INFO_LIMIT, META_LIMIT, PREAMBLE, Tagged, enter_root, q
+from .base import LAYOUT_DIRS, LOCK_INFO_LIMIT, META_LIMIT, PREAMBLE, Tagged, enter_root, q
 
 # How much of history.jsonl the read looks at, and how many committed switches it reports from there.
 HISTORY_TAIL = 262144
@@ -33,6 +33,13 @@ _cur=$(readlink current 2>/dev/null || true)
 _c=${_cur#builds/}; _cid=''
 if valid_id "$_c"; then _cid=$_c; printf 'CURRENT\t%s\t%s\n' "$_c" "$_cur"
 else printf 'CURRENT\t\t%s\n' "$(_cut "$_cur")"; fi
+# Something at `current` that is not a link (a directory copied there by hand) cannot be replaced by a switch; and
+# a layout directory that is a link would lead removals and writes out of the root. Builtin tests: no fork unless found.
+if [ ! -L current ] && [ -e current ]; then
+  if [ -d current ]; then _k=directory; elif [ -f current ]; then _k=file; else _k='special file'; fi
+  printf 'CURRENTNOTLINK\t%s\n' "$_k"
+fi
+for _d in LINKED_DIRS; do [ -L "$_d" ] && printf 'LINKEDDIR\t%s\t%s\n' "$_d" "$(_cut "$(readlink "$_d")")"; done
 for _d in builds/*; do
   _id=${_d#builds/}
   [ -d "$_d" ] && valid_id "$_id" || continue
@@ -51,7 +58,7 @@ for _p in pins/*; do _p=${_p#pins/}; valid_id "$_p" && [ -e "pins/$_p" ] && prin
 if [ -f history.jsonl ] && [ ! -L history.jsonl ]; then
   tail -c HISTORY_TAIL history.jsonl | tr -d '\000-\011\013-\037' | awk '/"event": "(deploy|rollback)"/ && /"outcome": "ok"/ { l[n++ % MOVES] = substr($0, 1, 2000) } END { for (i = (n > MOVES ? n - MOVES : 0); i < n; i++) print "HIST\t" l[i % MOVES] }'
 fi
-""".replace("HISTORY_TAIL", str(HISTORY_TAIL)).replace("MOVES", str(MOVES)).replace("META_LIMIT", str(META_LIMIT)).replace("META_FILE", META_FILE)
+""".replace("LINKED_DIRS", " ".join(LAYOUT_DIRS)).replace("HISTORY_TAIL", str(HISTORY_TAIL)).replace("MOVES", str(MOVES)).replace("META_LIMIT", str(META_LIMIT)).replace("META_FILE", META_FILE)
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,14 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
     state.current = current[0] if BUILD_ID_PATTERN.fullmatch(current[0]) else None
     if not state.current and len(current) > 1 and current[1]:
         state.problems.append(f"current points at {clean_line(current[1], 80)!r}, which is not a build")
+    kind = tags.value("CURRENTNOTLINK")
+    if kind:
+        state.current_not_link = kind if kind in ("directory", "file") else "special file"
+        state.problems.append(f"current is a {state.current_not_link}, not a link to a build")
+    for fields in tags.all("LINKEDDIR"):
+        if fields and fields[0] in LAYOUT_DIRS:
+            state.linked_dirs[fields[0]] = clean_line(fields[1] if len(fields) > 1 else "", 120)
+            state.problems.append(f"{fields[0]} is a symlink (to {state.linked_dirs[fields[0]]!r}), not a directory")
     lock = tags.first("LOCK")
     if lock is not None:
         state.lock = parse_lock(lock)

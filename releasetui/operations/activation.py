@@ -85,7 +85,7 @@ class Activation:
             item.process = self.ctx.start(item.host, item.script, phase="activate")
             deadline = time.monotonic() + item.deadline
             # The first Ctrl-C lets the wave finish; only the second (hurry) stops waiting for it.
-            line = item.process.read_until(("HEALTHY", "UNHEALTHY", "LOSTLOCK", "REFUSED"),
+            line = item.process.read_until(("HEALTHY", "UNHEALTHY", "SWITCHFAILED", "LOSTLOCK", "REFUSED"),
                                            stop=self.ctx.interrupts.hurry, deadline=deadline)
             if line is None and not self.ctx.interrupts.hurry.is_set() or (line and not line.startswith("HEALTHY")):
                 self._end(item)
@@ -229,6 +229,10 @@ def outcome_of(item: HostActivation, operation: str, committed: bool, interrupte
     if report.refused:
         return HostOutcome(name, "failed", f"refused: {report.refused}", current=item.previous,
                            previous=item.previous, build_id=item.target)
+    if report.switch_failed:
+        return HostOutcome(name, "failed", f"build {item.target}: {report.switch_failed}; not switched, still on "
+                           f"{item.previous or 'no build'}", current=item.previous, previous=item.previous,
+                           build_id=item.target)
     if committed and report.committed:
         return HostOutcome(name, "ok", f"live: {item.target}" + (f" (was {item.previous or 'none'})"),
                            current=item.target, previous=item.previous, build_id=item.target,

@@ -85,8 +85,12 @@ def describe_abort(result: OperationResult, hosts: Sequence[HostConfig], current
                                                  current=current.get(host.name))
 
 
-def refusal_outcomes(result: OperationResult, refusals: list, hosts: Sequence[HostConfig], current: dict) -> None:
-    """Outcomes from the plan's refusals: the refused hosts say why; the others that nothing was done."""
+def refusal_outcomes(result: OperationResult, refusals: list, hosts: Sequence[HostConfig], current: dict,
+                     states: Optional[dict] = None) -> None:
+    """Outcomes from the plan's refusals: the refused hosts say why; the others that nothing was done.
+
+    ``states`` (as read) say what a host serves when its ``current`` is not a build (a directory put there).
+    """
     for refusal in refusals:
         targets = [refusal.host] if refusal.host else [h.name for h in hosts]
         for name in targets:
@@ -96,6 +100,9 @@ def refusal_outcomes(result: OperationResult, refusals: list, hosts: Sequence[Ho
             result.outcomes[name] = HostOutcome(name, refusal.kind, refusal.reason, current=current.get(name))
     refused = sorted({r.host for r in refusals if r.host})
     describe_abort(result, hosts, current, f"refused on {', '.join(refused)}" if refused else "refused")
+    for name, state in (states or {}).items():
+        if isinstance(state, HostState) and name in result.outcomes:
+            result.outcomes[name].serving = state.serving()
 
 
 class Deploy:
@@ -217,7 +224,7 @@ class Deploy:
             return False
         if not self.plan.ok:
             release(self.ctx, self.fleet.locked)
-            refusal_outcomes(self.result, self.plan.refusals, self.hosts, self.current())
+            refusal_outcomes(self.result, self.plan.refusals, self.hosts, self.current(), self.fleet.states)
             return False
         self.result.build_id = self.plan.build_id
         hosts = ", ".join(h.name for h in self.hosts) if len(self.hosts) <= 8 else f"{len(self.hosts)} hosts"
@@ -445,7 +452,8 @@ class Deploy:
         records = ActivateRecords(
             history_ok=record("ok"), history_failed=record("failed"), history_back=record("switched-back"),
             failed_meta=meta_json(failed_meta(meta, "its restart, a hook or its health check failed after the switch")),
-            back_meta=meta_json(failed_meta(meta, "switched back: the deploy failed on another host")))
+            back_meta=meta_json(failed_meta(meta, "switched back: the deploy failed on another host")),
+            switch_failed_meta=meta_json(failed_meta(meta, "its switch failed: current could not be replaced")))
         return commands.activate_script(
             host.root, self.ctx.token, target=build_id, previous=previous, restart=host.restart,
             restart_timeout=host.restart_timeout, python=host.python,

@@ -82,7 +82,7 @@ def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock
     if lock and not ctx.dry_run:
         if state.locked_by_us:
             ctx.report(host.name, "lock", "ok", time.monotonic() - started,
-                       f"current {state.current or 'none'}" + (f", {python_words(host, state)}"
+                       f"current {state.current or state.serving() or 'none'}" + (f", {python_words(host, state)}"
                                                                if request.python else ""), "lock")
         elif state.lock is not None and not waiting:
             ctx.report(host.name, "lock", "failed", time.monotonic() - started,

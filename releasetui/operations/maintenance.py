@@ -44,10 +44,11 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
     fleet = read_states(ctx, hosts, ReadRequest(operation="prune"))
     current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
     refusals = [r for r in rules.read_refusals(fleet.states) if r.kind == "locked"]
+    refusals += rules.layout_refusals(fleet.states, switching=False, action="prune")
     if refusals or ctx.stop.is_set():
         release(ctx, fleet.locked)
         if refusals:
-            refusal_outcomes(result, refusals, hosts, current)
+            refusal_outcomes(result, refusals, hosts, current, fleet.states)
         else:
             describe_abort(result, hosts, current, "interrupted", interrupted=True)
         return ctx.finish(result, started, hosts)
@@ -113,7 +114,7 @@ def pin(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str, pinne
     refusals = rules.pin_refusals(fleet.states, build_id, pinned)
     if refusals or ctx.stop.is_set():
         release(ctx, fleet.locked)
-        refusal_outcomes(result, refusals, hosts, current) if refusals else \
+        refusal_outcomes(result, refusals, hosts, current, fleet.states) if refusals else \
             describe_abort(result, hosts, current, "interrupted", interrupted=True)
         return ctx.finish(result, started, hosts)
 

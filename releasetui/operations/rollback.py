@@ -60,7 +60,7 @@ class Rollback:
             return self.ctx.finish(self.result, started, self.hosts)
         if not self.plan.ok:
             release(self.ctx, self.fleet.locked)
-            refusal_outcomes(self.result, self.plan.refusals, self.hosts, self.current())
+            refusal_outcomes(self.result, self.plan.refusals, self.hosts, self.current(), self.fleet.states)
             return self.ctx.finish(self.result, started, self.hosts)
         switching = {h.host for h in self.plan.switching}
         for switch in self.plan.hosts:

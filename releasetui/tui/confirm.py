@@ -143,7 +143,7 @@ def _why(body: Text, plan: rules.RollbackPlan) -> None:
 def prune(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object]) -> Union[Confirmation, Refusal, None]:
     """The prune dialog: exactly what goes on each host (grouped), and why; None when nothing would go."""
     targets = _targets(states, hosts)
-    refusals = rules.read_refusals(targets)
+    refusals = rules.read_refusals(targets) + rules.layout_refusals(targets, switching=False, action="prune")
     if refusals:
         return Refusal("Prune refused", present.refusal_lines(refusals))
     plans = prune_plans(targets, config.keep_builds)
