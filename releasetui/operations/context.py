@@ -47,6 +47,7 @@ class OperationContext:
         self.ci_url = ci_job_url()
         self.machine = socket.gethostname()
         self.started = iso()
+        self._t0 = time.monotonic()  # the same instant as `started`: every record's duration counts from here
         self.recorded: list = []
         self._baseline: dict[str, int] = {}
         self._connected: set[str] = set()
@@ -127,8 +128,17 @@ class OperationContext:
                            "build_id": build_id, "pid": os.getpid(), "token": self.token, "ci_url": self.ci_url,
                            "message": self.message}, sort_keys=True)
 
+    def elapsed(self) -> float:
+        """Seconds since this operation started (monotonic: no clock change moves it)."""
+        return time.monotonic() - self._t0
+
     def record(self, event: str, host: str, **fields) -> dict:
-        """A history record (as a dict): what happened, when, by whom, from where, in which operation."""
+        """A history record (as a dict): what happened, when, by whom, from where, in which operation.
+
+        ``when`` is when releasetui wrote it (the operator's clock), ``started`` when the operation began;
+        ``duration`` (seconds, to the millisecond, from :meth:`elapsed`) is added by :meth:`record_json` or by
+        the host's script that appends it (:func:`releasetui.commands.activate.record_lines`).
+        """
         record = {"event": event, "when": iso(), "started": self.started, "who": self.identity,
                   "where": self.machine, "host": host, "op": self.token}
         if self.ci_url:
@@ -139,8 +149,16 @@ class OperationContext:
         return record
 
     def record_json(self, event: str, host: str, **fields) -> str:
-        """:meth:`record` as one JSON line."""
-        return json.dumps(self.record(event, host, **fields), sort_keys=True)
+        """:meth:`record` as one JSON line, its ``duration`` up to now."""
+        return json.dumps({"duration": round(self.elapsed(), 3), **self.record(event, host, **fields)},
+                          sort_keys=True)
+
+    def ending(self, failure: Optional[str] = None) -> dict:
+        """A record's outcome fields when the operation stopped before its end: ``interrupted`` (by whom) when
+        it was asked to stop and no ``failure`` of its own came first, else ``aborted`` with the failure's words."""
+        if failure is None and self.interrupts.pressed:
+            return {"outcome": "interrupted", "reason": self.interrupts.reason, "interrupted_by": self.interrupts.by}
+        return {"outcome": "aborted", "reason": clean_line(failure or "aborted", 400)}
 
     # --- outcomes ------------------------------------------------------------------------------------
 

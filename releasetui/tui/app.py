@@ -30,7 +30,7 @@ from textual.widgets import DataTable, Header, Input, RichLog
 from ..config import Config, HostConfig, find_config, load_config
 from ..executors import ExecutorPool
 from .. import clock, present
-from ..models import Event, HostState, OperationResult
+from ..models import Event, ExitCode, HostState, OperationResult
 from ..operations import Operations, pid_alive
 from ..rules import requirements_changed
 from ..diffing import DiffReport
@@ -577,16 +577,25 @@ class MainScreen(Screen):
                 bad = [f"{o.host}: {o.message}" for o in result.outcomes.values() if o.status != "ok"]
                 self.notify("\n".join(bad), title=f"{name} failed", severity="error", timeout=6)
         if self.quitting:
-            self.app.exit(0)
+            self.app.exit(self.quit_verdict(name, result))
             return
         self.action_refresh()
+
+    def quit_verdict(self, name: str, result: Optional[OperationResult]) -> int:
+        """The exit code of a quit that waited for ``name`` to stop: 0 when it ended ok anyway (the switch had
+        begun and finished), else 130 and one line on the terminal saying the quit aborted it."""
+        if result is not None and result.ok:
+            return 0
+        status = result.status if result is not None else "stopped"
+        self.releasetui.exit_report.append(f"releasetui: {name} {status}: aborted by quitting the TUI (exit 130)")
+        return int(ExitCode.INTERRUPTED)
 
     def interrupt(self) -> None:
         """Ask the running operation to stop, once (setting it again could cut short the cleanup it started)."""
         if self.interrupted or self.running_ops is None:
             return
         self.interrupted = True
-        self.running_ops.interrupt()
+        self.running_ops.interrupt("TUI quit")
         try:
             self.update_output_title()
         except NoMatches:  # called while the app unmounts: the pane is already gone
@@ -880,10 +889,16 @@ class ReleaseApp(App[int]):
         if isinstance(self.screen, ConfirmScreen) and self.screen.quit_question:
             return  # already asking
         if main.quitting:
-            self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.exit(0))
+            self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.quit_now(main.busy))
             return
         switching = main.running_ops is not None and main.running_ops.interrupts.phase == "activate"
         self.push_screen(QuitWhileBusyScreen(main.busy, switching), lambda ok: ok and main.stop_then_quit())
+
+    def quit_now(self, operation: Optional[str]) -> None:
+        """Quit without waiting for a stopped operation's cleanup: exit 130, and say what may be left."""
+        self.exit_report.append(f"releasetui: {operation or 'the operation'} interrupted: quit without waiting for "
+                                "its cleanup; a lock or a partial build may be left (exit 130)")
+        self.exit(int(ExitCode.INTERRUPTED))
 
     async def action_quit(self) -> None:
         """Textual's quit (command palette, ctrl+q): the same path as q."""
