@@ -577,7 +577,7 @@ class MainScreen(Screen):
                 bad = [f"{o.host}: {o.message}" for o in result.outcomes.values() if o.status != "ok"]
                 self.notify("\n".join(bad), title=f"{name} failed", severity="error", timeout=6)
         if self.quitting:
-            self.app.exit(self.quit_verdict(name, result))
+            self.app.exit(return_code=self.quit_verdict(name, result))
             return
         self.action_refresh()
 
@@ -898,7 +898,7 @@ class ReleaseApp(App[int]):
         """Quit without waiting for a stopped operation's cleanup: exit 130, and say what may be left."""
         self.exit_report.append(f"releasetui: {operation or 'the operation'} interrupted: quit without waiting for "
                                 "its cleanup; a lock or a partial build may be left (exit 130)")
-        self.exit(int(ExitCode.INTERRUPTED))
+        self.exit(return_code=int(ExitCode.INTERRUPTED))
 
     async def action_quit(self) -> None:
         """Textual's quit (command palette, ctrl+q): the same path as q."""
