@@ -132,15 +132,18 @@ class OperationContext:
         """Seconds since this operation started (monotonic: no clock change moves it)."""
         return time.monotonic() - self._t0
 
-    def record(self, event: str, host: str, **fields) -> dict:
+    def record(self, event: str, host: str, timed: bool = True, **fields) -> dict:
         """A history record (as a dict): what happened, when, by whom, from where, in which operation.
 
-        ``when`` is when releasetui wrote it (the operator's clock), ``started`` when the operation began;
-        ``duration`` (seconds, to the millisecond, from :meth:`elapsed`) is added by :meth:`record_json` or by
-        the host's script that appends it (:func:`releasetui.commands.activate.record_lines`).
+        ``when`` is when releasetui wrote it (the operator's clock), ``started`` when the operation began, and
+        ``duration`` (``timed``) the seconds since then, to the millisecond (:meth:`elapsed`).  A record a
+        host's script completes leaves it out (``timed=False``): the script adds its own, counted up to the
+        moment it records (:func:`releasetui.commands.activate.record_lines`).
         """
         record = {"event": event, "when": iso(), "started": self.started, "who": self.identity,
                   "where": self.machine, "host": host, "op": self.token}
+        if timed:
+            record["duration"] = round(self.elapsed(), 3)
         if self.ci_url:
             record["ci_url"] = self.ci_url
         if self.message:
@@ -149,9 +152,8 @@ class OperationContext:
         return record
 
     def record_json(self, event: str, host: str, **fields) -> str:
-        """:meth:`record` as one JSON line, its ``duration`` up to now."""
-        return json.dumps({"duration": round(self.elapsed(), 3), **self.record(event, host, **fields)},
-                          sort_keys=True)
+        """:meth:`record` as one JSON line."""
+        return json.dumps(self.record(event, host, **fields), sort_keys=True)
 
     def ending(self, failure: Optional[str] = None) -> dict:
         """A record's outcome fields when the operation stopped before its end: ``interrupted`` (by whom) when

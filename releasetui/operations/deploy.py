@@ -439,7 +439,7 @@ class Deploy:
         meta = complete_meta(self.meta_for(host))
         build_id, previous = self.plan.build_id, state.current
         records = ActivateRecords(
-            history=self.ctx.record("deploy", host.name, **{"from": previous, "to": build_id}),
+            history=self.ctx.record("deploy", host.name, timed=False, **{"from": previous, "to": build_id}),
             failed_meta=meta_json(failed_meta(meta, "its restart, a hook or its health check failed after the switch")),
             back_meta=meta_json(failed_meta(meta, "switched back: the deploy failed on another host")))
         return commands.activate_script(
@@ -458,7 +458,8 @@ class Deploy:
             return commands.switch_back_script(
                 host.root, self.ctx.token, target=self.plan.build_id, previous=state.current, restart=host.restart,
                 restart_timeout=host.restart_timeout,
-                history=self.ctx.record("deploy", host.name, **{"from": state.current, "to": self.plan.build_id}),
+                history=self.ctx.record("deploy", host.name, timed=False,
+                                        **{"from": state.current, "to": self.plan.build_id}),
                 meta=meta_json(failed_meta(meta, "switched back: the deploy was stopped")),
                 elapsed=elapsed, **outside_ending(self.ctx))
         return build

@@ -180,5 +180,5 @@ def run_before_activate(ctx: OperationContext, hosts: Sequence[HostConfig], buil
     return results
 
 
-__all__ = ["INTERRUPTED", "before_activate_plan", "describe_hooks", "hook_env", "once_host", "once_refusals", "run_before_activate",
-           "run_local_hooks", "commands"]
+__all__ = ["INTERRUPTED", "before_activate_plan", "describe_hooks", "hook_env", "once_host", "once_refusals",
+           "run_before_activate", "run_local_hooks", "commands"]

@@ -115,8 +115,8 @@ class Rollback:
             health=host.healthcheck if self.health else None,
             hooks=[h for h in host.hooks if h.name == "after_rollback"],
             hook_env=hook_env(self.ctx, "rollback", target, previous, state.build(target).git_commit, host=host),
-            records=ActivateRecords(history=self.ctx.record("rollback", host.name, **{"from": previous,
-                                                                                      "to": target})),
+            records=ActivateRecords(history=self.ctx.record("rollback", host.name, timed=False,
+                                                            **{"from": previous, "to": target})),
             verdict_timeout=verdict, decided=decided, elapsed=elapsed)
 
     def switch_back_for(self, host: HostConfig):
@@ -126,7 +126,8 @@ class Rollback:
             return commands.switch_back_script(
                 host.root, self.ctx.token, target=self.plan.target, previous=previous, restart=host.restart,
                 restart_timeout=host.restart_timeout,
-                history=self.ctx.record("rollback", host.name, **{"from": previous, "to": self.plan.target}),
+                history=self.ctx.record("rollback", host.name, timed=False,
+                                        **{"from": previous, "to": self.plan.target}),
                 elapsed=elapsed, **outside_ending(self.ctx))
         return build
 
