@@ -354,24 +354,28 @@ def _show_diff(ops, hosts, args, out: SafeStream) -> ExitCode:
 
 
 def _install_interrupts(ops, printer, action: Optional[str] = None) -> None:
-    """Ctrl-C presses the operation's interrupt instead of raising in the middle of the work.
+    """Ctrl-C (and SIGTERM, as from a CI runner cancelling a job) presses the operation's interrupt instead of
+    raising in the middle of the work: the operation cleans up, history records who stopped it, exit 130.
 
     What it says goes to stderr through the printer, so a live table is not torn by it.  For ``logs`` it
     only stops the tail: nothing is switched, so there is nothing to switch back.
     """
     def handler(signum, frame) -> None:
-        count = ops.interrupt()
+        by = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+        count = ops.interrupt(by)
         if action == "logs":
             if count == 1:
                 printer.notice("releasetui: logs: stopped")
             return
+        said = "interrupted" if by == "Ctrl-C" else f"interrupted by {by}"
         if count == 1:
-            printer.notice("releasetui: interrupted: stopping (before the switch: cleaning up; during it: this wave "
-                           "finishes). Ctrl-C again to stop waiting and switch every host back.")
+            printer.notice(f"releasetui: {said}: stopping (before the switch: cleaning up; during it: this wave "
+                           f"finishes). {by} again to stop waiting and switch every host back.")
         elif count == 2:
-            printer.notice("releasetui: interrupted again: switching every switched host back.")
+            printer.notice(f"releasetui: {said} again: switching every switched host back.")
 
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _printer(args: argparse.Namespace, out: SafeStream, hosts):

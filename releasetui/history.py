@@ -8,8 +8,9 @@ and who.  Pure: the reading is done by the operations.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
 
 from .text import clean_line
@@ -22,6 +23,18 @@ def _time(value: object) -> Optional[datetime]:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     except ValueError:
         return None
+
+
+# Worst first: the one word an operation's outcome is, whatever its hosts' (the text and JSON both say it).
+OUTCOMES = ["failed", "unreachable", "interrupted", "aborted", "switched-back", "ok"]
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _seconds(value: object) -> Optional[float]:
+    """A record's ``duration`` when it is a sane number of seconds, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
 
 
 def _text(record: dict, key: str, limit: int = 120) -> Optional[str]:
@@ -44,24 +57,36 @@ class HistoryEntry:
     hosts: dict = field(default_factory=dict)     # host -> outcome ("ok", "failed", "switched-back"...)
     moves: dict = field(default_factory=dict)     # host -> (from, to)
     details: dict = field(default_factory=dict)   # host -> extra text (removed builds, the lock removed...)
+    reasons: dict = field(default_factory=dict)   # host -> why it ended so, in its own words
+    durations: dict = field(default_factory=dict)  # host -> seconds from the start to that host's record
+    interrupted_by: Optional[str] = None          # "Ctrl-C", "SIGTERM", "TUI quit"
 
     @property
     def outcome(self) -> str:
-        """``ok`` when every host's was, else the hosts grouped by outcome."""
-        outcomes = set(self.hosts.values())
-        if outcomes <= {"ok"}:
-            return "ok"
-        groups: dict[str, list[str]] = {}
-        for host, outcome in sorted(self.hosts.items()):
-            groups.setdefault(outcome, []).append(host)
-        return "; ".join(f"{outcome} on {', '.join(names)}" for outcome, names in groups.items())
+        """The worst of the hosts' outcomes (:data:`OUTCOMES`): ``ok`` only when every host's was."""
+        return min(self.hosts.values(), key=lambda o: OUTCOMES.index(o) if o in OUTCOMES else 0, default="ok")
 
     @property
     def duration(self) -> Optional[float]:
-        """Seconds from the operation's start to its last record, when both are known."""
+        """Seconds from the operation's start to its real end (the latest host's), as the hosts recorded it;
+        for records older than ``duration``, from the start to the last record."""
+        if self.durations:
+            return max(self.durations.values())
         if self.started and self.when:
             return max(0.0, (self.when - self.started).total_seconds())
         return None
+
+    @property
+    def began(self) -> Optional[datetime]:
+        """When the operation started (the time its text line shows), else when it was recorded."""
+        return self.started or self.when
+
+    @property
+    def ended(self) -> Optional[datetime]:
+        """When it ended: its start plus its duration, else its last record."""
+        if self.started and self.durations:
+            return self.started + timedelta(seconds=self.duration)
+        return self.when
 
     def change(self) -> str:
         """``A → B`` when every host moved the same way, else each host's move."""
@@ -73,10 +98,14 @@ class HistoryEntry:
 
     def to_dict(self) -> dict:
         """JSON-ready form (``history --json``)."""
-        return {"event": self.event, "when": self.when.strftime("%Y-%m-%dT%H:%M:%SZ") if self.when else None,
+        duration = self.duration
+        return {"event": self.event, "when": self.began.strftime(ISO) if self.began else None,
+                "ended": self.ended.strftime(ISO) if self.ended else None,
                 "who": self.who, "where": self.where, "op": self.op, "outcome": self.outcome,
-                "duration": self.duration, "ci_url": self.ci_url, "message": self.message,
-                "hosts": dict(sorted(self.hosts.items())),
+                "interrupted_by": self.interrupted_by,
+                "duration": round(duration, 3) if duration is not None else None, "ci_url": self.ci_url,
+                "message": self.message, "hosts": dict(sorted(self.hosts.items())),
+                "reasons": dict(sorted(self.reasons.items())),
                 "moves": {h: {"from": a, "to": b} for h, (a, b) in sorted(self.moves.items())},
                 "details": dict(sorted(self.details.items()))}
 
@@ -110,7 +139,15 @@ def merge(records_by_host: dict[str, Iterable[dict]]) -> list[HistoryEntry]:
             previous = entry.hosts.get(host)
             outcome = _outcome(record)
             # A host's later record of the same operation (a failed health check after the switch) wins.
-            entry.hosts[host] = outcome if previous in (None, "ok") else previous
+            if previous in (None, "ok"):
+                entry.hosts[host] = outcome
+                reason = _text(record, "reason", 400)
+                if reason:
+                    entry.reasons[host] = reason
+            seconds = _seconds(record.get("duration"))
+            if seconds is not None:
+                entry.durations[host] = max(seconds, entry.durations.get(host, 0.0))
+            entry.interrupted_by = entry.interrupted_by or _text(record, "interrupted_by", 30)
             if "to" in record or "from" in record:
                 entry.moves[host] = (_text(record, "from", 20), _text(record, "to", 20) or _text(record, "back_to", 20))
             if isinstance(record.get("removed"), list):

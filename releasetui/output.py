@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Optional, TextIO
 
 from . import present
+from .history import OUTCOMES
 from .models import Event, HostState, OperationResult
 from .text import clean, clean_line
 
@@ -340,25 +341,20 @@ def _block_lines(state, created: dict) -> list[str]:
     return lines
 
 
-# Worst first: the word a history line leads with when its hosts ended differently.
-HISTORY_OUTCOMES = ["failed", "unreachable", "interrupted", "aborted", "switched-back", "ok"]
-
-
 def history_line(entry, total_hosts: Optional[int] = None) -> str:
     """One operation for a person: when it started (local time), what, how it ended, from → to, where, who, how long.
 
-    ``2026-11-28 10:15:00  deploy    ok      20261127… → 20261128…  on all 50 hosts  by alice@laptop  in 12s``;
-    hosts that ended differently are named after it (``failed on web07; switched-back on 49 hosts``), then the
-    CI job and the message.
+    ``2026-11-28 10:15:00  deploy    ok      20261127… → 20261128…  on all 50 hosts  by alice@laptop  in 12.3s``;
+    hosts that ended differently are named after it (``failed on web07; switched-back on 49 hosts``), then why
+    (``— unhealthy after 15s: exit 1 on web07; ...``, ``— interrupted by Ctrl-C``), the CI job and the message.
+    The outcome word and the time are the ones ``history --json`` gives (``outcome``, ``when``).
     """
-    when = entry.started or entry.when
+    when = entry.began
     stamp = when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "????-??-?? ??:??:??"
     names = sorted(entry.hosts)
     total = total_hosts or len(names)
     outcomes = present.group_hosts({h: entry.hosts[h] for h in names})
-    worst = min((o for o, _ in outcomes), key=lambda o: HISTORY_OUTCOMES.index(o) if o in HISTORY_OUTCOMES else 0,
-                default="ok")
-    parts = [stamp, f"{clean_line(entry.event, 12):<9} {clean_line(worst, 14):<6}"]
+    parts = [stamp, f"{clean_line(entry.event, 12):<9} {clean_line(entry.outcome, 14):<6}"]
     if entry.moves:
         moves = present.group_hosts({h: f"{a or 'none'} → {b or 'none'}" for h, (a, b) in sorted(entry.moves.items())})
         if len(moves) == 1:
@@ -376,17 +372,39 @@ def history_line(entry, total_hosts: Optional[int] = None) -> str:
     parts.append(f"on {present.hosts_phrase(names, total) if len(names) != 1 else names[0]}")
     parts.append(f"by {entry.who or '?'}")
     if entry.duration is not None:
-        seconds = int(round(entry.duration))
-        parts.append(f"in {seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"in {seconds}s")
+        parts.append(f"in {took(entry.duration)}")
     line = "  ".join(parts)
     if len(outcomes) > 1:
         line += "  (" + "; ".join(f"{outcome} on {present.hosts_phrase(hosts, len(names))}"
                                   for outcome, hosts in outcomes) + ")"
+    line += reasons_text(entry, len(names))
     if entry.ci_url:
         line += f"  {entry.ci_url}"
     if entry.message:
         line += f"  “{entry.message}”"
     return clean_line(line, 1000)
+
+
+def reasons_text(entry, total: int) -> str:
+    """``  — web07: unhealthy after 15s: exit 1; 49 hosts (...): switched back: ...``, worst first; or the one
+    reason every host shares (``  — interrupted by Ctrl-C``); "" when no host recorded why."""
+    groups = present.group_hosts({h: entry.reasons[h] for h in sorted(entry.reasons)})
+    if not groups:
+        return ""
+    if len(groups) == 1 and len(groups[0][1]) == total:
+        return f"  — {clean_line(groups[0][0], 300)}"
+    rank = {o: i for i, o in enumerate(OUTCOMES)}
+    groups.sort(key=lambda group: rank.get(entry.hosts.get(group[1][0]), 0))
+    text = "; ".join(f"{present.hosts_phrase(hosts, total)}: {clean_line(why, 200)}" for why, hosts in groups[:4])
+    return f"  — {text}" + (f"; … ({len(groups) - 4} more)" if len(groups) > 4 else "")
+
+
+def took(seconds: float) -> str:
+    """A duration for a person: ``6.4s`` under a minute, else ``2m05s``."""
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    return f"{whole // 60}m{whole % 60:02d}s"
 
 
 def print_history(entries: list, problems: dict, out: TextIO = sys.stdout, err: Optional[TextIO] = None) -> None:

@@ -34,6 +34,7 @@ class Interrupts:
     stop: threading.Event = field(default_factory=threading.Event)
     hurry: threading.Event = field(default_factory=threading.Event)
     presses: int = 0
+    by: Optional[str] = None     # who asked first: "Ctrl-C", "SIGTERM", "TUI quit" (what history records)
     phase: str = "prepare"
     # The activation wave under way and how many there are (0, 0 before activation): whether a first press
     # lets the fleet stay on the new build (the last wave) or switches every switched host back (waves remain).
@@ -42,10 +43,12 @@ class Interrupts:
     on_press: Optional[Callable[[int], None]] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def press(self) -> int:
-        """One more Ctrl-C (or quit); returns how many so far."""
+    def press(self, by: str = "Ctrl-C") -> int:
+        """One more Ctrl-C (or quit, or SIGTERM: ``by``); returns how many so far."""
         with self._lock:
             self.presses += 1
+            if self.by is None:
+                self.by = by
             count = self.presses
             self.stop.set()
             if count >= 2:
@@ -87,6 +90,11 @@ class Interrupts:
     def pressed(self) -> bool:
         """Whether a stop was asked for."""
         return self.stop.is_set()
+
+    @property
+    def reason(self) -> str:
+        """``interrupted by Ctrl-C``: the words history and the summary use for this stop."""
+        return f"interrupted by {self.by or 'Ctrl-C'}"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from releasetui.models import InvalidBuildId, check_build_id
 NASTY_ROOT = "/srv/my app/$(touch /tmp/pwned)'`x`"
 B1, B2 = "20261128101500", "20261128101500-01"
 TOKEN = "0123456789abcdef"
-RECORDS = ActivateRecords(history_ok="{}", history_failed="{}", history_back="{}", failed_meta='{"a": "it\'s"}',
+RECORDS = ActivateRecords(history={"event": "deploy", "to": B2}, failed_meta='{"a": "it\'s"}',
                           back_meta="{}")
 
 
@@ -51,7 +51,7 @@ def every_script(root: str) -> list[str]:
                                  hook_env={"RELEASETUI_HOST": "web'1"}, records=RECORDS, verdict_timeout=600,
                                  prune_builds=["20261128090000"], prune_venvs=["0123456789abcdef-py3.11"]),
         commands.switch_back_script(root, TOKEN, target=B2, previous=B1, restart="true", restart_timeout=5,
-                                    history="{}", meta="{}"),
+                                    history={"event": "deploy"}, meta="{}", reason="it's \"x\"", by="Ctrl-C"),
         commands.release_script(root, TOKEN, B1),
         commands.prune_script(root, TOKEN, [B1], ["0123456789abcdef-py3.11"], {"event": "prune"}),
         commands.pin_script(root, TOKEN, B1, True, "{}"),

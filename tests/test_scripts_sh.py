@@ -51,15 +51,15 @@ def make_root(tmp_path: Path, builds=(OLD, NEW), current: str = OLD, lock_token:
 
 
 def activate(root: Path, *, restart: str = "true", health=None, verdict: bytes = b"COMMIT\n",
-             restart_timeout: float = 30, prune=(), decided: bool = False) -> subprocess.CompletedProcess:
-    records = ActivateRecords(history_ok='{"outcome": "ok"}', history_failed='{"outcome": "failed"}',
-                              history_back='{"outcome": "switched-back"}',
+             restart_timeout: float = 30, prune=(), decided: bool = False,
+             elapsed: float = 0.0) -> subprocess.CompletedProcess:
+    records = ActivateRecords(history={"event": "deploy", "from": OLD, "to": NEW},
                               failed_meta=meta_json({"id": NEW, "failed": True, "failure": "it's broken; \"really\""}),
                               back_meta=meta_json({"id": NEW, "failed": True, "failure": "back"}))
     script = commands.activate_script(str(root), TOKEN, target=NEW, previous=OLD, restart=restart,
                                       restart_timeout=restart_timeout, python=sys.executable, health=health, hooks=[],
                                       hook_env={}, records=records, verdict_timeout=30, prune_builds=prune,
-                                      decided=decided)
+                                      decided=decided, elapsed=elapsed)
     return subprocess.run(["sh", "-c", script], input=verdict, capture_output=True, timeout=60)
 
 
@@ -196,6 +196,36 @@ def test_check_answered_by_the_previous_build_does_not_pass(tmp_path):
     assert outcomes(root) == ["failed"]
 
 
+def test_a_failed_host_records_its_own_words_and_a_duration_to_its_real_end(tmp_path):
+    """The record is written once the host is back: its duration covers the health wait and the switch-back's
+    restart (on top of the time the operation had run before the script started), to the millisecond."""
+    root = make_root(tmp_path / "health")
+    back_restart = f"test \"$(readlink current)\" = builds/{NEW} || sleep 0.5"  # slow only once switched back
+    proc = activate(root, restart=back_restart, elapsed=2.25,
+                    health=HealthCheck(command="exit 3", timeout=1, interval=0.2))
+    assert proc.returncode == 1 and current(root) == OLD
+    record = json.loads((root / "history.jsonl").read_text())
+    assert record["outcome"] == "failed" and record["from"] == OLD and record["to"] == NEW
+    assert record["reason"] == "unhealthy after 1s: exit 3", record
+    # The check polls until its next try would pass its 1 s (every 0.2 s): at least 0.8 s of it.
+    assert record["duration"] >= 2.25 + (1 - 0.2) + 0.5, record
+    # The words of a failed restart, quotes and backslashes included, stay valid JSON.
+    root = make_root(tmp_path / "restart")
+    restart = (f"if [ \"$(readlink current)\" = builds/{NEW} ]; then echo 'not \"ready\" \\ yet'; exit 3; fi")
+    proc = activate(root, restart=restart)
+    record = json.loads((root / "history.jsonl").read_text())
+    assert record["reason"] == 'restart failed (exit 3): not "ready" \\ yet', record
+
+
+def test_an_interrupted_fleet_records_each_host_interrupted_by_whom(tmp_path):
+    root = make_root(tmp_path)
+    proc = activate(root, verdict=b"BACK interrupted by SIGTERM\n")
+    assert proc.returncode == 0 and current(root) == OLD
+    record = json.loads((root / "history.jsonl").read_text())
+    assert (record["outcome"], record["interrupted_by"]) == ("interrupted", "SIGTERM"), record
+    assert record["reason"] == "switched back: interrupted by SIGTERM"
+
+
 def test_failed_restart_switches_back_without_polling(tmp_path):
     root = make_root(tmp_path)
     restart = f"test \"$(readlink current)\" != builds/{NEW}"  # fails on the new build, works on the old
@@ -250,7 +280,7 @@ def test_history_appends_start_on_a_fresh_line(tmp_path):
     (root / "history.jsonl").write_text('{"event": "deploy", "outcome": "ok"}\n{"event": "depl')  # cut short
     assert activate(root).returncode == 0
     records, skipped = commands.parse_history((root / "history.jsonl").read_text())
-    assert skipped == 1 and records[-1] == {"outcome": "ok"}
+    assert skipped == 1 and records[-1]["outcome"] == "ok" and records[-1]["to"] == NEW
 
 
 def test_unlock_clears_any_lock_it_was_shown_and_only_that(tmp_path):

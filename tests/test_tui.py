@@ -629,7 +629,11 @@ async def test_quit_during_a_deploy_waits_for_its_cleanup(deployed):
     assert not (root / "deploy.lock").exists()
     assert sorted(p.name for p in (root / "builds").iterdir()) == sorted(ids)  # no partial build
     assert project.current("box") == ids[2]
-    assert app.return_code == 0
+    # An operation aborted by the quit: a non-zero exit, said on the terminal, and recorded as such.
+    assert app.return_code == 130
+    assert app.exit_report[-1] == "releasetui: deploy interrupted: aborted by quitting the TUI (exit 130)"
+    record = project.history("box")[-1]
+    assert (record["outcome"], record["interrupted_by"], record["from"]) == ("interrupted", "TUI quit", ids[2])
 
 
 async def test_quit_key_again_while_cleaning_up_offers_quit_now(deployed):
@@ -644,6 +648,21 @@ async def test_quit_key_again_while_cleaning_up_offers_quit_now(deployed):
         await pilot.press("n")
         assert app.return_code is None
         main.busy, main.quitting = None, False
+
+
+async def test_quit_now_while_cleaning_up_exits_130_and_says_what_may_be_left(deployed):
+    project, ids = deployed
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await idle(pilot)
+        main.busy, main.quitting = "deploy", True  # as if a stopped deploy were still cleaning up
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, QuitNowScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: app.return_code is not None, 10, "the app to exit")
+        main.busy = None
+    assert app.return_code == 130
+    assert app.exit_report[-1].startswith("releasetui: deploy interrupted: quit without waiting for its cleanup")
 
 
 async def test_unreachable_host_says_why(tmp_path, wheelhouse):

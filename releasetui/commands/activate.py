@@ -25,8 +25,8 @@ from ..config import HealthCheck, Hook
 from ..models import check_build_id
 from ..text import clean_line
 from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure,
-                   hook_run, op_marker, owner_check, q, record_worker, refuse_linked_layout, switch_to, timed,
-                   write_meta)
+                   hook_run, json_prefix, op_marker, owner_check, q, record_worker, refuse_linked_layout, switch_to,
+                   timed, write_meta)
 
 BUILD_PLACEHOLDER = "{build_id}"
 
@@ -209,11 +209,14 @@ def health_lines(health: Optional[HealthCheck], python: str, build_id: str) -> s
 
 @dataclass(frozen=True)
 class ActivateRecords:
-    """What an activate script writes, prepared by the caller (JSON text, quoted here)."""
+    """What an activate script writes, prepared by the caller.
 
-    history_ok: str                          # the history line when the fleet commits
-    history_failed: str                      # the line when this host's switch failed (restart, hook, health)
-    history_back: str                        # the line when the fleet switched back because of another host
+    ``history`` is the history record every ending shares (event, from, to, who...); the script adds what
+    only it knows (:func:`record_lines`): the outcome (``ok``, ``failed``, ``switched-back``, ``interrupted``),
+    the reason in its own words, and the duration up to the moment it records.
+    """
+
+    history: dict                            # the record, without outcome, reason or duration
     failed_meta: Optional[str] = None        # the target's metadata marked failed (this host failed)
     back_meta: Optional[str] = None          # ... marked failed because another host failed (deploys only)
     # (build id, metadata) written when the fleet commits: a rollback marks the build it left ``rolled-away``
@@ -222,10 +225,35 @@ class ActivateRecords:
     switch_failed_meta: Optional[str] = None # ... marked failed because its switch failed (else ``failed_meta``)
 
 
+# `_json` escapes a text for a JSON string (control characters are gone already: `_clean`).
+RECORD_SH = r"""_json() { printf '%s' "$1" | _clean | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+_record() {
+  _mark; _d=$(( _t - _t0 )); [ "$_d" -ge 0 ] || _d=0
+  _x="\"duration\": $(( _d / 1000 )).$(printf '%03d' $(( _d % 1000 ))), \"outcome\": \"$2\""
+  [ -z "${3:-}" ] || _x="$_x, \"reason\": \"$(_json "$3")\""
+  [ -z "${4:-}" ] || _x="$_x, \"interrupted_by\": \"$(_json "$4")\""
+  history_append "$1$_x}"
+}
+"""
+
+
+def record_lines(elapsed: float) -> str:
+    """Shell: ``_record PREFIX OUTCOME [REASON [BY]]`` appends a history line: the record PREFIX (see
+    :func:`~releasetui.commands.base.json_prefix`) completed with its outcome, reason, who interrupted it and
+    ``duration``, the seconds since the operation started, to the millisecond.
+
+    ``elapsed`` is how long the operation had run (on the operator's monotonic clock) when this script was
+    built to start; the script adds its own monotonic count (``_mark``), so the duration covers everything up
+    to the record (restart, hooks, health, switch-back, commit) and no two machines' wall clocks are compared.
+    """
+    return f"_mark; _t0=$(( _t - {int(max(0.0, elapsed) * 1000)} ))\n" + RECORD_SH
+
+
 def activate_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
                     restart_timeout: float, python: str, health: Optional[HealthCheck], hooks: Sequence[Hook],
                     hook_env: dict, records: ActivateRecords, verdict_timeout: float,
-                    prune_builds: Sequence[str] = (), prune_venvs: Sequence[str] = (), decided: bool = False) -> str:
+                    prune_builds: Sequence[str] = (), prune_venvs: Sequence[str] = (), decided: bool = False,
+                    elapsed: float = 0.0) -> str:
     """The activate script for one host (see the module docstring).
 
     ``decided``: this host is the whole operation, so it commits as soon as
@@ -236,6 +264,10 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
     ``prune_*`` were planned from the state read under this operation's
     lock; they are removed only on ``COMMIT``, each re-checked on the host
     (never current, never pinned).
+
+    History (:func:`record_lines`; ``elapsed``: seconds the operation had run when this script starts): ``ok``
+    once committed and pruned; a host that failed records ``failed`` and its own words once it is back; a
+    ``BACK interrupted by WHO`` verdict records ``interrupted`` by WHO, any other ``switched-back``.
     """
     check_build_id(target)
     if previous:
@@ -258,10 +290,13 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
         "this host\"; rm -rf -- deploy.lock; echo RELEASED; exit 65; }\n")
     switch_meta = records.switch_failed_meta or records.failed_meta
     marker = f": {op_marker(token)}\n"
-    back = switch_back_lines(previous, restart, restart_timeout)
+    back = switch_back_lines(previous, restart, restart_timeout, on_fail="_finish_record; ")
     marks = "".join(f"    M={q(check_build_id(b))}; [ -d \"builds/$M\" ] && {{ {write_meta('M', meta)} || "
                     f"say mark \"could not rewrite the metadata of $M\"; }}\n" for b, meta in records.commit_metas)
-    return marker + PREAMBLE + KEEP_GOING + enter_root(root) + owner_check(token) + record_worker(token) + f"""T={q(target)}
+    return marker + PREAMBLE + KEEP_GOING + record_lines(elapsed) + enter_root(root) + owner_check(token) + \
+        record_worker(token) + f"""T={q(target)}
+_pre={q(json_prefix(records.history))}; _oc=''; _reason=''; _by=''
+_finish_record() {{ _record "$_pre" "$_oc" "$_reason" "$_by"; }}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 _ok=1; _why=''
@@ -272,7 +307,7 @@ if [ "$(current_id)" = "$T" ]; then end skipped "$T is already current"; else
     _why="could not switch: $(head -c 400 "$_log" | _clean)"; _why=${{_why% }}; end failed "$_why"
     [ -L current.releasetui-new ] && rm -f current.releasetui-new
     printf 'SWITCHFAILED\t%s\n' "$_why"
-    history_append {q(records.history_failed)}
+    _record "$_pre" failed "$_why"
     {write_meta("T", switch_meta) if switch_meta else ":"}
     rm -rf -- deploy.lock; echo RELEASED; exit 1
   fi
@@ -284,33 +319,37 @@ printf 'SWITCHED\\t%s\\n' "$T"
   {"_verdict=COMMIT" if decided else f"_verdict=$(timeout {int(max(1, round(verdict_timeout)))} head -n 1 2>/dev/null || true)"}
   if [ "$_verdict" = COMMIT ]; then
     owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
-{marks}    history_append {q(records.history_ok)}
-{prune}    rm -rf -- deploy.lock; echo COMMITTED; exit 0
+{marks}{prune}    _record "$_pre" ok
+    rm -rf -- deploy.lock; echo COMMITTED; exit 0
   fi
   _verdict=${{_verdict#BACK }}
   _why="switched back: ${{_verdict:-no verdict from releasetui}}"
   echo "BACK\t$_why"
-  history_append {q(records.history_back)}
+  case "$_verdict" in "interrupted by "*) _oc=interrupted; _by=${{_verdict#interrupted by }};; *) _oc=switched-back;; esac
+  _reason=$_why
   {write_meta("T", records.back_meta) if records.back_meta else ":"}
 else
   printf 'UNHEALTHY\\t%s\\n' "$_why"
-  history_append {q(records.history_failed)}
+  _oc=failed; _reason=$_why
   {write_meta("T", records.failed_meta) if records.failed_meta else ":"}
 fi
-{back}rm -rf -- deploy.lock
+{back}_finish_record
+rm -rf -- deploy.lock
 echo RELEASED
 [ "$_ok" = 1 ] && exit 0 || exit 1
 """
 
 
-def switch_back_lines(previous: Optional[str], restart: Optional[str], restart_timeout: float) -> str:
-    """Shell that puts ``current`` back on ``previous`` (when it is on ``$T``) and restarts it."""
+def switch_back_lines(previous: Optional[str], restart: Optional[str], restart_timeout: float,
+                      on_fail: str = "") -> str:
+    """Shell that puts ``current`` back on ``previous`` (when it is on ``$T``) and restarts it; ``on_fail`` runs
+    before it gives up when the switch back itself fails."""
     if not previous:
         return "echo NOPREVIOUS\n"
     return (f"P={q(previous)}\n"
             "if [ \"$(current_id)\" = \"$P\" ]; then printf 'BACKON\\t%s\\n' \"$P\"; else\n"
             "begin switch-back\n"
-            f"{switch_to('P')} || {{ end failed 'could not switch back'; echo BACKFAILED; exit 1; }}\n"
+            f"{switch_to('P')} || {{ end failed 'could not switch back'; {on_fail}echo BACKFAILED; exit 1; }}\n"
             "end ok \"current -> builds/$P\"\n"
             "printf 'BACKON\\t%s\\n' \"$P\"\n"
             + restart_lines(restart, restart_timeout, "restart").replace("_ok=", "_rok=")
@@ -318,19 +357,24 @@ def switch_back_lines(previous: Optional[str], restart: Optional[str], restart_t
 
 
 def switch_back_script(root: str, token: str, *, target: str, previous: Optional[str], restart: Optional[str],
-                       restart_timeout: float, history: str, meta: Optional[str] = None) -> str:
+                       restart_timeout: float, history: dict, meta: Optional[str] = None,
+                       outcome: str = "switched-back", reason: str = "", by: Optional[str] = None,
+                       elapsed: float = 0.0) -> str:
     """Stop this operation's activate script on the host, put ``previous`` back if ``target`` is live, release.
 
     Used when the operator stops waiting (a second Ctrl-C) or a host's
     activate script could not finish.  Acts only under this operation's lock.
+    ``history`` is recorded with ``outcome``, ``reason``, ``by`` and its duration (:func:`record_lines`).
     """
     check_build_id(target)
-    return PREAMBLE + KEEP_GOING + enter_root(root) + owner_check(token) + STOP_WORKER + f"""T={q(target)}
+    finish = f"_record {q(json_prefix(history))} {q(outcome)} {q(reason)} {q(by or '')}"
+    return PREAMBLE + KEEP_GOING + record_lines(elapsed) + enter_root(root) + owner_check(token) + STOP_WORKER + \
+        f"""T={q(target)}
 _log=$(mktemp) || exit 1
 trap 'rm -f "$_log"' EXIT
 if [ "$(current_id)" = "$T" ]; then
-{switch_back_lines(previous, restart, restart_timeout)}fi
-history_append {q(history)}
+{switch_back_lines(previous, restart, restart_timeout, on_fail=finish + "; ")}fi
+{finish}
 {write_meta("T", meta) if meta else ":"}
 rm -rf -- deploy.lock
 echo RELEASED

@@ -67,9 +67,10 @@ class Operations:
         """What a dry run would have run."""
         return self.ctx.recorded
 
-    def interrupt(self) -> int:
-        """One Ctrl-C: the first stops (or lets the switch wave finish), the second stops waiting and switches back."""
-        return self.ctx.interrupts.press()
+    def interrupt(self, by: str = "Ctrl-C") -> int:
+        """One Ctrl-C (or ``by``: SIGTERM, a TUI quit): the first stops (or lets the switch wave finish), the second
+        stops waiting and switches back."""
+        return self.ctx.interrupts.press(by)
 
     def close(self) -> None:
         """Close connections this object opened itself."""

@@ -41,8 +41,8 @@ class HostActivation:
     host: HostConfig
     target: str
     previous: Optional[str]
-    script: str
-    switch_back: Callable[[], str]       # the outside switch-back script (second Ctrl-C, a stuck script)
+    script: Callable[[float], str]       # the activate script, given the seconds the operation has run as it starts
+    switch_back: Callable[[float], str]  # the outside switch-back script (second Ctrl-C, a stuck script), likewise
     deadline: float                      # seconds the script may take up to its verdict
     process: Optional[RemoteProcess] = None
     report: ActivateReport = field(default_factory=ActivateReport)
@@ -82,7 +82,7 @@ class Activation:
     def _start(self, item: HostActivation) -> None:
         item.started = True
         try:
-            item.process = self.ctx.start(item.host, item.script, phase="activate")
+            item.process = self.ctx.start(item.host, item.script(self.ctx.elapsed()), phase="activate")
             deadline = time.monotonic() + item.deadline
             # The first Ctrl-C lets the wave finish; only the second (hurry) stops waiting for it.
             line = item.process.read_until(("HEALTHY", "UNHEALTHY", "SWITCHFAILED", "LOSTLOCK", "REFUSED"),
@@ -128,7 +128,8 @@ class Activation:
         if item.process is not None:
             item.process.abandon()
         try:
-            result = self.ctx.run(item.host, item.switch_back(), phase="activate", interruptible=False)
+            result = self.ctx.run(item.host, item.switch_back(self.ctx.elapsed()), phase="activate",
+                                  interruptible=False)
             item.report = commands.parse_activate(result.stdout)
             item.report.switched = True
         except (HostUnreachable, ScriptTimeout) as exc:
@@ -174,7 +175,8 @@ class Activation:
             ctx.runner.map([i.host for i in started], lambda h: self._verdict(self.items[h.name], "COMMIT"),
                            limit=len(started))
         else:
-            reason = ("another host failed: " + host_list(failed)) if failed else "interrupted"
+            # "interrupted by WHO": the hosts record themselves as interrupted, by WHO (see activate_script).
+            reason = ("another host failed: " + host_list(failed)) if failed else ctx.interrupts.reason
 
             def back(host: HostConfig) -> None:
                 item = self.items[host.name]
@@ -192,6 +194,15 @@ class Activation:
     @staticmethod
     def _healthy(item: HostActivation) -> bool:
         return item.error is None and item.report.healthy is True and not item.report.lost_lock
+
+
+def outside_ending(ctx: OperationContext) -> dict:
+    """How an outside switch-back records its host: ``interrupted`` (by whom) when the operator stopped the
+    operation, else ``switched-back`` because the host's own script could not finish."""
+    if ctx.interrupts.pressed:
+        return {"outcome": "interrupted", "reason": f"switched back: {ctx.interrupts.reason}",
+                "by": ctx.interrupts.by}
+    return {"outcome": "switched-back", "reason": "switched back: its activate script could not finish"}
 
 
 def sudo_hint(host: str, restart: Optional[str], report: ActivateReport) -> str:

@@ -47,6 +47,7 @@ class OperationContext:
         self.ci_url = ci_job_url()
         self.machine = socket.gethostname()
         self.started = iso()
+        self._t0 = time.monotonic()  # the same instant as `started`: every record's duration counts from here
         self.recorded: list = []
         self._baseline: dict[str, int] = {}
         self._connected: set[str] = set()
@@ -131,10 +132,22 @@ class OperationContext:
                            "build_id": build_id, "pid": pid, "token": self.token, "ci_url": self.ci_url,
                            "message": self.message, "stage": self.config.stage}, sort_keys=True)
 
-    def record(self, event: str, host: str, **fields) -> dict:
-        """A history record (as a dict): what happened, when, by whom, from where, in which operation."""
+    def elapsed(self) -> float:
+        """Seconds since this operation started (monotonic: no clock change moves it)."""
+        return time.monotonic() - self._t0
+
+    def record(self, event: str, host: str, timed: bool = True, **fields) -> dict:
+        """A history record (as a dict): what happened, when, by whom, from where, in which operation.
+
+        ``when`` is when releasetui wrote it (the operator's clock), ``started`` when the operation began, and
+        ``duration`` (``timed``) the seconds since then, to the millisecond (:meth:`elapsed`).  A record a
+        host's script completes leaves it out (``timed=False``): the script adds its own, counted up to the
+        moment it records (:func:`releasetui.commands.activate.record_lines`).
+        """
         record = {"event": event, "when": iso(), "started": self.started, "who": self.identity,
                   "where": self.machine, "host": host, "op": self.token}
+        if timed:
+            record["duration"] = round(self.elapsed(), 3)
         if self.ci_url:
             record["ci_url"] = self.ci_url
         if self.config.stage:
@@ -147,6 +160,13 @@ class OperationContext:
     def record_json(self, event: str, host: str, **fields) -> str:
         """:meth:`record` as one JSON line."""
         return json.dumps(self.record(event, host, **fields), sort_keys=True)
+
+    def ending(self, failure: Optional[str] = None) -> dict:
+        """A record's outcome fields when the operation stopped before its end: ``interrupted`` (by whom) when
+        it was asked to stop and no ``failure`` of its own came first, else ``aborted`` with the failure's words."""
+        if failure is None and self.interrupts.pressed:
+            return {"outcome": "interrupted", "reason": self.interrupts.reason, "interrupted_by": self.interrupts.by}
+        return {"outcome": "aborted", "reason": clean_line(failure or "aborted", 400)}
 
     # --- outcomes ------------------------------------------------------------------------------------
 

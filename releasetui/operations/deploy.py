@@ -30,9 +30,9 @@ from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_b
 from ..secrets import EnvFile, SecretError, resolve as resolve_env
 from ..shipping import held_back_line
 from ..text import clean_line
-from .activation import Activation, HostActivation, outcome_of
+from .activation import Activation, HostActivation, outcome_of, outside_ending
 from .context import OperationContext
-from .hooks import describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
+from .hooks import INTERRUPTED, describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_states, release
 from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
                      source_manifest)
@@ -351,7 +351,8 @@ class Deploy:
         if failed or self.ctx.stop.is_set():
             interrupted = self.ctx.stop.is_set() and not any(
                 self.result.outcomes[n].status in ("failed", "unreachable") for n in failed)
-            self.abort(f"{', '.join(failed)} failed" if failed else "interrupted", interrupted=interrupted)
+            self.abort(f"prepare failed on {', '.join(failed)}" if failed and not interrupted else "interrupted",
+                       interrupted=interrupted)
             return False
         return True
 
@@ -359,7 +360,8 @@ class Deploy:
         """Phase 4: hooks inside the new build on the hosts (``once`` ones on one host); a failure aborts."""
         previous = self.current()
         failures = run_before_activate(self.ctx, self.hosts, self.plan.build_id, previous, self.info.git_commit)
-        bad = {name: why for name, why in failures.items() if why}
+        # A hook stopped by the interrupt did not fail: the deploy was interrupted (exit 130, recorded so).
+        bad = {name: why for name, why in failures.items() if why and why != INTERRUPTED}
         if bad or self.ctx.stop.is_set():
             for name, why in bad.items():
                 self.result.outcomes[name] = HostOutcome(name, "failed", f"{why}; nothing switched anywhere",
@@ -381,9 +383,11 @@ class Deploy:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
             prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
                                      current=self.plan.build_id)
+            # Built as the host's wave starts: its records count the operation's time up to then.
+            script = (lambda elapsed, host=host, state=state, prune=prune:
+                      self.activate_script_for(host, state, timeout, prune, decided=alone, elapsed=elapsed))
             items.append(HostActivation(
-                host, self.plan.build_id, state.current,
-                self.activate_script_for(host, state, timeout, prune, decided=alone),
+                host, self.plan.build_id, state.current, script,
                 self.switch_back_for(host, state), activation_deadline(host, "after_activate", self.health),
                 decided=alone))
         outcome = Activation(self.ctx, items, waves, pause).run()
@@ -396,8 +400,11 @@ class Deploy:
                 metas = {h.name: meta_json(failed_meta(complete_meta(self.meta_for(h)),
                                                        "not activated: the deploy failed on another host"))
                          for h in never}
-                history = {h.name: self.ctx.record_json("deploy", h.name, to=self.plan.build_id,
-                                                        outcome="aborted") for h in never}
+                ending = self.ctx.ending(None if outcome.interrupted else
+                                         "not activated: the deploy failed on another host")
+                history = {h.name: self.ctx.record_json("deploy", h.name, **{"from": self.current().get(h.name),
+                                                                             "to": self.plan.build_id}, **ending)
+                           for h in never}
                 release(self.ctx, never, self.plan.build_id, meta=metas, history=history)
             for item in outcome.items.values():
                 if outcome.interrupted and self.result.outcomes[item.host.name].status == "aborted":
@@ -409,8 +416,7 @@ class Deploy:
     def abort(self, why: str, remove: bool = True, interrupted: bool = False) -> None:
         """Nothing was switched: remove the partial build and release the lock on every host we locked."""
         build = self.plan.build_id if (self.plan and remove) else None
-        history = {h.name: self.ctx.record_json("deploy", h.name, to=build, outcome="aborted", reason=why)
-                   for h in self.fleet.locked} if build else None
+        history = self.abort_records(why, interrupted) if self.plan is not None and self.plan.ok else None
         released = release(self.ctx, self.fleet.locked, build, history=history)
         for host in self.fleet.locked:
             info = released.get(host.name, {})
@@ -425,6 +431,22 @@ class Deploy:
         describe_abort(self.result, self.hosts, self.current(), why, interrupted)
         if self.plan is not None and self.plan.ok:
             run_local_hooks(self.ctx, "local_failed", self.local_env())
+
+    def abort_records(self, why: str, interrupted: bool) -> dict[str, str]:
+        """Each locked host's history record of an abort: its real ``from``, and ``interrupted`` (by whom) or
+        ``failed`` in the host's own words, else ``aborted`` with the reason (another host failed)."""
+        current, records = self.current(), {}
+        for host in self.fleet.locked:
+            own = self.result.outcomes.get(host.name)
+            if interrupted:
+                ending = self.ctx.ending()
+            elif own is not None and own.status in ("failed", "unreachable"):
+                ending = {"outcome": "failed", "reason": clean_line(own.message, 400)}
+            else:
+                ending = self.ctx.ending(why)
+            records[host.name] = self.ctx.record_json(
+                "deploy", host.name, **{"from": current.get(host.name), "to": self.plan.build_id}, **ending)
+        return records
 
     # --- what the phases hand to the hosts ---------------------------------------------------------
 
@@ -443,14 +465,13 @@ class Deploy:
         return after
 
     def activate_script_for(self, host: HostConfig, state: HostState, verdict: float, prune,
-                            decided: bool = False) -> str:
-        """The activate script for ``host`` (``decided``: it is the only host, and commits once healthy)."""
+                            decided: bool = False, elapsed: float = 0.0) -> str:
+        """The activate script for ``host`` (``decided``: it is the only host, and commits once healthy;
+        ``elapsed``: seconds the deploy has run when it starts)."""
         meta = complete_meta(self.meta_for(host))
         build_id, previous = self.plan.build_id, state.current
-        record = lambda outcome: self.ctx.record_json("deploy", host.name, **{"from": previous, "to": build_id,
-                                                                               "outcome": outcome})
         records = ActivateRecords(
-            history_ok=record("ok"), history_failed=record("failed"), history_back=record("switched-back"),
+            history=self.ctx.record("deploy", host.name, timed=False, **{"from": previous, "to": build_id}),
             failed_meta=meta_json(failed_meta(meta, "its restart, a hook or its health check failed after the switch")),
             back_meta=meta_json(failed_meta(meta, "switched back: the deploy failed on another host")),
             switch_failed_meta=meta_json(failed_meta(meta, "its switch failed: current could not be replaced")))
@@ -461,18 +482,19 @@ class Deploy:
             hooks=[h for h in host.hooks if h.name == "after_activate"],
             hook_env=hook_env(self.ctx, "deploy", build_id, previous, self.info.git_commit, host=host),
             records=records, verdict_timeout=verdict, prune_builds=prune.remove, prune_venvs=prune.remove_venvs,
-            decided=decided)
+            decided=decided, elapsed=elapsed)
 
     def switch_back_for(self, host: HostConfig, state: HostState):
         """The outside switch-back for ``host`` (built only when needed)."""
-        def build() -> str:
+        def build(elapsed: float) -> str:
             meta = complete_meta(self.meta_for(host))
             return commands.switch_back_script(
                 host.root, self.ctx.token, target=self.plan.build_id, previous=state.current, restart=host.restart,
                 restart_timeout=host.restart_timeout,
-                history=self.ctx.record_json("deploy", host.name, **{"from": state.current, "to": self.plan.build_id,
-                                                                     "outcome": "switched-back"}),
-                meta=meta_json(failed_meta(meta, "switched back: the deploy was stopped")))
+                history=self.ctx.record("deploy", host.name, timed=False,
+                                        **{"from": state.current, "to": self.plan.build_id}),
+                meta=meta_json(failed_meta(meta, "switched back: the deploy was stopped")),
+                elapsed=elapsed, **outside_ending(self.ctx))
         return build
 
     def local_env(self) -> dict:
@@ -506,7 +528,8 @@ class Deploy:
             prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
                                      current=self.plan.build_id)
             recorder.record("activate", self.activate_script_for(host, state, timeout, prune,
-                                                                 decided=len(self.hosts) == 1))
+                                                                 decided=len(self.hosts) == 1,
+                                                                 elapsed=self.ctx.elapsed()))
             self.result.outcomes[host.name] = HostOutcome(
                 host.name, "ok", f"would switch {state.current or 'none'} -> {self.plan.build_id}"
                 + ("" if not prune.remove else f", then prune {' '.join(prune.remove)}"),

@@ -147,9 +147,14 @@ def describe_hooks(ctx: OperationContext, hosts: Sequence[HostConfig], operation
             ctx.report(None, hook.name, "dry-run", message=f"would run {when[name]}: {hook.command}")
 
 
+# What run_before_activate says of a host whose hooks were stopped by an interrupt: not a failure of its own.
+INTERRUPTED = "interrupted"
+
+
 def run_before_activate(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str,
                         previous: dict, git_commit: Optional[str]) -> dict[str, Optional[str]]:
-    """Run the before-activate hooks on every host that has some; host -> None (passed) or why it failed."""
+    """Run the before-activate hooks on every host that has some; host -> None (passed), :data:`INTERRUPTED`, or
+    why it failed."""
     plan = before_activate_plan(hosts)
     results: dict[str, Optional[str]] = {}
     with_hooks = [h for h in hosts if plan.get(h.name)]
@@ -167,7 +172,7 @@ def run_before_activate(ctx: OperationContext, hosts: Sequence[HostConfig], buil
         if parsed["lost_lock"]:
             return "its lock was removed (unlock?) before the hooks ran"
         if result.stopped:
-            return "interrupted"
+            return INTERRUPTED
         return parsed["failed"] or result.error_text()
 
     for name, outcome in ctx.runner.map(with_hooks, one).items():
@@ -175,5 +180,5 @@ def run_before_activate(ctx: OperationContext, hosts: Sequence[HostConfig], buil
     return results
 
 
-__all__ = ["before_activate_plan", "describe_hooks", "hook_env", "once_host", "once_refusals", "run_before_activate",
-           "run_local_hooks", "commands"]
+__all__ = ["INTERRUPTED", "before_activate_plan", "describe_hooks", "hook_env", "once_host", "once_refusals",
+           "run_before_activate", "run_local_hooks", "commands"]

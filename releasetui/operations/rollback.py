@@ -20,7 +20,7 @@ from ..metadata import meta_json, rolled_away_meta, without_rolled_away
 from ..commands import ActivateRecords
 from ..config import HostConfig
 from ..models import HostOutcome, HostState, OperationResult, check_build_id
-from .activation import Activation, HostActivation, outcome_of
+from .activation import Activation, HostActivation, outcome_of, outside_ending
 from .context import OperationContext
 from .deploy import RolloutChoice, activation_deadline, describe_abort, refusal_outcomes, verdict_timeout, waves_for
 from .hooks import describe_hooks, hook_env, run_local_hooks
@@ -95,7 +95,8 @@ class Rollback:
         waves, pause = waves_for(self.ctx, hosts, self.rollout)
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
         alone = len(hosts) == 1
-        items = [HostActivation(h, self.plan.target, self.current()[h.name], self.script_for(h, timeout, alone),
+        items = [HostActivation(h, self.plan.target, self.current()[h.name],
+                                lambda elapsed, h=h: self.script_for(h, timeout, alone, elapsed),
                                 self.switch_back_for(h), activation_deadline(h, "after_rollback", self.health),
                                 decided=alone)
                  for h in hosts]
@@ -109,11 +110,10 @@ class Rollback:
             release(self.ctx, never)
         run_local_hooks(self.ctx, "local_after" if outcome.committed else "local_failed", self.local_env())
 
-    def script_for(self, host: HostConfig, verdict: float, decided: bool = False) -> str:
-        """The activate script of a rollback on ``host`` (``decided``: the only host, it commits once healthy)."""
+    def script_for(self, host: HostConfig, verdict: float, decided: bool = False, elapsed: float = 0.0) -> str:
+        """The activate script of a rollback on ``host`` (``decided``: the only host, it commits once healthy;
+        ``elapsed``: seconds the rollback has run when it starts)."""
         previous, target = self.current()[host.name], self.plan.target
-        record = lambda outcome: self.ctx.record_json("rollback", host.name, **{"from": previous, "to": target,
-                                                                                 "outcome": outcome})
         # A target that fails its restart or health check after the switch is marked failed on that host.
         state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
         return commands.activate_script(
@@ -122,9 +122,10 @@ class Rollback:
             health=host.healthcheck if self.health else None,
             hooks=[h for h in host.hooks if h.name == "after_rollback"],
             hook_env=hook_env(self.ctx, "rollback", target, previous, state.build(target).git_commit, host=host),
-            records=ActivateRecords(history_ok=record("ok"), history_failed=record("failed"),
-                                    history_back=record("switched-back"), commit_metas=self.marks_for(host.name)),
-            verdict_timeout=verdict, decided=decided)
+            records=ActivateRecords(history=self.ctx.record("rollback", host.name, timed=False,
+                                                            **{"from": previous, "to": target}),
+                                    commit_metas=self.marks_for(host.name)),
+            verdict_timeout=verdict, decided=decided, elapsed=elapsed)
 
     def marks_for(self, host: str) -> tuple:
         """(build, metadata) the host writes when the fleet commits: the build it leaves marked rolled-away
@@ -145,13 +146,14 @@ class Rollback:
 
     def switch_back_for(self, host: HostConfig):
         """The outside switch-back for ``host``."""
-        def build() -> str:
+        def build(elapsed: float) -> str:
             previous = self.current()[host.name]
             return commands.switch_back_script(
                 host.root, self.ctx.token, target=self.plan.target, previous=previous, restart=host.restart,
                 restart_timeout=host.restart_timeout,
-                history=self.ctx.record_json("rollback", host.name, **{"from": previous, "to": self.plan.target,
-                                                                       "outcome": "switched-back"}))
+                history=self.ctx.record("rollback", host.name, timed=False,
+                                        **{"from": previous, "to": self.plan.target}),
+                elapsed=elapsed, **outside_ending(self.ctx))
         return build
 
     def target_commit(self) -> Optional[str]:
@@ -175,7 +177,8 @@ class Rollback:
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
         describe_hooks(self.ctx, hosts, "rollback", self.plan.target)
         for host in hosts:
-            self.ctx.executor(host).record("activate", self.script_for(host, timeout, decided=len(hosts) == 1))
+            self.ctx.executor(host).record("activate", self.script_for(host, timeout, len(hosts) == 1,
+                                                                       self.ctx.elapsed()))
             current = self.current()[host.name]
             self.result.outcomes[host.name] = HostOutcome(host.name, "ok", f"would switch {current} -> {self.plan.target}",
                                                           current=current, previous=current, build_id=self.plan.target)

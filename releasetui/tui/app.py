@@ -31,7 +31,7 @@ from ..config import Config, HostConfig, find_config, load_config
 from ..stages import stage_from
 from ..executors import ExecutorPool
 from .. import clock, present
-from ..models import Event, HostState, OperationResult
+from ..models import Event, ExitCode, HostState, OperationResult
 from ..operations import Operations, pid_alive
 from ..rules import requirements_changed
 from ..diffing import DiffReport
@@ -619,7 +619,7 @@ class MainScreen(Screen):
                 bad = [f"{o.host}: {o.message}" for o in result.outcomes.values() if o.status != "ok"]
                 self.notify("\n".join(bad), title=f"{name} failed", severity="error", timeout=6)
         if self.quitting:
-            self.app.exit(0)
+            self.app.exit(return_code=self.quit_verdict(name, result))
             return
         # A quit dialog open meanwhile now says the operation has ended: y just quits.
         for screen in self.app.screen_stack:
@@ -638,12 +638,21 @@ class MainScreen(Screen):
             return confirm.quit_promise(self.busy, None)
         return confirm.quit_promise(self.busy, interrupts.outlook(), interrupts.wave, interrupts.waves)
 
+    def quit_verdict(self, name: str, result: Optional[OperationResult]) -> int:
+        """The exit code of a quit that waited for ``name`` to stop: 0 when it ended ok anyway (the switch had
+        begun and finished), else 130 and one line on the terminal saying the quit aborted it."""
+        if result is not None and result.ok:
+            return 0
+        status = result.status if result is not None else "stopped"
+        self.releasetui.exit_report.append(f"releasetui: {name} {status}: aborted by quitting the TUI (exit 130)")
+        return int(ExitCode.INTERRUPTED)
+
     def interrupt(self) -> None:
         """Ask the running operation to stop, once (setting it again could cut short the cleanup it started)."""
         if self.interrupted or self.running_ops is None:
             return
         self.interrupted = True
-        self.running_ops.interrupt()
+        self.running_ops.interrupt("TUI quit")
         try:
             self.update_output_title()
         except NoMatches:  # called while the app unmounts: the pane is already gone
@@ -938,10 +947,16 @@ class ReleaseApp(App[int]):
         if isinstance(self.screen, ConfirmScreen) and self.screen.quit_question:
             return  # already asking
         if main.quitting:
-            self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.exit(0))
+            self.push_screen(QuitNowScreen(main.busy), lambda ok: ok and self.quit_now(main.busy))
             return
         # The dialog follows the operation: its words are what confirming does at the moment y is pressed.
         self.push_screen(QuitWhileBusyScreen(main.quit_promise), lambda ok: ok and main.stop_then_quit())
+
+    def quit_now(self, operation: Optional[str]) -> None:
+        """Quit without waiting for a stopped operation's cleanup: exit 130, and say what may be left."""
+        self.exit_report.append(f"releasetui: {operation or 'the operation'} interrupted: quit without waiting for "
+                                "its cleanup; a lock or a partial build may be left (exit 130)")
+        self.exit(return_code=int(ExitCode.INTERRUPTED))
 
     async def action_quit(self) -> None:
         """Textual's quit (command palette, ctrl+q): the same path as q."""
