@@ -876,3 +876,21 @@ async def test_80x24_with_fifty_hosts_shows_the_fleet_the_builds_whole_and_the_k
         assert "c0ffee12+" in live and "alice " in live and "Release" in live, lines
         keys = set(visible_footer_keys(app.screen))
         assert {"deploy", "rollback", "logs", "prune", "mark", "fleet", "history", "quit_app", "help"} <= keys, keys
+
+
+async def test_a_manual_lock_shows_why_deploys_are_held_in_the_hosts_table():
+    from releasetui.models import LockInfo
+
+    class Held(FakeOperations):
+        def states(self, hosts):
+            states = super().states(hosts)
+            states["web2"].lock = LockInfo(who="carol@ops", where="laptop", since="2026-11-28T11:58:00Z",
+                                           operation="lock", message="incident 4711: hold deploys")
+            return states
+
+    app = make_app(operations=Held)
+    async with app.run_test(size=(160, 40)) as pilot:
+        main = await loaded(pilot)
+        hosts = main.query_one("#hosts", DataTable)
+        row = [str(cell) for cell in hosts.get_row("web2")]
+        assert "HELD: incident 4711: hold deploys (carol@ops since 11:58Z)" in row, row

@@ -113,6 +113,9 @@ def lock_cell(lock: LockInfo, now: datetime, compact: bool = False) -> str:
     when = parse_created(since)
     if when is not None:
         since = f"{when:%H:%M}Z" if (now - when).total_seconds() < 86400 else f"{when:%Y-%m-%d}"
+    if lock.operation == "lock":  # held by hand (`releasetui lock -m WHY`): why is what a person needs
+        held = f"HELD: {lock.message or 'manual lock'}"
+        return held if compact else f"{held} ({lock.who} since {since})"
     if compact:
         return f"{lock.who} {since}"
     return f"{lock.who} {lock.operation} since {since}"
