@@ -158,5 +158,7 @@ def merge(records_by_host: dict[str, Iterable[dict]]) -> list[HistoryEntry]:
                                                  f"since {lock.get('since')}", 200)
             elif isinstance(record.get("build"), str):
                 entry.details[host] = clean_line(record["build"], 20)
+            elif isinstance(record.get("command"), str):  # exec: what ran (its exit status is the outcome)
+                entry.details[host] = clean_line(record["command"], 120)
     epoch = datetime.min.replace(tzinfo=timezone.utc)
     return sorted(entries.values(), key=lambda e: e.when or epoch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def test_exec_on_three_hosts_groups_outputs_and_fails_when_one_fails(three_hosts
     doc = json.loads(p.cli("--headless", "exec", "--json", "--", "pwd").stdout)
     assert doc["ok"] and {h: v["output"] for h, v in doc["hosts"].items()} == \
         {h: f"{p.roots[h]}/current\n" for h in ("web1", "web2", "web3")}
+    listed = p.cli("--headless", "history").stdout.splitlines()
+    assert re.search(r"  exec +ok +pwd  on all 3 hosts  by ", listed[-1]), listed[-1]
     for host in ("web1", "web3"):
         record = p.history(host)[-2]
         assert record["event"] == "exec" and record["command"].startswith('echo "on $RELEASETUI_HOST"')
