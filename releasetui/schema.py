@@ -210,7 +210,8 @@ def json_schema() -> dict:
     """The JSON Schema (draft 2020-12) of ``hosts.yml``, for editors (yaml-language-server) and CI linters."""
     defs = {s.place: _object(s.keys) for s in SECTIONS if s.place != "top"}
     defs["hook"] = _object(section("hook").keys, required=("command",))
-    root = _object(section("top").keys, required=("project", "hosts"))
+    # Nothing is required here: a stage's file (hosts.production.yml) holds only what differs.
+    root = _object(section("top").keys)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
             "title": "releasetui hosts.yml", **root, "$defs": defs}
 

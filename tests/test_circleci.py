@@ -39,13 +39,19 @@ def test_test_job_runs_pytest_with_the_stack():
 def test_deploy_runs_releasetui_headless_on_master_after_the_tests():
     doc = load()
     deploy_steps = runs(doc["jobs"]["deploy"])
-    final = deploy_steps[-1]
+    staging, final = deploy_steps[-2:]
+    # Staging first, then production (which asks for --yes: confirm: true in its stage file).
+    assert shlex.split(staging["command"])[1:] == ["--headless", "deploy", "--stage", "staging"], staging
     argv = shlex.split(final["command"])
-    assert Path(argv[0]).name == "releasetui" and argv[1:] == ["--headless", "deploy"], final
-    # It runs where a hosts.yml is, so `releasetui` finds it as ./hosts.yml; that file must load.
+    assert Path(argv[0]).name == "releasetui" and argv[1:] == ["--headless", "deploy", "--stage", "production",
+                                                                "--yes"], final
+    # It runs where a hosts.yml is, so `releasetui` finds it as ./hosts.yml; both stages must load.
     workdir = final.get("working_directory", "~/project").replace("~/project", str(REPO))
-    config = load_config(Path(workdir) / "hosts.yml")
-    assert config.healthcheck is not None and "{build_id}" in str(config.healthcheck.expect)
+    for stage in ("staging", "production"):
+        config = load_config(Path(workdir) / "hosts.yml", stage)
+        assert config.healthcheck is not None and "{build_id}" in str(config.healthcheck.expect)
+    assert load_config(Path(workdir) / "hosts.yml", "production").confirm
+    assert {h.name for h in load_config(Path(workdir) / "hosts.yml", "staging").hosts} == {"staging1"}
 
     (workflow,) = doc["workflows"].values()
     jobs = {}
@@ -65,7 +71,7 @@ def test_ssh_secrets_come_from_project_settings_not_the_repo():
     assert 'echo "$KNOWN_HOSTS" >> ~/.ssh/known_hosts' in setup
     assert "$DEPLOY_SSH_KEY" in setup and "chmod 600 ~/.ssh/id_ed25519" in setup
     # The key lands where the example hosts.yml looks for it, and host keys are checked against that file.
-    example = load_config(REPO / "examples" / "flask-app" / "hosts.yml")
+    example = load_config(REPO / "examples" / "flask-app" / "hosts.yml", "production")
     host = example.hosts[0]
     assert str(host.key_file).endswith("/.ssh/id_ed25519")
     assert str(host.known_hosts).endswith("/.ssh/known_hosts")
