@@ -894,3 +894,12 @@ async def test_a_manual_lock_shows_why_deploys_are_held_in_the_hosts_table():
         hosts = main.query_one("#hosts", DataTable)
         row = [str(cell) for cell in hosts.get_row("web2")]
         assert "HELD: incident 4711: hold deploys (carol@ops since 11:58Z)" in row, row
+
+
+async def test_the_header_names_the_stage():
+    import dataclasses
+
+    app = make_app(config=dataclasses.replace(CONFIG, stage="production", stages=("staging", "production")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        assert app.sub_title.startswith("demo · stage production · ")
