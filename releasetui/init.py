@@ -34,10 +34,10 @@ from .config import (
     ROLE_NAME_PATTERN,
     ConfigError,
     _check_address,
-    _clip,
-    _listing,
-    _Reader,
-    _suggest,
+    Reader,
+    clip,
+    listing,
+    suggest,
     compose_yaml,
     load_config_text,
     read_config_text,
@@ -157,8 +157,8 @@ def choose_group(inventory: Inventory, ask: Optional[Callable[[str], str]]) -> O
     choices = group_choices(inventory)
     if not choices:
         return None
-    listing = _listing([f"{name} ({count} host{'s' if count != 1 else ''})" for name, count in choices.items()], 300)
-    what = f"the inventory's hosts are in {len(choices)} groups: {listing}"
+    groups = listing([f"{name} ({count} host{'s' if count != 1 else ''})" for name, count in choices.items()], 300)
+    what = f"the inventory's hosts are in {len(choices)} groups: {groups}"
     answer = ask(f"releasetui: {clean_line(what)}\nimport which group (`all`: every host)? ").strip() if ask else ""
     if answer:
         return answer  # an unknown name is refused with a suggestion by config_from_inventory
@@ -189,7 +189,7 @@ def output_path(given: Optional[str]) -> Path:
     if path.is_dir():
         path = path / DEFAULT_CONFIG_NAME
     if not path.parent.is_dir():
-        raise ConfigError(path, None, "--output", f"no such directory: {_clip(str(path.parent), 120)}")
+        raise ConfigError(path, None, "--output", f"no such directory: {clip(str(path.parent), 120)}")
     return path
 
 
@@ -249,7 +249,7 @@ def yaml_scalar(value: Any) -> str:
 
 def _comment(text: str, limit: int = 100) -> str:
     """Inventory text made safe for a comment: one line (a newline would end the comment), cut."""
-    return _clip(text, limit)
+    return clip(text, limit)
 
 
 # --- Ansible inventories ----------------------------------------------------------------------
@@ -343,10 +343,10 @@ def expand_hosts(pattern: str, path: Path, line: Optional[int]) -> list[str]:
             continue
         match = re.fullmatch(r"([0-9]+|[a-zA-Z]):([0-9]+|[a-zA-Z])(?::([0-9]+))?", part)
         if not match:
-            raise ConfigError(path, line, None, f"host range [{_clip(part, 40)}] is not [START:END] or [START:END:STEP]")
+            raise ConfigError(path, line, None, f"host range [{clip(part, 40)}] is not [START:END] or [START:END:STEP]")
         start, end, step = match.group(1), match.group(2), int(match.group(3) or 1)
         if step < 1 or start.isdigit() != end.isdigit():
-            raise ConfigError(path, line, None, f"host range [{_clip(part, 40)}] is not a range")
+            raise ConfigError(path, line, None, f"host range [{clip(part, 40)}] is not a range")
         if start.isdigit():
             width = len(start) if start.startswith("0") and len(start) > 1 else 0
             if int(end) < int(start):
@@ -389,7 +389,7 @@ def _parse_ini_inventory(text: str, path: Path) -> Inventory:
         if header:
             section, kind = header.group(1), header.group(2) or "hosts"
             if header.group(2) is not None and kind not in ("vars", "children"):
-                raise ConfigError(path, number, f"[{_clip(section, 40)}:{_clip(kind, 20)}]",
+                raise ConfigError(path, number, f"[{clip(section, 40)}:{clip(kind, 20)}]",
                                   "unknown section kind (expected :vars or :children)")
             inventory.group(section)
             continue
@@ -402,7 +402,7 @@ def _parse_ini_inventory(text: str, path: Path) -> Inventory:
             inventory.group(child)
         elif kind == "vars":
             if "=" not in line:
-                raise ConfigError(path, number, f"[{_clip(section, 40)}:vars]", f"expected name=value, got {show(line)}")
+                raise ConfigError(path, number, f"[{clip(section, 40)}:vars]", f"expected name=value, got {show(line)}")
             name, value = line.split("=", 1)
             inventory.group(section).vars[name.strip()] = (_ini_value(value), number)
         else:
@@ -429,7 +429,7 @@ def _parse_ini_inventory(text: str, path: Path) -> Inventory:
     return inventory
 
 
-def _python_value(reader: _Reader, node: yaml.Node, key: str) -> Any:
+def _python_value(reader: Reader, node: yaml.Node, key: str) -> Any:
     """A plain Python value from a (bounded) node: scalars, lists, mappings with text keys."""
     if isinstance(node, yaml.SequenceNode):
         return [_python_value(reader, item, key) for item in node.value]
@@ -440,7 +440,7 @@ def _python_value(reader: _Reader, node: yaml.Node, key: str) -> Any:
 
 def _parse_yaml_inventory(text: str, path: Path) -> Inventory:
     inventory = Inventory(path)
-    reader = _Reader(path)
+    reader = Reader(path)
     root = compose_yaml(text, path)
     if root is None:
         raise ConfigError(path, None, None, "the inventory is empty")
@@ -529,7 +529,7 @@ def _value_text(name: str, value: Any) -> str:
     if _SECRET.search(name):
         return "<hidden>"
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return _clip(text, 60)
+    return clip(text, 60)
 
 
 def config_from_inventory(inventory: Inventory, group: Optional[str], project: str) -> tuple[str, str, list[str]]:
@@ -537,8 +537,8 @@ def config_from_inventory(inventory: Inventory, group: Optional[str], project: s
     path = inventory.path
     if group is not None and group not in inventory.groups:
         names = [g for g in inventory.groups if g != "all"]
-        raise ConfigError(path, None, "--group", f"no group {show(group)} in the inventory{_suggest(group, names)} "
-                                                 f"(groups: {_listing(names)})")
+        raise ConfigError(path, None, "--group", f"no group {show(group)} in the inventory{suggest(group, names)} "
+                                                 f"(groups: {listing(names)})")
     selected_groups = _descendants(inventory, group or "all")
     members: dict[str, set[str]] = {}  # host -> the groups it is in (directly or through children)
     for name in _descendants(inventory, "all"):
@@ -593,7 +593,7 @@ def config_from_inventory(inventory: Inventory, group: Optional[str], project: s
     python, ssh = _lift_common(hosts)
     text = render(project, python=python, ssh=ssh,
                   roles_and_hosts=_roles_and_hosts(inventory, group, hosts, [role_names[g] for g in role_groups], unmapped))
-    source = f"{_clip(str(path), 80)}" + (f" (group {group})" if group else "")
+    source = f"{clip(str(path), 80)}" + (f" (group {group})" if group else "")
     lines = [f"{_comment(str(path), 80)}: not mapped (no releasetui equivalent): {_comment(var, 40)}={_comment(value, 60)}"
              f" on {_host_list(names, len(hosts))}" for (var, value), names in unmapped.items()]
     summary = f"{len(hosts)} host(s) and {len(role_groups)} role(s) from {source}"
@@ -603,7 +603,7 @@ def config_from_inventory(inventory: Inventory, group: Optional[str], project: s
 def _host_list(names: list[str], total: int) -> str:
     if len(names) == total and total > 1:
         return f"all {total} hosts"
-    return _listing(names, 120)
+    return listing(names, 120)
 
 
 def _unique_names(names: list[str], pattern: re.Pattern) -> dict[str, str]:

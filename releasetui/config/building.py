@@ -1,0 +1,619 @@
+"""Building a :class:`~releasetui.config.model.Config` from ``hosts.yml`` (and a stage's file merged over it):
+reading the file, then one :class:`_Builder` pass that checks every section and resolves each host's settings
+(host > its roles > the top level > the default), recording where each came from."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import yaml
+
+from .. import shipping
+from ..secrets import NAME_PATTERN as SECRET_NAME_PATTERN, EnvSpec
+from ..stages import STAGE_ENV_VAR, STAGE_NAME_PATTERN, declared_stages, mark_source, merge_nodes, stage_path
+from .errors import ConfigError, listing, show, suggest
+from .model import Config, HOOK_NAMES, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE, HOST_NAME_PATTERN, HealthCheck, Hook, HostConfig, JumpHost, MAX_CONFIG_BYTES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, Rollout, Shared, TRANSPORTS, _RESERVED_IN_BUILD
+from .yaml_reader import compose_yaml
+from .validation import ENV_KEYS, HEALTH_KEYS, HOOK_KEYS, HOST_KEYS, JUMP_KEYS, ROLE_KEYS, ROLLOUT_KEYS, Reader, SETTING_KEYS, SHARED_KEYS, SSH_KEYS, TOP_KEYS, _DEFAULTS, _check_address, _check_command, _check_port, _check_root, _check_user, _join, _kind, _local_path
+
+
+def read_config_text(path: Union[str, Path]) -> str:
+    """The text of the file at ``path``, refusing what is not a config: too large, not UTF-8, unreadable.
+
+    Reads at most one byte past the limit, so ``--config /dev/zero`` ends at once.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(path, None, None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, None, "is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(path, None, None, f"larger than {MAX_CONFIG_BYTES // 1024} kB: not a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(path, line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
+
+def load_config(path: Union[str, Path], stage: Optional[str] = None) -> Config:
+    """Read, parse and validate the config at ``path`` (with ``hosts.STAGE.yml`` merged over it when ``stage``
+    is given); raise :class:`ConfigError` on any mistake."""
+    path = Path(path)
+    config = _load(path, stage)
+    if stage is not None:
+        _check_stage_roots(config)
+    return config
+
+
+def _load(path: Path, stage: Optional[str]) -> Config:
+    root_node = compose_yaml(read_config_text(path), path)
+    if root_node is None:
+        raise ConfigError(path, None, None, "the file is empty (`releasetui init` writes a starter)")
+    if stage is not None:
+        root_node = _with_stage(root_node, path, stage)
+    return _Builder(Reader(path), path, stage).build(root_node)
+
+
+def _with_stage(root_node: yaml.Node, path: Path, stage: str) -> yaml.Node:
+    """The main file's nodes with the stage file's merged over them."""
+    if not STAGE_NAME_PATTERN.fullmatch(stage):
+        raise ConfigError(path, None, "--stage", f"{show(stage)} is not a stage name (letters, digits, '_' and '-')")
+    declared = declared_stages(root_node)
+    known = f"stages: {listing(declared)}" if declared else "this file declares no stages:"
+    if declared and stage not in declared:
+        raise ConfigError(path, None, "--stage", f"no stage named {show(stage)}{suggest(stage, declared)} ({known})")
+    overlay_path = stage_path(path, stage)
+    if not overlay_path.is_file():
+        raise ConfigError(overlay_path, None, "--stage", f"stage {stage}'s file is missing ({known})")
+    overlay = compose_yaml(read_config_text(overlay_path), overlay_path)
+    if overlay is None:
+        return root_node
+    mark_source(overlay, overlay_path)
+    return merge_nodes(root_node, overlay)
+
+
+def _host_place(host: HostConfig) -> tuple:
+    return ("local",) if host.transport == "local" else (host.address, host.port or 22)
+
+
+def _check_stage_roots(config: Config) -> None:
+    """Two stages never share a root on one machine (they would share its lock, builds and history)."""
+    mine = {(_host_place(h), h.root): h for h in config.hosts}
+    for other in config.stages:
+        if other == config.stage or not stage_path(config.path, other).is_file():
+            continue
+        for host in _load(config.path, other).hosts:
+            clash = mine.get((_host_place(host), host.root))
+            if clash is not None:
+                where = "this machine" if clash.transport == "local" else clash.address
+                raise ConfigError(stage_path(config.path, config.stage or ""), None, f"hosts.{clash.name}.root",
+                                  f"{clash.root} on {where} is also stage {other}'s (host {host.name}): each stage "
+                                  "needs roots of its own, or the two would share one lock and one set of builds")
+
+
+def load_config_text(text: str, path: Union[str, Path]) -> Config:
+    """Validate ``text`` as the config file at ``path`` (local paths in it are relative to ``path``'s folder)."""
+    path = Path(path)
+    root_node = compose_yaml(text, path)
+    if root_node is None:
+        raise ConfigError(path, None, None, "the file is empty (`releasetui init` writes a starter)")
+    return _Builder(Reader(path), path).build(root_node)
+
+
+class _Builder:
+    """Builds a :class:`Config` from the top node: one instance per load."""
+
+    def __init__(self, reader: Reader, path: Path, stage: Optional[str] = None):
+        self.r = reader
+        self.path = path
+        self.stage = stage
+        self.base = path.resolve().parent
+        self.once_hosts: list[tuple[Hook, yaml.Node, str]] = []  # once-hooks naming a host, checked at the end
+
+    def build(self, root_node: yaml.Node) -> Config:
+        """The whole config, validated."""
+        r = self.r
+        if not isinstance(root_node, yaml.MappingNode):
+            hint = " (missing space after ':'?)" if isinstance(root_node, yaml.ScalarNode) and ":" in str(root_node.value) else ""
+            raise r.error(root_node, None, f"the file must be a mapping of key: value, not {_kind(root_node)}{hint}")
+        top = r.mapping(root_node, "")
+        r.check_keys(top, TOP_KEYS, "", "the top level")
+
+        def get(name: str) -> Optional[yaml.Node]:
+            pair = top.get(name)
+            return pair[1] if pair else None
+
+        def given(name: str) -> bool:  # present and not null
+            return not r.is_null(get(name))
+
+        stage_fields = self.stage_settings(get)  # first: without its stage, this file may lack hosts
+        if "project" not in top:
+            raise ConfigError(self.path, None, "project", "is required (the name of the app)")
+        project = r.text(get("project"), "project",
+                         lambda v: None if PROJECT_NAME_PATTERN.fullmatch(v) else "letters, digits, '.', '_' and '-' only")
+        source = _local_path(self.base, r.text(get("source"), "source")) if given("source") else self.base
+        requirements = "requirements.txt"
+        if given("requirements"):
+            requirements = r.text(get("requirements"), "requirements",
+                                  lambda v: "must be a path inside source" if v.startswith("/") or ".." in v.split("/") else None)
+        excludes_file = None
+        if given("excludes_file"):
+            # Its existence is checked by deploy, the only operation that reads it.
+            excludes_file = _local_path(self.base, r.text(get("excludes_file"), "excludes_file"))
+        include = self.include(get("include")) if given("include") else ()
+        pip_args = r.string_list(get("pip_args"), "pip_args")
+        keep_builds = 5
+        if given("keep_builds"):
+            keep_builds = r.integer(get("keep_builds"), "keep_builds",
+                                    lambda v: None if v >= MIN_KEEP_BUILDS else
+                                    f"must be at least {MIN_KEEP_BUILDS} (the live build and one to roll back to)")
+        top_settings = self.settings(top, "", "top")
+        ssh_defaults: dict[str, Any] = {}
+        default_jump: Optional[JumpHost] = None
+        if given("ssh"):
+            ssh_items = r.mapping(get("ssh"), "ssh")
+            r.check_keys(ssh_items, SSH_KEYS, "ssh", "ssh:")
+            ssh_defaults = self.ssh_settings(ssh_items, "ssh")
+            if "jump" in ssh_items and not r.is_null(ssh_items["jump"][1]):
+                default_jump = self.jump(ssh_items["jump"][1], "ssh.jump")
+
+        role_names, role_settings = self.roles(get("roles"))
+        hosts = self.hosts(get("hosts"), top.get("hosts"), ssh_defaults, default_jump, top_settings,
+                           role_names, role_settings)
+        host_names = [h.name for h in hosts]
+        self.check_once_hosts(hosts)
+
+        shared = self.shared(get("shared")) if given("shared") else Shared()
+        local_hooks = tuple(hook for name in HOOK_NAMES_LOCAL for hook in top_settings.get("hooks", {}).get(name, ()))
+        config = Config(
+            path=self.path, project=project, source=source, requirements=requirements,
+            python=top_settings.get("python", _DEFAULTS["python"]), keep_builds=keep_builds, hosts=tuple(hosts),
+            excludes_file=excludes_file, include=include, pip_args=pip_args, restart=top_settings.get("restart"),
+            logs=top_settings.get("logs", ()), healthcheck=top_settings.get("healthcheck"),
+            roles=tuple(role_names), hooks=local_hooks,
+            shared=shared,
+            env=self.env(get("env"), shared) if given("env") else None,
+            rollout=self.rollout(get("rollout"), host_names) if given("rollout") else None,
+            parallel=r.integer(get("parallel"), "parallel",
+                               lambda v: None if 1 <= v <= 1000 else f"must be between 1 and 1000, got {v}")
+            if given("parallel") else 25,
+            lock_wait=r.number(get("lock_wait"), "lock_wait", 0, 86400, low_inclusive=True) if given("lock_wait") else 0.0,
+            connect_timeout=r.number(get("connect_timeout"), "connect_timeout", 0, 600) if given("connect_timeout") else 15.0,
+            script_timeout=r.number(get("script_timeout"), "script_timeout", 0, 86400) if given("script_timeout") else 120.0,
+            install_timeout=r.number(get("install_timeout"), "install_timeout", 0, 86400)
+            if given("install_timeout") else 1800.0,
+            require_clean=r.boolean(get("require_clean"), "require_clean") if given("require_clean") else False,
+            restart_timeout=top_settings.get("restart_timeout", _DEFAULTS["restart_timeout"]),
+            **stage_fields,
+        )
+        return config
+
+    def stage_settings(self, get: Callable[[str], Optional[yaml.Node]]) -> dict[str, Any]:
+        """``stages``, ``require_stage`` and ``confirm``, checked against the stage asked for."""
+        r = self.r
+        stages_node, require_node = get("stages"), get("require_stage")
+        stages = tuple(r.string_list(stages_node, "stages")) if not r.is_null(stages_node) else ()
+        for name in stages:
+            if not STAGE_NAME_PATTERN.fullmatch(name):
+                raise r.error(stages_node, "stages", f"{show(name)} is not a stage name (letters, digits, '_', '-')")
+        require = r.boolean(require_node, "require_stage") if not r.is_null(require_node) else False
+        if require and self.stage is None:
+            listed = f" (stages: {listing(stages)})" if stages else ""
+            raise r.error(require_node, "require_stage", f"is true: name a stage with --stage NAME or "
+                                                         f"${STAGE_ENV_VAR}{listed}")
+        confirm = r.boolean(get("confirm"), "confirm") if not r.is_null(get("confirm")) else False
+        return {"stage": self.stage, "stages": stages, "require_stage": require, "confirm": confirm}
+
+    # -- per-level settings: top, roles.NAME, hosts.NAME --
+
+    def settings(self, items: dict, where: str, level: str) -> dict[str, Any]:
+        """The settings (root, python, restart, ...) that ``items`` sets; absent keys are absent from the result.
+
+        ``restart``, ``healthcheck`` and ``logs`` may be null: that SETS them
+        to none (a role with ``healthcheck: null`` turns the check off).
+        ``hooks`` maps each hook name it sets to its hooks.
+        """
+        r = self.r
+        result: dict[str, Any] = {}
+        for key in SETTING_KEYS:
+            if key not in items:
+                continue
+            node, full = items[key][1], _join(where, key)
+            if key == "root":
+                result[key] = posixpath.normpath(r.text(node, full, _check_root))
+            elif key == "python":
+                result[key] = r.text(node, full, lambda v: None if v.strip() and v.isprintable() else
+                                     "must name an interpreter on the host, e.g. python3")
+            elif key == "restart":
+                result[key] = None if r.is_null(node) else r.text(node, full, _check_command)
+            elif key == "restart_timeout":
+                result[key] = r.number(node, full, 0, 86400)
+            elif key == "healthcheck":
+                result[key] = None if r.is_null(node) else self.healthcheck(node, full)
+            elif key == "logs":
+                result[key] = r.string_list(node, full)
+            elif key == "hooks":
+                result[key] = self.hooks(node, full, level)
+        return result
+
+    def healthcheck(self, node: yaml.Node, where: str) -> HealthCheck:
+        """A ``healthcheck:`` mapping."""
+        r = self.r
+        items = r.mapping(node, where)
+        r.check_keys(items, HEALTH_KEYS, where, "healthcheck:")
+        url = command = None
+        if "url" in items:
+            url = r.text(items["url"][1], f"{where}.url",
+                         lambda v: None if v.startswith(("http://", "https://")) and v.isprintable()
+                         else "must start with http:// or https://")
+        if "command" in items:
+            command = r.text(items["command"][1], f"{where}.command", _check_command)
+        if (url is None) == (command is None):
+            raise r.error(node, where, "give exactly one of 'url' or 'command'")
+        expect = None
+        if "expect" in items and not r.is_null(items["expect"][1]):
+            expect = r.value(items["expect"][1], f"{where}.expect")
+            if isinstance(expect, bool) or not isinstance(expect, (str, int)):
+                raise r.error(items["expect"][1], f"{where}.expect", "expected a status code or text the body must contain")
+        timeout = r.number(items["timeout"][1], f"{where}.timeout", 0, 3600) if "timeout" in items else 30.0
+        interval = r.number(items["interval"][1], f"{where}.interval", 0, 60) if "interval" in items else 0.5
+        return HealthCheck(url=url, command=command, expect=expect, timeout=timeout, interval=interval)
+
+    def hooks(self, node: yaml.Node, where: str, level: str) -> dict[str, tuple[Hook, ...]]:
+        """A ``hooks:`` mapping: hook name -> its hooks (an empty tuple when set to ``[]`` or null)."""
+        r = self.r
+        if r.is_null(node):
+            return {}
+        items = r.mapping(node, where)
+        allowed = HOOK_NAMES if level == "top" else HOOK_NAMES_REMOTE
+        for name, (key_node, _) in items.items():
+            if name in HOOK_NAMES_LOCAL and level != "top":
+                raise r.error(key_node, _join(where, name), "local hooks run on this machine, once per operation: "
+                                                            "set them in the top-level hooks: only")
+        r.check_keys(items, allowed, where, "hooks:")
+        result = {}
+        for name, (_, value_node) in items.items():
+            full = _join(where, name)
+            if r.is_null(value_node):
+                result[name] = ()
+            elif isinstance(value_node, yaml.SequenceNode):
+                result[name] = tuple(self.hook(name, item, f"{full}[{i}]") for i, item in enumerate(value_node.value))
+            else:
+                result[name] = (self.hook(name, value_node, full),)
+        return result
+
+    def hook(self, name: str, node: yaml.Node, where: str) -> Hook:
+        """One hook: a command string, or ``{command, timeout, once, host}``."""
+        r = self.r
+        if isinstance(node, yaml.ScalarNode):
+            return Hook(name=name, command=r.text(node, where, _check_command))
+        if not isinstance(node, yaml.MappingNode):
+            raise r.error(node, where, "expected a command, or a mapping {command, timeout, once, host}")
+        items = r.mapping(node, where)
+        r.check_keys(items, HOOK_KEYS, where, "a hook")
+        if "command" not in items:
+            raise r.error(node, f"{where}.command", "is required")
+        command = r.text(items["command"][1], f"{where}.command", _check_command)
+        timeout = r.number(items["timeout"][1], f"{where}.timeout", 0, 86400) if "timeout" in items else 300.0
+        once = False
+        if "once" in items:
+            if name != "before_activate":
+                raise r.error(items["once"][0], f"{where}.once", "only before_activate hooks can run once")
+            once = r.boolean(items["once"][1], f"{where}.once")
+        host = None
+        if "host" in items:
+            if name != "before_activate" or not once:
+                raise r.error(items["host"][0], f"{where}.host", "picks the host of a before_activate hook with "
+                                                                 "once: true (add once: true)")
+            host = r.text(items["host"][1], f"{where}.host")
+        hook = Hook(name=name, command=command, timeout=timeout, once=once, host=host)
+        if host is not None:
+            self.once_hosts.append((hook, items["host"][1], f"{where}.host"))
+        return hook
+
+    def check_once_hosts(self, hosts: list[HostConfig]) -> None:
+        """A once-hook's ``host:`` must be a configured host that gets that hook."""
+        by_name = {h.name: h for h in hosts}
+        for hook, node, where in self.once_hosts:
+            chosen = by_name.get(hook.host)
+            if chosen is None:
+                raise self.r.error(node, where, f"no host named {show(hook.host)}{suggest(hook.host, by_name)}")
+            if hook not in chosen.hooks:
+                raise self.r.error(node, where, f"{hook.host} does not run this hook (its roles or its own hooks: "
+                                                "replace it)")
+
+    # -- ssh, jump hosts, roles, hosts --
+
+    def ssh_settings(self, items: dict, where: str) -> dict[str, Any]:
+        """user, port, key_file, known_hosts as given in ``items``."""
+        r = self.r
+        settings: dict[str, Any] = {}
+        if "user" in items and not r.is_null(items["user"][1]):
+            settings["user"] = r.text(items["user"][1], f"{where}.user", _check_user)
+        if "port" in items and not r.is_null(items["port"][1]):
+            settings["port"] = r.integer(items["port"][1], f"{where}.port", _check_port)
+        for key in ("key_file", "known_hosts"):
+            if key in items and not r.is_null(items[key][1]):
+                settings[key] = _local_path(self.base, r.text(items[key][1], f"{where}.{key}"))
+        return settings
+
+    def jump(self, node: yaml.Node, where: str) -> JumpHost:
+        """A jump host: ``"[user@]host[:port]"`` or a mapping of address, user, port, key_file, known_hosts."""
+        r = self.r
+        if isinstance(node, yaml.ScalarNode):
+            value = r.text(node, where)
+            match = re.fullmatch(r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@\s\[\]]+)(?::(?P<port>[0-9]{1,5}))?",
+                                 value)
+            if not match:
+                raise r.error(node, where, f"expected [user@]host[:port], got {show(value)}")
+            user, address, port = match.group("user"), match.group("host").strip("[]"), match.group("port")
+            if user is not None and _check_user(user):
+                raise r.error(node, where, f"not a valid user name: {show(user)}")
+            if _check_address(address):
+                raise r.error(node, where, f"not a host name or IP address: {show(address)}")
+            if port is not None and _check_port(int(port)):
+                raise r.error(node, where, _check_port(int(port)))
+            return JumpHost(address=address, user=user, port=int(port) if port else None)
+        items = r.mapping(node, where)
+        r.check_keys(items, JUMP_KEYS, where, "jump:")
+        if "address" not in items:
+            raise r.error(node, f"{where}.address", "is required")
+        address = r.text(items["address"][1], f"{where}.address", _check_address)
+        return JumpHost(address=address, **self.ssh_settings(items, where))
+
+    def roles(self, node: Optional[yaml.Node]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        """The ``roles:`` mapping: names in file order, and the settings each sets."""
+        r = self.r
+        if r.is_null(node):
+            return [], {}
+        items = r.mapping(node, "roles")
+        names, settings = [], {}
+        for name, (key_node, value_node) in items.items():
+            where = _join("roles", name)
+            if not ROLE_NAME_PATTERN.fullmatch(name):
+                raise r.error(key_node, where, "role names may use letters, digits, '.', '_' and '-' only")
+            role_items = {} if r.is_null(value_node) else r.mapping(value_node, where)
+            r.check_keys(role_items, ROLE_KEYS, where, "roles.NAME")
+            names.append(name)
+            settings[name] = self.settings(role_items, where, "role")
+        return names, settings
+
+    def hosts(self, node: Optional[yaml.Node], pair: Optional[tuple], ssh_defaults: dict, default_jump: Optional[JumpHost],
+              top_settings: dict, role_names: list[str], role_settings: dict) -> list[HostConfig]:
+        """Every host, with its settings resolved over its roles and the top level."""
+        r = self.r
+        if node is None:
+            raise ConfigError(self.path, None, "hosts", "is required (name: {address: ...} for each host)")
+        if r.is_null(node):
+            raise r.error(pair[0], "hosts", "needs at least one host")
+        host_items = r.mapping(node, "hosts")
+        if not host_items:
+            raise r.error(node, "hosts", "needs at least one host")
+        hosts = []
+        for name, (key_node, value_node) in host_items.items():
+            where = _join("hosts", name)
+            if not HOST_NAME_PATTERN.fullmatch(name):
+                raise r.error(key_node, where, "host names may use letters, digits, '.', '_' and '-' only")
+            items = {} if r.is_null(value_node) else r.mapping(value_node, where)
+            r.check_keys(items, HOST_KEYS, where, "hosts.NAME")
+            ssh = dict(ssh_defaults)
+            ssh.update(self.ssh_settings(items, where))
+            transport = "ssh"
+            if "transport" in items:
+                transport = r.text(items["transport"][1], f"{where}.transport",
+                                   lambda v: None if v in TRANSPORTS else f"must be one of: {', '.join(TRANSPORTS)}")
+            address = None
+            if "address" in items and not r.is_null(items["address"][1]):
+                address = r.text(items["address"][1], f"{where}.address", _check_address)
+            if transport == "ssh" and not address:
+                raise r.error(key_node, f"{where}.address", "is required for an ssh host")
+            jump = default_jump if transport == "ssh" else None
+            if "jump" in items:
+                if transport != "ssh" and not r.is_null(items["jump"][1]):
+                    raise r.error(items["jump"][0], f"{where}.jump", "a local host is not reached over SSH")
+                jump = None if r.is_null(items["jump"][1]) else self.jump(items["jump"][1], f"{where}.jump")
+            roles = self.host_roles(items, where, role_names)
+            own = self.settings(items, where, "host")
+            resolved = self.resolve(name, key_node, where, own, roles, role_settings, top_settings)
+            if resolved.get("root") is None:
+                raise r.error(key_node, f"{where}.root", "no project root: set 'root' at the top, on a role or on this host")
+            hosts.append(HostConfig(name=name, transport=transport, address=address, roles=roles, jump=jump,
+                                    **ssh, **resolved))
+        return hosts
+
+    def host_roles(self, items: dict, where: str, role_names: list[str]) -> tuple[str, ...]:
+        """A host's ``roles:``: a list (or one name) of roles defined under the top-level ``roles:``."""
+        r = self.r
+        if "roles" not in items or r.is_null(items["roles"][1]):
+            return ()
+        node = items["roles"][1]
+        members = [node] if isinstance(node, yaml.ScalarNode) else None
+        if members is None:
+            if not isinstance(node, yaml.SequenceNode):
+                raise r.error(node, f"{where}.roles", f"expected a list of role names, e.g. [web], not {_kind(node)}")
+            members = node.value
+        roles: list[str] = []
+        for i, member in enumerate(members):
+            key = f"{where}.roles" if member is node else f"{where}.roles[{i}]"
+            role = r.text(member, key)
+            if role not in role_names:
+                known = f"defined: {listing(role_names)}" if role_names else "there is no roles: section"
+                raise r.error(member, key, f"no role {show(role)} under roles:{suggest(role, role_names)} ({known}; a "
+                                           "role used only as a label needs an empty entry, e.g. roles: {web: {}})")
+            if role in roles:
+                raise r.error(member, key, f"role {show(role)} is listed twice")
+            roles.append(role)
+        return tuple(roles)
+
+    def resolve(self, name: str, key_node: yaml.Node, where: str, own: dict, roles: tuple[str, ...],
+                role_settings: dict, top_settings: dict) -> dict[str, Any]:
+        """Each setting for one host: the host's own, else its roles' (which must agree), else the top level's."""
+        resolved: dict[str, Any] = {}
+
+        origins: dict[str, str] = {}
+
+        def pick(key: str, values: dict, role_values: list[tuple[str, Any]], top_values: dict, default: Any,
+                 key_path: str) -> Any:
+            if key in values:
+                origins[key] = where
+                return values[key]
+            if role_values:
+                first_role, first = role_values[0]
+                for other_role, other in role_values[1:]:
+                    if other != first:
+                        raise self.r.error(key_node, key_path, f"its roles {first_role!r} and {other_role!r} set "
+                                                               "different values: set it on the host")
+                origins[key] = f"roles.{first_role}"
+                return first
+            origins[key] = "top level" if key in top_values else "default"
+            return top_values.get(key, default)
+
+        for key in SETTING_KEYS:
+            if key == "hooks":
+                continue
+            role_values = [(role, role_settings[role][key]) for role in roles if key in role_settings[role]]
+            resolved[key] = pick(key, own, role_values, top_settings, _DEFAULTS.get(key), _join(where, key))
+        own_hooks, top_hooks = own.get("hooks", {}), top_settings.get("hooks", {})
+        hooks: list[Hook] = []
+        for hook_name in HOOK_NAMES_REMOTE:
+            role_values = [(role, role_settings[role]["hooks"][hook_name]) for role in roles
+                           if hook_name in role_settings[role].get("hooks", {})]
+            hooks.extend(pick(hook_name, own_hooks, role_values, top_hooks, (), f"{where}.hooks.{hook_name}"))
+        resolved["hooks"] = tuple(hooks)
+        resolved["origins"] = tuple(sorted(origins.items()))
+        return resolved
+
+    # -- include, shared, rollout --
+
+    def include(self, node: yaml.Node) -> tuple[str, ...]:
+        """``include: [.env.example, certs/*.pem]``: paths or globs relative to source (:mod:`releasetui.shipping`)."""
+        r = self.r
+        if not isinstance(node, yaml.SequenceNode):
+            raise r.error(node, "include", f"expected a list of paths or globs relative to source, e.g. "
+                                           f"[.env.example], not {_kind(node)}")
+        patterns = []
+        for i, item in enumerate(node.value):
+            value = r.text(item, f"include[{i}]", shipping.pattern_problem)
+            patterns.append(value[2:] if value.startswith("./") else value)
+        return tuple(patterns)
+
+    def shared(self, node: yaml.Node) -> Shared:
+        """``shared: {files, dirs}``: relative paths, each unique and none inside another."""
+        r = self.r
+        items = r.mapping(node, "shared")
+        r.check_keys(items, SHARED_KEYS, "shared", "shared:")
+        seen: dict[str, str] = {}
+        lists: dict[str, list[str]] = {"files": [], "dirs": []}
+        for kind in SHARED_KEYS:
+            if kind not in items or r.is_null(items[kind][1]):
+                continue
+            list_node = items[kind][1]
+            if not isinstance(list_node, yaml.SequenceNode):
+                raise r.error(list_node, f"shared.{kind}", f"expected a list of paths, e.g. [.env], not {_kind(list_node)}")
+            for i, item in enumerate(list_node.value):
+                key = f"shared.{kind}[{i}]"
+                value = r.text(item, key)
+                normal = posixpath.normpath(value) if value else value
+                if not value or normal == "." or value.startswith("/") or ".." in value.split("/"):
+                    raise r.error(item, key, f"must be a path inside the build, without a leading '/' or '..', got "
+                                             f"{show(value)}")
+                if not value.isprintable():
+                    raise r.error(item, key, "must not contain control characters")
+                if normal.split("/")[0] in _RESERVED_IN_BUILD:
+                    raise r.error(item, key, f"{show(normal)} is releasetui's own file in each build")
+                for other, other_kind in seen.items():
+                    if other == normal:
+                        raise r.error(item, key, f"{show(normal)} is listed twice (also in shared.{other_kind})"
+                                      if other_kind != kind else f"{show(normal)} is listed twice")
+                    if normal.startswith(other + "/") or other.startswith(normal + "/"):
+                        raise r.error(item, key, f"{show(normal)} overlaps {show(other)} in shared.{other_kind}")
+                seen[normal] = kind
+                lists[kind].append(normal)
+        return Shared(files=tuple(lists["files"]), dirs=tuple(lists["dirs"]))
+
+    def env(self, node: yaml.Node, shared: Shared) -> EnvSpec:
+        """``env: {file, clear, secret, secrets_command}``: the app's environment file (:mod:`releasetui.secrets`)."""
+        r = self.r
+        items = r.mapping(node, "env")
+        r.check_keys(items, ENV_KEYS, "env", "env:")
+        path = ".env"
+        if "file" in items and not r.is_null(items["file"][1]):
+            path = r.text(items["file"][1], "env.file")
+            normal = posixpath.normpath(path)
+            if path.startswith("/") or ".." in path.split("/") or normal == "." or not path.isprintable():
+                raise r.error(items["file"][1], "env.file", f"must be a path inside the build, got {show(path)}")
+            if normal.split("/")[0] in _RESERVED_IN_BUILD:
+                raise r.error(items["file"][1], "env.file", f"{show(normal)} is releasetui's own file in each build")
+            path = normal
+        if path in shared.files or any(path == d or path.startswith(d + "/") for d in shared.dirs):
+            raise r.error(node, "env", f"{show(path)} is also under shared: one file cannot be both (drop it from "
+                                       "shared.files: env: writes it on every host)")
+        clear: list[tuple[str, str]] = []
+        if "clear" in items and not r.is_null(items["clear"][1]):
+            for name, (key_node, value_node) in r.mapping(items["clear"][1], "env.clear").items():
+                if not SECRET_NAME_PATTERN.fullmatch(name):
+                    raise r.error(key_node, f"env.clear.{name}", "not a variable name (letters, digits, '_')")
+                value = r.value(value_node, f"env.clear.{name}")
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
+                if value is None or not isinstance(value, (str, int, float)):
+                    raise r.error(value_node, f"env.clear.{name}", "expected a single text or number value")
+                clear.append((name, str(value)))
+        secret = r.string_list(items["secret"][1], "env.secret") if "secret" in items else ()
+        for i, name in enumerate(secret):
+            if not SECRET_NAME_PATTERN.fullmatch(name):
+                raise r.error(items["secret"][1], f"env.secret[{i}]", f"{show(name)} is not a variable name")
+            if name in dict(clear):
+                raise r.error(items["secret"][1], f"env.secret[{i}]", f"{name} is also under env.clear")
+        command = None
+        if "secrets_command" in items and not r.is_null(items["secrets_command"][1]):
+            command = r.text(items["secrets_command"][1], "env.secrets_command", _check_command)
+        return EnvSpec(file=path, clear=tuple(clear), secret=tuple(secret), secrets_command=command)
+
+    def canary(self, node: yaml.Node, host_names: list[str]) -> Union[int, tuple[str, ...]]:
+        """``rollout.canary``: a count or host names, checked by the rule ``--canary`` obeys too."""
+        from ..rules import canary_problem  # rules imports this module: only at call time
+        r = self.r
+        if isinstance(node, yaml.SequenceNode):
+            names = tuple(r.text(item, f"rollout.canary[{i}]") for i, item in enumerate(node.value))
+            canary: Union[int, tuple[str, ...]] = names
+        else:
+            canary = r.integer(node, "rollout.canary")
+        problem = canary_problem(canary, host_names, where="configured")
+        if problem is None:
+            return canary if canary != () else 0
+        if problem.index is None:
+            raise r.error(node, "rollout.canary", problem.reason)
+        suggestion = suggest(problem.unknown, host_names) if problem.unknown else ""
+        raise r.error(node.value[problem.index], f"rollout.canary[{problem.index}]", problem.reason + suggestion)
+
+    def rollout(self, node: yaml.Node, host_names: list[str]) -> Rollout:
+        """``rollout: {canary, batch, pause}``."""
+        r = self.r
+        items = r.mapping(node, "rollout")
+        r.check_keys(items, ROLLOUT_KEYS, "rollout", "rollout:")
+        canary: Union[int, tuple[str, ...]] = 0
+        if "canary" in items and not r.is_null(items["canary"][1]):
+            canary = self.canary(items["canary"][1], host_names)
+        batch: Union[int, str, None] = None
+        if "batch" in items and not r.is_null(items["batch"][1]):
+            batch_node = items["batch"][1]
+            value = r.value(batch_node, "rollout.batch")
+            if isinstance(value, str):
+                match = re.fullmatch(r"\s*([0-9]{1,3})\s*%\s*", value)
+                if not match or not 1 <= int(match.group(1)) <= 100:
+                    raise r.error(batch_node, "rollout.batch", f"expected a number of hosts or a percentage from 1% to "
+                                                               f"100%, got {show(value)}")
+                batch = f"{int(match.group(1))}%"
+            else:
+                batch = r.integer(batch_node, "rollout.batch", lambda v: None if v >= 1 else "must be at least 1 host")
+        pause = r.number(items["pause"][1], "rollout.pause", 0, 3600, low_inclusive=True) if "pause" in items else 0.0
+        return Rollout(canary=canary, batch=batch, pause=pause)
