@@ -139,7 +139,7 @@ class FakeCore:
         self.report = report
         self.calls = calls if calls is not None else []
 
-    def interrupt(self) -> int:
+    def interrupt(self, by: str = "Ctrl-C") -> int:
         return 1
 
     def _done(self, name: str, hosts, current: Optional[str] = None, build_id: Optional[str] = None):
@@ -293,8 +293,8 @@ def gated(gates: Gates) -> Callable:
                                       python_version="3.11")
                     for h in hosts}
 
-        def interrupt(self) -> int:
-            return self.interrupts.press()
+        def interrupt(self, by: str = "Ctrl-C") -> int:
+            return self.interrupts.press(by)
 
         def deploy(self, hosts, *args, **kwargs):
             gates.interrupts = self.interrupts

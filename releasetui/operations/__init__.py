@@ -23,7 +23,8 @@ from ..diffing import DiffReport
 from . import diff as diffing_ops
 from . import maintenance, reading
 from .context import OperationContext, Reporter
-from .deploy import Deploy, RolloutChoice
+from .deploy import Deploy
+from .waves import RolloutChoice
 from .maintenance import check_keep, prune_plans
 from .rollback import Rollback
 from .source import (OperationError, SourceInfo, deployer_identity, inspect_source, new_build_id, pid_alive,

@@ -16,7 +16,6 @@ import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -31,78 +30,13 @@ from ..secrets import EnvFile, SecretError, resolve as resolve_env
 from ..shipping import held_back_line
 from ..text import clean_line
 from .activation import Activation, HostActivation, outcome_of, outside_ending
+from .outcomes import describe_abort, refusal_outcomes
+from .waves import RolloutChoice, activation_deadline, verdict_timeout, waves_for
 from .context import OperationContext
 from .hooks import INTERRUPTED, describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_states, release
 from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
                      source_manifest)
-
-
-@dataclass
-class RolloutChoice:
-    """Canary and batch for this run (the command line's, else the config's ``rollout``)."""
-
-    canary: object = None
-    batch: object = None
-    pause: float = 0.0
-
-
-def waves_for(ctx: OperationContext, hosts: Sequence[HostConfig], choice: Optional[RolloutChoice]) -> tuple[list, float]:
-    """The activation waves and the pause between them."""
-    rollout = ctx.config.rollout
-    canary = choice.canary if choice and choice.canary is not None else (rollout.canary if rollout else None)
-    batch = choice.batch if choice and choice.batch is not None else (rollout.batch if rollout else None)
-    pause = choice.pause if choice and choice.pause else (rollout.pause if rollout else 0.0)
-    if isinstance(canary, tuple):
-        canary = list(canary)
-    return rules.plan_waves([h.name for h in hosts], canary, batch), pause
-
-
-def activation_deadline(host: HostConfig, hooks_name: str, health: bool) -> float:
-    """Seconds a host's activate script may take until it says healthy or not."""
-    hooks = sum(h.timeout for h in host.hooks if h.name == hooks_name)
-    check = (host.healthcheck.timeout + 15) if (health and host.healthcheck) else 0
-    return host.restart_timeout + 10 + hooks + check + 30
-
-
-def verdict_timeout(hosts: Sequence[HostConfig], waves: list, pause: float, hooks_name: str, health: bool) -> float:
-    """How long a healthy host waits for the fleet's verdict before it switches itself back."""
-    per_wave = max((activation_deadline(h, hooks_name, health) for h in hosts), default=60)
-    return len(waves) * (per_wave + pause) + 300
-
-
-def describe_abort(result: OperationResult, hosts: Sequence[HostConfig], current: dict, why: str,
-                   interrupted: bool = False) -> None:
-    """Every host without an outcome yet: not switched, current unchanged."""
-    for host in hosts:
-        if host.name in result.outcomes:
-            if result.outcomes[host.name].current is None:
-                result.outcomes[host.name].current = current.get(host.name)
-            continue
-        status = "interrupted" if interrupted else "aborted"
-        text = "interrupted before the switch" if interrupted else f"not switched: {why}"
-        result.outcomes[host.name] = HostOutcome(host.name, status, f"{text}; current unchanged",
-                                                 current=current.get(host.name))
-
-
-def refusal_outcomes(result: OperationResult, refusals: list, hosts: Sequence[HostConfig], current: dict,
-                     states: Optional[dict] = None) -> None:
-    """Outcomes from the plan's refusals: the refused hosts say why; the others that nothing was done.
-
-    ``states`` (as read) say what a host serves when its ``current`` is not a build (a directory put there).
-    """
-    for refusal in refusals:
-        targets = [refusal.host] if refusal.host else [h.name for h in hosts]
-        for name in targets:
-            if name in result.outcomes:
-                result.outcomes[name].message += f"; {refusal.reason}"
-                continue
-            result.outcomes[name] = HostOutcome(name, refusal.kind, refusal.reason, current=current.get(name))
-    refused = sorted({r.host for r in refusals if r.host})
-    describe_abort(result, hosts, current, f"refused on {', '.join(refused)}" if refused else "refused")
-    for name, state in (states or {}).items():
-        if isinstance(state, HostState) and name in result.outcomes:
-            result.outcomes[name].serving = state.serving()
 
 
 class Deploy:
@@ -373,7 +307,7 @@ class Deploy:
 
     def activate(self) -> None:
         """Phase 5: waves, then commit or switch every host back."""
-        waves, pause = waves_for(self.ctx, self.hosts, self.rollout)
+        waves, pause = waves_for(self.ctx.config, self.hosts, self.rollout)
         timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
         after = self.states_after()
         protect = rules.default_rollback_target(after).target
@@ -506,7 +440,7 @@ class Deploy:
 
     def describe(self) -> None:
         """``--dry-run``: every script the deploy would run, per host, and what it would send; nothing changes."""
-        waves, pause = waves_for(self.ctx, self.hosts, self.rollout)
+        waves, pause = waves_for(self.ctx.config, self.hosts, self.rollout)
         timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
         after = self.states_after()
         protect = rules.default_rollback_target(after).target

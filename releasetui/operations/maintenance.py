@@ -15,7 +15,7 @@ from ..metadata import meta_json, unmarked_meta
 from ..config import MIN_KEEP_BUILDS, HostConfig
 from ..models import HostOutcome, HostState, OperationResult, check_build_id
 from .context import OperationContext
-from .deploy import describe_abort, refusal_outcomes
+from .outcomes import describe_abort, refusal_outcomes
 from .locking import ReadRequest, read_one, read_states, release
 from .source import OperationError
 

@@ -22,7 +22,8 @@ from ..config import HostConfig
 from ..models import HostOutcome, HostState, OperationResult, check_build_id
 from .activation import Activation, HostActivation, outcome_of, outside_ending
 from .context import OperationContext
-from .deploy import RolloutChoice, activation_deadline, describe_abort, refusal_outcomes, verdict_timeout, waves_for
+from .outcomes import describe_abort, refusal_outcomes
+from .waves import RolloutChoice, activation_deadline, verdict_timeout, waves_for
 from .hooks import describe_hooks, hook_env, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_states, release
 
@@ -92,7 +93,7 @@ class Rollback:
 
     def activate(self, hosts: list[HostConfig]) -> None:
         """Waves over the hosts that switch; commit, or every switched host goes back."""
-        waves, pause = waves_for(self.ctx, hosts, self.rollout)
+        waves, pause = waves_for(self.ctx.config, hosts, self.rollout)
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
         alone = len(hosts) == 1
         items = [HostActivation(h, self.plan.target, self.current()[h.name],
@@ -173,7 +174,7 @@ class Rollback:
 
     def describe(self, hosts: list[HostConfig]) -> None:
         """``--dry-run``: the scripts, per host."""
-        waves, pause = waves_for(self.ctx, hosts, self.rollout)
+        waves, pause = waves_for(self.ctx.config, hosts, self.rollout)
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
         describe_hooks(self.ctx, hosts, "rollback", self.plan.target)
         for host in hosts:

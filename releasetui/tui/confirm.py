@@ -20,6 +20,7 @@ from .. import present, rules
 from ..config import Config, HostConfig
 from ..models import HostState
 from ..operations import new_build_id, prune_plans
+from ..operations.waves import waves_for
 from .fmt import created_cell, git_cell
 
 
@@ -93,9 +94,7 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
     for line in present.deploy_plan_lines(plan):
         _plan_line(body, line)
     if config.rollout:
-        waves = rules.plan_waves([h.name for h in hosts], list(config.rollout.canary)
-                                 if isinstance(config.rollout.canary, tuple) else config.rollout.canary,
-                                 config.rollout.batch)
+        waves, _ = waves_for(config, hosts)
         body.append(f"\nRollout: {len(waves)} waves (" + " | ".join(present.host_list(w) for w in waves) + ")\n",
                     style="cyan")
     body.append("\nNothing switches until every host has the build complete.", style="dim")
