@@ -208,7 +208,7 @@ def test_the_read_reports_the_last_committed_switches_from_a_regular_history_fil
 
 
 def test_the_marks_are_written_only_when_the_fleet_commits():
-    records = ActivateRecords(history_ok='{"ok": 1}', history_failed="{}", history_back="{}",
+    records = ActivateRecords(history={"event": "rollback"},
                               commit_metas=((C, '{"rolled_away": true}'), (A, '{"id": "it\'s"}')))
     script = commands.activate_script("/srv/app", TOKEN, target=A, previous=C, restart=None, restart_timeout=5,
                                       python="python3", health=None, hooks=[], hook_env={}, records=records,
@@ -216,6 +216,6 @@ def test_the_marks_are_written_only_when_the_fleet_commits():
     commit = script.index('if [ "$_verdict" = COMMIT ]')
     owner = script.index("owns_lock || { echo LOSTLOCK", commit)
     mark = script.index(f"M={C};")
-    assert commit < owner < mark < script.index("history_append '{\"ok\": 1}'") < script.index('echo "BACK')
+    assert commit < owner < mark < script.index('_record "$_pre" ok') < script.index('echo "BACK')
     assert """'{"id": "it'"'"'s"}'""" in script, "the metadata is quoted"
     assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0

@@ -461,9 +461,10 @@ class Deploy:
             recorder.record("prepare", script)
             prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
                                      current=self.plan.build_id)
+            # The elapsed time a real wave's script carries is known only when the wave starts: 0 here, so
+            # hosts whose scripts are otherwise the same print as one.
             recorder.record("activate", self.activate_script_for(host, state, timeout, prune,
-                                                                 decided=len(self.hosts) == 1,
-                                                                 elapsed=self.ctx.elapsed()))
+                                                                 decided=len(self.hosts) == 1, elapsed=0.0))
             self.result.outcomes[host.name] = HostOutcome(
                 host.name, "ok", f"would switch {state.current or 'none'} -> {self.plan.build_id}"
                 + ("" if not prune.remove else f", then prune {' '.join(prune.remove)}"),

@@ -178,8 +178,8 @@ class Rollback:
         timeout = verdict_timeout(hosts, waves, pause, "after_rollback", self.health)
         describe_hooks(self.ctx, hosts, "rollback", self.plan.target)
         for host in hosts:
-            self.ctx.executor(host).record("activate", self.script_for(host, timeout, len(hosts) == 1,
-                                                                       self.ctx.elapsed()))
+            # As deploy's dry run: the elapsed time is the wave's, unknown here.
+            self.ctx.executor(host).record("activate", self.script_for(host, timeout, len(hosts) == 1, 0.0))
             current = self.current()[host.name]
             self.result.outcomes[host.name] = HostOutcome(host.name, "ok", f"would switch {current} -> {self.plan.target}",
                                                           current=current, previous=current, build_id=self.plan.target)
