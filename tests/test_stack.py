@@ -157,7 +157,8 @@ def test_two_hosts_migrate_once_keep_shared_files_and_drop_no_request(fleet):
             assert page(stack)["build"] == v1 and page(stack)["schema"] == "2"
         broken.unlink()
 
-        # The failed build is never the default rollback target: from v4 it goes to v2, past v3.
+        # The default rollback target is the build live before the current one: from v4 it goes back to v1,
+        # never to v3 (failed) nor to v2 (the fleet was rolled back away from it).
         fourth, result, steps = deploy(web1)
         assert fourth.returncode == 0, fourth.stdout + fourth.stderr
         v4 = result["build_id"]
@@ -165,7 +166,7 @@ def test_two_hosts_migrate_once_keep_shared_files_and_drop_no_request(fleet):
         default = cli(web1, "rollback")
         assert default.returncode == 0, default.stdout + default.stderr
         for stack in fleet:
-            assert stack.wait_for_build(v2) == v2
+            assert stack.wait_for_build(v1) == v1
         time.sleep(0.3)  # a few more loop requests after the last reload
     finally:
         for loop in loops:
@@ -176,7 +177,7 @@ def test_two_hosts_migrate_once_keep_shared_files_and_drop_no_request(fleet):
         assert loop.total > 100
         # Every build that went live was served to the loop, in order; v3 served / while it was checked.
         live = [b for b in loop.builds if b != v3]
-        assert [b for i, b in enumerate(live) if i == 0 or live[i - 1] != b] == [v1, v2, v1, v4, v2], loop.builds
+        assert [b for i, b in enumerate(live) if i == 0 or live[i - 1] != b] == [v1, v2, v1, v4, v1], loop.builds
         print(f"\n{stack.name}: {loop.total} requests, {len(loop.failures)} failed; served in order: {loop.builds}")
         history = [(r["event"], r["outcome"]) for r in map(json.loads, (stack.root / "history.jsonl").read_text()
                                                                        .splitlines())]
