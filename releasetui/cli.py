@@ -269,6 +269,8 @@ def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
 
 def _show_history(ops, hosts, args, out: SafeStream) -> ExitCode:
     entries, problems = ops.history(hosts)
+    if ops.config.stage:  # a stage's roots are its own; a record made on another stage is not this one's history
+        entries = [e for e in entries if e.stage in (None, ops.config.stage)]
     entries = entries[-args.lines:]
     if getattr(args, "json", False):
         out.write(json.dumps({"operations": [e.to_dict() for e in entries], "problems": problems}, indent=2) + "\n")

@@ -54,6 +54,7 @@ class HistoryEntry:
     started: Optional[datetime] = None
     ci_url: Optional[str] = None
     message: Optional[str] = None
+    stage: Optional[str] = None                   # the stage the operation ran on (``--stage``), if any
     hosts: dict = field(default_factory=dict)     # host -> outcome ("ok", "failed", "switched-back"...)
     moves: dict = field(default_factory=dict)     # host -> (from, to)
     details: dict = field(default_factory=dict)   # host -> extra text (removed builds, the lock removed...)
@@ -104,7 +105,7 @@ class HistoryEntry:
                 "who": self.who, "where": self.where, "op": self.op, "outcome": self.outcome,
                 "interrupted_by": self.interrupted_by,
                 "duration": round(duration, 3) if duration is not None else None, "ci_url": self.ci_url,
-                "message": self.message, "hosts": dict(sorted(self.hosts.items())),
+                "message": self.message, "stage": self.stage, "hosts": dict(sorted(self.hosts.items())),
                 "reasons": dict(sorted(self.reasons.items())),
                 "moves": {h: {"from": a, "to": b} for h, (a, b) in sorted(self.moves.items())},
                 "details": dict(sorted(self.details.items()))}
@@ -134,6 +135,7 @@ def merge(records_by_host: dict[str, Iterable[dict]]) -> list[HistoryEntry]:
                 entry = entries[key] = HistoryEntry(event, when, _text(record, "who"), _text(record, "where"), op,
                                                     _time(record.get("started")), _text(record, "ci_url", 300),
                                                     _text(record, "message", 300))
+                entry.stage = _text(record, "stage", 40)
             elif when and (entry.when is None or when > entry.when):
                 entry.when = when
             previous = entry.hosts.get(host)

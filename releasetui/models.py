@@ -367,6 +367,7 @@ class OperationResult:
     dry_run: bool = False
     # One line for the whole operation when it ended before any host was touched (a refusal, say).
     message: str = ""
+    stage: Optional[str] = None             # the stage the fleet was loaded for (hosts.STAGE.yml), if any
 
     @property
     def status(self) -> str:
@@ -399,6 +400,7 @@ class OperationResult:
         return {
             "event": "summary",
             "operation": self.operation,
+            "stage": self.stage,
             "status": self.status,
             "exit_code": int(self.exit_code),
             "build_id": self.build_id,

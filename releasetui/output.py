@@ -369,7 +369,8 @@ def history_line(entry, total_hosts: Optional[int] = None) -> str:
             parts.append("; ".join(f"{clean_line(text, 120)} on {present.hosts_phrase(hosts, total)}"
                                    for text, hosts in details[:4])
                          + (f"; … ({len(details) - 4} more)" if len(details) > 4 else ""))
-    parts.append(f"on {present.hosts_phrase(names, total) if len(names) != 1 else names[0]}")
+    parts.append(f"on {present.hosts_phrase(names, total) if len(names) != 1 else names[0]}"
+                 + (f" (stage {clean_line(entry.stage, 40)})" if entry.stage else ""))
     parts.append(f"by {entry.who or '?'}")
     if entry.duration is not None:
         parts.append(f"in {took(entry.duration)}")

@@ -73,9 +73,10 @@ def outcome_lines(result: OperationResult) -> list[tuple[str, str]]:
 
 
 def summary_line(result: OperationResult) -> str:
-    """``deploy ok in 2.31s (exit 0)``."""
+    """``deploy ok in 2.31s (exit 0)``; on a stage, ``deploy ok on stage production in 2.31s (exit 0)``."""
     verb = "would be ok" if result.dry_run and result.ok else result.status
-    return f"{result.operation} {verb} in {result.duration:.2f}s (exit {int(result.exit_code)})"
+    where = f" on stage {result.stage}" if result.stage else ""
+    return f"{result.operation} {verb}{where} in {result.duration:.2f}s (exit {int(result.exit_code)})"
 
 
 HOST_PLACEHOLDER = "{host}"

@@ -117,12 +117,22 @@ def test_the_stage_is_in_history_locks_and_hooks_over_ssh(ssh_project):
     proc = p.cli("--headless", "deploy", "--stage", "staging", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     build = summary(proc)["build_id"]
+    assert summary(proc)["stage"] == "staging"
+    again = p.cli("--headless", "deploy", "--stage", "staging")
+    assert again.returncode == 0 and again.stdout.splitlines()[-2].startswith("deploy ok on stage staging in "), \
+        again.stdout
+    listed = p.cli("--headless", "history", "--stage", "staging")
+    assert listed.returncode == 0 and all("on web1, web2 (stage staging)" in line
+                                          for line in listed.stdout.splitlines()), listed.stdout
+    assert json.loads(p.cli("--headless", "history", "--json", "--stage", "staging").stdout)[
+        "operations"][0]["stage"] == "staging"
+    build = summary(p.cli("--headless", "deploy", "--stage", "staging", "--json"))["build_id"]
     assert marker.read_text() == "staging\n"
     staging_roots = {name: root.with_name("staging-" + root.name) for name, root in p.roots.items()}
     for name, root in staging_roots.items():
         assert (root / "current").resolve().name == build
-        [record] = [json.loads(line) for line in (root / "history.jsonl").read_text().splitlines()]
-        assert record["stage"] == "staging" and record["host"] == name
+        records = [json.loads(line) for line in (root / "history.jsonl").read_text().splitlines()]
+        assert all(r["stage"] == "staging" and r["host"] == name for r in records) and len(records) == 3
         assert not p.roots[name].exists(), "production's roots are untouched by a staging deploy"
 
 

@@ -182,6 +182,7 @@ class OperationContext:
     def finish(self, result: OperationResult, started: float, hosts) -> OperationResult:
         """Stamp the duration and each host's round trips."""
         result.duration = time.monotonic() - started
+        result.stage = self.config.stage
         # Hosts in config order, whatever order their outcomes were decided in.
         order = {host.name: i for i, host in enumerate(hosts)}
         result.outcomes = dict(sorted(result.outcomes.items(), key=lambda item: order.get(item[0], len(order))))
