@@ -54,13 +54,13 @@ class HistoryEntry:
     started: Optional[datetime] = None
     ci_url: Optional[str] = None
     message: Optional[str] = None
-    stage: Optional[str] = None                   # the stage the operation ran on (``--stage``), if any
     hosts: dict = field(default_factory=dict)     # host -> outcome ("ok", "failed", "switched-back"...)
     moves: dict = field(default_factory=dict)     # host -> (from, to)
     details: dict = field(default_factory=dict)   # host -> extra text (removed builds, the lock removed...)
     reasons: dict = field(default_factory=dict)   # host -> why it ended so, in its own words
     durations: dict = field(default_factory=dict)  # host -> seconds from the start to that host's record
     interrupted_by: Optional[str] = None          # "Ctrl-C", "SIGTERM", "TUI quit"
+    stage: Optional[str] = None                   # the stage the operation ran on (``--stage``), if any
 
     @property
     def outcome(self) -> str:
