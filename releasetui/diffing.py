@@ -22,6 +22,7 @@ from .shipping import held_back_line
 from .text import clean_line
 
 SOURCE = "source"          # the label of "what a deploy would ship now"
+ENV_UNKNOWN = "unknown"    # the source's env digest when a secret is not set here: never called "changed"
 _SUMMARY_ITEMS = 3         # requirements and commits named in a one-line summary
 
 
@@ -43,6 +44,7 @@ class DiffSide:
     current: bool = False                # the host's current build
     held_back: tuple = ()                # the source only: files that look like secrets, not shipped
     path: Optional[str] = None           # the source only: where its files are read (``diff -p``)
+    env_digest: Optional[str] = None     # the env file's digest (``env:``), never its values
 
     def describe(self) -> str:
         """``20261128101500 (current)`` or ``source (git 1a2b3c4d5e, dirty)``."""
@@ -101,6 +103,12 @@ class BuildDiff:
     patches: Optional[dict] = None       # ``diff -p``: path -> unified diff lines (capped)
 
     @property
+    def env_changed(self) -> bool:
+        """Whether the env file differs (by digest: no value is ever compared or shown)."""
+        ends = (self.old.env_digest, self.new.env_digest)
+        return ENV_UNKNOWN not in ends and ends != (None, None) and ends[0] != ends[1]
+
+    @property
     def files_total(self) -> Optional[int]:
         """How many files differ (None when unknown)."""
         if self.added is None:
@@ -110,7 +118,7 @@ class BuildDiff:
     @property
     def same(self) -> bool:
         """Nothing differs, as far as can be known (unknown files are never "the same")."""
-        return (self.files_total == 0 and not self.requirements_diff and not self.commits
+        return (self.files_total == 0 and not self.requirements_diff and not self.commits and not self.env_changed
                 and self.old.commit == self.new.commit and bool(self.old.dirty) == bool(self.new.dirty))
 
     def summary(self) -> str:
@@ -139,6 +147,8 @@ class BuildDiff:
                     names = "; ".join(clean_line(c.subject, 40) for c in commits[:_SUMMARY_ITEMS])
                     more = "; …" if len(commits) > _SUMMARY_ITEMS else ""
                     parts.append(f"{len(commits)} commit{'s' if len(commits) != 1 else ''}{word}: {names}{more}")
+        if self.env_changed:
+            parts.append("env changed")
         if self.same:
             return "no changes (same files, requirements and commit)"
         return ", ".join(parts)
@@ -166,6 +176,9 @@ class BuildDiff:
         elif self.commits:
             out.append("  commits:")
             out += [f"    {c.side} {c.id[:10]} {clean_line(c.subject, 200)}" for c in self.commits]
+        if self.env_changed:
+            out.append(f"  env: changed ({self.old.env_digest or 'none'} -> {self.new.env_digest or 'none'}; "
+                       "values are never shown)")
         for path, patch in sorted((self.patches or {}).items()):
             out += [f"  {line}" for line in patch]
         return out
@@ -182,6 +195,7 @@ class BuildDiff:
             "requirements_note": self.requirements_note,
             "commits": None if self.commits is None else [c.to_dict() for c in self.commits],
             "commits_note": self.commits_note,
+            "env": {"from": self.old.env_digest, "to": self.new.env_digest, "changed": self.env_changed},
             "summary": self.summary(),
             **({"patches": {p: "\n".join(lines) for p, lines in self.patches.items()}} if self.patches else {}),
         }

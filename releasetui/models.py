@@ -89,6 +89,7 @@ class BuildInfo:
     python_version: Optional[str] = None
     venv: Optional[str] = None
     failure: Optional[str] = None
+    env_digest: Optional[str] = None        # the env file it was deployed with (digest only, never a value)
     # The fleet was rolled back away from this build here (it is never a default target; ``unmark`` clears it).
     rolled_away: bool = False
     rolled_away_note: Optional[str] = None

@@ -97,3 +97,17 @@ def test_prune_removes_env_files_no_build_uses(local_project):
     envs = p.roots["box"] / "envs"
     linked = {os.path.basename(os.readlink(p.roots["box"] / "builds" / b / ".env")) for b in p.builds("box")}
     assert sorted(os.listdir(envs)) == sorted(linked) and len(linked) == 3, "keep_builds: 3, one env each"
+
+
+def test_diff_says_the_env_changed_and_never_shows_a_value(local_project):
+    p = local_project
+    with_env(p)
+    assert p.cli("--headless", "deploy", env={"DB_PASSWORD": CANARY}).returncode == 0
+    same = p.cli("--headless", "diff", env={"DB_PASSWORD": CANARY})
+    assert "env changed" not in same.stdout, same.stdout
+    rotated = p.cli("--headless", "diff", "--json", env={"DB_PASSWORD": "rotated"})
+    [group] = json.loads(rotated.stdout)["groups"]
+    assert group["env"]["changed"] and "env changed" in group["summary"]
+    unknown = p.cli("--headless", "diff")   # the secret is not set here: unknown, not "changed"
+    assert unknown.returncode == 0 and "env changed" not in unknown.stdout
+    assert CANARY not in rotated.stdout + same.stdout + unknown.stdout

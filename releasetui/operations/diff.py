@@ -15,9 +15,10 @@ from typing import Optional, Sequence
 
 from .. import commands
 from ..config import HostConfig
-from ..diffing import SOURCE, Commit, DiffReport, DiffSide, build_diff, file_patch
+from ..diffing import ENV_UNKNOWN, SOURCE, Commit, DiffReport, DiffSide, build_diff, file_patch
 from ..executors import HostUnreachable
 from ..models import HostState, check_build_id
+from ..secrets import SecretError, resolve as resolve_env
 from ..text import clean_line
 from .context import OperationContext
 from .source import OperationError, RefSource, archive_ref, inspect_source, source_manifest
@@ -53,8 +54,21 @@ def local_side(ctx: OperationContext, source: Optional[Path],
             tree.discard()
         raise
     side = DiffSide(ref or SOURCE, None, manifest.files, requirements, info.git_commit, info.git_subject,
-                    info.git_dirty, held_back=tuple(manifest.held_back), path=str(info.path))
+                    info.git_dirty, held_back=tuple(manifest.held_back), path=str(info.path),
+                    env_digest=local_env_digest(config))
     return side, tree
+
+
+def local_env_digest(config) -> Optional[str]:
+    """The digest of the env file a deploy would write now (None without ``env:``, or when a secret is not set
+    here: the diff then says the env is unknown rather than changed)."""
+    if config.env is None:
+        return None
+    try:
+        env = resolve_env(config.env, config.path.parent)
+    except SecretError:
+        return ENV_UNKNOWN
+    return env.digest if env else None
 
 
 def _git(repo: Path, *args: str) -> Optional[subprocess.CompletedProcess]:
@@ -98,7 +112,8 @@ def _build_side(state: HostState, build_id: str, found: dict) -> DiffSide:
     stored = found.get(build_id, {})
     return DiffSide(build_id, build_id, stored.get("manifest"), stored.get("requirements"),
                     build.git_commit if build else None, build.git_subject if build else None,
-                    build.git_dirty if build else None, current=build_id == state.current)
+                    build.git_dirty if build else None, current=build_id == state.current,
+                    env_digest=build.env_digest if build else None)
 
 
 def diff(ctx: OperationContext, hosts: Sequence[HostConfig], from_id: Optional[str] = None,
