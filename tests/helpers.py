@@ -219,6 +219,32 @@ def deploy_ok(project: Project, *args: str) -> str:
     return summary(proc)["build_id"]
 
 
+def read_terminal(master: int, proc: subprocess.Popen, timeout: float,
+                  on_output: Optional[Callable[[bytes], None]] = None) -> bytes:
+    """Everything a process writes to a pseudo-terminal (``master`` its other end) until it closes it or exits;
+    ``on_output`` sees what has come so far after each read (to type an answer, or to send a signal)."""
+    import select
+
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+            if on_output is not None:
+                on_output(b"".join(chunks))
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return b"".join(chunks)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "the condition") -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

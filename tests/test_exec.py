@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 
-from .helpers import REPO, TEST_CLOCK, deploy_ok, make_project, ssh_hosts
+from .helpers import REPO, TEST_CLOCK, deploy_ok, make_project, read_terminal, ssh_hosts
 
 
 @pytest.fixture
@@ -72,24 +70,14 @@ def run_with_terminal(project, args, send: bytes, timeout=60):
     proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(project.config), "--headless",
                              *args], stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
     os.close(slave)
-    out, sent = b"", False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            out += data
-            if not sent and b"name? " in out:
-                os.write(master, send)
-                sent = True
-        elif proc.poll() is not None:
-            break
-    os.close(master)
+    sent = []
+
+    def answer(so_far: bytes) -> None:
+        if not sent and b"name? " in so_far:
+            os.write(master, send)
+            sent.append(True)
+
+    out = read_terminal(master, proc, timeout, answer)
     return proc.wait(timeout=30), out.decode("utf-8", "replace")
 
 

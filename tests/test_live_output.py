@@ -10,11 +10,9 @@ from __future__ import annotations
 import io
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
-import time
 
 from rich.console import Console
 
@@ -22,7 +20,7 @@ from releasetui.live import Board, LivePrinter
 from releasetui.models import Event, HostOutcome, OperationResult
 from releasetui.output import HumanPrinter, closing_lines, live_table_wanted
 
-from .helpers import REPO, TEST_CLOCK, gated_python, make_project, need, wait_for
+from .helpers import REPO, TEST_CLOCK, gated_python, make_project, need, read_terminal, wait_for
 
 SGR_COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9](;[0-9]+)*m|\x1b\[[0-9;]*9[0-7]m")
 HOSTS = [f"web{i:02d}" for i in range(1, 51)]
@@ -263,26 +261,10 @@ def run_on_pty(project, *args, columns=80, rows=24, env=None, until=None, timeou
     proc = subprocess.Popen([sys.executable, "-m", "releasetui", "--config", str(project.config), "--headless",
                              *args], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=full)
     os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-            if until is not None:
-                until(proc, b"".join(chunks))
-        elif proc.poll() is not None:
-            break
-    os.close(master)
+    output = read_terminal(master, proc, timeout, (lambda so_far: until(proc, so_far)) if until else None)
     err = proc.stderr.read().decode()
     proc.wait(timeout=30)
-    return proc.returncode, b"".join(chunks).decode("utf-8", "replace"), err
+    return proc.returncode, output.decode("utf-8", "replace"), err
 
 
 def last_screen_lines(raw: str) -> list[str]:
