@@ -36,7 +36,7 @@ use_this_checkout()
 from releasetui.config import load_config  # noqa: E402
 from releasetui.executors import ExecutorPool  # noqa: E402
 from releasetui.operations import Operations  # noqa: E402
-from tests.sshd import make_client_key, start_sshd  # noqa: E402
+from tests.support.sshd import make_client_key, start_sshd  # noqa: E402
 
 
 def median_line(name: str, times: list[float], trips: list[int]) -> str:

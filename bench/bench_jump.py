@@ -32,7 +32,7 @@ from releasetui.config import load_config  # noqa: E402
 from releasetui.demo import build_wheel  # noqa: E402
 from releasetui.executors import ExecutorPool  # noqa: E402
 from releasetui.operations import Operations  # noqa: E402
-from tests.sshd import make_client_key, start_sshd  # noqa: E402
+from tests.support.sshd import make_client_key, start_sshd  # noqa: E402
 
 HOST_PYTHON = sys.executable
 

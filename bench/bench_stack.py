@@ -41,9 +41,9 @@ from releasetui.config import load_config  # noqa: E402
 
 LOGIN_USER = [getpass.getuser()]  # set from --user in main()
 from releasetui.operations import Operations  # noqa: E402
-from tests.conftest import HOST_PYTHON  # noqa: E402
-from tests.sshd import free_port, start_sshd  # noqa: E402
-from tests.stackkit import RequestLoop, Stack, find_wheelhouse, get, missing_stack_tools, served_build  # noqa: E402
+from tests.support.helpers import HOST_PYTHON  # noqa: E402
+from tests.support.sshd import free_port, start_sshd  # noqa: E402
+from tests.support.stackkit import RequestLoop, Stack, find_wheelhouse, get, missing_stack_tools, served_build  # noqa: E402
 
 
 class FirstAnswer:

@@ -95,7 +95,7 @@ from bench.latency_proxy import LatencyProxyProcess  # noqa: E402
 from releasetui.config import load_config  # noqa: E402
 from releasetui.executors import ExecutorPool  # noqa: E402
 from releasetui.operations import Operations  # noqa: E402
-from tests.sshd import SSHServer, make_client_key, start_sshd  # noqa: E402
+from tests.support.sshd import SSHServer, make_client_key, start_sshd  # noqa: E402
 
 OPS = ("deploy", "rollback", "builds")
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")

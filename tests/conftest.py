@@ -15,8 +15,8 @@ from releasetui.demo import build_wheel  # the demo's own wheel writer; no build
 
 from releasetui import clock
 
-from .helpers import HOST_PYTHON, ON_CI, TEST_CLOCK, Project, SSHEnv, make_project, need, ssh_hosts  # noqa: F401
-from .sshd import make_client_key, start_sshd
+from .support.helpers import HOST_PYTHON, ON_CI, TEST_CLOCK, Project, SSHEnv, make_project, need, ssh_hosts  # noqa: F401
+from .support.sshd import make_client_key, start_sshd
 
 
 SH_USER = "releasetui-sh"
@@ -24,7 +24,7 @@ SH_USER = "releasetui-sh"
 
 @pytest.fixture(autouse=True)
 def test_clock():
-    """Every test reads the test clock, never the machine's date (see :class:`~tests.helpers.TestClock`)."""
+    """Every test reads the test clock, never the machine's date (see :class:`~tests.support.helpers.TestClock`)."""
     previous = clock.set_clock(TEST_CLOCK)
     TEST_CLOCK.tick()
     yield TEST_CLOCK

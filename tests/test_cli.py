@@ -11,8 +11,8 @@ import sys
 
 from releasetui.models import ExitCode
 
-from .helpers import HOST_PYTHON, deploy_ok, make_project
-from .sshd import free_port
+from .support.helpers import HOST_PYTHON, deploy_ok, make_project
+from .support.sshd import free_port
 
 
 def test_exit_codes_are_the_documented_ones():
@@ -180,7 +180,7 @@ def test_lock_wait_says_once_whom_it_waits_for_and_until_when_then_nothing_until
 
 
 def test_builds_with_every_host_unreachable_says_so_in_the_fleet_line(tmp_path, wheelhouse):
-    from .sshd import free_port as port
+    from .support.sshd import free_port as port
     p = make_project(tmp_path, wheelhouse, {"gone1": {"address": "127.0.0.1", "port": port()},
                                             "gone2": {"address": "127.0.0.1", "port": port()}})
     proc = p.cli("--headless", "builds")

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from releasetui import clock
 from releasetui.operations import new_build_id
 
-from .helpers import summary
+from .support.helpers import summary
 
 
 def test_build_ids_and_history_times_follow_the_clock_a_subprocess_is_given(local_project):

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from .helpers import gated_python, make_project, summary, wait_for
-from .netcut import CuttableForwarder
+from .support.helpers import gated_python, make_project, summary, wait_for
+from .support.netcut import CuttableForwarder
 
 pytestmark = pytest.mark.ssh
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from .helpers import deploy_ok, statuses, summary
+from .support.helpers import deploy_ok, statuses, summary
 
 pytestmark = pytest.mark.ssh
 

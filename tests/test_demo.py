@@ -13,7 +13,7 @@ import pytest
 
 from releasetui.demo import DEMO_BUILDS, DEMO_HOSTS, build_wheel, default_sandbox
 
-from .helpers import TEST_CLOCK
+from .support.helpers import TEST_CLOCK
 
 pytestmark = pytest.mark.skipif(not any(os.access(os.path.join(p, "rsync"), os.X_OK)
                                         for p in os.environ.get("PATH", "").split(os.pathsep)),

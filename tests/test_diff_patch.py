@@ -12,7 +12,7 @@ import pytest
 from releasetui.commands import contents_script, parse_contents
 from releasetui.diffing import file_patch
 
-from .helpers import deploy_ok
+from .support.helpers import deploy_ok
 
 
 @pytest.mark.ssh

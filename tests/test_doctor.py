@@ -16,7 +16,7 @@ from releasetui.config import load_config
 from releasetui.models import HostState
 from releasetui.operations.doctor import host_problems, local_problems
 
-from .helpers import deploy_ok
+from .support.helpers import deploy_ok
 
 REAL_CLOCK = {clock.ENV_VAR: ""}   # the machine's own clock: the hosts share it, so no skew
 

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from .helpers import Project, summary
+from .support.helpers import Project, summary
 
 CANARY = "canary-9f3b1e-do-not-leak"
 ENV = ("env: {clear: {MODE: production}, secret: [DB_PASSWORD]}\n"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .helpers import REPO, TEST_CLOCK, deploy_ok, make_project, read_terminal, ssh_hosts
+from .support.helpers import REPO, TEST_CLOCK, deploy_ok, make_project, read_terminal, ssh_hosts
 
 
 @pytest.fixture

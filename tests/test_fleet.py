@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from .helpers import builds_doc, deploy_ok, statuses, summary, wait_for
+from .support.helpers import builds_doc, deploy_ok, statuses, summary, wait_for
 
 pytestmark = pytest.mark.ssh
 

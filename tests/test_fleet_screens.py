@@ -11,7 +11,7 @@ from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, Opera
 from releasetui.output import HumanPrinter, print_builds
 from releasetui.rules import fleet_current
 
-from .helpers import make_project, need
+from .support.helpers import make_project, need
 
 HOSTS = [f"web{i:02d}" for i in range(1, 51)]
 A, B, C = "20261201000000", "20261202000000", "20261203000000"

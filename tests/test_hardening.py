@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from .helpers import builds_doc, deploy_ok, gated_python, make_project, ssh_hosts, statuses, summary, wait_for
-from .netcut import CuttableForwarder
+from .support.helpers import builds_doc, deploy_ok, gated_python, make_project, ssh_hosts, statuses, summary, wait_for
+from .support.netcut import CuttableForwarder
 
 pytestmark = pytest.mark.ssh
 

@@ -67,7 +67,7 @@ def test_colour_only_on_a_terminal(monkeypatch):
 def test_a_dry_run_on_50_hosts_prints_each_distinct_script_once(tmp_path, wheelhouse):
     """18,905 lines of shell for 50 hosts: the same script (but for the host's name) is printed once with the hosts
     that run it; a host whose script really differs still gets its own."""
-    from .helpers import make_project, need
+    from .support.helpers import make_project, need
 
     need("rsync")
     names = [f"web{i:02d}" for i in range(1, 51)]

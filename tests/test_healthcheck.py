@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from .helpers import make_project, need
-from .test_ssh_engine import builds_doc, summary
+from .support.helpers import make_project, need
+from .support.helpers import builds_doc, summary
 
 pytestmark = pytest.mark.ssh
 

@@ -14,7 +14,7 @@ from releasetui import clock
 from releasetui.history import merge
 from releasetui.output import history_line
 
-from .helpers import TEST_CLOCK, deploy_ok, gated_python, wait_for
+from .support.helpers import TEST_CLOCK, deploy_ok, gated_python, wait_for
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 

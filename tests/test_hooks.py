@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from .helpers import Project, events, summary
+from .support.helpers import Project, events, summary
 
 pytestmark = pytest.mark.ssh
 

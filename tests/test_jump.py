@@ -26,8 +26,8 @@ import pytest
 from releasetui.config import HostConfig, JumpHost
 from releasetui.executors import ExecutorPool, HostKeyRefused, HostUnreachable
 
-from .helpers import REPO, TEST_CLOCK, Project, SSHEnv, make_project, need, summary
-from .sshd import SSHServer, free_port, make_client_key, start_sshd
+from .support.helpers import REPO, TEST_CLOCK, Project, SSHEnv, make_project, need, summary
+from .support.sshd import SSHServer, free_port, make_client_key, start_sshd
 
 pytestmark = pytest.mark.ssh
 

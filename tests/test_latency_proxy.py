@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bench.latency_proxy import LatencyProxy, LatencyProxyProcess
-from tests.sshd import free_port
+from tests.support.sshd import free_port
 
 DELAY = 0.05  # one way: a round trip through the proxy costs at least 0.1 s
 

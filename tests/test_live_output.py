@@ -20,7 +20,7 @@ from releasetui.live import Board, LivePrinter
 from releasetui.models import Event, HostOutcome, OperationResult
 from releasetui.output import HumanPrinter, closing_lines, live_table_wanted
 
-from .helpers import REPO, TEST_CLOCK, gated_python, make_project, need, read_terminal, wait_for
+from .support.helpers import REPO, TEST_CLOCK, gated_python, make_project, need, read_terminal, wait_for
 
 SGR_COLOUR = re.compile(r"\x1b\[[0-9;]*3[0-9](;[0-9]+)*m|\x1b\[[0-9;]*9[0-7]m")
 HOSTS = [f"web{i:02d}" for i in range(1, 51)]

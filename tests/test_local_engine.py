@@ -14,7 +14,7 @@ from releasetui.executors import ExecutorPool
 from releasetui.models import Event
 from releasetui.operations import Operations
 
-from .helpers import make_project, summary
+from .support.helpers import make_project, summary
 
 
 def deploy(project, build_id: str, version: str, requirement: str = "tinylib==1.0") -> None:

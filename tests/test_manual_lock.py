@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .helpers import deploy_ok
+from .support.helpers import deploy_ok
 
 
 @pytest.mark.ssh

@@ -14,7 +14,7 @@ from releasetui.config import load_config
 from releasetui.diffing import Commit, DiffReport, DiffSide, build_diff, requirement_lines
 from releasetui.operations import Operations
 
-from .helpers import Project, builds_doc, summary
+from .support.helpers import Project, builds_doc, summary
 
 
 def entry(sha: str, kind: str = "f", mode: int = 0o644) -> list:

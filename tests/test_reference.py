@@ -19,7 +19,7 @@ from releasetui.cli import build_parser
 from releasetui.docgen import completion_script, generated_docs, subcommands
 from releasetui.init import starter_text
 
-from .helpers import REPO
+from .support.helpers import REPO
 
 PLACES = {"top": config.TOP_KEYS, "ssh": config.SSH_KEYS, "host": config.HOST_KEYS, "role": config.ROLE_KEYS,
           "healthcheck": config.HEALTH_KEYS, "hook": config.HOOK_KEYS, "shared": config.SHARED_KEYS,

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from .helpers import builds_doc, deploy_ok, summary
+from .support.helpers import builds_doc, deploy_ok, summary
 
 pytestmark = pytest.mark.ssh
 

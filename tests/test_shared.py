@@ -10,7 +10,7 @@ import os
 import pytest
 import yaml
 
-from .helpers import Project, summary
+from .support.helpers import Project, summary
 
 pytestmark = pytest.mark.ssh
 

@@ -13,7 +13,7 @@ from releasetui import shipping
 from releasetui.config import load_config
 from releasetui.manifest import select_files
 
-from .helpers import Project, events
+from .support.helpers import Project, events
 
 SECRET = "local-do-not-ship"
 HELD = "held back"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import HOST_PYTHON, builds_doc, events, summary
+from .support.helpers import HOST_PYTHON, builds_doc, events, summary
 
 pytestmark = pytest.mark.ssh
 

@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-from .helpers import HOST_PYTHON, ON_CI
-from .sshd import free_port
-from .stackkit import RequestLoop, Stack, find_wheelhouse, get, missing_stack_tools, write_fleet
+from .support.helpers import HOST_PYTHON, ON_CI
+from .support.sshd import free_port
+from .support.stackkit import RequestLoop, Stack, find_wheelhouse, get, missing_stack_tools, write_fleet
 
 pytestmark = [pytest.mark.ssh, pytest.mark.stack]
 

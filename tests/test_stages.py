@@ -10,7 +10,7 @@ import pytest
 
 from releasetui.config import ConfigError, load_config
 
-from .helpers import Project, summary
+from .support.helpers import Project, summary
 
 BASE = """project: shop
 python: python3

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import SSHEnv, make_project, summary
-from .sshd import start_sshd
+from .support.helpers import SSHEnv, make_project, summary
+from .support.sshd import start_sshd
 
 pytestmark = pytest.mark.ssh
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from .helpers import REPO, deploy_ok, summary
+from .support.helpers import REPO, deploy_ok, summary
 
 # Any C0/C1 control character except newline (tab is shown as spaces by the cleaner).
 RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
@@ -64,8 +64,8 @@ def test_a_locked_host_is_said_once_per_stream_it_belongs_to(local_pair):
 
 
 def test_unreachable_hosts_in_builds_json_are_in_the_document_only(tmp_path, wheelhouse):
-    from .helpers import make_project, need
-    from .sshd import free_port
+    from .support.helpers import make_project, need
+    from .support.sshd import free_port
     need("rsync")
     p = make_project(tmp_path, wheelhouse, {"a": {"transport": "local"},
                                             "gone": {"address": "127.0.0.1", "port": free_port()}})

@@ -19,7 +19,7 @@ from releasetui.tui.app import ConfirmScreen, MainScreen, ReleaseApp
 from releasetui.tui.screens import HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
 from textual.widgets import DataTable
 
-from tests.helpers import TEST_CLOCK
+from tests.support.helpers import TEST_CLOCK
 
 SIZE = (130, 40)
 
@@ -88,7 +88,7 @@ DEPLOYED_VERSIONS = [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0"), ("v3", "tin
 @pytest.fixture(scope="session")
 def deployed_template(tmp_path_factory, wheelhouse):
     """Three real deploys to a local host, made ONCE per session (two venvs, ~4 s) for the tests to copy."""
-    from tests.helpers import make_project
+    from tests.support.helpers import make_project
     project = make_project(tmp_path_factory.mktemp("deployed-template"), wheelhouse, {"box": {"transport": "local"}})
     return project, deploy(project, DEPLOYED_VERSIONS)
 
@@ -120,7 +120,7 @@ def stuck_python(project) -> tuple[Path, Path]:
 
     The next deploy (with new requirements, so a venv must be made) stops in its install step, on every host.
     """
-    from tests.helpers import HOST_PYTHON
+    from tests.support.helpers import HOST_PYTHON
     marker, gate = project.dir / "installing", project.dir / "gate"
     wrapper = project.dir / "slow-python"
     wrapper.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; until [ -e {gate} ]; do sleep 0.05; done;; esac\n"
@@ -530,7 +530,7 @@ async def test_80x24_keeps_the_builds_and_their_status_visible(deployed):
 
 
 async def test_mark_key_chooses_target_hosts(tmp_path, wheelhouse):
-    from tests.helpers import make_project
+    from tests.support.helpers import make_project
     project = make_project(tmp_path, wheelhouse, {"a": {"transport": "local"}, "b": {"transport": "local"}})
     ids = deploy(project, [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0")])
     app = app_for(project)
@@ -666,8 +666,8 @@ async def test_quit_now_while_cleaning_up_exits_130_and_says_what_may_be_left(de
 
 
 async def test_unreachable_host_says_why(tmp_path, wheelhouse):
-    from tests.helpers import make_project
-    from tests.sshd import free_port
+    from tests.support.helpers import make_project
+    from tests.support.sshd import free_port
     project = make_project(tmp_path, wheelhouse, {"box": {"transport": "local"},
                                                   "gone": {"address": "127.0.0.1", "port": free_port()}})
     app = app_for(project)
@@ -814,7 +814,7 @@ async def test_the_quit_dialog_left_open_while_the_deploy_finishes_says_so_and_y
 def test_on_exit_the_tui_prints_what_each_host_serves(tmp_path, wheelhouse, monkeypatch, capsys):
     """run_app prints one line per host once the app has exited, after a rollback made in it."""
     import asyncio
-    from tests.helpers import make_project
+    from tests.support.helpers import make_project
     from releasetui.cli import main as cli_main
     from releasetui.tui import app as app_module
     project = make_project(tmp_path, wheelhouse, {"a": {"transport": "local"}, "b": {"transport": "local"}})
@@ -966,7 +966,7 @@ from textual.widgets import RichLog, Static  # noqa: E402
 from textual.widgets._toast import Toast  # noqa: E402
 
 from releasetui.tui.app import RowTable  # noqa: E402
-from tests.tuikit import CONFIG, NOW, FakeOperations, make_app, visible_footer_keys  # noqa: E402
+from tests.support.tuikit import CONFIG, NOW, FakeOperations, make_app, visible_footer_keys  # noqa: E402
 
 WIDTHS = [(80, 24), (100, 30), (110, 30), (120, 40), (160, 50)]
 WORDS = [f"w{i:03d}x" for i in range(60)]  # unique, so a lost word is a missing one, not a repeated one

@@ -1,4 +1,4 @@
-"""What the TUI shows of where a rollback goes (issue 14, section 2), on the fake core (tests/tuikit.py): the
+"""What the TUI shows of where a rollback goes (issue 14, section 2), on the fake core (tests/support/tuikit.py): the
 rolled-away mark in the builds table's Status column, and why the build in the rollback dialog."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from textual.widgets import DataTable
 
 from releasetui.models import HostState, Move
 from releasetui.tui import confirm
-from tests.tuikit import CONFIG, NOW, FakeOperations, make_app
+from tests.support.tuikit import CONFIG, NOW, FakeOperations, make_app
 
 OLD, MIDDLE, PREVIOUS, CURRENT = "20261125093000", "20261127160512", "20261128081500", "20261128094210"
 

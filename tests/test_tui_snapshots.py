@@ -1,13 +1,13 @@
 """SVG snapshots: the main screen, the rollback confirmation, the help, the fleet view and the history view.
 
-Deterministic by construction: fixed host states from a fake core (tests/tuikit.py: no
+Deterministic by construction: fixed host states from a fake core (tests/support/tuikit.py: no
 disk, no hosts), a fixed clock and time zone (so "3h ago" never drifts), a fixed
 terminal size.  Update with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
 """
 
 from __future__ import annotations
 
-from tests.tuikit import FLEET6, FLEET50, FleetOperations, make_app
+from tests.support.tuikit import FLEET6, FLEET50, FleetOperations, make_app
 
 SIZE = (120, 36)
 

@@ -1,4 +1,4 @@
-"""The fleet view, the history view, pin and roles, on fake cores (tests/tuikit.py): what the TUI shows and asks.
+"""The fleet view, the history view, pin and roles, on fake cores (tests/support/tuikit.py): what the TUI shows and asks.
 
 No disk and no hosts: the fakes answer fixed states and record the operations they are asked to run, so these
 check what is drawn and what would be run, quickly.  The same keys against real hosts are in test_tui.py.
@@ -22,7 +22,7 @@ from releasetui.tui.historyview import HistoryScreen
 from releasetui.runner import Interrupts
 from releasetui.tui.confirm import quit_promise
 from releasetui.tui.screens import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
-from tests.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations, Gates,
+from tests.support.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations, Gates,
                           gated,
                           make_app, recording, sample_history, visible_footer_keys)
 

@@ -25,7 +25,7 @@ from .sshd import SSHServer, find_tool
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The interpreter the "hosts" make venvs with: this test run's base Python, whose pip is recent.
 HOST_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 class TestClock:

@@ -21,7 +21,7 @@ from typing import Optional
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 EXAMPLE = REPO / "examples" / "flask-app"
 EXAMPLE_ROOT = "/var/www/flask-app"  # the project root the example hosts.yml names
 EXAMPLE_PORT = "127.0.0.1:8000"
