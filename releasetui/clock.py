@@ -37,6 +37,17 @@ def parse_iso(text: str) -> datetime:
     return when.astimezone(timezone.utc)
 
 
+def parse_stamp(text: object) -> Optional[datetime]:
+    """A stamp releasetui wrote (``2026-11-28T10:15:00Z``, as :func:`iso` writes it) as an aware UTC datetime; None
+    for anything else (a record or metadata from a host is untrusted)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 def clock_from_env(environ: Optional[dict] = None) -> Optional[Clock]:
     """The clock ``RELEASETUI_CLOCK`` asks for (None when unset); ValueError when its value is not a time."""
     value = (os.environ if environ is None else environ).get(ENV_VAR)

@@ -13,21 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
 
+from .clock import iso, parse_stamp
 from .text import clean_line
 
 
-def _time(value: object) -> Optional[datetime]:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
+_time = parse_stamp
 
 
 # Worst first: the one word an operation's outcome is, whatever its hosts' (the text and JSON both say it).
 OUTCOMES = ["failed", "unreachable", "interrupted", "aborted", "switched-back", "ok"]
-ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _seconds(value: object) -> Optional[float]:
@@ -100,8 +94,8 @@ class HistoryEntry:
     def to_dict(self) -> dict:
         """JSON-ready form (``history --json``)."""
         duration = self.duration
-        return {"event": self.event, "when": self.began.strftime(ISO) if self.began else None,
-                "ended": self.ended.strftime(ISO) if self.ended else None,
+        return {"event": self.event, "when": iso(self.began) if self.began else None,
+                "ended": iso(self.ended) if self.ended else None,
                 "who": self.who, "where": self.where, "op": self.op, "outcome": self.outcome,
                 "interrupted_by": self.interrupted_by,
                 "duration": round(duration, 3) if duration is not None else None, "ci_url": self.ci_url,

@@ -12,10 +12,11 @@ import json
 import os
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional, TextIO
 
 from . import present
+from .clock import parse_stamp
 from .history import OUTCOMES
 from .models import Event, HostState, OperationResult
 from .text import clean, clean_line
@@ -207,9 +208,8 @@ def local_time(created_at: Optional[str]) -> str:
     """``2026-11-28 10:15:00`` in local time, from the metadata's UTC stamp."""
     if not created_at:
         return "-"
-    try:
-        when = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
+    when = parse_stamp(created_at)
+    if when is None:
         return clean_line(created_at, 19)
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 

@@ -6,11 +6,12 @@ arguments, so screens and snapshots can pin them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Mapping, Optional
 
 from rich.text import Text
 
+from ..clock import parse_stamp
 from .. import present
 from ..models import BuildInfo, Event, HostState, LockInfo
 from ..text import clean_line
@@ -24,12 +25,7 @@ STATUS_STYLES = {
 
 def parse_created(created_at: Optional[str]) -> Optional[datetime]:
     """``YYYY-MM-DDTHH:MM:SSZ`` as an aware UTC datetime, or None."""
-    if not created_at:
-        return None
-    try:
-        return datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
+    return parse_stamp(created_at)
 
 
 def age(when: datetime, now: datetime) -> str:
