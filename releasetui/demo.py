@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import zipfile
@@ -91,9 +90,10 @@ def _git(source: Path, *args: str) -> bool:
         return False
     env = {**os.environ, "GIT_AUTHOR_NAME": "releasetui demo", "GIT_AUTHOR_EMAIL": "demo@example.invalid",
            "GIT_COMMITTER_NAME": "releasetui demo", "GIT_COMMITTER_EMAIL": "demo@example.invalid"}
-    proc = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, env=env,
-                          stdin=subprocess.DEVNULL)
-    return proc.returncode == 0
+    from .gitrepo import run_git
+
+    proc = run_git(source, *args, env=env)
+    return proc is not None and proc.returncode == 0
 
 
 def write_app(source: Path, version: str, requirements: str) -> None:

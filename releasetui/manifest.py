@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from . import shipping
+from .gitrepo import run_git
 from .metadata import MANIFEST_FILE, META_FILE
 
 # Never shipped, whatever the excludes file says: the repository, the build's venv link, releasetui's own files.
@@ -76,12 +77,8 @@ def _rsync_names(source: Path, excludes: Sequence[str], excludes_file: Optional[
 
 def _git_lines(directory: Path, *args: str) -> Optional[list[str]]:
     """NUL-separated output of a git command run in ``directory`` (None when git fails or is missing)."""
-    try:
-        proc = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, stdin=subprocess.DEVNULL,
-                              timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
+    proc = run_git(directory, *args, timeout=300, text=False)
+    if proc is None or proc.returncode != 0:
         return None
     return [os.fsdecode(item) for item in proc.stdout.split(b"\0") if item]
 

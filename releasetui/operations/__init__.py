@@ -28,7 +28,7 @@ from .waves import RolloutChoice
 from .maintenance import check_keep, prune_plans
 from .rollback import Rollback
 from .source import (OperationError, SourceInfo, deployer_identity, inspect_source, new_build_id, pid_alive,
-                     utc_now)
+                     this_machine, utc_now)
 
 
 class Operations:
@@ -161,5 +161,5 @@ class Operations:
 
 
 __all__ = ["Operations", "OperationError", "OperationContext", "RolloutChoice", "SourceInfo", "check_keep",
-           "deployer_identity", "inspect_source", "new_build_id", "pid_alive", "prune_plans", "unique_build_id",
-           "utc_now"]
+           "deployer_identity", "inspect_source", "new_build_id", "pid_alive", "prune_plans", "this_machine",
+           "unique_build_id", "utc_now"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import threading
 import time
 from typing import Callable, Optional
@@ -22,7 +21,7 @@ from ..executors import (CommandResult, Executor, ExecutorPool, HostUnreachable,
 from ..models import Event, HostOutcome, OperationResult
 from ..runner import HostRunner, Interrupts
 from ..text import clean_line
-from .source import ci_job_url, deployer_identity, iso
+from .source import ci_job_url, deployer_identity, iso, this_machine
 
 Reporter = Callable[[Event], None]
 
@@ -45,7 +44,7 @@ class OperationContext:
         self.token = secrets.token_hex(8)
         self.identity = deployer_identity()
         self.ci_url = ci_job_url()
-        self.machine = socket.gethostname()
+        self.machine = this_machine()
         self.started = iso()
         self._t0 = time.monotonic()  # the same instant as `started`: every record's duration counts from here
         self.recorded: list = []

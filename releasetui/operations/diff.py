@@ -9,7 +9,6 @@ has both.  The comparing itself is :mod:`releasetui.diffing`'s (pure).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,6 +17,7 @@ from ..config import HostConfig
 from ..diffing import ENV_UNKNOWN, SOURCE, Commit, DiffReport, DiffSide, build_diff, file_patch
 from ..executors import HostUnreachable
 from ..models import HostState, check_build_id
+from ..gitrepo import run_git
 from ..secrets import SecretError, resolve as resolve_env
 from ..text import clean_line
 from .context import OperationContext
@@ -71,12 +71,7 @@ def local_env_digest(config) -> Optional[str]:
     return env.digest if env else None
 
 
-def _git(repo: Path, *args: str) -> Optional[subprocess.CompletedProcess]:
-    try:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+_git = run_git  # the diff's questions to git (which commits lie between two builds)
 
 
 def commit_log(repo: Path, old: DiffSide, new: DiffSide,

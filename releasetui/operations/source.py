@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from .. import clock
+from ..gitrepo import git_text
 from ..manifest import Manifest, ManifestError
 from ..text import clean_line
 
@@ -39,13 +40,7 @@ class SourceInfo:
     origin: Optional[Path] = None        # with --ref: the source directory whose repository the tree came from
 
 
-def _git(source: Path, *args: str, timeout: float = 30) -> Optional[str]:
-    try:
-        proc = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+_git = git_text  # the source's questions to git (inside a work tree? which commit? dirty?)
 
 
 def inspect_source(source: Path, requirements: str, git: bool = True) -> SourceInfo:
@@ -188,7 +183,12 @@ def deployer_identity(environ: Optional[dict] = None) -> str:
             user = getpass.getuser()
         except Exception:
             user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{this_machine()}"
+
+
+def this_machine() -> str:
+    """This machine's name, as locks and history record where an operation ran (and a stale lock is judged)."""
+    return socket.gethostname()
 
 
 def utc_now() -> datetime:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, tzinfo
 from typing import Callable, Optional
@@ -32,7 +31,7 @@ from ..stages import stage_from
 from ..executors import ExecutorPool
 from .. import clock, present
 from ..models import Event, ExitCode, HostState, OperationResult
-from ..operations import Operations, pid_alive
+from ..operations import Operations, pid_alive, this_machine
 from ..rules import requirements_changed
 from ..diffing import DiffReport
 from . import confirm
@@ -753,7 +752,7 @@ class MainScreen(Screen):
     def confirm_unlock(self, targets: list[HostConfig]) -> None:
         """The unlock confirmation, from the states just read."""
         app = self.releasetui
-        outcome = confirm.unlock(targets, app.states, socket.gethostname(), pid_alive)
+        outcome = confirm.unlock(targets, app.states, this_machine(), pid_alive)
         if outcome is None:
             self.notify(f"No deploy lock on {self.targets_phrase()}.", title="Unlock", timeout=4)
             return
