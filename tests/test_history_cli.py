@@ -14,7 +14,7 @@ from releasetui import clock
 from releasetui.history import merge
 from releasetui.output import history_line
 
-from .support.helpers import TEST_CLOCK, deploy_ok, gated_python, wait_for
+from .support.helpers import TEST_CLOCK, deploy_ok, gated_python, plant_lock, wait_for
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 
@@ -26,11 +26,7 @@ def history(project, *args):
 
 
 def foreign_lock(root, who="carol@ci"):
-    lock = root / "deploy.lock"
-    lock.mkdir()
-    (lock / "info.json").write_text(json.dumps({"who": who, "where": "ci-7", "since": "2026-11-28T10:00:00Z",
-                                                "operation": "deploy", "token": "0123456789abcdef"}))
-    (lock / "token").write_text("0123456789abcdef\n")
+    plant_lock(root, who=who, where="ci-7", since="2026-11-28T10:00:00Z", operation="deploy")
 
 
 def test_history_over_two_local_hosts(local_pair):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .support.helpers import deploy_ok
+from .support.helpers import deploy_ok, plant_lock
 
 
 @pytest.mark.ssh
@@ -49,11 +49,7 @@ def test_a_lock_must_say_why_and_changes_nothing_otherwise(local_pair):
 def test_a_lock_is_taken_on_every_host_or_none(local_pair):
     p = local_pair
     deploy_ok(p)
-    other = p.roots["b"] / "deploy.lock"
-    other.mkdir()
-    (other / "token").write_text("0123456789abcdef\n")
-    (other / "info.json").write_text(json.dumps({"who": "carol@ci", "where": "ci-7", "since": "2031-01-01T00:00:00Z",
-                                                 "operation": "deploy", "token": "0123456789abcdef"}))
+    other = plant_lock(p.roots["b"], who="carol@ci", where="ci-7", since="2031-01-01T00:00:00Z", operation="deploy")
     proc = p.cli("--headless", "lock", "-m", "freeze")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert not (p.roots["a"] / "deploy.lock").exists(), "the lock taken on a is given back"

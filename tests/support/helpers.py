@@ -245,6 +245,15 @@ def read_terminal(master: int, proc: subprocess.Popen, timeout: float,
     return b"".join(chunks)
 
 
+def plant_lock(root: Path, token: str = "0123456789abcdef", **info) -> Path:
+    """Put another operation's lock in a host's root (``info``: who, where, since, operation, pid...)."""
+    lock = root / "deploy.lock"
+    lock.mkdir()
+    (lock / "token").write_text(token + "\n")
+    (lock / "info.json").write_text(json.dumps({"token": token, **info}))
+    return lock
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "the condition") -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
