@@ -903,3 +903,45 @@ async def test_the_header_names_the_stage():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         assert app.sub_title.startswith("demo · stage production · ")
+
+
+async def test_s_opens_another_stage_and_is_not_there_without_stages():
+    import dataclasses
+
+    from releasetui.tui.screens import StagePickerScreen
+
+    app = make_app(config=dataclasses.replace(CONFIG, stage="staging", stages=("staging", "production")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("S")
+        await pilot.pause()
+        assert isinstance(app.screen, StagePickerScreen)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+    assert app.next_stage == "production"
+    plain = make_app()
+    async with plain.run_test(size=(120, 40)) as pilot:
+        main = await loaded(pilot)
+        await pilot.press("S")
+        await pilot.pause()
+        assert plain.screen is main and plain.next_stage is None
+
+
+def test_run_app_opens_the_picked_stage(tmp_path, monkeypatch):
+    import argparse
+
+    from releasetui.tui import app as app_module
+
+    (tmp_path / "hosts.yml").write_text("project: shop\nroot: /srv/shop\nstages: [staging, production]\n")
+    for stage in ("staging", "production"):
+        (tmp_path / f"hosts.{stage}.yml").write_text(f"hosts: {{{stage}1: {{transport: local, root: /srv/{stage}}}}}\n")
+    opened = []
+
+    def run(self):
+        opened.append((self.config.stage, [h.name for h in self.hosts]))
+        self.next_stage = "production" if len(opened) == 1 else None
+
+    monkeypatch.setattr(app_module.ReleaseApp, "run", run)
+    args = argparse.Namespace(config=str(tmp_path / "hosts.yml"), stage="staging", top_hosts=[], top_roles=[])
+    assert app_module.run_app(args) == 0
+    assert opened == [("staging", ["staging1"]), ("production", ["production1"])]

@@ -41,10 +41,11 @@ from .fmt import (age_cell, created_cell, currents_disagree, event_line, fit_cel
                   short_hash, status_text)
 from .historyview import HistoryScreen
 from .screens import (BUILTIN_MAIN_KEYS, ConfirmScreen, FittedFooter, HelpScreen, LogScreen, NoConfigScreen,
-                      QuitNowScreen, QuitWhileBusyScreen, RolePickerScreen, RowTable, WrapLog, binding_rows)
+                      QuitNowScreen, QuitWhileBusyScreen, RolePickerScreen, RowTable, StagePickerScreen, WrapLog,
+                      binding_rows)
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
-MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock", "pin"}
+MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock", "pin", "pick_stage"}
 
 OperationsFactory = Callable[[Config, Callable[[Event], None], ExecutorPool], Operations]
 
@@ -116,6 +117,8 @@ class MainScreen(Screen):
         Binding("M", "mark_role", "Mark role",
                 tooltip="Mark the hosts of a role as the targets (a list of the roles; the role of the host under "
                         "the cursor first)"),
+        Binding("S", "pick_stage", "Stage", tooltip="Open another stage (stages: in the config): its hosts, "
+                                                    "read afresh"),
         Binding("v", "fleet", "Fleet", tooltip="The fleet view: every build on every host, what each serves, and "
                                                "which hosts drift (r and P work there too)"),
         Binding("h", "history", "History", tooltip="The fleet's history: every deploy, rollback, prune, pin and "
@@ -532,6 +535,8 @@ class MainScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
         """Dim the mutating keys while an operation runs or a confirmation is being prepared (None = shown but disabled)."""
+        if action == "pick_stage" and not (self.releasetui.config and self.releasetui.config.stages):
+            return False  # no stages: no key to show
         if action in MUTATING_ACTIONS and (self.busy or self.preparing or self.quitting):
             return None
         return True
@@ -819,6 +824,18 @@ class MainScreen(Screen):
         self.app.push_screen(RolePickerScreen(roles, len(self.releasetui.hosts), highlight=first, marked=current),
                              self.mark_role)
 
+    def action_pick_stage(self) -> None:
+        """S: pick another stage; the app opens again on it (its own hosts, connections and reads)."""
+        config = self.releasetui.config
+        self.app.push_screen(StagePickerScreen(config.stages, config.stage), self.open_stage)
+
+    def open_stage(self, stage: Optional[str]) -> None:
+        """The picker's answer: leave this stage's screen and open that one (nothing runs: keys were dimmed)."""
+        if stage is None or stage == self.releasetui.config.stage or self.busy:
+            return
+        self.releasetui.next_stage = stage
+        self.app.exit(0)
+
     def mark_role(self, role: Optional[str]) -> None:
         """The picker's answer: mark exactly that role's hosts ("*": none, so every host is a target)."""
         if role is None:
@@ -909,6 +926,7 @@ class ReleaseApp(App[int]):
         self.refresh_interval = refresh_interval
         self.pool = ExecutorPool(connect_timeout=config.connect_timeout if config else 15.0)  # kept open for the app's lifetime
         self.exit_report: list[str] = []  # printed on the terminal after the app exits
+        self.next_stage: Optional[str] = None  # S picked another stage: run_app opens the app again on it
         self.states: dict[str, object] = {}
         self.main: Optional[MainScreen] = None
         if config is not None:
@@ -999,14 +1017,19 @@ def run_app(args: argparse.Namespace) -> int:
     ConfigError, which the CLI prints as one line (exit 2).
     """
     path, looked = find_config(getattr(args, "config", None))
-    if path is None:
-        app = ReleaseApp(None, looked=looked)
-    else:
-        config = load_config(path, stage_from(getattr(args, "stage", None)))
-        # --host and --role choose the hosts the TUI shows, as they do for --headless.
-        app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or [],
-                                                     getattr(args, "top_roles", None) or []))
-    app.run()
+    stage = stage_from(getattr(args, "stage", None))
+    while True:
+        if path is None:
+            app = ReleaseApp(None, looked=looked)
+        else:
+            config = load_config(path, stage)
+            # --host and --role choose the hosts the TUI shows, as they do for --headless.
+            app = ReleaseApp(config, hosts=config.select(getattr(args, "top_hosts", None) or [],
+                                                         getattr(args, "top_roles", None) or []))
+        app.run()
+        if app.next_stage is None:
+            break
+        stage = app.next_stage  # S: the same app, opened on another stage
     for line in app.exit_report:
         print(line)
     return int(app.return_code or 0)

@@ -307,6 +307,44 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(answer)
 
 
+class StagePickerScreen(ModalScreen[Optional[str]]):
+    """Pick a stage (``stages:`` in the config): the app opens again on it.  Answers the stage, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Close the list; stay on this stage")]
+
+    def __init__(self, stages: tuple[str, ...], current: Optional[str]):
+        """``stages``: the config's; ``current``: the one loaded now (None: the file without a stage)."""
+        super().__init__()
+        self.stages = stages
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for stage in self.stages:
+            label = Text(f"{stage:<16}", style="bold magenta")
+            if stage == self.current:
+                label.append("(open now)", style="cyan")
+            options.append(Option(label, id=stage))
+        with Vertical(id="stages-dialog"):
+            yield Static("Open another stage", id="dialog-title")
+            yield OptionList(*options, id="stages")
+            yield Static("enter opens it (its hosts, read afresh) · esc stays here", id="stages-hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#stages", OptionList)
+        options.focus()
+        if self.current in self.stages:
+            options.highlighted = self.stages.index(self.current)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Enter (or a click) on a stage answers it."""
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        """Close and stay on this stage."""
+        self.dismiss(None)
+
+
 class RolePickerScreen(ModalScreen[Optional[str]]):
     """Pick a role: its hosts become the targets.  Answers the role's name, ``"*"`` for all hosts, or None."""
 
