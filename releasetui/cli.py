@@ -380,10 +380,10 @@ def _install_interrupts(ops, printer, action: Optional[str] = None) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _printer(args: argparse.Namespace, out: SafeStream, hosts):
+def _printer(args: argparse.Namespace, out: SafeStream, hosts, stage: Optional[str] = None):
     """JSON lines; the live table on a terminal (Rich, imported only then); else plain lines."""
     if getattr(args, "json", False):
-        return JsonPrinter(out)
+        return JsonPrinter(out, stage)
     if args.action in LIVE_ACTIONS and not getattr(args, "dry_run", False) and live_table_wanted(out):
         from .live import LivePrinter
         return LivePrinter(args.action, [h.name for h in hosts], out=out, err=sys.stderr)
@@ -405,7 +405,7 @@ def run_headless(args: argparse.Namespace) -> int:
         return ExitCode.FAILED
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
-    printer = _printer(args, out, hosts)
+    printer = _printer(args, out, hosts, config.stage)
     # builds, history and diff print one document: their connection steps are not data.
     report = None if args.action in ("builds", "history", "diff", "doctor", "exec") else printer.event
     ops = Operations(config, report=report, dry_run=getattr(args, "dry_run", False),

@@ -141,14 +141,18 @@ class HumanPrinter:
 class JsonPrinter:
     """JSON lines: one object per event, then a summary object."""
 
-    def __init__(self, out: TextIO = sys.stdout):
+    def __init__(self, out: TextIO = sys.stdout, stage: Optional[str] = None):
         self.out = out
         self.lock = threading.Lock()
+        self.stage = stage  # named in every event, as the fleet is (the summary carries it too)
 
     def event(self, event: Event) -> None:
         """Print one event as a JSON object on its own line."""
+        doc = event.to_dict()
+        if self.stage:
+            doc["stage"] = self.stage
         with self.lock:
-            self.out.write(json.dumps(event.to_dict()) + "\n")
+            self.out.write(json.dumps(doc) + "\n")
             self.out.flush()
 
     def summary(self, result: OperationResult) -> None:

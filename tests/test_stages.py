@@ -118,6 +118,7 @@ def test_the_stage_is_in_history_locks_and_hooks_over_ssh(ssh_project):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     build = summary(proc)["build_id"]
     assert summary(proc)["stage"] == "staging"
+    assert all(json.loads(line).get("stage") == "staging" for line in proc.stdout.splitlines() if line.strip())
     again = p.cli("--headless", "deploy", "--stage", "staging")
     assert again.returncode == 0 and again.stdout.splitlines()[-2].startswith("deploy ok on stage staging in "), \
         again.stdout
