@@ -71,9 +71,6 @@ def local_env_digest(config) -> Optional[str]:
     return env.digest if env else None
 
 
-_git = run_git  # the diff's questions to git (which commits lie between two builds)
-
-
 def commit_log(repo: Path, old: DiffSide, new: DiffSide,
                limit: int = COMMIT_LIMIT) -> tuple[Optional[list], Optional[str]]:
     """The commits between the two ends (``+`` shipped, ``-`` taken away), or None and why they are unknown."""
@@ -82,15 +79,15 @@ def commit_log(repo: Path, old: DiffSide, new: DiffSide,
         return None, f"unknown: {unknown.label} was not deployed from a git checkout"
     if old.commit == new.commit:
         return [], None
-    inside = _git(repo, "rev-parse", "--is-inside-work-tree")
+    inside = run_git(repo, "rev-parse", "--is-inside-work-tree")
     if inside is None or inside.stdout.strip() != "true":
         return None, f"unknown: {repo} is not in a git repository"
     for side in (old, new):
-        found = _git(repo, "cat-file", "-e", f"{side.commit}^{{commit}}")
+        found = run_git(repo, "cat-file", "-e", f"{side.commit}^{{commit}}")
         if found is None or found.returncode != 0:
             return None, (f"unknown: commit {side.commit[:10]} ({side.label}) is not in the local repository "
                           f"{repo} (git fetch?)")
-    log = _git(repo, "log", "--left-right", f"--max-count={int(limit)}", "--format=%m%x09%H%x09%s",
+    log = run_git(repo, "log", "--left-right", f"--max-count={int(limit)}", "--format=%m%x09%H%x09%s",
                f"{old.commit}...{new.commit}")
     if log is None or log.returncode != 0:
         return None, "unknown: git log failed"

@@ -40,9 +40,6 @@ class SourceInfo:
     origin: Optional[Path] = None        # with --ref: the source directory whose repository the tree came from
 
 
-_git = git_text  # the source's questions to git (inside a work tree? which commit? dirty?)
-
-
 def inspect_source(source: Path, requirements: str, git: bool = True) -> SourceInfo:
     """Hash the requirements file and read the git commit of ``source``; OperationError if unusable."""
     if not source.is_dir():
@@ -53,12 +50,12 @@ def inspect_source(source: Path, requirements: str, git: bool = True) -> SourceI
     except OSError as exc:
         raise OperationError(f"requirements file {req} cannot be read: {exc.strerror or exc}") from None
     commit, dirty, subject = None, None, None
-    if git and _git(source, "rev-parse", "--is-inside-work-tree") == "true":
-        commit = _git(source, "rev-parse", "HEAD")
+    if git and git_text(source, "rev-parse", "--is-inside-work-tree") == "true":
+        commit = git_text(source, "rev-parse", "HEAD")
         if commit:
-            status = _git(source, "status", "--porcelain", "--", ".")
+            status = git_text(source, "status", "--porcelain", "--", ".")
             dirty = bool(status) if status is not None else None
-            subject = _git(source, "log", "-1", "--format=%s", "HEAD")
+            subject = git_text(source, "log", "-1", "--format=%s", "HEAD")
     return SourceInfo(source, digest, commit, dirty, git_subject=subject)
 
 
@@ -84,12 +81,12 @@ def resolve_ref(source: Path, ref: str) -> tuple[str, str]:
         raise OperationError(f"--ref {clean_line(repr(ref), 60)}: not a git ref (a commit, tag or branch name)")
     if not source.is_dir():
         raise OperationError(f"source directory {source} does not exist")
-    if _git(source, "rev-parse", "--is-inside-work-tree") != "true":
+    if git_text(source, "rev-parse", "--is-inside-work-tree") != "true":
         raise OperationError(f"--ref needs a git repository: {source} is not in one")
-    commit = _git(source, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    commit = git_text(source, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if not commit:
         raise OperationError(f"--ref {ref}: no such commit, tag or branch in {source}'s repository")
-    return commit, _git(source, "log", "-1", "--format=%s", commit) or ""
+    return commit, git_text(source, "log", "-1", "--format=%s", commit) or ""
 
 
 def archive_ref(source: Path, ref: str, requirements: str) -> RefSource:
@@ -101,7 +98,7 @@ def archive_ref(source: Path, ref: str, requirements: str) -> RefSource:
     same manifest.  ``export-ignore`` attributes are honoured, as by Capistrano.
     """
     commit, subject = resolve_ref(source, ref)
-    prefix = _git(source, "rev-parse", "--show-prefix") or ""
+    prefix = git_text(source, "rev-parse", "--show-prefix") or ""
     tmp = Path(tempfile.mkdtemp(prefix="releasetui-ref-"))
     try:
         args = ["git", "-C", str(source), "-c", "tar.umask=0022", "archive", "--format=tar", commit]
