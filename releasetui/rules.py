@@ -57,6 +57,12 @@ def read_refusals(states: States, ignore_locks: bool = False) -> list[Refusal]:
     return refusals
 
 
+def lock_refusals(states: States) -> list[Refusal]:
+    """Only the hosts another operation holds locked: what refuses an operation that may skip unreachable hosts
+    (prune, lock) and what the TUI's dialogs warn of."""
+    return [r for r in read_refusals(states) if r.kind == "locked"]
+
+
 def layout_refusals(states: States, switching: bool = True, action: str = "deploy") -> list[Refusal]:
     """Hosts whose project root is not as releasetui keeps it, so the operation would fail half-way or reach out of
     the root: a layout directory that is a symlink (every operation that writes or removes), and (when the

@@ -145,7 +145,7 @@ class Deploy:
 
     def current(self) -> dict:
         """Each host's current build as read (None when unknown)."""
-        return {name: (s.current if isinstance(s, HostState) else None) for name, s in self.fleet.states.items()}
+        return self.fleet.current()
 
     def make_plan(self) -> bool:
         """Phase 2: decide; on a refusal release every lock taken and stop (nothing changed)."""

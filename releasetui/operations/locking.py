@@ -51,6 +51,10 @@ class FleetRead:
     locked: list = field(default_factory=list)   # HostConfig of the hosts whose lock we hold
     waited: float = 0.0
 
+    def current(self) -> dict[str, Optional[str]]:
+        """Each host's current build as read (None when unknown)."""
+        return {name: (s.current if isinstance(s, HostState) else None) for name, s in self.states.items()}
+
     def conflicts(self) -> list[str]:
         """Hosts whose lock another operation holds."""
         return [name for name, s in self.states.items()

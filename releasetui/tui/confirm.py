@@ -178,7 +178,7 @@ def unlock(hosts: Sequence[HostConfig], states: Mapping[str, object], this_machi
 
 def lock_refusal(hosts: Sequence[HostConfig], states: Mapping[str, object], action: str) -> Optional[Refusal]:
     """Refuse up front (before any dialog) when another operation holds a lock on a target."""
-    refusals = [r for r in rules.read_refusals(_targets(states, hosts)) if r.kind == "locked"]
+    refusals = rules.lock_refusals(_targets(states, hosts))
     if not refusals:
         return None
     return Refusal(f"{action} refused", present.refusal_lines(refusals) + ["(press u to see the lock and remove it "
