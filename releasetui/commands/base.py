@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 from ..metadata import META_FILE
 from ..models import VENV_KEY_PATTERN, check_build_id, check_token
@@ -243,15 +243,24 @@ class Tagged:
         return fields[0] if fields else default
 
 
-def parse_step(line: str) -> Optional[tuple[str, str, Optional[float], str]]:
-    """``(step, status, seconds, message)`` of a ``@@step`` line, or None for any other line."""
+class Step(NamedTuple):
+    """One ``@@step`` line: a step's name, its status, how long it took on the host (when known), its message."""
+
+    name: str
+    status: str
+    seconds: Optional[float]
+    message: str
+
+
+def parse_step(line: str) -> Optional[Step]:
+    """The :class:`Step` a ``@@step`` line reports, or None for any other line."""
     if not line.startswith(STEP_PREFIX):
         return None
     parts = line.split("\t")
     if len(parts) < 5:
         return None
     _, step, status, millis, message = parts[:5]
-    return step, status, (int(millis) / 1000 if millis.isdigit() else None), message.strip()
+    return Step(step, status, int(millis) / 1000 if millis.isdigit() else None, message.strip())
 
 
 def quoted_ids(ids: Iterable[str]) -> list[str]:

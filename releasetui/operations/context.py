@@ -91,8 +91,8 @@ class OperationContext:
         def handle(line: str) -> None:
             step = parse_step(line)
             if step is not None:
-                name, status, seconds, message = step
-                self.report(host, clean_line(name, 30), clean_line(status, 10), seconds, clean_line(message, 400), phase)
+                self.report(host, clean_line(step.name, 30), clean_line(step.status, 10), step.seconds,
+                            clean_line(step.message, 400), phase)
         return handle
 
     def connect(self, host: HostConfig) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .. import commands, rules
-from ..commands import ActivateRecords
+from ..commands import ActivateRecords, FinishReport
 from ..config import HostConfig
 from ..executors import HostUnreachable, ScriptTimeout
 from ..manifest import Manifest, Payload, canonical_digest
@@ -353,8 +353,7 @@ class Deploy:
         history = self.abort_records(why, interrupted) if self.plan is not None and self.plan.ok else None
         released = release(self.ctx, self.fleet.locked, build, history=history)
         for host in self.fleet.locked:
-            info = released.get(host.name, {})
-            if not info.get("released"):
+            if not released.get(host.name, FinishReport()).released:
                 outcome = self.result.outcomes.get(host.name) or HostOutcome(host.name, "failed", why)
                 self.result.outcomes[host.name] = outcome
                 outcome.left = [f"the deploy lock (token {self.ctx.token})"] + (

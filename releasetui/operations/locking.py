@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Optional, Sequence, Union
 
 from .. import clock, commands, rules
-from ..commands import LockRequest
+from ..commands import FinishReport, LockRequest
 from ..config import HostConfig
 from ..models import HostState
 from ..runner import sleep_unless
@@ -172,32 +172,30 @@ def _lock_once(ctx: OperationContext, hosts: list[HostConfig], request: ReadRequ
 
 
 def release(ctx: OperationContext, hosts: Sequence[HostConfig], remove_build: Optional[str] = None,
-            meta: Optional[dict] = None, history: Optional[dict] = None) -> dict[str, dict]:
+            meta: Optional[dict] = None, history: Optional[dict] = None) -> dict[str, FinishReport]:
     """Release this operation's lock on ``hosts`` (abort: stop its scripts, remove its partial build); never interrupted.
 
     ``meta`` (host name -> metadata JSON) keeps the build and marks it instead
     of removing it; ``history`` (host name -> record JSON) is appended.
     """
-    def one(host: HostConfig) -> dict:
+    def one(host: HostConfig) -> FinishReport:
         started = time.monotonic()
         script = commands.release_script(host.root, ctx.token, remove_build,
                                          (history or {}).get(host.name), (meta or {}).get(host.name))
         result = ctx.executor(host).run(script, on_line=ctx.step_lines(host.name, "abort"),
                                         timeout=ctx.config.script_timeout)
         parsed = commands.parse_finish(result.stdout)
-        parsed["ok"] = result.ok
         if remove_build or meta:
-            what = "lock released" if parsed["released"] else "lock NOT released (no longer ours)"
-            if parsed["removed_build"]:
+            what = "lock released" if parsed.released else "lock NOT released (no longer ours)"
+            if parsed.removed_build:
                 what += f", partial build {remove_build} removed"
             elif meta and host.name in meta:
                 what += f", build {remove_build} kept, marked failed"
-            ctx.report(host.name, "cleanup", "ok" if parsed["released"] else "failed", time.monotonic() - started,
+            ctx.report(host.name, "cleanup", "ok" if parsed.released else "failed", time.monotonic() - started,
                        what, "abort")
         return parsed
 
     if ctx.dry_run:
         return {}
     outcomes = ctx.runner.map(hosts, one)
-    return {name: (o.value if o.ok else {"ok": False, "error": str(o.error), "released": False})
-            for name, o in outcomes.items()}
+    return {name: (o.value if o.ok else FinishReport()) for name, o in outcomes.items()}

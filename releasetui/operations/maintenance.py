@@ -52,8 +52,8 @@ def _stopped_before(ctx: OperationContext, result: OperationResult, hosts: Seque
 def _finished(run, current: Optional[str], host: str, done: str) -> HostOutcome:
     """A finishing script's outcome: ``done`` when it ran and kept its lock, else why not."""
     parsed = commands.parse_finish(run.stdout)
-    if parsed["lost_lock"] or not run.ok:
-        return HostOutcome(host, "failed", parsed["refused"] or run.error_text(), current=current)
+    if parsed.lost_lock or not run.ok:
+        return HostOutcome(host, "failed", parsed.refused or run.error_text(), current=current)
     return HostOutcome(host, "ok", done, current=current)
 
 
@@ -94,12 +94,12 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
                                        ctx.record("prune", host.name, keep=keep))
         run = ctx.run(host, script, phase="finish", interruptible=False)
         parsed = commands.parse_finish(run.stdout)
-        if parsed["lost_lock"]:
+        if parsed.lost_lock:
             return HostOutcome(host.name, "failed", "its lock was removed before the prune (unlock?): nothing removed",
                                current=state.current)
         if not run.ok:
             return HostOutcome(host.name, "failed", f"prune failed: {run.error_text()}", current=state.current)
-        removed = parsed["removed"]
+        removed = parsed.removed
         return HostOutcome(host.name, "ok", f"removed {len(removed)}: {' '.join(removed) or 'nothing'}",
                            current=state.current, removed=removed)
 
@@ -163,7 +163,7 @@ def hold(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResult:
                                                                    ctx.record_json("lock", host.name)))
         if run is None:
             return HostOutcome(host.name, "ok", "would hold the lock", current=current[host.name])
-        if not run.ok or not commands.parse_finish(run.stdout)["held"]:
+        if not run.ok or not commands.parse_finish(run.stdout).held:
             return HostOutcome(host.name, "failed", f"lock not held: {run.error_text()}", current=current[host.name])
         return HostOutcome(host.name, "ok", "locked until `releasetui --headless unlock`", current=current[host.name])
 
@@ -220,12 +220,12 @@ def unlock(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResul
             return HostOutcome(host.name, "ok", f"would remove the lock held for {lock.describe(hint=False)}",
                                current=state.current)
         parsed = commands.parse_finish(run.stdout)
-        if parsed["not_locked"]:
+        if parsed.not_locked:
             return HostOutcome(host.name, "ok", "was not locked", current=state.current)
-        if parsed["changed"]:
+        if parsed.changed:
             return HostOutcome(host.name, "failed", "the lock changed since it was read (another operation took it): "
                                "left alone; run unlock again to see it", current=state.current)
-        if not run.ok or not parsed["unlocked"]:
+        if not run.ok or not parsed.unlocked:
             return HostOutcome(host.name, "failed", f"unlock failed: {run.error_text()}", current=state.current)
         return HostOutcome(host.name, "ok", f"removed the lock held for {lock.describe(hint=False)}", current=state.current)
 
