@@ -34,7 +34,7 @@ from .outcomes import describe_abort, refusal_outcomes
 from .waves import RolloutChoice, activation_deadline, verdict_timeout, waves_for
 from .context import OperationContext
 from .hooks import INTERRUPTED, describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
-from .locking import FleetRead, ReadRequest, read_states, release
+from .locking import FleetRead, ReadRequest, read_lock_script, read_states, release
 from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
                      source_manifest)
 
@@ -137,11 +137,14 @@ class Deploy:
             self.ctx.report(None, "env", "info", message=f"env {self.env.path}: {len(self.env.names)} name(s) "
                             f"({', '.join(self.env.names)}), digest {self.env.digest}", phase="plan")
 
+    def read_request(self) -> ReadRequest:
+        """What phase 1 reads on each host, under this deploy's lock."""
+        return ReadRequest(operation="deploy", build_id=self.base_id, create=True, python=True, manifest=True,
+                           shared_files=self.config.shared.files, env_digest=self.env.digest if self.env else None)
+
     def read_and_lock(self) -> None:
         """Phase 1: every host's state, read under this deploy's lock."""
-        self.fleet = read_states(self.ctx, self.hosts, ReadRequest(
-            operation="deploy", build_id=self.base_id, create=True, python=True, manifest=True,
-            shared_files=self.config.shared.files, env_digest=self.env.digest if self.env else None))
+        self.fleet = read_states(self.ctx, self.hosts, self.read_request())
 
     def current(self) -> dict:
         """Each host's current build as read (None when unknown)."""
@@ -305,18 +308,28 @@ class Deploy:
             return False
         return True
 
-    def activate(self) -> None:
-        """Phase 5: waves, then commit or switch every host back."""
+    def activation_setup(self) -> tuple[list, float, float, dict[str, rules.HostPrune]]:
+        """The waves, the pause between them, how long a host waits for the verdict, and what each host prunes
+        once committed: the same for the deploy and its dry run."""
         waves, pause = waves_for(self.ctx.config, self.hosts, self.rollout)
         timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
         after = self.states_after()
         protect = rules.default_rollback_target(after).target
+        prunes = {}
+        for host in self.hosts:
+            current = self.fleet.states[host.name].current  # type: ignore[union-attr]
+            prunes[host.name] = rules.plan_prune(after[host.name], self.config.keep_builds,
+                                                 protect=[protect, current], current=self.plan.build_id)
+        return waves, pause, timeout, prunes
+
+    def activate(self) -> None:
+        """Phase 5: waves, then commit or switch every host back."""
+        waves, pause, timeout, prunes = self.activation_setup()
         items = []
         alone = len(self.hosts) == 1
         for host in self.hosts:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
-            prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
-                                     current=self.plan.build_id)
+            prune = prunes[host.name]
             # Built as the host's wave starts: its records count the operation's time up to then.
             script = (lambda elapsed, host=host, state=state, prune=prune:
                       self.activate_script_for(host, state, timeout, prune, decided=alone, elapsed=elapsed))
@@ -439,27 +452,21 @@ class Deploy:
 
     def describe(self) -> None:
         """``--dry-run``: every script the deploy would run, per host, and what it would send; nothing changes."""
-        waves, pause = waves_for(self.ctx.config, self.hosts, self.rollout)
-        timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
-        after = self.states_after()
-        protect = rules.default_rollback_target(after).target
+        waves, pause, timeout, prunes = self.activation_setup()
         describe_hooks(self.ctx, self.hosts, "deploy", self.plan.build_id)
         for host in self.hosts:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
             recorder = self.ctx.executor(host)
             link_from = state.current if state.current_manifest is not None else None
             send = self.manifest.to_send(state.current_manifest if link_from else None)
-            recorder.record("lock", commands.read_script(host.root, lock=commands.LockRequest(
-                self.ctx.token, self.ctx.lock_json("deploy", self.plan.build_id)), create=True, python=host.python,
-                manifest=True, shared_files=self.config.shared.files))
+            recorder.record("lock", read_lock_script(self.ctx, host, self.read_request()))
             recorder.record("ship", f"send {len(send)} of {self.manifest.file_count()} files"
                             + (f", link the rest from builds/{link_from}" if link_from else " (nothing to link from)"))
             # The script as it will run, its stream (base64 in a here-document when small) shown by its size only.
             script, _ = self.prepare_command(host, self.payload_for(state, send, link_from), shown=lambda text: (
                 f"[the stream of {len(send)} file(s): {len(text)} characters of base64]\n"))
             recorder.record("prepare", script)
-            prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
-                                     current=self.plan.build_id)
+            prune = prunes[host.name]
             # The elapsed time a real wave's script carries is known only when the wave starts: 0 here, so
             # hosts whose scripts are otherwise the same print as one.
             recorder.record("activate", self.activate_script_for(host, state, timeout, prune,

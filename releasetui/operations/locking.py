@@ -61,7 +61,8 @@ class FleetRead:
                 if isinstance(s, HostState) and s.lock is not None and not s.locked_by_us]
 
 
-def _script(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool) -> str:
+def read_lock_script(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool = True) -> str:
+    """Phase 1's script for ``host``: read its state and (``lock``) take this operation's lock."""
     return commands.read_script(
         host.root, lock=LockRequest(ctx.token, ctx.lock_json(request.operation, request.build_id)) if lock else None,
         create=request.create and lock, python=host.python if request.python else None,
@@ -76,7 +77,7 @@ def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock
     """
     ctx.connect(host)
     started = time.monotonic()
-    result = ctx.executor(host).run(_script(ctx, host, request, lock and not ctx.dry_run), mutating=False,
+    result = ctx.executor(host).run(read_lock_script(ctx, host, request, lock and not ctx.dry_run), mutating=False,
                                     timeout=ctx.config.script_timeout)
     if not result.ok:
         raise RuntimeError(f"reading the host failed: {result.error_text()}")
