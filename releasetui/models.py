@@ -18,6 +18,7 @@ BUILD_ID_PATTERN = re.compile(r"^[0-9]{14}(?:-[0-9]{2})?$")
 VENV_KEY_PATTERN = re.compile(r"^[0-9a-f]{16}-py[0-9]+\.[0-9]+$")
 # An operation's lock token: it names the operation in the lock, in history, and in the scripts that act under it.
 TOKEN_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+MIN_KEEP_BUILDS = 2  # the live build and one to roll back to: keep_builds and `prune --keep` share it
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 

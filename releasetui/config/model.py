@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 
+from ..models import MIN_KEEP_BUILDS  # noqa: F401  (config's name for it: keep_builds checks it)
 from ..secrets import EnvSpec
 from .errors import ConfigError, listing, show, suggest
 
@@ -27,7 +28,6 @@ USER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 HOOK_NAMES_REMOTE = ("before_activate", "after_activate", "after_rollback")
 HOOK_NAMES_LOCAL = ("local_before", "local_after", "local_failed")
 HOOK_NAMES = HOOK_NAMES_REMOTE + HOOK_NAMES_LOCAL
-MIN_KEEP_BUILDS = 2  # the live build and one to roll back to; `prune --keep` shares it
 
 # Bounds on what a config file may be.  A real hosts.yml is a few kB; these are far above any
 # honest file and far below what hurts (a 514-byte "billion laughs" once grew to 6 GB).

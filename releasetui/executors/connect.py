@@ -5,17 +5,36 @@ from __future__ import annotations
 
 import socket
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
 from ..models import HostKeyRefused, HostUnreachable
 
-if TYPE_CHECKING:  # a jump host's hop is only named here
-    from .jump import Hop
-
-
 _KNOWN_HOSTS: dict = {}
 _KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One jump host on the way to a host, resolved from hosts.yml and the ssh config.
+
+    ``name`` is what was written (an ssh config alias or an address) and what Fabric is given (so the alias's
+    HostName applies); ``hostname``/``port`` are where it is, the name its key is looked up under in known_hosts.
+    """
+
+    name: str
+    hostname: str
+    port: int
+    user: Optional[str]
+    key_files: tuple[Path, ...]
+    known_hosts: Path
+
+    @property
+    def label(self) -> str:
+        """``jump host NAME (HOSTNAME:PORT)`` for messages."""
+        where = f"{self.hostname}:{self.port}"
+        return f"jump host {self.name} ({where})" if self.name != self.hostname else f"jump host {where}"
 
 
 def _known_host_keys(path: Path):
@@ -71,7 +90,7 @@ def ssh_connection(address: str, user: Optional[str], port: Optional[int],
         raise HostUnreachable(f"cannot use the ssh config for {address}: {exc}") from None
 
 
-def open_ssh(conn, known_hosts: Path, timeout: float, sock=None, behind: Optional["Hop"] = None,
+def open_ssh(conn, known_hosts: Path, timeout: float, sock=None, behind: Optional[Hop] = None,
              label: Optional[str] = None):
     """Open ``conn`` (from :func:`ssh_connection`), its host key checked against ``known_hosts``; returns it.
 
@@ -130,7 +149,7 @@ def open_ssh(conn, known_hosts: Path, timeout: float, sock=None, behind: Optiona
 
 def open_connection(address: str, user: Optional[str], port: Optional[int],
                     key_file: Union[Path, Iterable[Path], None], known_hosts: Path, timeout: float, sock=None,
-                    label: Optional[str] = None, behind: Optional["Hop"] = None):
+                    label: Optional[str] = None, behind: Optional[Hop] = None):
     """A connected, authenticated Fabric Connection whose host key was checked against ``known_hosts``.
 
     (:func:`ssh_connection` then :func:`open_ssh`.) No ProxyJump is followed here: see :class:`SSHExecutor`.
