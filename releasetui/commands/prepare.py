@@ -339,7 +339,8 @@ else
     if ! "$_uv" venv -q --no-project --no-python-downloads --python {q(python)} "$V" >"$_log" 2>&1 </dev/null; then
       end failed "uv venv: $(tail -n 3 "$_log")"; {fail}
     fi
-    if ! timeout -k 10 {pip_timeout} "$_uv" pip install -q --python "$V/bin/python" --find-links wheels -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then
+    # Its cache beside the venvs: on their filesystem (uv hard-links from it), writable without a home directory.
+    if ! timeout -k 10 {pip_timeout} "$_uv" pip install -q --cache-dir wheels/uv-cache --python "$V/bin/python" --find-links wheels -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then
       end failed "uv pip install: $(tail -n 3 "$_log")"; {fail}
     fi
   else
