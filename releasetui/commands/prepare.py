@@ -323,10 +323,11 @@ def venv_lines(python: str, req: str, pip_args: Sequence[str], install_timeout: 
     extra = " ".join(q(a) for a in pip_args)
     pip_timeout = int(max(30, install_timeout - 30))
     where = f"uv: {uv}" if uv else "uv on PATH, ~/.local/bin/uv, ~/.cargo/bin/uv"
+    missing = q(f"installer is uv, but this host has no uv (looked for {where})")
     choose = {"pip": "_inst=pip\n",
               "auto": find_uv(uv) + 'if [ -n "$_uv" ]; then _inst=uv; else _inst=pip; fi\n',
-              "uv": find_uv(uv) + 'if [ -z "$_uv" ]; then end failed ' + q(f"installer is uv, but this host has no uv "
-                                                                             f"(looked for {where})") + "; exit 1; fi\n_inst=uv\n"}
+              "uv": find_uv(uv) + f'if [ -z "$_uv" ]; then end failed {missing}; printf \'%s\\n\' {missing} >&2; '
+                                  'exit 1; fi\n_inst=uv\n'}
     fail = 'cat "$_log" >&2; rm -rf -- "$V"; exit 1'
     return f"""begin venv
 if [ -f "$V/.releasetui-complete" ]; then
@@ -335,7 +336,7 @@ if [ -f "$V/.releasetui-complete" ]; then
 else
   rm -rf -- "$V"
   {choose[installer]}  if [ "$_inst" = uv ]; then
-    _made="uv $("$_uv" --version 2>/dev/null </dev/null | sed -n '1s/^uv //p')"
+    _made="uv $("$_uv" --version 2>/dev/null </dev/null | sed -n '1s/^uv \\([^ ]*\\).*/\\1/p')"
     if ! "$_uv" venv -q --no-project --no-python-downloads --python {q(python)} "$V" >"$_log" 2>&1 </dev/null; then
       end failed "uv venv: $(tail -n 3 "$_log")"; {fail}
     fi
