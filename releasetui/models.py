@@ -91,6 +91,7 @@ class BuildInfo:
     venv: Optional[str] = None
     failure: Optional[str] = None
     env_digest: Optional[str] = None        # the env file it was deployed with (digest only, never a value)
+    installer: Optional[str] = None         # uv or pip: what made its venv (None: a build from before it was kept)
     # The fleet was rolled back away from this build here (it is never a default target; ``unmark`` clears it).
     rolled_away: bool = False
     rolled_away_note: Optional[str] = None

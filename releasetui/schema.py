@@ -65,6 +65,11 @@ SETTINGS = (
         scope=PER_HOST),
     Key("python", _STR, "Interpreter on the host that makes the virtualenvs (and runs the health check).",
         "python3", PER_HOST),
+    Key("installer", {"enum": ["auto", "uv", "pip"]}, "What makes and fills a new venv on the host: uv (`uv venv`, "
+        "`uv pip install`), pip, or auto: uv when the host has it, else pip. A reused venv keeps what built it.",
+        "auto", PER_HOST),
+    Key("uv", _CMD, "The uv executable on the host (a path or a command name); null: `uv` on PATH, then "
+        "~/.local/bin/uv, then ~/.cargo/bin/uv.", None, PER_HOST),
     Key("restart", _CMD, "Shell command run on each host after `current` is switched (deploy and rollback); "
         "null: no restart.", None, PER_HOST),
     Key("restart_timeout", _num(0, 86400), "Seconds the restart command may take before it counts as failed.",
@@ -82,8 +87,13 @@ TOP = (
         "Name of the app: letters, digits, '.', '_' and '-'."),
     Key("source", _PATH, "Local directory shipped as each new build (relative to the config file): in a git work "
         "tree, what git would commit; files that look like secrets are held back unless `include` names them.", "."),
-    Key("requirements", _PATH, "Requirements file inside source; its sha256 keys the virtualenvs.",
-        "requirements.txt"),
+    Key("requirements", {"type": "string", "pattern": "(\\.txt|(^|/)(pyproject\\.toml|uv\\.lock|poetry\\.lock|"
+        "pylock(\\.[^./]+)?\\.toml))$"},
+        "What the venvs are made from, inside source: a requirements*.txt, pyproject.toml, uv.lock, poetry.lock or "
+        "pylock.toml. Unset: the first of pylock.toml, uv.lock, poetry.lock, requirements.txt, pyproject.toml found. "
+        "The digest of what it resolves to keys the virtualenvs.", "detected"),
+    Key("requirements_extras", _STRS, "Optional dependencies installed too (pyproject.toml, uv.lock and "
+        "poetry.lock extras).", []),
     Key("excludes_file", _PATH, "An rsync --exclude-from file, applied on top of what ships."),
     Key("include", _STRS, "Paths or globs (relative to source) shipped although they look like secrets or git "
         "ignores them (`.env.example`, `static/dist`).", []),

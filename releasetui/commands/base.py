@@ -141,10 +141,12 @@ def switch_to(target_var: str) -> str:
     return f"ln -sfn \"builds/${target_var}\" current.releasetui-new && mv -Tf current.releasetui-new current"
 
 
-def write_meta(build_var: str, meta_json: str) -> str:
+def write_meta(build_var: str, meta_json: str, word: Optional[str] = None) -> str:
     """Replace a build's metadata atomically (a reader sees the old text or the new, never half); never through a
-    ``builds`` that is a symlink (the read phase refuses one; this holds if it appears later)."""
-    return (f"{{ layout_linked || {{ printf '%s\\n' {q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
+    ``builds`` that is a symlink (the read phase refuses one; this holds if it appears later).
+
+    ``word``: the metadata as a shell word made by the caller (quoted parts around a variable the script set)."""
+    return (f"{{ layout_linked || {{ printf '%s\\n' {word or q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
             f"mv -f \"builds/${build_var}/{META_FILE}.tmp\" \"builds/${build_var}/{META_FILE}\"; }}; }}")
 
 

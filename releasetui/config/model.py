@@ -20,6 +20,7 @@ from .errors import ConfigError, listing, show, suggest
 CONFIG_ENV_VAR = "RELEASETUI_CONFIG"
 DEFAULT_CONFIG_NAME = "hosts.yml"
 TRANSPORTS = ("ssh", "local")
+INSTALLERS = ("auto", "uv", "pip")
 HOST_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 PROJECT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ROLE_NAME_PATTERN = HOST_NAME_PATTERN
@@ -104,6 +105,8 @@ class HostConfig:
     known_hosts: Optional[Path] = None
     roles: tuple[str, ...] = ()
     python: str = "python3"
+    installer: str = "auto"                 # auto | uv | pip: what fills a new venv (auto: uv when the host has it)
+    uv: Optional[str] = None                # the uv executable on the host (None: uv on PATH, ~/.local/bin, ~/.cargo/bin)
     restart: Optional[str] = None
     restart_timeout: float = 60.0
     healthcheck: Optional[HealthCheck] = None
@@ -135,7 +138,7 @@ class Config:
     path: Path
     project: str
     source: Path
-    requirements: str
+    requirements: Optional[str]             # a path inside source; None: detected (releasetui.requirements.detect)
     python: str
     keep_builds: int
     hosts: tuple[HostConfig, ...]
@@ -143,6 +146,8 @@ class Config:
     include: tuple[str, ...] = ()           # paths/globs under source that ship though git ignores them or they
                                             # look like secrets (releasetui.shipping)
     pip_args: tuple[str, ...] = ()
+    requirements_extras: tuple[str, ...] = ()   # optional-dependency groups of pyproject.toml / uv.lock / poetry.lock
+    installer: str = "auto"                 # the top-level value; hosts carry the resolved one
     restart: Optional[str] = None
     logs: tuple[str, ...] = ()
     healthcheck: Optional[HealthCheck] = None

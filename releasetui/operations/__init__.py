@@ -28,6 +28,7 @@ from .waves import RolloutChoice
 from .maintenance import check_keep, prune_plans
 from .rollback import Rollback
 from .source import (OperationError, SourceInfo, deployer_identity, inspect_source, new_build_id, pid_alive,
+                     source_requirements,
                      this_machine, utc_now)
 
 
@@ -161,5 +162,5 @@ class Operations:
 
 
 __all__ = ["Operations", "OperationError", "OperationContext", "RolloutChoice", "SourceInfo", "check_keep",
-           "deployer_identity", "inspect_source", "new_build_id", "pid_alive", "prune_plans", "this_machine",
+           "deployer_identity", "inspect_source", "new_build_id", "source_requirements", "pid_alive", "prune_plans", "this_machine",
            "unique_build_id", "utc_now"]

@@ -106,10 +106,11 @@ class Deploy:
         if problems:
             raise OperationError(problems[0])
         if self.info is None and self.ref:
-            self._ref_tree = archive_ref(self.source, self.ref, self.config.requirements)
+            self._ref_tree = archive_ref(self.source, self.ref, self.config.requirements,
+                                         self.config.requirements_extras)
             self.info = self._ref_tree.info
         if self.info is None:
-            self.info = inspect_source(self.source, self.config.requirements)
+            self.info = inspect_source(self.source, self.config.requirements, extras=self.config.requirements_extras)
         if self.config.require_clean and not self.info.git_ref:
             if self.info.git_commit is None:
                 raise OperationError(f"{self.source} is not in a git repository and require_clean is set: "
@@ -126,7 +127,8 @@ class Deploy:
         where = f"{self.info.origin} at {self.info.git_ref}" if self.info.origin else str(self.info.path)
         self.ctx.report(None, "deploy", "info", message=f"source {where} ({self.manifest.file_count()} files"
                         f"{' as git would commit them' if self.manifest.git else ''}, "
-                        f"requirements {self.info.requirements_sha256[:12]}{git})", phase="plan")
+                        f"requirements {self.info.requirements.label if self.info.requirements else ''} "
+                        f"{self.info.requirements_sha256[:12]}{git})", phase="plan")
         if self.manifest.held_back:
             self.ctx.report(None, "source", "skipped", message=held_back_line(self.manifest.held_back), phase="plan")
         try:
@@ -218,12 +220,15 @@ class Deploy:
                            env_in: bool = False) -> str:
         """The prepare script for ``host`` (also what ``--dry-run`` prints), carrying the ``inline`` stream."""
         meta = self.meta_for(host)
+        req = self.info.requirements
         return commands.prepare_script(
-            host.root, self.ctx.token, self.plan.build_id, requirements=self.config.requirements, venv=meta["venv"],
+            host.root, self.ctx.token, self.plan.build_id, requirements=req.path, venv=meta["venv"],
             python=host.python, pip_args=self.config.pip_args, meta_incomplete=meta_json(meta),
-            meta_complete=meta_json(complete_meta(meta)), install_timeout=self.config.install_timeout, resume=resume,
+            meta_complete=meta_json({**complete_meta(meta), "installer": commands.INSTALLER_SLOT}),
+            install_timeout=self.config.install_timeout, resume=resume,
             shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs, inline=inline,
-            env=(self.env.path, self.env.digest) if self.env else None, env_in=env_in)
+            env=(self.env.path, self.env.digest) if self.env else None, env_in=env_in,
+            requirements_text=req.carried, installer=host.installer, uv=host.uv)
 
     def stdin_for(self, payload: Payload, env_in: bool):
         """What the prepare script reads on stdin: the env file's line first when it is sent, then the stream."""
@@ -269,8 +274,13 @@ class Deploy:
             return HostOutcome(host.name, "failed", f"prepare failed: {clean_line(result.error_text(), 400)}",
                                current=state.current)
         shipped = parsed["shipped"]
-        detail = f" (sent {len(send)} of {self.manifest.file_count()} files)" if shipped is None else \
-            f" (received {shipped[0]} files, linked {shipped[1]})"
+        detail = f" (sent {len(send)} of {self.manifest.file_count()} files" if shipped is None else \
+            f" (received {shipped[0]} files, linked {shipped[1]}"
+        if parsed["installer"]:
+            # What made its venv, kept in the metadata any later mark (failed, rolled-away) is written onto.
+            self.meta_for(host)["installer"] = parsed["installer"]
+            detail += f"; venv by {parsed['installer']}"
+        detail += ")"
         self.ctx.report(host.name, "build", "ok", time.monotonic() - started,
                         f"build {self.plan.build_id} complete{detail}", "prepare")
         return HostOutcome(host.name, "ok", current=state.current, previous=state.current, build_id=self.plan.build_id)

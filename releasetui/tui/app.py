@@ -10,7 +10,6 @@ threads, which arrive here as messages, so the UI never waits on a host.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, tzinfo
@@ -31,7 +30,7 @@ from ..stages import stage_from
 from ..executors import ExecutorPool
 from .. import clock, present
 from ..models import Event, ExitCode, HostState, OperationResult
-from ..operations import Operations, pid_alive, this_machine
+from ..operations import OperationError, Operations, pid_alive, source_requirements, this_machine
 from ..rules import requirements_changed
 from ..diffing import DiffReport
 from . import confirm
@@ -705,13 +704,13 @@ class MainScreen(Screen):
         ``changes``: the one line of the diff from the hosts' current build to the source."""
         app = self.releasetui
         config = app.config
-        req_path = config.source / config.requirements
-        try:
-            sha = hashlib.sha256(req_path.read_bytes()).hexdigest()
-        except OSError as exc:
-            self.notify(f"cannot read {req_path}: {exc.strerror or exc}", title="Deploy", severity="error")
+        try:  # the digest the deploy itself will key the venvs by (one function, resolving locks as it does)
+            req = source_requirements(config.source, config.requirements, config.requirements_extras)
+        except OperationError as exc:
+            self.notify(str(exc), title="Deploy", severity="error")
             return
-        self.show(confirm.deploy(config, hosts, app.states, sha, app.now(), diff_summary=changes),
+        self.show(confirm.deploy(config, hosts, app.states, req.sha256, app.now(), diff_summary=changes,
+                                 requirements_label=req.label),
                   lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy", hosts)
 
     def action_rollback(self) -> None:

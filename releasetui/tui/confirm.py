@@ -71,7 +71,8 @@ def _targets(states: Mapping[str, object], hosts: Sequence[HostConfig]) -> dict:
 
 
 def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object], requirements_sha256: str,
-           now: datetime, diff_summary: Optional[str] = None) -> Union[Confirmation, Refusal]:
+           now: datetime, diff_summary: Optional[str] = None,
+           requirements_label: Optional[str] = None) -> Union[Confirmation, Refusal]:
     """The deploy dialog: source, requirements, what changes (``diff_summary``, from
     :meth:`releasetui.operations.Operations.diff_summary`), then per host (grouped) current → new build and venv
     reuse."""
@@ -83,7 +84,7 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
     body.append("Source        ", style="bold")
     body.append(f"{config.source}\n")
     body.append("Requirements  ", style="bold")
-    body.append(f"{config.requirements} ({requirements_sha256[:10]})\n")
+    body.append(f"{requirements_label or config.requirements} ({requirements_sha256[:10]})\n")
     if diff_summary:
         _field(body, "Changes       ", diff_summary)
     # The core takes the id from the clock when the deploy starts: a dialog left open must not

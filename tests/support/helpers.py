@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -74,6 +75,19 @@ def need(tool: str) -> str:
             pytest.fail(message + "; under CI=true this is an error, not a skip")
         pytest.skip(message)
     return path
+
+
+def uv_binary() -> str:
+    """The uv of the test extra (``pip install uv`` puts it beside the interpreter), else uv on PATH; a missing uv
+    fails the test under CI=true (`.ci/run` installs the test extra) and skips it elsewhere."""
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.is_file() else shutil.which("uv")
+    if found is None:
+        message = "uv is not installed (pip install -e '.[test]')"
+        if ON_CI:
+            pytest.fail(message + "; under CI=true this is an error, not a skip")
+        pytest.skip(message)
+    return found
 
 
 @dataclass
