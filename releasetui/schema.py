@@ -235,7 +235,7 @@ def _type_text(schema: dict) -> str:
     if "$ref" in schema:
         return "mapping"
     if "enum" in schema:
-        return " | ".join(schema["enum"])
+        return " \\| ".join(f"`{v}`" for v in schema["enum"])  # escaped: the value sits in a table cell
     if "oneOf" in schema:
         return " or ".join(dict.fromkeys(_type_text(s) for s in schema["oneOf"]))
     kind = schema.get("type")
