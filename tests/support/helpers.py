@@ -156,9 +156,21 @@ class Project:
         return [json.loads(line) for line in (self.roots[host] / "history.jsonl").read_text().splitlines() if line]
 
 
+def test_installer() -> list[str]:
+    """The hosts.yml lines that make the sample projects' venvs with uv, the test extra's (a venv in ~0.1 s where pip
+    takes ~3 s: most tests only need *a* venv); pip keeps its own tests.  No uv outside CI: pip, as a host without it."""
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.is_file() else shutil.which("uv")
+    if found is None and ON_CI:
+        raise RuntimeError("uv is not installed (pip install -e '.[test]'); under CI=true this is an error")
+    return ["installer: uv", f"uv: {found}"] if found else ["installer: pip"]
+
+
 def make_project(base: Path, wheelhouse: Path, hosts: dict[str, dict], extra: str = "",
-                 ssh_env: Optional[SSHEnv] = None) -> Project:
-    """Write a sample app and a hosts.yml with ``hosts`` (name -> host settings; ``root`` is made under ``base``)."""
+                 ssh_env: Optional[SSHEnv] = None, installer: str = "uv") -> Project:
+    """Write a sample app and a hosts.yml with ``hosts`` (name -> host settings; ``root`` is made under ``base``).
+
+    ``installer``: ``uv`` (the default, when the test extra's uv is there) or ``pip`` for the venvs."""
     source = base / "app"
     source.mkdir(parents=True)
     (source / "static").mkdir()
@@ -173,6 +185,7 @@ def make_project(base: Path, wheelhouse: Path, hosts: dict[str, dict], extra: st
         "excludes_file: rsync_excludes",
         f"python: {HOST_PYTHON}",
         f"pip_args: [--no-index, --find-links, {wheelhouse}]",
+        *(test_installer() if installer == "uv" else ["installer: pip"]),
         "keep_builds: 3",
         f"restart: echo restarted >> {base}/restarts.log",
         f"logs: [{base}/app.log]",
@@ -285,4 +298,6 @@ def gated_python(project: Project, when: str, marker: Path, gate: Path) -> Path:
                        f"exec {HOST_PYTHON} \"$@\"\n")
     wrapper.chmod(0o755)
     project.config.write_text(project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}"))
+    if when in ("pip", "venv"):  # the gate is on pip's own command line, and uv never runs one
+        project.set("installer", "pip")
     return wrapper
