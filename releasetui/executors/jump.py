@@ -25,7 +25,7 @@ SSHLookup = Callable[[str], dict]
 class Hop:
     """One jump host on the way to a host, resolved from hosts.yml and the ssh config.
 
-    ``name`` is what was written (an ssh config alias or an address) and what Fabric is given (so the alias's
+    ``name`` is what was written (an ssh config alias or an address) and what the connection is given (so the alias's
     HostName applies); ``hostname``/``port`` are where it is, the name its key is looked up under in known_hosts.
     """
 
@@ -108,18 +108,6 @@ def _resolve(specs: list[JumpHost], host: HostConfig, lookup: SSHLookup, seen: f
     if len(route) > MAX_HOPS:
         raise HostUnreachable(f"more than {MAX_HOPS} jump hosts on the way to {host.address} (a ProxyJump loop?)")
     return route
-
-
-def _lookup_in(conn) -> SSHLookup:
-    """``name -> options`` from the ssh config Fabric loaded for ``conn``."""
-    config = conn.config.base_ssh_config
-
-    def lookup(name: str) -> dict:
-        try:
-            return config.lookup(name)
-        except Exception as exc:  # a failing Match exec, CanonicalizeHostname that finds nothing...
-            raise HostUnreachable(f"cannot use the ssh config for {name}: {exc}") from None
-    return lookup
 
 
 def jump_route(host: HostConfig, options: dict, lookup: SSHLookup) -> tuple[Hop, ...]:
