@@ -87,18 +87,6 @@ def _resolve(specs: list[JumpHost], host: HostConfig, lookup: SSHLookup, seen: f
     return route
 
 
-def _lookup_in(conn) -> SSHLookup:
-    """``name -> options`` from the ssh config Fabric loaded for ``conn``."""
-    config = conn.config.base_ssh_config
-
-    def lookup(name: str) -> dict:
-        try:
-            return config.lookup(name)
-        except Exception as exc:  # a failing Match exec, CanonicalizeHostname that finds nothing...
-            raise HostUnreachable(f"cannot use the ssh config for {name}: {exc}") from None
-    return lookup
-
-
 def jump_route(host: HostConfig, options: dict, lookup: SSHLookup) -> tuple[Hop, ...]:
     """The jump hosts ``host`` is reached through, first hop first; empty to connect directly.
 
