@@ -77,11 +77,16 @@ def need(tool: str) -> str:
     return path
 
 
-def uv_binary() -> str:
-    """The uv of the test extra (``pip install uv`` puts it beside the interpreter), else uv on PATH; a missing uv
-    fails the test under CI=true (`.ci/run` installs the test extra) and skips it elsewhere."""
+def find_uv() -> Optional[str]:
+    """The uv of the test extra (``pip install uv`` puts it beside the interpreter), else uv on PATH, else None."""
     beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.is_file() else shutil.which("uv")
+    return str(beside) if beside.is_file() else shutil.which("uv")
+
+
+def uv_binary() -> str:
+    """:func:`find_uv`'s uv; a missing uv fails the test under CI=true (`.ci/run` installs the test extra) and
+    skips it elsewhere."""
+    found = find_uv()
     if found is None:
         message = "uv is not installed (pip install -e '.[test]')"
         if ON_CI:
@@ -159,8 +164,7 @@ class Project:
 def test_installer() -> list[str]:
     """The hosts.yml lines that make the sample projects' venvs with uv, the test extra's (a venv in ~0.1 s where pip
     takes ~3 s: most tests only need *a* venv); pip keeps its own tests.  No uv outside CI: pip, as a host without it."""
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.is_file() else shutil.which("uv")
+    found = find_uv()
     if found is None and ON_CI:
         raise RuntimeError("uv is not installed (pip install -e '.[test]'); under CI=true this is an error")
     return ["installer: uv", f"uv: {found}"] if found else ["installer: pip"]
