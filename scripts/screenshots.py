@@ -29,7 +29,8 @@ from releasetui.tui.app import ReleaseApp  # noqa: E402
 from releasetui.tui.diffview import DiffScreen  # noqa: E402
 from releasetui.tui.fleet import FleetScreen  # noqa: E402
 from releasetui.tui.historyview import HistoryScreen  # noqa: E402
-from releasetui.tui.screens import ConfirmScreen, LogScreen  # noqa: E402
+from releasetui.tui.dialogs import ConfirmScreen  # noqa: E402
+from releasetui.tui.screens import LogScreen  # noqa: E402
 
 SIZE = (120, 36)
 

@@ -15,8 +15,10 @@ import pytest
 
 from releasetui.config import load_config
 from releasetui.operations import Operations
-from releasetui.tui.app import ConfirmScreen, MainScreen, ReleaseApp
-from releasetui.tui.screens import HelpScreen, LogScreen, NoConfigScreen, QuitNowScreen, QuitWhileBusyScreen
+from releasetui.tui.app import ReleaseApp
+from releasetui.tui.dialogs import ConfirmScreen, HelpScreen, QuitNowScreen, QuitWhileBusyScreen
+from releasetui.tui.main import MainScreen
+from releasetui.tui.screens import LogScreen, NoConfigScreen
 from textual.widgets import DataTable
 
 from tests.support.helpers import TEST_CLOCK
@@ -963,9 +965,8 @@ from datetime import timezone  # noqa: E402
 
 from textual.geometry import Region  # noqa: E402
 from textual.widgets import RichLog, Static  # noqa: E402
-from textual.widgets._toast import Toast  # noqa: E402
 
-from releasetui.tui.app import RowTable  # noqa: E402
+from releasetui.tui.widgets import RowTable  # noqa: E402
 from tests.support.tuikit import CONFIG, NOW, FakeOperations, make_app, visible_footer_keys  # noqa: E402
 
 WIDTHS = [(80, 24), (100, 30), (110, 30), (120, 40), (160, 50)]
@@ -1027,7 +1028,7 @@ def test_log_view_host_labels_keep_their_style():
 
     from rich.console import Console
 
-    from releasetui.tui.screens import Labelled
+    from releasetui.tui.widgets import Labelled
     console = Console(width=40, file=StringIO(), color_system="truecolor")
     segments = list(console.render(Labelled("web1", "word " * 12, 10)))
     label = next(s for s in segments if s.text.startswith("web1"))
@@ -1104,7 +1105,7 @@ async def test_footer_fits_again_after_a_resize():
 
 
 async def test_footer_keys_left_out_at_80_columns_are_in_the_help():
-    from releasetui.tui.screens import key_label
+    from releasetui.tui.dialogs import key_label
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await loaded(pilot)
@@ -1163,7 +1164,7 @@ async def test_help_fits_80x24_and_scrolls_with_the_keyboard():
 
 async def test_help_lists_every_binding_of_the_main_screen_and_the_app():
     """The help is built from the bindings: a key added, renamed or removed shows there without editing a list."""
-    from releasetui.tui.screens import key_label
+    from releasetui.tui.dialogs import key_label
     app = make_app()
     async with app.run_test(size=(160, 50)) as pilot:
         await loaded(pilot)
@@ -1196,7 +1197,7 @@ async def test_notifications_do_not_cover_the_output(size):
                     title="deploy failed", severity="error", timeout=30)
         await pilot.pause()
         await pilot.pause()
-        toasts = list(app.screen.query(Toast))
+        toasts = list(app.screen.query("Toast"))
         assert len(toasts) == 2
         output = main.query_one("#output", RichLog)
         for toast in toasts:
@@ -1206,7 +1207,6 @@ async def test_notifications_do_not_cover_the_output(size):
 
 async def test_notifications_in_the_log_view_leave_the_newest_lines_visible():
     from releasetui.models import Event
-    from releasetui.tui.screens import LogScreen
 
     def start(report, stop):
         for i in range(40):
@@ -1225,7 +1225,7 @@ async def test_notifications_in_the_log_view_leave_the_newest_lines_visible():
         log = screen.query_one("#log", RichLog)
         content = log.scrollable_content_region
         newest = Region(content.x, content.bottom - 5, content.width, 5)  # the last five rows
-        toasts = list(screen.query(Toast))
+        toasts = list(screen.query("Toast"))
         assert toasts and all(t.region.height and not t.region.overlaps(newest) for t in toasts)
         screen.stop.set()
 

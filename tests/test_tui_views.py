@@ -15,13 +15,13 @@ from textual.widgets import DataTable, OptionList, Static
 
 from releasetui.diffing import DiffReport, DiffSide, build_diff
 from releasetui.models import BuildInfo, HostState
-from releasetui.tui.app import MainScreen
+from releasetui.tui.main import MainScreen
 from releasetui.tui.diffview import DiffScreen, summary_line, unavailable
 from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_line, fleet_model
 from releasetui.tui.historyview import HistoryScreen
 from releasetui.runner import Interrupts
 from releasetui.tui.confirm import quit_promise
-from releasetui.tui.screens import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
+from releasetui.tui.dialogs import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
 from tests.support.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations, Gates,
                           gated,
                           make_app, recording, sample_history, visible_footer_keys)
@@ -365,7 +365,7 @@ async def test_a_marked_role_is_named_in_the_confirmation_and_the_output():
 
 async def test_the_output_title_groups_the_hosts_in_the_same_step():
     from releasetui.models import Event
-    from releasetui.tui.app import OperationEvent
+    from releasetui.tui.running import OperationEvent
     app = make_app(FLEET50, FleetOperations)
     async with app.run_test(size=(80, 24)) as pilot:
         main = await loaded(pilot)
@@ -480,7 +480,7 @@ async def test_history_read_failure_is_said_not_raised():
 # --- help, exit report -----------------------------------------------------------------------------------
 
 async def test_help_lists_the_fleet_and_history_keys():
-    from releasetui.tui.screens import key_label
+    from releasetui.tui.dialogs import key_label
     app = make_app()
     async with app.run_test(size=(160, 60)) as pilot:
         await loaded(pilot)
@@ -908,7 +908,7 @@ async def test_the_header_names_the_stage():
 async def test_s_opens_another_stage_and_is_not_there_without_stages():
     import dataclasses
 
-    from releasetui.tui.screens import StagePickerScreen
+    from releasetui.tui.dialogs import StagePickerScreen
 
     app = make_app(config=dataclasses.replace(CONFIG, stage="staging", stages=("staging", "production")))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -213,10 +213,9 @@ class FakeOperations(FakeCore):
 
 def visible_footer_keys(screen) -> dict:
     """The footer's keys by action, as laid out (a key pushed out of the footer is left out)."""
-    from textual.widgets._footer import FooterKey
     footer = screen.query_one("Footer")
     keys = {}
-    for key in footer.query(FooterKey):
+    for key in footer.query("FooterKey"):
         region = key.region
         if region.width and footer.region.contains_region(region):
             keys[key.action] = key
