@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .app import ReleaseApp
 
 Outcome = Optional[confirm.Confirmation | confirm.Refusal]
+# What a dialog opened from the states on screen says of the diff until the read beside it lands.
+DIFF_PENDING = "reading the hosts…"
 
 
 class KeyActions:
@@ -42,28 +44,60 @@ class KeyActions:
         """
         self.preparing = name
         self.refresh_bindings()
+        self.update_output_title()  # says what is read, for whom: the key's answer until the dialog opens
 
         def then(changes: Optional[str]) -> None:
             self.preparing = None
             self.refresh_bindings()
+            self.update_output_title()
             if not self.quitting and self.busy is None:
                 build(changes)
         self.start_read(then, diff)
 
-    def show(self, outcome: Outcome, on_yes: Callable[[], None], what: str, hosts: list[HostConfig]) -> None:
+    def confirm_at_once(self, name: str, hosts: list[HostConfig], make: Callable[[Optional[str]], Outcome],
+                        on_yes: Callable[[], None], diff: DiffRead) -> None:
+        """d and r: open the dialog at once from the states on screen, then read the hosts and ``diff`` in a
+        worker and redraw it from what they say now (or close it and say why, if that refuses).
+
+        ``make(changes)`` builds the dialog from the app's states.  The operation re-checks everything under
+        the lock: a dialog answered before the read lands acts on nothing stale.  A target not read yet, or a
+        refusal, waits for the read (a refusal is only said from fresh states: the host may be back).
+        """
+        shown = all(self.releasetui.states.get(h.name) is not None for h in hosts)
+        outcome = make(DIFF_PENDING) if shown else None
+        if not isinstance(outcome, confirm.Confirmation):
+            self.confirm_after_refresh(name, lambda changes: self.show(make(changes), on_yes, name, hosts), diff)
+            return
+        dialog = self.show(outcome, on_yes, name, hosts)
+        self.start_read(lambda changes: self.recheck(dialog, make(changes), name, hosts), diff)
+
+    def recheck(self, dialog: Optional[ConfirmScreen], outcome: Outcome, what: str, hosts: list[HostConfig]) -> None:
+        """The fresh read behind a dialog opened at once has landed: redraw it with ``outcome``, or close it and
+        say why when that is a refusal.  Nothing when it was answered meanwhile."""
+        if dialog is None or dialog not in self.app.screen_stack or self.busy or self.quitting:
+            return
+        if isinstance(outcome, confirm.Refusal):
+            if self.app.screen is dialog:
+                dialog.dismiss(False)
+            self.refuse(outcome, what)
+        elif outcome is not None:
+            dialog.show(outcome.title, self.dialog_body(outcome, hosts), outcome.label, outcome.danger)
+
+    def show(self, outcome: Outcome, on_yes: Callable[[], None], what: str,
+             hosts: list[HostConfig]) -> Optional[ConfirmScreen]:
         """Open the confirmation, or say why the action is refused (pane and notification), from a pure builder.
 
         The dialog starts with the target ``hosts``: its grouped lines say "all 4 hosts" of the targets, and
         with fifty hosts and a role marked, which four must be said.
         """
         if outcome is None:
-            return
+            return None
         if isinstance(outcome, confirm.Refusal):
             self.refuse(outcome, what)
-            return
-        self.app.push_screen(ConfirmScreen(outcome.title, self.dialog_body(outcome, hosts), outcome.label,
-                                           danger=outcome.danger),
-                             lambda ok: ok and on_yes())
+            return None
+        dialog = ConfirmScreen(outcome.title, self.dialog_body(outcome, hosts), outcome.label, danger=outcome.danger)
+        self.app.push_screen(dialog, lambda ok: ok and on_yes())
+        return dialog
 
     def refuse(self, refusal: confirm.Refusal, what: str) -> None:
         """Say why ``what`` is refused: in the pane, and in a notification."""
@@ -81,23 +115,24 @@ class KeyActions:
     # --- the operations -----------------------------------------------------------------
 
     def action_deploy(self) -> None:
-        """d: re-read the hosts, confirm source and hosts, then deploy."""
-        hosts = self.targets()
-        self.confirm_after_refresh("deploy", lambda changes: self.confirm_deploy(hosts, changes),
-                                   lambda ops: ops.diff(hosts))
-
-    def confirm_deploy(self, hosts: list[HostConfig], changes: Optional[str] = None) -> None:
-        """The deploy confirmation, from the states just read (refused up front when a lock is held), with
-        ``changes``: the one line of the diff from the hosts' current build to the source."""
+        """d: confirm source and hosts (at once, from the states on screen; redrawn when the hosts have been read
+        again), then deploy."""
         app = self.releasetui
         config = app.config
-        try:
+        hosts = self.targets()
+        try:  # the digest the deploy will compute: the source's own (a local read)
             sha = inspect_source(config.source, config.requirements, git=False).requirements_sha256
         except OperationError as exc:
             self.notify(str(exc), title="Deploy", severity="error")
             return
-        self.show(confirm.deploy(config, hosts, app.states, sha, app.now(), diff_summary=changes),
-                  lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)), "deploy", hosts)
+
+        def make(changes: Optional[str]) -> Outcome:
+            """The deploy dialog from the app's states, with the one line of the diff from the hosts' current
+            build to the source."""
+            return confirm.deploy(config, hosts, app.states, sha, app.now(), diff_summary=changes)
+
+        self.confirm_at_once("deploy", hosts, make, lambda: self.run_operation("deploy", lambda ops: ops.deploy(hosts)),
+                             lambda ops: ops.diff(hosts))
 
     def action_rollback(self) -> None:
         """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation."""
@@ -108,17 +143,19 @@ class KeyActions:
         self.rollback_to(build_id)
 
     def rollback_to(self, build_id: str) -> None:
-        """Re-read the hosts, then confirm (or refuse) rolling the targets to ``build_id`` (also the fleet view's r)."""
-        hosts = self.targets()
-        self.confirm_after_refresh("rollback", lambda changes: self.confirm_rollback(build_id, hosts, changes),
-                                   lambda ops: ops.diff(hosts, to_id=build_id))
-
-    def confirm_rollback(self, build_id: str, hosts: list[HostConfig], changes: Optional[str] = None) -> None:
-        """The rollback confirmation (or the refusal), from the states just read: all hosts switch, or none;
-        ``changes``: the one line of the diff from the hosts' current build to ``build_id``."""
+        """Confirm (or refuse) rolling the targets to ``build_id``, at once from the states on screen (also the
+        fleet view's r): all hosts switch, or none."""
         app = self.releasetui
-        self.show(confirm.rollback(app.config, hosts, app.states, build_id, app.now(), app.tz, diff_summary=changes),
-                  lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)), "rollback", hosts)
+        hosts = self.targets()
+
+        def make(changes: Optional[str]) -> Outcome:
+            """The rollback dialog from the app's states, with the one line of the diff from the hosts' current
+            build to ``build_id``."""
+            return confirm.rollback(app.config, hosts, app.states, build_id, app.now(), app.tz, diff_summary=changes)
+
+        self.confirm_at_once("rollback", hosts, make,
+                             lambda: self.run_operation("rollback", lambda ops: ops.rollback(hosts, build_id)),
+                             lambda ops: ops.diff(hosts, to_id=build_id))
 
     def action_prune(self) -> None:
         """p: re-read the hosts, list exactly which builds and venvs go on each, then prune."""

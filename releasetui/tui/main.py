@@ -237,6 +237,16 @@ class MainScreen(KeyActions, OperationRunner, HostReads, Screen):
         role = next((role for role, members in self.roles() if members == names), None)
         return f"role {role}: {phrase}" if role else phrase
 
+    def on_key(self, event: events.Key) -> None:
+        """A dimmed key still answers at once: it says what it waits for (a key that did nothing would look
+        broken)."""
+        action = next((b.action for b in self.BINDINGS if event.key in b.key.split(",")), None)
+        if action in MUTATING_ACTIONS and self.check_action(action, ()) is None:
+            what = (f"{self.busy} is running" if self.busy else f"{self.preparing} is reading the hosts"
+                    if self.preparing else "the app is quitting")
+            self.notify(f"{what}: {action.replace('_', ' ')} is possible once it has ended.", title="Wait",
+                        severity="warning", timeout=3)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
         """Dim the mutating keys while an operation runs or a confirmation is being prepared (None = shown but
         disabled)."""

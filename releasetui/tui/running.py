@@ -73,7 +73,8 @@ class OperationRunner:
 
     def update_output_title(self) -> None:
         """The output pane's title: what runs (the steps under way), that it is stopping, or what is read."""
-        self.output_pane().show_running(self.busy, self.interrupted, self.running_steps)
+        self.output_pane().show_running(self.busy, self.interrupted, self.running_steps, self.preparing,
+                                        len(self.releasetui.hosts))
 
     def run_operation(self, name: str, work_fn: Callable[[Operations], OperationResult]) -> None:
         """Start a mutating operation in a worker; keys are dimmed until it finishes.
