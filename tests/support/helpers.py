@@ -305,3 +305,32 @@ def gated_python(project: Project, when: str, marker: Path, gate: Path) -> Path:
     if when in ("pip", "venv"):  # the gate is on pip's own command line, and uv never runs one
         project.set("installer", "pip")
     return wrapper
+
+
+# --- builds made through the core --------------------------------------------------------------------
+
+def deploy_versions(project: "Project", versions) -> list[str]:
+    """Deploy each (version, requirement) through the core (each an hour after the last); return the build ids,
+    oldest first."""
+    from releasetui.config import load_config
+    from releasetui.operations import Operations
+    config = load_config(project.config)
+    ids = []
+    for version, requirement in versions:
+        project.write_app(version, requirement)
+        TEST_CLOCK.tick()
+        ops = Operations(config)
+        result = ops.deploy(config.hosts)
+        ops.close()
+        assert result.ok, result.to_dict()
+        ids.append(result.build_id)
+    return ids
+
+
+# What the ``deployed`` fixture deploys: three builds, the third changes the requirements.
+DEPLOYED_VERSIONS = [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0"), ("v3", "tinylib==2.0")]
+
+# Healthy unless an `unhealthy` file sits in the host's project root; the output must show the build just
+# switched to (the `{build_id}` placeholder), so a check answered by the previous build never passes.
+HEALTH = ('healthcheck: {command: "test ! -e unhealthy && readlink current", expect: "builds/{build_id}", '
+          'timeout: 1, interval: 0.2}')
