@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark releasetui on the example stack: real supervisord + uwsgi + Flask behind a loopback sshd.
 
-For each restart mode (the example's own: a chain reload through uwsgi's master
-FIFO; supervisorctl's graceful ``signal HUP``; the seed's plain
+For each restart mode (the example's own: a graceful reload through uwsgi's master
+FIFO; a chain reload through it; supervisorctl's graceful ``signal HUP``; the seed's plain
 ``supervisorctl restart uwsgi``) it prints the same figures as
 bench/bench.py -- median deploy (requirements unchanged), rollback and builds
 times, SSH round trips per host per operation -- plus:
@@ -11,7 +11,7 @@ times, SSH round trips per host per operation -- plus:
 * rollback started -> the target build answers HTTP;
 * a request loop (GET / every 20 ms during all of it): requests and failures.
 
-    python bench/bench_stack.py [--runs 5] [--restart fifo,fifo-r,hup,plain]
+    python bench/bench_stack.py [--runs 5] [--restart fifo,chain,hup,plain]
 
 Needs the ``stack`` extra (uwsgi, supervisord next to this interpreter) and
 a wheelhouse with Flask (``pip wheel -w .wheelhouse -r examples/flask-app/requirements.txt``).
@@ -47,8 +47,8 @@ from tests.support.sshd import free_port, start_sshd  # noqa: E402
 from tests.support.stackkit import (RESTARTS, RequestLoop, Stack, find_wheelhouse, get,  # noqa: E402
                                     missing_stack_tools, served_build)
 
-LABELS = {"fifo": "fifo (the example's): chain reload through uwsgi's master FIFO, supervisorctl start if down",
-          "fifo-r": "fifo-r: graceful reload (r) through the master FIFO, all workers at once",
+LABELS = {"fifo": "fifo (the example's): graceful reload (r) through uwsgi's master FIFO, all workers at once",
+          "chain": "chain: chain reload (c) through the master FIFO, one worker at a time, waiting for the last",
           "hup": "hup: supervisorctl signal HUP uwsgi (graceful, a Python start per call)",
           "plain": "plain (seed): supervisorctl restart uwsgi"}
 
@@ -172,8 +172,8 @@ def main() -> int:
     """Set up sshd, run the modes asked for, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--restart", default="fifo,fifo-r,hup,plain", help="the modes to "
-                        "measure, comma separated (default: fifo,fifo-r,hup,plain)")
+    parser.add_argument("--restart", default="fifo,chain,hup,plain", help="the modes to "
+                        "measure, comma separated (default: fifo,chain,hup,plain)")
     parser.add_argument("--user", default=getpass.getuser(), help="who the host logs in as (default: you)")
     args = parser.parse_args()
     LOGIN_USER[0] = args.user

@@ -88,6 +88,7 @@ def venv_messages(proc: subprocess.CompletedProcess) -> list[str]:
 def test_a_src_layout_package_deploys_from_pyproject_and_runs_from_its_build(ssh_project):
     p = ssh_project
     package_app(p, '"tinylib==2.0"')
+    p.set("installer", "auto")
     p.set("uv", "/nonexistent/uv")   # installer auto, and no uv where it looks: pip, as before there was uv
     first, proc = deployed(p)
     assert all(m.endswith("with pip") for m in venv_messages(proc)) and len(venv_messages(proc)) == 2

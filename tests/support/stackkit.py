@@ -30,11 +30,22 @@ UNHEALTHY = '    return problems + ["database unreachable"]\n'
 # The restarts the stack can be deployed with: the example's own (its hosts.yml: uwsgi's master FIFO, a chain
 # reload), supervisorctl's graceful HUP (a Python start per call), and the seed's plain restart (drops requests).
 RESTARTS = {
-    "fifo": None,
+    "fifo": None,  # the example's own: a graceful reload (r) through uwsgi's master FIFO, all workers at once
     "hup": "{ctl}-c {root}/supervisord.conf signal HUP uwsgi || {ctl}-c {root}/supervisord.conf restart uwsgi",
-    # A full graceful reload (the master re-executes, as with HUP) through the FIFO: no Python start either.
-    "fifo-r": ("test -p {root}/uwsgi.fifo && printf r | dd of={root}/uwsgi.fifo oflag=nonblock status=none 2>/dev/null"
-               " || {ctl}-c {root}/supervisord.conf start uwsgi"),
+    # A chain reload (c) through the FIFO: workers replaced one at a time, so old and new builds answer side by side
+    # until it ends; it waits for every old worker to go (P wakes the master, which moves a chain on once a second;
+    # uwsgi ignores c while an earlier chain finishes, so it asks again).
+    "chain": """send() {{ printf "$1" | dd of={root}/uwsgi.fifo oflag=nonblock status=none 2>/dev/null; }}
+if test -p {root}/uwsgi.fifo && workers=$(pgrep -P "$(cat {root}/uwsgi.pid 2>/dev/null)" 2>/dev/null) && send c; then
+  n=0
+  while [ $n -lt 1200 ]; do
+    sleep 0.05; n=$((n + 1)); alive=; gone=
+    for w in $workers; do if kill -0 $w 2>/dev/null; then alive=1; else gone=1; fi; done
+    test -z "$alive" && exit 0
+    if [ -z "$gone" ] && [ $((n % 10)) = 0 ]; then send c; else send P; fi
+  done; exit 1
+fi
+{ctl}-c {root}/supervisord.conf start uwsgi""",
     "plain": "{ctl}-c {root}/supervisord.conf restart uwsgi",
 }
 MAKE_WHEELHOUSE = f"pip wheel -w {REPO}/.wheelhouse -r examples/flask-app/requirements.txt"
