@@ -75,6 +75,9 @@ SETTINGS = (
         PER_HOST),
     Key("hooks", _nullable("hooks"), "Shell commands run at fixed points of an operation "
         "(see Hooks).", None, PER_HOST),
+    Key("wheels", {"type": "string", "enum": ["host", "ship"]}, "Where a new venv's wheels come from: `host` runs `pip wheel` on "
+        "each host; `ship` builds the wheelhouse once on this machine (same OS, architecture and Python as the "
+        "host) and sends it, so hosts install with `--no-index` and never reach an index.", "host", PER_HOST),
 )
 
 TOP = (
@@ -225,7 +228,7 @@ def _type_text(schema: dict) -> str:
     if "$ref" in schema:
         return "mapping"
     if "enum" in schema:
-        return " | ".join(schema["enum"])
+        return " or ".join(schema["enum"])  # never "|": the reference is a Markdown table
     if "oneOf" in schema:
         return " or ".join(dict.fromkeys(_type_text(s) for s in schema["oneOf"]))
     kind = schema.get("type")
