@@ -158,7 +158,7 @@ def prune_plan_lines(plans: Mapping[str, rules.HostPrune], states: Mapping[str, 
         for build_id in plan.remove:
             build = state.build(build_id)
             words.append(f"{build_id} ({plan.reasons.get(build_id) or (build.state if build else '?')})")
-        words += [f"venv {v}" for v in plan.remove_venvs]
+        words += [f"venv {v}" for v in plan.remove_venvs] + [f"wheelhouse {w}" for w in plan.remove_wheelhouses]
         rows[name] = "remove " + ", ".join(words) if words else "nothing to remove"
     return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
             for text, names in group_hosts(rows)]

@@ -43,6 +43,7 @@ if sys.argv[3:4] and sys.argv[3].startswith("env="):
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         out.write(text)
     os.rename(tmp, os.path.join("envs", digest))
+# RECEIVE_WHEELS
 stream = gzip.GzipFile(fileobj=source, mode="rb")
 header = json.loads(stream.readline().decode("utf-8"))
 sent, link_from = set(header["sent"]), header["link_from"]
@@ -162,6 +163,56 @@ sys.stderr.write("received %d files (%d bytes), linked %d unchanged\n" % (receiv
 '''
 
 
+# Put in SHIP_PY's place of ``# RECEIVE_WHEELS`` when the wheelhouse comes with the build (``wheels: ship``): it
+# follows the env file's line on stdin as one JSON line ({"wheels": [[name, size, sha256], ...]}) and the files'
+# bytes one after another.  Written under a hidden name, checked, then renamed to wheelhouses/<key> whole.
+WHEELS_PY = r'''
+import shutil
+key, allowed = KEY, set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-")
+if os.path.islink("wheelhouses"):
+    sys.stderr.write("wheelhouses is a symlink: refused\n")
+    sys.exit(1)
+os.makedirs("wheelhouses", 0o755, exist_ok=True)
+for name in os.listdir("wheelhouses"):
+    if name.startswith("." + key + "."):  # left by a deploy killed while it received this wheelhouse
+        shutil.rmtree(os.path.join("wheelhouses", name), ignore_errors=True)
+tmp = os.path.join("wheelhouses", ".%s.%d" % (key, os.getpid()))
+os.mkdir(tmp, 0o755)
+count = nwheel = 0
+for name, length, sha in json.loads(source.readline(1 << 20).decode("utf-8"))["wheels"]:
+    if not (isinstance(name, str) and name.endswith(".whl") and not name.startswith(".") and set(name) <= allowed
+            and isinstance(length, int) and length >= 0):
+        sys.stderr.write("refusing wheel %r\n" % (name,))
+        sys.exit(1)
+    digest, left = hashlib.sha256(), length
+    with open(os.path.join(tmp, name), "xb") as out:
+        while left:
+            chunk = source.read(min(left, 1 << 20))
+            if not chunk:
+                sys.stderr.write("the wheelhouse did not arrive whole\n")
+                sys.exit(1)
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    if digest.hexdigest() != sha:
+        sys.stderr.write("%s arrived damaged (checksum mismatch)\n" % name)
+        sys.exit(1)
+    count, nwheel = count + 1, nwheel + length
+final = os.path.join("wheelhouses", key)
+if os.path.isdir(final) and not os.path.islink(final):
+    shutil.rmtree(final)
+os.rename(tmp, final)
+print("WHEELHOUSE\t%s\t%d\t%d" % (key, count, nwheel))
+'''
+
+
+def ship_py(wheelhouse: Optional[str] = None) -> str:
+    """The ship helper; with ``wheelhouse`` (a venv key) it first receives that wheelhouse from stdin."""
+    if wheelhouse is None:
+        return SHIP_PY
+    return SHIP_PY.replace("# RECEIVE_WHEELS\n", WHEELS_PY.replace("KEY", repr(check_venv_key(wheelhouse)), 1))
+
+
 def env_link(build_var: str, path: str, digest: str) -> str:
     """Shell that links the build's env file (``.env``) to ``envs/<digest>``: the env this build runs with, kept
     with it, so a rollback to it brings its env back."""
@@ -222,8 +273,12 @@ def inline_payload(data: bytes) -> Optional[str]:
 def prepare_script(root: str, token: str, build_id: str, *, requirements: str, venv: str, python: str,
                    pip_args: Sequence[str], meta_incomplete: str, meta_complete: str, install_timeout: float,
                    resume: bool = False, shared_files: Sequence[str] = (), shared_dirs: Sequence[str] = (),
-                   inline: Optional[str] = None, env: Optional[tuple[str, str]] = None, env_in: bool = False) -> str:
+                   inline: Optional[str] = None, env: Optional[tuple[str, str]] = None, env_in: bool = False,
+                   wheelhouse: Optional[str] = None, wheels_in: bool = False) -> str:
     """The deploy's prepare script for one host; the shipping stream is ``inline`` (base64) or its stdin.
+
+    ``wheelhouse`` (a venv key, ``wheels: ship``): a new venv installs from ``wheelhouses/<key>`` with
+    ``--no-index`` and no ``pip wheel``; ``wheels_in``: that wheelhouse arrives on stdin, before the stream.
 
     Why inline: sshd opens a session channel's window only once the command
     has started, so a stream sent on stdin leaves a round trip after the
@@ -235,11 +290,21 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
         raise ValueError("an inline payload is base64 text")
     if env_in and (inline is not None or env is None):
         raise ValueError("an env file arrives on stdin, before the stream, never inside the script")
+    if wheels_in and (inline is not None or wheelhouse is None):
+        raise ValueError("a wheelhouse arrives on stdin, before the stream, never inside the script")
     check_build_id(build_id)
     check_venv_key(venv)
     req = posixpath.join("builds", build_id, requirements)
     extra = " ".join(q(a) for a in pip_args)
     pip_timeout = max(30, install_timeout - 30)
+    # Where pip installs from: the host's own wheel cache (filled by `pip wheel` there), or the shipped wheelhouse.
+    wheel_dir = "wheelhouses/" + check_venv_key(wheelhouse) if wheelhouse else "wheels"
+    if wheelhouse:
+        fill = (f'[ -d "$_wh" ] || {{ end failed "the wheelhouse $_wh is missing"; rm -rf -- "$V"; exit 1; }}\n')
+    else:
+        fill = (f'if ! timeout -k 10 {int(pip_timeout)} "$@" wheel -q --disable-pip-version-check --wheel-dir "$_wh" '
+                f'--find-links "$_wh" -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then\n'
+                '    end failed "pip wheel: $(tail -n 3 "$_log")"; cat "$_log" >&2; rm -rf -- "$V"; exit 1\n  fi\n')
     start = f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout()
     return start + record_worker(token) + f"""B={q(build_id)}
 V={q('venvs/' + venv)}
@@ -248,7 +313,7 @@ trap 'rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
 # Its tagged lines go straight to stdout; its stderr is either the one-line summary or why it failed.
-if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
+if {q(python)} -I -S -W ignore -c {q(ship_py(wheelhouse if wheels_in else None))} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
   _sum=''; {{ IFS= read -r _sum || :; }} < "$_log"; end ok "$_sum"
 else
   _rc=$?
@@ -270,14 +335,12 @@ else
     _venv_args=; set -- "$V/bin/python" -m pip
   fi
   if ! {q(python)} -m venv $_venv_args "$V" >"$_log" 2>&1 </dev/null; then end failed "venv: $(tail -n 3 "$_log")"; cat "$_log" >&2; exit 1; fi
-  if ! timeout -k 10 {int(pip_timeout)} "$@" wheel -q --disable-pip-version-check --wheel-dir wheels --find-links wheels -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then
-    end failed "pip wheel: $(tail -n 3 "$_log")"; cat "$_log" >&2; rm -rf -- "$V"; exit 1
-  fi
-  if ! timeout -k 10 {int(pip_timeout)} "$@" install -q --disable-pip-version-check --no-index --find-links wheels -r {q(req)} >"$_log" 2>&1 </dev/null; then
+  _wh={q(wheel_dir)}
+  {fill}  if ! timeout -k 10 {int(pip_timeout)} "$@" install -q --disable-pip-version-check --no-index --find-links "$_wh" -r {q(req)} >"$_log" 2>&1 </dev/null; then
     end failed "pip install: $(tail -n 3 "$_log")"; cat "$_log" >&2; rm -rf -- "$V"; exit 1
   fi
   touch "$V/.releasetui-complete"
-  end ok "built $V"
+  end ok "built $V{' from the shipped ' + wheel_dir if wheelhouse else ''}"
 fi
 ln -sfn ../../"$V" "builds/$B/env" || exit 1
 owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
@@ -295,7 +358,8 @@ def stream_from(inline: Optional[str], env_digest: Optional[str] = None) -> str:
 
 
 def parse_prepare(stdout: str) -> dict:
-    """``{"complete", "need": [paths], "lost_lock", "shipped": (received, linked, bytes) or None, "full_manifest"}``.
+    """``{"complete", "need": [paths], "lost_lock", "shipped": (received, linked, bytes) or None, "full_manifest",
+    "wheelhouse": (wheels, bytes) or None}``.
 
     ``full_manifest``: the host could not rebuild the manifest from the delta it was sent (nothing was written).
     """
@@ -304,9 +368,12 @@ def parse_prepare(stdout: str) -> dict:
     numbers: Optional[tuple] = None
     if shipped and len(shipped) >= 3 and all(x.isdigit() for x in shipped[:3]):
         numbers = tuple(int(x) for x in shipped[:3])
-    return {"complete": tags.has("COMPLETE"), "need": [f[0] for f in tags.all("NEED") if f],
+    wheels = tags.first("WHEELHOUSE")
+    received = tuple(int(x) for x in wheels[1:3]) if wheels and len(wheels) >= 3 and all(
+        x.isdigit() for x in wheels[1:3]) else None
+    return {"wheelhouse": received, "complete": tags.has("COMPLETE"), "need": [f[0] for f in tags.all("NEED") if f],
             "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers, "full_manifest": tags.has("FULLMANIFEST")}
 
 
-__all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "SHIP_PY", "fits_one_packet", "inline_payload", "prepare_script", "parse_prepare", "shared_links",
+__all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "SHIP_PY", "WHEELS_PY", "fits_one_packet", "ship_py", "inline_payload", "prepare_script", "parse_prepare", "shared_links",
            "timed"]

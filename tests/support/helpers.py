@@ -272,3 +272,52 @@ def gated_python(project: Project, when: str, marker: Path, gate: Path) -> Path:
     wrapper.chmod(0o755)
     project.config.write_text(project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}"))
     return wrapper
+
+
+class IndexTrap:
+    """A package index that answers nothing: a TCP listener on 127.0.0.1 that counts every connection and drops
+    it, so a pip pointed at it fails, and a test can tell whether pip tried an index at all."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/simple/"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.sock.close()
+
+
+def no_index_python(project: Project, trap: IndexTrap) -> Path:
+    """Point ``python:`` at a wrapper whose pip reads no pip.conf and knows only ``trap`` as its index (no
+    find-links, no retries): a host with no index access. Returns the wrapper's path."""
+    wrapper = project.dir / "no-index-python"
+    wrapper.write_text("#!/bin/sh\nunset PIP_FIND_LINKS PIP_NO_INDEX PIP_EXTRA_INDEX_URL PIP_CONSTRAINT\n"
+                       f"PIP_CONFIG_FILE=/dev/null PIP_INDEX_URL={trap.url} PIP_RETRIES=0 PIP_TIMEOUT=2\n"
+                       "export PIP_CONFIG_FILE PIP_INDEX_URL PIP_RETRIES PIP_TIMEOUT\n"
+                       f"exec {HOST_PYTHON} \"$@\"\n")
+    wrapper.chmod(0o755)
+    project.config.write_text(project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}"))
+    return wrapper
+
+
+def client_index_env(project: Project, wheelhouse: Path) -> dict:
+    """The environment of a client that reaches the packages (``wheelhouse``) and a host that does not: pip finds
+    them through the client's own environment, never through ``pip_args`` (which hosts would get too); the
+    client's wheelhouse cache is the project's own."""
+    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "PIP_CONFIG_FILE": os.devnull,
+            "XDG_CACHE_HOME": str(project.dir / "cache")}
