@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from releasetui import rules
+from releasetui import present, rules
 from releasetui.models import BuildInfo, HostState
 
 from .support.helpers import IndexTrap, Project, client_index_env, events, make_project, no_index_python, \
@@ -165,6 +165,10 @@ def test_a_wheelhouse_is_sent_only_for_a_venv_to_build_and_refused_on_a_platform
     plan = rules.plan_deploy({"h": arm}, "a" * 64, "20300101000000", {"h": "python3"}, wheels={"h": "ship"},
                              local=local)
     assert not plan.ok and plan.refusals[0].host == "h"
+    fine = rules.plan_deploy({"h": fresh}, "a" * 64, "20300101000000", {"h": "python3"}, wheels={"h": "ship"},
+                             local=local)
+    assert present.deploy_plan_lines(fine) == ["h: none → new build, a new venv is built from the wheelhouse sent "
+                                               "from here"]
     reused = HostState("h", python_version="3.11.7", platform="Linux aarch64", venvs=[key])
     assert rules.plan_deploy({"h": reused}, "a" * 64, "20300101000000", {"h": "python3"}, wheels={"h": "ship"},
                              local=local).ok  # nothing to build: nothing to refuse

@@ -152,9 +152,7 @@ class Deploy:
 
     def make_plan(self) -> bool:
         """Phase 2: decide; on a refusal release every lock taken and stop (nothing changed)."""
-        versions = [s.python_version for h in self.hosts if h.wheels == "ship"
-                    for s in [self.fleet.states.get(h.name)] if isinstance(s, HostState) and s.python_version]
-        local = wheelhouses.local_builder(versions) if versions else None
+        local = wheelhouses.builder_for(self.hosts, self.fleet.states)
         self.plan = rules.plan_deploy(self.fleet.states, self.info.requirements_sha256, self.base_id,
                                       {h.name: h.python for h in self.hosts}, ignore_locks=False,
                                       roots={h.name: h.root for h in self.hosts},

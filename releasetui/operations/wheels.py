@@ -16,16 +16,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 from ..commands import check_venv_key
+from ..models import HostState
 from ..rules import LocalBuilder, major_minor
 from ..text import clean_line
 from .source import OperationError
@@ -44,12 +44,21 @@ def cache_dir(environ: Optional[dict] = None) -> Path:
 def local_builder(versions: Iterable[str]) -> LocalBuilder:
     """This machine's platform as ``uname -sm`` says it, and an interpreter for each of ``versions`` (major.minor)
     it has: the one running releasetui, else ``pythonX.Y`` on ``PATH``."""
+    import platform  # only a deploy with wheels: ship asks (the CLI's start stays lean)
     pythons = {f"{sys.version_info[0]}.{sys.version_info[1]}": sys.executable}
     for version in {major_minor(v) for v in versions if v}:
         found = None if version in pythons else shutil.which(f"python{version}")
         if found and _runs_as(found, version):
             pythons[version] = found
     return LocalBuilder(f"{platform.system()} {platform.machine()}", pythons)
+
+
+def builder_for(hosts: Iterable, states: Mapping[str, object]) -> Optional[LocalBuilder]:
+    """What this machine builds wheels for, asked only when some of ``hosts`` (HostConfig) has ``wheels: ship``
+    (for the Pythons those hosts run, as read); the deploy and the TUI's confirmation both plan with it."""
+    versions = [s.python_version for h in hosts if h.wheels == "ship"
+                for s in [states.get(h.name)] if isinstance(s, HostState) and s.python_version]
+    return local_builder(versions) if any(h.wheels == "ship" for h in hosts) else None
 
 
 def _runs_as(python: str, version: str) -> bool:
@@ -145,4 +154,5 @@ def ensure(key: str, python: str, requirements: Path, pip_args: Sequence[str], c
     return house
 
 
-__all__ = ["COMPLETE", "Wheelhouse", "cache_dir", "cached", "ensure", "local_builder", "pip_wheel_command"]
+__all__ = ["COMPLETE", "Wheelhouse", "builder_for", "cache_dir", "cached", "ensure", "local_builder",
+           "pip_wheel_command"]
