@@ -181,3 +181,18 @@ def test_prune_plans_a_wheelhouse_away_with_the_venv_it_filled():
     plan = rules.plan_prune(state, 2)
     assert plan.remove_wheelhouses == [old] and plan.remove_venvs == [old]
     assert not plan.empty
+
+
+def test_a_wheelhouse_this_machine_cannot_build_aborts_the_deploy_in_one_line(tmp_path, wheelhouse, ssh_env, trap):
+    p, env = shipping_project(tmp_path, wheelhouse, ssh_env, trap)
+    (tmp_path / "empty").mkdir()
+    env = {"PIP_CONFIG_FILE": env["PIP_CONFIG_FILE"], "XDG_CACHE_HOME": env["XDG_CACHE_HOME"],
+           "PIP_FIND_LINKS": str(tmp_path / "empty"), "PIP_INDEX_URL": trap.url, "PIP_RETRIES": "0"}
+    proc = p.cli("--headless", "deploy", "--json", env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert all("wheels: ship: pip wheel -r requirements.txt failed here" in h["message"]
+               for h in summary(proc)["hosts"]), summary(proc)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    for root in p.roots.values():
+        assert not list((root / "builds").iterdir()) and not (root / "deploy.lock").exists()
+        assert not (root / "wheelhouses").exists()

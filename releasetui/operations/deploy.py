@@ -317,8 +317,9 @@ class Deploy:
     def prepare(self) -> bool:
         """Phase 3 on every host, at most ``parallel`` at once; any failure or interrupt aborts the deploy."""
         failure = self.build_wheelhouses()
-        if failure:
-            self.abort(failure, remove=False)
+        if failure or self.ctx.stop.is_set():  # Ctrl-C reaches the local pip too: say interrupted, not failed
+            stopped = self.ctx.stop.is_set()
+            self.abort("interrupted" if stopped else failure, remove=False, interrupted=stopped)
             return False
         outcomes = self.ctx.runner.map(self.hosts, self.prepare_host)
         failed = []
