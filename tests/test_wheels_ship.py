@@ -9,6 +9,8 @@ wheels through its own environment only (:func:`~tests.support.helpers.client_in
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,39 @@ def test_a_wheelhouse_this_machine_cannot_build_aborts_the_deploy_in_one_line(tm
     for root in p.roots.values():
         assert not list((root / "builds").iterdir()) and not (root / "deploy.lock").exists()
         assert not (root / "wheelhouses").exists()
+
+
+# --- the host's receiver, on hostile input -------------------------------------------------------
+
+def receive(tmp_path: Path, wheels: list, data: bytes) -> subprocess.CompletedProcess:
+    """Run the host's ship helper with a wheelhouse on stdin in ``tmp_path`` (the project root)."""
+    import json
+    import sys
+    from releasetui.commands.prepare import ship_py
+    stdin = json.dumps({"wheels": wheels}).encode() + b"\n" + data
+    return subprocess.run([sys.executable, "-I", "-S", "-c", ship_py(KEY), "builds/x", "0"], input=stdin,
+                          cwd=tmp_path, capture_output=True)
+
+
+KEY = "0123456789abcdef-py3.11"
+
+
+@pytest.mark.parametrize("name", ["../evil.whl", "a/b.whl", ".hidden.whl", "evil.sh", "x\n.whl"])
+def test_the_host_refuses_a_wheel_name_that_could_leave_the_wheelhouse(tmp_path, name):
+    proc = receive(tmp_path, [[name, 3, hashlib.sha256(b"abc").hexdigest()]], b"abc")
+    assert proc.returncode == 1 and b"refusing wheel" in proc.stderr, proc.stderr
+    assert not (tmp_path / "evil.whl").exists() and not (tmp_path / "wheelhouses" / KEY).exists()
+
+
+def test_the_host_keeps_no_wheelhouse_that_arrived_damaged_or_short(tmp_path):
+    damaged = receive(tmp_path, [["a-1.0-py3-none-any.whl", 3, hashlib.sha256(b"abc").hexdigest()]], b"abd")
+    assert damaged.returncode == 1 and b"arrived damaged" in damaged.stderr
+    short = receive(tmp_path, [["a-1.0-py3-none-any.whl", 5, hashlib.sha256(b"abcde").hexdigest()]], b"abc")
+    assert short.returncode == 1 and b"did not arrive whole" in short.stderr
+    assert not (tmp_path / "wheelhouses" / KEY).exists()
+    (tmp_path / "elsewhere").mkdir()
+    shutil.rmtree(tmp_path / "wheelhouses")
+    (tmp_path / "wheelhouses").symlink_to(tmp_path / "elsewhere")
+    linked = receive(tmp_path, [["a-1.0-py3-none-any.whl", 3, hashlib.sha256(b"abc").hexdigest()]], b"abc")
+    assert linked.returncode == 1 and b"symlink" in linked.stderr
+    assert not any((tmp_path / "elsewhere").iterdir())
