@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark releasetui on the example stack: real supervisord + uwsgi + Flask behind a loopback sshd.
 
-For each restart mode (the example's graceful ``signal HUP`` and the seed's
-plain ``supervisorctl restart uwsgi``) it prints the same figures as
+For each restart mode (the example's own: a chain reload through uwsgi's master
+FIFO; supervisorctl's graceful ``signal HUP``; the seed's plain
+``supervisorctl restart uwsgi``) it prints the same figures as
 bench/bench.py -- median deploy (requirements unchanged), rollback and builds
 times, SSH round trips per host per operation -- plus:
 
@@ -10,7 +11,7 @@ times, SSH round trips per host per operation -- plus:
 * rollback started -> the target build answers HTTP;
 * a request loop (GET / every 20 ms during all of it): requests and failures.
 
-    python bench/bench_stack.py [--runs 5] [--restart graceful|plain|both]
+    python bench/bench_stack.py [--runs 5] [--restart fifo,fifo-r,hup,plain]
 
 Needs the ``stack`` extra (uwsgi, supervisord next to this interpreter) and
 a wheelhouse with Flask (``pip wheel -w .wheelhouse -r examples/flask-app/requirements.txt``).
@@ -43,7 +44,13 @@ LOGIN_USER = [getpass.getuser()]  # set from --user in main()
 from releasetui.operations import Operations  # noqa: E402
 from tests.support.helpers import HOST_PYTHON  # noqa: E402
 from tests.support.sshd import free_port, start_sshd  # noqa: E402
-from tests.support.stackkit import RequestLoop, Stack, find_wheelhouse, get, missing_stack_tools, served_build  # noqa: E402
+from tests.support.stackkit import (RESTARTS, RequestLoop, Stack, find_wheelhouse, get,  # noqa: E402
+                                    missing_stack_tools, served_build)
+
+LABELS = {"fifo": "fifo (the example's): chain reload through uwsgi's master FIFO, supervisorctl start if down",
+          "fifo-r": "fifo-r: graceful reload (r) through the master FIFO, all workers at once",
+          "hup": "hup: supervisorctl signal HUP uwsgi (graceful, a Python start per call)",
+          "plain": "plain (seed): supervisorctl restart uwsgi"}
 
 
 class FirstAnswer:
@@ -96,7 +103,7 @@ def bench_mode(mode: str, runs: int, base: Path, server, key: Path, known: Path)
     stack.base.mkdir(parents=True)
     stack.write({"address": "127.0.0.1", "port": server.port, "user": LOGIN_USER[0], "key_file": str(key),
                  "known_hosts": str(known)}, python=HOST_PYTHON, wheelhouse=find_wheelhouse(),
-                graceful=(mode == "graceful"), health_timeout=30)
+                restart=mode, health_timeout=30)
     config = load_config(stack.config)
     host = config.hosts[0]
     stack.start()
@@ -165,7 +172,8 @@ def main() -> int:
     """Set up sshd, run the modes asked for, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--restart", choices=("graceful", "plain", "both"), default="both")
+    parser.add_argument("--restart", default="fifo,fifo-r,hup,plain", help="the modes to "
+                        "measure, comma separated (default: fifo,fifo-r,hup,plain)")
     parser.add_argument("--user", default=getpass.getuser(), help="who the host logs in as (default: you)")
     args = parser.parse_args()
     LOGIN_USER[0] = args.user
@@ -179,15 +187,16 @@ def main() -> int:
     server = start_sshd(base, 0, (base / "id_ed25519.pub").read_text())
     known = base / "known_hosts"
     known.write_text(server.known_hosts_line + "\n")
-    modes = ("graceful", "plain") if args.restart == "both" else (args.restart,)
+    modes = [mode for mode in args.restart.split(",") if mode]
+    unknown = [mode for mode in modes if mode not in RESTARTS]
+    if unknown:
+        parser.error(f"unknown restart mode {unknown[0]!r}: choose from {', '.join(RESTARTS)}")
     print(f"example stack (supervisord + uwsgi 2 workers + Flask), 1 host over loopback sshd, {args.runs} runs, "
           f"user {LOGIN_USER[0]}, {os.cpu_count()} cores")
     try:
         for mode in modes:
             f = bench_mode(mode, args.runs, base, server, key, known)
-            label = ("graceful: supervisorctl signal HUP uwsgi" if mode == "graceful"
-                     else "plain (seed): supervisorctl restart uwsgi")
-            print(f"\n{label}")
+            print(f"\n{LABELS[mode]}")
             print(f"  deploy (requirements unchanged)  {ms(f['deploy'])}  round trips/host: {trips_text(f['deploy_trips'])}")
             print(f"  deploy started -> new build HTTP {ms(f['deploy_http'])}")
             print(f"  rollback                         {ms(f['rollback'])}  round trips/host: {trips_text(f['rollback_trips'])}")

@@ -453,6 +453,50 @@ def _med(rows: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
 
+def bound_of(sample: dict, one_host_wall: float) -> float:
+    """What the machine allows for this run: max(one host's wall time, busy CPU-seconds of all cores / cores).
+
+    The simulated hosts share the client's cores, so N hosts can never finish faster than the CPU they all
+    need spread over every core, nor faster than one host alone (latency).
+    """
+    return max(one_host_wall, sample["machine_busy"] / CORES)
+
+
+def print_bounds(results: list[dict], out=sys.stdout) -> None:
+    """Per RTT, fleet size and operation: median wall, the bound, their ratio; and the CPU per host."""
+    by = {(r["hosts"], r["rtt_ms"]): r for r in results}
+    sizes = sorted({r["hosts"] for r in results})
+    if 1 not in sizes:
+        print("\n(the bound needs the 1-host run: add 1 to --hosts)", file=out)
+        return
+    print(f"\nagainst the bound = max(1 host's median wall, machine busy CPU / {CORES} cores) per run "
+          "(goal: within 15%)", file=out)
+    head = (f"{'rtt ms':>6} {'hosts':>5}  {'operation':<10}{'wall':>8}{'bound':>8}{'x bound':>9}"
+            f"{'client ms/extra host':>22}{'host ms/host':>14}")
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for rtt in sorted({r["rtt_ms"] for r in results}):
+        one = by.get((1, rtt))
+        if one is None:
+            continue
+        for n in sizes:
+            r = by.get((n, rtt))
+            if r is None:
+                continue
+            for op in OPS:
+                rows = r["samples"][op]
+                single = _med(one["samples"][op], "wall")
+                wall = _med(rows, "wall")
+                bound = statistics.median(bound_of(s, single) for s in rows)
+                extra = ((_med(rows, "cpu_self") - _med(one["samples"][op], "cpu_self")) / (n - 1) * 1000
+                         if n > 1 else float("nan"))
+                per_host = _med(rows, "cpu_server") / n * 1000
+                print(f"{rtt:>6g} {n:>5}  {op:<10}{wall:>8.3f}{bound:>8.3f}{wall / bound:>9.2f}"
+                      f"{extra:>22.1f}{per_host:>14.1f}", file=out)
+    print("(client ms/extra host = (this process's CPU at N hosts - at 1 host) / (N - 1); host ms/host = sshd and "
+          "all it ran, per host)", file=out)
+
+
 def print_table(results: list[dict], out=sys.stdout) -> None:
     by = {(r["hosts"], r["rtt_ms"]): r for r in results}
     rtts = sorted({r["rtt_ms"] for r in results})
@@ -971,6 +1015,7 @@ def main() -> int:
     if report["configs"]:
         print()
         print_table(report["configs"])
+        print_bounds(report["configs"])
     if report.get("rollout"):
         r = report["rollout"]
         (plain_label, plain), (waves_label, waved) = r["medians"].items()

@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only prepare the sandbox and print its config path")
     p.add_argument("--dir", dest="demo_dir", metavar="DIR", help="sandbox directory (default: a cache dir)")
     p.add_argument("--fresh", action="store_true", help="recreate the sandbox from scratch")
-    from .init import add_init_parser
+    from .init.command import add_init_parser
     add_init_parser(sub)
     p = sub.add_parser("config", help="print the configuration as operations use it (stage merged, hosts resolved)")
     p.add_argument("--json", action="store_true", help="one JSON document")

@@ -17,7 +17,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from .manifest import diff_manifests
 from .models import ExitCode
-from .present import group_hosts, host_list, hosts_phrase
+from .present import hosts_phrase
+from .text import group_hosts, host_list
 from .shipping import held_back_line
 from .text import clean_line
 

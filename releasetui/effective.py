@@ -15,7 +15,8 @@ from typing import Any
 from .config import Config, HostConfig
 
 _CONNECTION = ("transport", "address", "port", "user", "key_file", "known_hosts", "jump", "roles")
-_TOP = ("project", "stage", "stages", "require_stage", "confirm", "source", "requirements", "excludes_file",
+_TOP = ("project", "stage", "stages", "require_stage", "confirm", "source", "requirements", "requirements_extras",
+        "excludes_file",
         "pip_args", "keep_builds", "parallel", "lock_wait", "connect_timeout", "script_timeout", "install_timeout",
         "require_clean", "shared", "rollout")
 
@@ -35,7 +36,7 @@ def host_settings(host: HostConfig) -> dict[str, dict]:
     """Each resolved setting of one host: ``{"value": ..., "from": "hosts.web1" | "roles.web" | ...}``."""
     origins = dict(host.origins)
     settings = {}
-    for key in ("root", "python", "restart", "restart_timeout", "healthcheck", "logs"):
+    for key in ("root", "python", "installer", "uv", "restart", "restart_timeout", "healthcheck", "logs"):
         settings[key] = {"value": _plain(getattr(host, key)), "from": origins.get(key, "default")}
     for hook in host.hooks:
         settings.setdefault(f"hooks.{hook.name}", {"value": [], "from": origins.get(hook.name, "default")})

@@ -32,7 +32,7 @@ _REQUIRED = {
     "venv": lambda v: isinstance(v, str) and bool(VENV_KEY_PATTERN.fullmatch(v)),
 }
 _OPTIONAL_TEXT = {"project": 100, "deployed_by": 200, "git_ref": 200, "git_subject": 300, "failure": 500,
-                  "source": 500, "rolled_away_note": 300}
+                  "source": 500, "rolled_away_note": 300, "installer": 20}
 
 
 def meta_json(meta: dict) -> str:
@@ -145,6 +145,7 @@ def read_build(build_id: str, meta_text: str, env_target: str = "", complete_ven
     digest = meta.get("env_digest")
     build.env_digest = digest if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{16}", digest) else None
     build.rolled_away_note = _text(meta, "rolled_away_note")
+    build.installer = meta["installer"] if meta.get("installer") in ("uv", "pip") else None
     python = meta.get("python_version")
     build.python_version = clean_line(python, 20) if isinstance(python, str) else None
     venv = meta.get("venv")

@@ -18,6 +18,7 @@ BUILD_ID_PATTERN = re.compile(r"^[0-9]{14}(?:-[0-9]{2})?$")
 VENV_KEY_PATTERN = re.compile(r"^[0-9a-f]{16}-py[0-9]+\.[0-9]+$")
 # An operation's lock token: it names the operation in the lock, in history, and in the scripts that act under it.
 TOKEN_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+MIN_KEEP_BUILDS = 2  # the live build and one to roll back to: keep_builds and `prune --keep` share it
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -90,6 +91,7 @@ class BuildInfo:
     venv: Optional[str] = None
     failure: Optional[str] = None
     env_digest: Optional[str] = None        # the env file it was deployed with (digest only, never a value)
+    installer: Optional[str] = None         # uv or pip: what made its venv (None: a build from before it was kept)
     # The fleet was rolled back away from this build here (it is never a default target; ``unmark`` clears it).
     rolled_away: bool = False
     rolled_away_note: Optional[str] = None

@@ -13,15 +13,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 from . import rules
 from .models import HostState, OperationResult
-from .text import host_list  # its home is text.py: rules name hosts too
-
-
-def group_hosts(values: Mapping[str, object]) -> list[tuple[object, list[str]]]:
-    """Hosts grouped by value, biggest group first (ties: first seen)."""
-    groups: dict[object, list[str]] = {}
-    for host, value in values.items():
-        groups.setdefault(value, []).append(host)
-    return sorted(groups.items(), key=lambda item: -len(item[1]))
+from .text import group_hosts, host_list  # their home is text.py: rules name hosts too
 
 
 def hosts_phrase(names: Sequence[str], total: int) -> str:

@@ -15,9 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
-from .config import MIN_KEEP_BUILDS, show
-from .models import BuildInfo, HostState, HostUnreachable, LockInfo, Move, check_build_id
-from .text import host_list
+from .models import MIN_KEEP_BUILDS, BuildInfo, HostState, HostUnreachable, LockInfo, Move, check_build_id
+from .text import group_hosts, host_list, show
 
 States = Mapping[str, Union[HostState, BaseException]]
 
@@ -55,6 +54,12 @@ def read_refusals(states: States, ignore_locks: bool = False) -> list[Refusal]:
         elif state.lock is not None and not state.locked_by_us and not ignore_locks:
             refusals.append(Refusal(name, f"locked by another operation: {state.lock.describe()}", "locked"))
     return refusals
+
+
+def lock_refusals(states: States) -> list[Refusal]:
+    """Only the hosts another operation holds locked: what refuses an operation that may skip unreachable hosts
+    (prune, lock) and what the TUI's dialogs warn of."""
+    return [r for r in read_refusals(states) if r.kind == "locked"]
 
 
 def layout_refusals(states: States, switching: bool = True, action: str = "deploy") -> list[Refusal]:
@@ -196,7 +201,6 @@ def fleet_objection(states: States, build_id: str) -> Optional[str]:
             words[name] = "not there" if build is None else build.state
     if not words:
         return None
-    from .present import group_hosts, host_list  # present builds on these rules; the names only need its grouping
     groups = group_hosts(words)
     if len(groups) == 1 and len(words) == len(reachable(states)):
         return groups[0][0]

@@ -65,6 +65,11 @@ SETTINGS = (
         scope=PER_HOST),
     Key("python", _STR, "Interpreter on the host that makes the virtualenvs (and runs the health check).",
         "python3", PER_HOST),
+    Key("installer", {"enum": ["auto", "uv", "pip"]}, "What makes and fills a new venv on the host: uv (`uv venv`, "
+        "`uv pip install`), pip, or auto: uv when the host has it, else pip. A reused venv keeps what built it.",
+        "auto", PER_HOST),
+    Key("uv", _CMD, "The uv executable on the host (a path or a command name); null: `uv` on PATH, then "
+        "~/.local/bin/uv, then ~/.cargo/bin/uv.", None, PER_HOST),
     Key("restart", _CMD, "Shell command run on each host after `current` is switched (deploy and rollback); "
         "null: no restart.", None, PER_HOST),
     Key("restart_timeout", _num(0, 86400), "Seconds the restart command may take before it counts as failed.",
@@ -75,9 +80,10 @@ SETTINGS = (
         PER_HOST),
     Key("hooks", _nullable("hooks"), "Shell commands run at fixed points of an operation "
         "(see Hooks).", None, PER_HOST),
-    Key("wheels", {"type": "string", "enum": ["host", "ship"]}, "Where a new venv's wheels come from: `host` runs `pip wheel` on "
-        "each host; `ship` builds the wheelhouse once on this machine (same OS, architecture and Python as the "
-        "host) and sends it, so hosts install with `--no-index` and never reach an index.", "host", PER_HOST),
+    Key("wheels", {"type": "string", "enum": ["host", "ship"]}, "Where a new venv's wheels come from: `host`: "
+        "each host gets them from the index itself (`pip wheel`, or uv); `ship` builds the wheelhouse once on this "
+        "machine (same OS, architecture and Python as the host) and sends it, so hosts install with `--no-index` "
+        "and never reach an index.", "host", PER_HOST),
 )
 
 TOP = (
@@ -85,8 +91,13 @@ TOP = (
         "Name of the app: letters, digits, '.', '_' and '-'."),
     Key("source", _PATH, "Local directory shipped as each new build (relative to the config file): in a git work "
         "tree, what git would commit; files that look like secrets are held back unless `include` names them.", "."),
-    Key("requirements", _PATH, "Requirements file inside source; its sha256 keys the virtualenvs.",
-        "requirements.txt"),
+    Key("requirements", {"type": "string", "pattern": "(\\.txt|(^|/)(pyproject\\.toml|uv\\.lock|poetry\\.lock|"
+        "pylock(\\.[^./]+)?\\.toml))$"},
+        "What the venvs are made from, inside source: a requirements*.txt, pyproject.toml, uv.lock, poetry.lock or "
+        "pylock.toml. Unset: the first of pylock.toml, uv.lock, poetry.lock, requirements.txt, pyproject.toml found. "
+        "The digest of what it resolves to keys the virtualenvs.", "detected"),
+    Key("requirements_extras", _STRS, "Optional dependencies installed too (pyproject.toml, uv.lock and "
+        "poetry.lock extras).", []),
     Key("excludes_file", _PATH, "An rsync --exclude-from file, applied on top of what ships."),
     Key("include", _STRS, "Paths or globs (relative to source) shipped although they look like secrets or git "
         "ignores them (`.env.example`, `static/dist`).", []),
@@ -228,7 +239,7 @@ def _type_text(schema: dict) -> str:
     if "$ref" in schema:
         return "mapping"
     if "enum" in schema:
-        return " or ".join(schema["enum"])  # never "|": the reference is a Markdown table
+        return " \\| ".join(f"`{v}`" for v in schema["enum"])  # escaped: the value sits in a table cell
     if "oneOf" in schema:
         return " or ".join(dict.fromkeys(_type_text(s) for s in schema["oneOf"]))
     kind = schema.get("type")

@@ -9,7 +9,7 @@ through :func:`clean` first.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 # CSI/OSC/other escape sequences first (so their parameters go with them), then any other control character.
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
@@ -63,3 +63,34 @@ def host_list(names: Sequence[str], limit: int = 6) -> str:
     if len(parts) > limit:
         return ", ".join(parts[:limit]) + f", … (+{sum(len(r) for r in runs[limit:])} more)"
     return ", ".join(parts)
+
+
+SHOWN_CHARS = 80          # a value quoted in a message is cut to this
+
+
+def _escape(text: str) -> str:
+    """``text`` with every non-printable character written as an escape, so a message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` on one line and at most ``limit`` characters, ending in an ellipsis when cut."""
+    text = _escape(text[: limit * 2])  # escaping at most quadruples; never escape a 200 kB value whole
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show(value: Any) -> str:
+    """A value as a message may quote it: one line, at most about :data:`SHOWN_CHARS` characters."""
+    if isinstance(value, str):
+        return repr(clip(value, SHOWN_CHARS))
+    return clip(repr(value), SHOWN_CHARS)
+
+
+def group_hosts(values: Mapping[str, object]) -> list[tuple[object, list[str]]]:
+    """Hosts grouped by value, biggest group first (ties: first seen)."""
+    groups: dict[object, list[str]] = {}
+    for host, value in values.items():
+        groups.setdefault(value, []).append(host)
+    return sorted(groups.items(), key=lambda item: -len(item[1]))

@@ -29,7 +29,9 @@ from releasetui.tui.app import ReleaseApp  # noqa: E402
 from releasetui.tui.diffview import DiffScreen  # noqa: E402
 from releasetui.tui.fleet import FleetScreen  # noqa: E402
 from releasetui.tui.historyview import HistoryScreen  # noqa: E402
-from releasetui.tui.screens import ConfirmScreen, LogScreen  # noqa: E402
+from releasetui.tui.actions import DIFF_PENDING  # noqa: E402
+from releasetui.tui.dialogs import ConfirmScreen  # noqa: E402
+from releasetui.tui.screens import LogScreen  # noqa: E402
 
 SIZE = (120, 36)
 
@@ -62,7 +64,8 @@ async def shoot(config_path: Path, out: Path) -> None:
 
         # Rollback confirmation: two builds down from current (the requirements differ there).
         await pilot.press("down", "down", "down", "r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        # The dialog opens at once from the screen; wait for the read and the diff beside it to land.
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and DIFF_PENDING not in str(app.screen.body))
         await pilot.pause()
         app.save_screenshot(str(out / "rollback-confirm.svg"))
         print(out / "rollback-confirm.svg")

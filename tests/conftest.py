@@ -7,6 +7,7 @@ written with :mod:`zipfile`, and pip runs with ``--no-index``.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from releasetui.demo import build_wheel  # the demo's own wheel writer; no build
 
 from releasetui import clock
 
-from .support.helpers import HOST_PYTHON, ON_CI, TEST_CLOCK, Project, SSHEnv, make_project, need, ssh_hosts  # noqa: F401
+from .support.helpers import (DEPLOYED_VERSIONS, HEALTH, HOST_PYTHON, ON_CI, TEST_CLOCK, Project, SSHEnv,  # noqa: F401
+                              deploy_versions, make_project, need, ssh_hosts)
 from .support.sshd import make_client_key, start_sshd
 
 
@@ -109,14 +111,29 @@ def ssh_project(tmp_path, wheelhouse, ssh_env) -> Project:
     return make_project(tmp_path, wheelhouse, ssh_hosts(ssh_env), ssh_env=ssh_env)
 
 
-# Healthy unless an `unhealthy` file sits in the host's project root; the output
-# must show the build just switched to (the `{build_id}` placeholder), so a check
-# answered by the previous build never passes.
-HEALTH = ('healthcheck: {command: "test ! -e unhealthy && readlink current", expect: "builds/{build_id}", '
-          'timeout: 1, interval: 0.2}')
-
-
 @pytest.fixture
 def health_project(tmp_path, wheelhouse, ssh_env) -> Project:
     """Two ssh hosts with a command health check."""
     return make_project(tmp_path, wheelhouse, ssh_hosts(ssh_env), extra=HEALTH, ssh_env=ssh_env)
+
+
+@pytest.fixture(scope="session")
+def deployed_template(tmp_path_factory, wheelhouse):
+    """Three real deploys to a local host, made ONCE per session (two venvs, ~4 s) for the tests to copy."""
+    project = make_project(tmp_path_factory.mktemp("deployed-template"), wheelhouse, {"box": {"transport": "local"}})
+    return project, deploy_versions(project, DEPLOYED_VERSIONS)
+
+
+@pytest.fixture
+def deployed(local_project, deployed_template):
+    """The local project with three builds (DEPLOYED_VERSIONS: the third changes the requirements); its ids.
+
+    A copy of the session's template root (builds, venvs, current, history) and its last source: what three
+    deploys would have made here, without paying for two venvs in every test. A copied venv works where it
+    lands (the interpreter finds its pyvenv.cfg beside it); the next deploy re-checks the copied files' hashes
+    before it links them (their inodes are not the ones recorded).
+    """
+    template, ids = deployed_template
+    shutil.copytree(template.roots["box"], local_project.roots["box"], symlinks=True)
+    local_project.write_app(*DEPLOYED_VERSIONS[-1])
+    return local_project, ids

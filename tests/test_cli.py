@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from releasetui.models import ExitCode
 
-from .support.helpers import HOST_PYTHON, deploy_ok, make_project
+from .support.helpers import HOST_PYTHON, REPO, TEST_CLOCK, deploy_ok, make_project
 from .support.sshd import free_port
 
 
@@ -32,6 +34,36 @@ def test_core_and_cli_never_import_textual():
             "sys.exit(1 if bad else 0)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# Code a plain headless deploy or rollback has no use for, so never imports: the TUI, the jump-host code (no host
+# has one), diff, init's inventory reading, Fabric/Invoke (paramiko is used directly) and, off a terminal, Rich.
+NOT_ON_A_PLAIN_RUN = ("textual", "releasetui.tui", "releasetui.live", "rich", "releasetui.executors.jump",
+                      "releasetui.diffing", "releasetui.operations.diff", "releasetui.init.ansible",
+                      "releasetui.init.inventory", "releasetui.init.starter", "releasetui.demo", "releasetui.docgen",
+                      "fabric", "invoke", "asyncio", "unittest")
+
+
+def test_plain_headless_deploy_and_rollback_import_only_what_they_need(ssh_project):
+    code = ("import json, sys\n"
+            "from releasetui.cli import main\n"
+            "rc = main(sys.argv[2:])\n"
+            "open(sys.argv[1], 'w').write(json.dumps(sorted(sys.modules)))\n"
+            "sys.exit(rc)\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    deploy_ok(ssh_project)  # something to roll back to
+    ssh_project.write_app("v2")
+    for action in ("deploy", "rollback"):
+        listing = ssh_project.dir / f"{action}.modules.json"
+        argv = [sys.executable, "-c", code, str(listing), "--config", str(ssh_project.config), "--headless", action,
+                "--json"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=180,
+                              env={**env, **TEST_CLOCK.env()}, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        loaded = json.loads(listing.read_text())
+        assert "paramiko" in loaded  # it did connect
+        bad = [m for m in loaded if any(m == name or m.startswith(name + ".") for name in NOT_ON_A_PLAIN_RUN)]
+        assert bad == [], f"{action} imported {bad}"
 
 
 def test_usage_errors_exit_2(local_project):
@@ -221,3 +253,21 @@ def test_after_a_stale_lock_is_removed_the_message_no_longer_says_how_to_remove_
     assert "removed the lock held for deploy by ghost" in proc.stdout and "STALE" in proc.stdout, proc.stdout
     assert "removes it" not in proc.stdout, proc.stdout
     assert not lock.exists()
+
+
+def test_invoke_is_loaded_for_paramiko_only_when_the_ssh_config_has_match_exec(tmp_path):
+    pytest.importorskip("invoke")  # paramiko runs `Match exec` through Invoke; without it there is nothing to keep
+    code = ("import sys\n"
+            "from releasetui.executors.connect import load_paramiko\n"
+            "paramiko = load_paramiko()\n"
+            "print(paramiko.config.invoke is not None, 'invoke' in sys.modules)\n")
+    results = {}
+    for name, text in (("plain", "Host web*\n  User deploy\n"), ("exec", "Match exec \"true\"\n  User deploy\n")):
+        home = tmp_path / name
+        (home / ".ssh").mkdir(parents=True)
+        (home / ".ssh" / "config").write_text(text)
+        env = {**__import__("os").environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+        assert proc.returncode == 0, proc.stderr
+        results[name] = proc.stdout.split()
+    assert results == {"plain": ["False", "False"], "exec": ["True", "True"]}

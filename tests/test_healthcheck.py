@@ -10,28 +10,14 @@ import json
 
 import pytest
 
-from .support.helpers import make_project, need
-from .support.helpers import builds_doc, summary
+from .support.helpers import builds_doc, make_project, need, summary
 
 pytestmark = pytest.mark.ssh
-
-# Healthy unless an `unhealthy` file sits in the host's project root; the output
-# must show the build just switched to (the `{build_id}` placeholder), so a check
-# answered by the previous build never passes.
-HEALTH = ('healthcheck: {command: "test ! -e unhealthy && readlink current", expect: "builds/{build_id}", '
-          'timeout: 1, interval: 0.2}')
 
 
 def history(project, host: str) -> list[dict]:
     """The host's history.jsonl, parsed."""
     return [json.loads(line) for line in (project.roots[host] / "history.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture
-def health_project(tmp_path, wheelhouse, ssh_env):
-    """Two ssh hosts with a command health check."""
-    hosts = {f"web{i + 1}": {"address": "127.0.0.1", "port": server.port} for i, server in enumerate(ssh_env.servers)}
-    return make_project(tmp_path, wheelhouse, hosts, extra=HEALTH, ssh_env=ssh_env)
 
 
 def test_unhealthy_host_switches_back_everywhere_and_build_is_never_a_default_target(health_project):

@@ -256,7 +256,7 @@ def test_a_phase_that_finds_its_lock_replaced_changes_nothing(tmp_path):
     assert (root / "deploy.lock" / "token").read_text() == "fedcba9876543210", "another's lock is never removed"
     release = subprocess.run(["sh", "-c", commands.release_script(str(root), TOKEN, NEW)], capture_output=True,
                              text=True)
-    assert commands.parse_finish(release.stdout)["lost_lock"]
+    assert commands.parse_finish(release.stdout).lost_lock
     assert (root / "deploy.lock").is_dir() and (root / "builds" / NEW).is_dir()
 
 
@@ -271,7 +271,7 @@ def test_prune_records_what_it_actually_removed(tmp_path):
     record = json.loads((root / "history.jsonl").read_text())
     # the pinned build, a build that is not there and the current build are not removed, nor a venv in use
     assert record["removed"] == ["20260101100000"]
-    assert commands.parse_finish(proc.stdout)["removed"] == ["20260101100000"]
+    assert commands.parse_finish(proc.stdout).removed == ["20260101100000"]
     assert not (root / "deploy.lock").exists()
 
 
@@ -288,18 +288,18 @@ def test_unlock_clears_any_lock_it_was_shown_and_only_that(tmp_path):
     lock = root / "deploy.lock"
     lock.write_text("not a directory")
     proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), "", "{}")], capture_output=True, text=True)
-    assert commands.parse_finish(proc.stdout)["unlocked"] and not lock.exists()
+    assert commands.parse_finish(proc.stdout).unlocked and not lock.exists()
 
     lock.mkdir()
     (lock / "info.json").write_text('{"who": "' + "x" * 5_000_000 + '"}')
     proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), "", "{}")], capture_output=True, text=True)
-    assert commands.parse_finish(proc.stdout)["unlocked"] and not lock.exists()
+    assert commands.parse_finish(proc.stdout).unlocked and not lock.exists()
     assert len(proc.stdout) < 10_000, "a 5 MB lock file is never read whole"
 
     lock.mkdir()
     (lock / "token").write_text("fedcba9876543210")
     proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), TOKEN, "{}")], capture_output=True, text=True)
-    assert commands.parse_finish(proc.stdout)["changed"] and lock.is_dir(), "a lock taken since it was shown stays"
+    assert commands.parse_finish(proc.stdout).changed and lock.is_dir(), "a lock taken since it was shown stays"
 
 
 def test_a_lock_whose_files_are_not_regular_files_never_hangs_a_script(tmp_path):
@@ -318,7 +318,7 @@ def test_a_lock_whose_files_are_not_regular_files_never_hangs_a_script(tmp_path)
         assert proc.returncode == commands.LOST_LOCK_EXIT and current(root) == OLD
         proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), "", "{}")], capture_output=True,
                               text=True, timeout=20)
-        assert commands.parse_finish(proc.stdout)["unlocked"] and not lock.exists(), proc.stdout + proc.stderr
+        assert commands.parse_finish(proc.stdout).unlocked and not lock.exists(), proc.stdout + proc.stderr
 
 
 def test_history_is_appended_only_to_a_regular_file(tmp_path):
@@ -424,7 +424,7 @@ def test_a_huge_token_file_is_read_only_at_its_start(tmp_path):
         assert len(proc.stdout) < 10_000
         proc = subprocess.run(["sh", "-c", commands.unlock_script(str(root), TOKEN, "{}")], capture_output=True,
                               text=True, timeout=60)
-        assert commands.parse_finish(proc.stdout)["unlocked"] and not (root / "deploy.lock").exists(), proc.stdout
+        assert commands.parse_finish(proc.stdout).unlocked and not (root / "deploy.lock").exists(), proc.stdout
     root = make_root(tmp_path / "ours")
     (root / "deploy.lock" / "token").write_text(TOKEN + "\n")
     assert activate(root).returncode == 0 and current(root) == NEW
@@ -453,7 +453,7 @@ def test_no_script_writes_or_removes_through_a_linked_layout_directory(tmp_path)
         (root / "deploy.lock" / "token").write_text(TOKEN)
         proc = subprocess.run(["sh", "-c", commands.release_script(str(root), TOKEN, NEW, meta=meta)],
                               capture_output=True, text=True)
-        assert commands.parse_finish(proc.stdout)["released"] and not (root / "deploy.lock").exists()
+        assert commands.parse_finish(proc.stdout).released and not (root / "deploy.lock").exists()
         assert (outside / NEW / META_FILE).read_text() == written, "neither removed nor rewritten"
 
     root, outside = linked_root("activate")

@@ -24,6 +24,7 @@ def start_deploy_stuck_in_install(p) -> tuple[subprocess.Popen, Path]:
     slow.write_text(f"#!/bin/sh\ncase \"$*\" in *venv*) touch {marker}; sleep 30;; esac\nexec {HOST_PYTHON} \"$@\"\n")
     slow.chmod(0o755)
     p.config.write_text(p.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {slow}"))
+    p.set("installer", "pip")  # the hang is on pip's `-m venv` command line
     p.write_app("v2", "tinylib==2.0")
     proc = p.popen("--headless", "deploy")
     deadline = time.monotonic() + 60
@@ -146,6 +147,7 @@ def test_failure_on_one_host_switches_no_host(ssh_project):
     p.config.write_text(p.config.read_text().replace(f"port: {p.config.read_text().split('port: ')[-1].split('}')[0]}}}",
                                                      f"port: {p.config.read_text().split('port: ')[-1].split('}')[0]}, python: {broken}}}"))
     assert f"python: {broken}" in p.config.read_text()
+    p.set("installer", "pip")  # the broken step is pip's `-m venv`
     proc = p.cli("--headless", "deploy", "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = summary(proc)

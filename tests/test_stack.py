@@ -1,9 +1,10 @@
 """The seed's real stack end to end, on TWO hosts: a real supervisord running a real uwsgi serving examples/flask-app
-on each of two loopback sshd "hosts", deployed with the example's own hosts.yml: graceful restart, health check,
-shared .env and instance/, and the schema migration run by a before_activate hook with ``once: true``.
+on each of two loopback sshd "hosts", deployed with the example's own hosts.yml: its restart (a chain reload
+through uwsgi's master FIFO), health check, shared .env and instance/, and the schema migration run by a
+before_activate hook with ``once: true``.
 
 While deploys (one with a schema change, one failing its health check, one failing its migration) and rollbacks
-run, a request loop hits each host every 20 ms; with the graceful restart not one request may fail.  The two
+run, a request loop hits each host every 20 ms; with that restart not one request may fail.  The two
 hosts share one SQLite database (web2's .env points at web1's instance/app.db, as a real fleet's .env points at
 its database server), so the migration must run exactly once per deploy.
 """
@@ -179,6 +180,10 @@ def test_two_hosts_migrate_once_keep_shared_files_and_drop_no_request(fleet):
         live = [b for b in loop.builds if b != v3]
         assert [b for i, b in enumerate(live) if i == 0 or live[i - 1] != b] == [v1, v2, v1, v4, v1], loop.builds
         print(f"\n{stack.name}: {loop.total} requests, {len(loop.failures)} failed; served in order: {loop.builds}")
+        # Every switch (v2, back to v1, v3 and back, v4, back to v1) restarted with the example's restart: a chain
+        # reload through uwsgi's master FIFO, workers replaced one at a time, no supervisorctl started.
+        log = (stack.root / "uwsgi.log").read_text()
+        assert log.count("chain reload starting") >= 6, stack.log("uwsgi.log")
         history = [(r["event"], r["outcome"]) for r in map(json.loads, (stack.root / "history.jsonl").read_text()
                                                                        .splitlines())]
         # The broken migration failed on web1 (its own words are in its record); web2 was aborted because of it.

@@ -178,6 +178,7 @@ def test_a_failing_install_s_error_text_is_cleaned(local_project):
                        f"exit 1;; esac\nexec {real} \"$@\"\n")
     wrapper.chmod(0o755)
     p.config.write_text(p.config.read_text().replace(f"python: {real}", f"python: {wrapper}"))
+    p.set("installer", "pip")  # the hostile text comes from `pip wheel`
     proc = p.cli("--headless", "deploy")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert_clean(proc.stdout + proc.stderr, "a failed install", whole_sequences=False)

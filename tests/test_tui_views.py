@@ -1,13 +1,12 @@
 """The fleet view, the history view, pin and roles, on fake cores (tests/support/tuikit.py): what the TUI shows and asks.
 
 No disk and no hosts: the fakes answer fixed states and record the operations they are asked to run, so these
-check what is drawn and what would be run, quickly.  The same keys against real hosts are in test_tui.py.
+check what is drawn and what would be run, quickly.  The same keys against real hosts are in test_tui_keys.py.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from rich.text import Text
@@ -15,32 +14,16 @@ from textual.widgets import DataTable, OptionList, Static
 
 from releasetui.diffing import DiffReport, DiffSide, build_diff
 from releasetui.models import BuildInfo, HostState
-from releasetui.tui.app import MainScreen
+from releasetui.tui.main import MainScreen
 from releasetui.tui.diffview import DiffScreen, summary_line, unavailable
 from releasetui.tui.fleet import FleetScreen, cell, column_labels, fleet_line, fleet_model
 from releasetui.tui.historyview import HistoryScreen
 from releasetui.runner import Interrupts
 from releasetui.tui.confirm import quit_promise
-from releasetui.tui.screens import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
-from tests.support.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET6, FLEET50, NOW, FakeOperations, FleetOperations, Gates,
-                          gated,
-                          make_app, recording, sample_history, visible_footer_keys)
-
-
-async def until(pilot, condition, timeout: float = 10, what: str = "condition") -> None:
-    """Let the app run until ``condition()`` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
-
-
-async def loaded(pilot) -> MainScreen:
-    """The fake core's states are shown."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    return pilot.app.main
+from releasetui.tui.dialogs import ConfirmScreen, HelpScreen, QuitWhileBusyScreen, RolePickerScreen
+from tests.support.tuikit import (CONFIG, DRIFTED, FAILED_BUILD, FLEET50, FLEET6, FakeOperations, FleetOperations,
+                                  Gates, NOW, confirmation, gated, loaded, make_app, recording, sample_history, until,
+                                  visible_footer_keys)
 
 
 def plain(widget: Static) -> str:
@@ -184,7 +167,7 @@ async def test_fleet_view_r_confirms_the_rollback_for_the_targets_then_shows_its
         await pilot.press("down")  # from 20261128094210 to 20261128081500
         assert screen.selected_build() == "20261128081500"
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await confirmation(pilot, what="the confirmation")
         body = str(app.screen.body)
         assert body.startswith("Targets       3 hosts (web47..web49)\n"), body
         assert "all 3 hosts: 20261128094210 → 20261128081500, same virtualenv" in body, body
@@ -258,7 +241,7 @@ async def test_pin_key_unpins_a_build_pinned_everywhere_and_pins_one_that_is_not
         builds.focus()
         await pilot.press("end")  # the oldest build: pinned on every host
         await pilot.press("P")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await confirmation(pilot, what="the confirmation")
         assert app.screen.title_text == "Unpin build 20261125093000?"
         assert "web01, web02: complete → unpinned" in str(app.screen.body)
         await pilot.press("y")
@@ -266,7 +249,7 @@ async def test_pin_key_unpins_a_build_pinned_everywhere_and_pins_one_that_is_not
         await pilot.press("up")  # 20261127160512: not pinned
         assert main.selected_build() == "20261127160512"
         await pilot.press("P")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await confirmation(pilot, what="the confirmation")
         assert app.screen.title_text == "Pin build 20261127160512?"
         assert "web01, web02: complete → pinned" in str(app.screen.body)
         await pilot.press("n")
@@ -299,7 +282,7 @@ async def test_pin_from_the_fleet_view_shows_a_failed_build_as_failed():
         await pilot.press("home", "down")
         assert screen.selected_build() == FAILED_BUILD
         await pilot.press("P")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await confirmation(pilot, what="the confirmation")
         body = app.screen.body
         assert "web02: failed → pinned" in body.plain
         assert any("red" in str(span.style) for span in body.spans)
@@ -352,7 +335,7 @@ async def test_a_marked_role_is_named_in_the_confirmation_and_the_output():
         await pilot.pause()
         main.query_one("#builds", DataTable).focus()
         await pilot.press("down", "r")  # 20261128081500, on every web host
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await confirmation(pilot, what="the confirmation")
         body = str(app.screen.body)
         assert body.startswith("Targets       role web: 46 hosts (web01..web46)\n"), body
         # The hosts that differ are said apart: web04 and web07 already serve it.
@@ -365,7 +348,7 @@ async def test_a_marked_role_is_named_in_the_confirmation_and_the_output():
 
 async def test_the_output_title_groups_the_hosts_in_the_same_step():
     from releasetui.models import Event
-    from releasetui.tui.app import OperationEvent
+    from releasetui.tui.running import OperationEvent
     app = make_app(FLEET50, FleetOperations)
     async with app.run_test(size=(80, 24)) as pilot:
         main = await loaded(pilot)
@@ -480,7 +463,7 @@ async def test_history_read_failure_is_said_not_raised():
 # --- help, exit report -----------------------------------------------------------------------------------
 
 async def test_help_lists_the_fleet_and_history_keys():
-    from releasetui.tui.screens import key_label
+    from releasetui.tui.dialogs import key_label
     app = make_app()
     async with app.run_test(size=(160, 60)) as pilot:
         await loaded(pilot)
@@ -511,7 +494,7 @@ async def test_after_a_rollback_the_exit_report_has_one_line_per_host():
         main.marked = {"web01", "web02"}
         await open_fleet(pilot)
         await pilot.press("down", "r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await confirmation(pilot, what="the confirmation")
         await pilot.press("y")
         await until(pilot, lambda: calls and main.busy is None, what="the rollback")
         await app.workers.wait_for_complete()  # the re-read after it
@@ -698,7 +681,7 @@ async def test_the_rollback_dialog_shows_the_diff_line_read_with_the_states():
         await loaded(pilot)
         app.main.marked = {"web1"}
         await pilot.press("down", "down", "r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await confirmation(pilot, what="the confirmation")
         assert ("diff", ["web1"], "20261127160512") in calls
         assert ("Changes: 5 files changed (1 removed), requirements: -redis==5.0.1, 2\n"
                 "         commits undone: Email on new notes; Cache the notes list in\n"
@@ -722,7 +705,7 @@ def gated_app(tmp_path, gates):
 async def start_gated_deploy(pilot, gates) -> MainScreen:
     main = await loaded(pilot)
     await pilot.press("d")
-    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the deploy confirmation")
+    await confirmation(pilot, what="the deploy confirmation")
     await pilot.press("y")
     await until(pilot, lambda: main.busy == "deploy" and gates.interrupts is not None, what="the deploy to start")
     return main
@@ -908,7 +891,7 @@ async def test_the_header_names_the_stage():
 async def test_s_opens_another_stage_and_is_not_there_without_stages():
     import dataclasses
 
-    from releasetui.tui.screens import StagePickerScreen
+    from releasetui.tui.dialogs import StagePickerScreen
 
     app = make_app(config=dataclasses.replace(CONFIG, stage="staging", stages=("staging", "production")))
     async with app.run_test(size=(120, 40)) as pilot:

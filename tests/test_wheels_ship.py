@@ -18,8 +18,8 @@ import pytest
 from releasetui import present, rules
 from releasetui.models import BuildInfo, HostState
 
-from .support.helpers import IndexTrap, Project, client_index_env, events, make_project, no_index_python, \
-    ssh_hosts, summary
+from .support.helpers import IndexTrap, Project, client_index_env, events, find_uv, make_project, \
+    no_index_python, ssh_hosts, summary
 
 pytestmark = pytest.mark.ssh
 
@@ -32,9 +32,10 @@ def trap():
 
 
 def shipping_project(tmp_path: Path, wheelhouse: Path, ssh_env, trap: IndexTrap, mode: str = "ship",
-                     hosts: dict | None = None) -> tuple[Project, dict]:
-    """Hosts with no index; ``wheels: mode``; no pip_args. Returns the project and the client's environment."""
-    p = make_project(tmp_path, wheelhouse, hosts or ssh_hosts(ssh_env), ssh_env=ssh_env)
+                     hosts: dict | None = None, installer: str = "uv") -> tuple[Project, dict]:
+    """Hosts with no index (for pip and for uv); ``wheels: mode``; no pip_args. Returns the project and the
+    client's environment."""
+    p = make_project(tmp_path, wheelhouse, hosts or ssh_hosts(ssh_env), ssh_env=ssh_env, installer=installer)
     p.set("pip_args", "[]")
     p.set("wheels", mode)
     no_index_python(p, trap)
@@ -58,11 +59,16 @@ def wheel_steps(proc) -> list[str]:
     return [e["message"] for e in events(proc) if e["step"] == "wheels" and e["status"] == "ok"]
 
 
-def test_ship_installs_where_no_index_is_reachable_and_host_mode_cannot(tmp_path, wheelhouse, ssh_env, trap):
-    p, env = shipping_project(tmp_path, wheelhouse, ssh_env, trap, mode="host")
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_ship_installs_where_no_index_is_reachable_and_host_mode_cannot(tmp_path, wheelhouse, ssh_env, trap,
+                                                                        installer):
+    if installer == "uv" and not find_uv():
+        pytest.skip("uv is not installed")
+    p, env = shipping_project(tmp_path, wheelhouse, ssh_env, trap, mode="host", installer=installer)
     refused = p.cli("--headless", "deploy", "--json", env=env)
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "pip wheel" in refused.stdout and trap.connections > 0, refused.stdout  # it did try the index
+    assert ("pip wheel" if installer == "pip" else "uv pip install") in refused.stdout, refused.stdout
+    assert trap.connections > 0, refused.stdout  # it did try the index
     tried = trap.connections
 
     p.set("wheels", "ship")
@@ -77,7 +83,7 @@ def test_ship_installs_where_no_index_is_reachable_and_host_mode_cannot(tmp_path
         assert [w.name for w in (root / "wheelhouses" / key).iterdir()] == ["tinylib-1.0-py3-none-any.whl"]
         site = list((root / "current" / "env" / "lib").glob("python*/site-packages/tinylib*"))
         assert site, f"tinylib is not installed on {name}"
-        assert not any((root / "wheels").iterdir())  # the host's own pip wheel cache was never used
+        assert not list((root / "wheels").glob("*.whl"))  # the host's own wheel cache was never used
 
 
 def test_the_wheelhouse_is_built_once_and_sent_only_where_a_venv_is_built(tmp_path, wheelhouse, ssh_env, trap):

@@ -13,19 +13,21 @@ One module per phase, like Kamal's ``lib/kamal/commands/``:
 
 from __future__ import annotations
 
-from .activate import (ActivateRecords, ActivateReport, activate_script, parse_activate, sudo_noninteractive,
-                       switch_back_script)
+from .activate import (VERDICT_BACK, VERDICT_COMMIT, ActivateRecords, ActivateReport, activate_script, parse_activate,
+                       strip_verdict, sudo_noninteractive, switch_back_script, verdict_line)
 from .base import LOST_LOCK_EXIT, PREAMBLE, REFUSED_EXIT, STEP_PREFIX, check_venv_key, op_marker, parse_step
-from .finish import hold_script, parse_finish, pin_script, prune_script, release_script, unlock_script, unmark_script
+from .finish import FinishReport, hold_script, parse_finish, pin_script, prune_script, release_script, unlock_script, unmark_script
 from .logs import (PATCH_BYTES, contents_script, diff_script, history_script, logs_script, manifests_script, parse_contents,
                    parse_history, parse_manifests)
-from .prepare import SHIP_PY, fits_one_packet, inline_payload, parse_prepare, prepare_script
+from .prepare import INSTALLER_SLOT, SHIP_PY, fits_one_packet, inline_payload, parse_prepare, prepare_script
 from .read import LockRequest, parse_read, read_script
 
 __all__ = [
-    "ActivateRecords", "ActivateReport", "LOST_LOCK_EXIT", "LockRequest", "PATCH_BYTES", "PREAMBLE", "REFUSED_EXIT", "SHIP_PY",
+    "ActivateRecords", "ActivateReport", "FinishReport", "INSTALLER_SLOT", "LOST_LOCK_EXIT", "LockRequest", "PATCH_BYTES",
+    "PREAMBLE", "REFUSED_EXIT", "SHIP_PY",
     "STEP_PREFIX", "activate_script", "check_venv_key", "contents_script", "diff_script", "history_script", "logs_script", "manifests_script",
     "fits_one_packet", "hold_script", "inline_payload", "op_marker", "parse_activate", "parse_contents", "parse_finish", "parse_history", "parse_manifests", "parse_prepare", "parse_read",
     "parse_step", "pin_script", "prepare_script", "prune_script", "read_script", "release_script",
-    "sudo_noninteractive", "switch_back_script", "unlock_script", "unmark_script",
+    "strip_verdict", "sudo_noninteractive", "switch_back_script", "unlock_script", "unmark_script", "VERDICT_BACK",
+    "VERDICT_COMMIT", "verdict_line",
 ]

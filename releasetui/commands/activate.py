@@ -134,6 +134,25 @@ def sudoers_line(user: str, program_path: str, restart: Optional[str]) -> str:
 # command and any daemon it starts would inherit it; a caught one is reset to its default on exec.
 KEEP_GOING = "trap ':' PIPE\n"
 
+# The verdict releasetui sends each waiting host on stdin, one line (the script below reads it).
+VERDICT_COMMIT = "COMMIT"
+VERDICT_BACK = "BACK "
+
+
+def verdict_line(commit: bool, reason: str = "") -> bytes:
+    """The one line that ends a host's wait: ``COMMIT``, or ``BACK REASON`` (the reason recorded as its why)."""
+    if commit:
+        return (VERDICT_COMMIT + "\n").encode()
+    return (VERDICT_BACK + " ".join(reason.split())).encode() + b"\n"
+
+
+def strip_verdict(why: str) -> str:
+    """A host's why without the words its script wrapped around the verdict it was sent."""
+    for said in ("switched back: ", VERDICT_BACK):
+        why = why[len(said):] if why.startswith(said) else why
+    return why
+
+
 
 def restart_lines(restart: Optional[str], timeout: float, step: str = "restart") -> str:
     """Run the restart command bounded by ``timeout``; sets ``_ok`` (1/0) and ``_why``.
@@ -317,13 +336,13 @@ fi
 printf 'SWITCHED\\t%s\\n' "$T"
 {restart_lines(restart, restart_timeout)}{hook_lines(hooks, hook_env)}{health_lines(health, python, target)}if [ "$_ok" = 1 ]; then
   echo HEALTHY
-  {"_verdict=COMMIT" if decided else f"_verdict=$(timeout {int(max(1, round(verdict_timeout)))} head -n 1 2>/dev/null || true)"}
-  if [ "$_verdict" = COMMIT ]; then
+  {f"_verdict={VERDICT_COMMIT}" if decided else f"_verdict=$(timeout {int(max(1, round(verdict_timeout)))} head -n 1 2>/dev/null || true)"}
+  if [ "$_verdict" = {VERDICT_COMMIT} ]; then
     owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
 {marks}{prune}    _record "$_pre" ok
     rm -rf -- deploy.lock; echo COMMITTED; exit 0
   fi
-  _verdict=${{_verdict#BACK }}
+  _verdict=${{_verdict#{VERDICT_BACK}}}
   _why="switched back: ${{_verdict:-no verdict from releasetui}}"
   echo "BACK\t$_why"
   case "$_verdict" in "interrupted by "*) _oc=interrupted; _by=${{_verdict#interrupted by }};; *) _oc=switched-back;; esac

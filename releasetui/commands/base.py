@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 from ..metadata import META_FILE
 from ..models import VENV_KEY_PATTERN, check_build_id, check_token
@@ -155,10 +155,12 @@ def switch_to(target_var: str) -> str:
     return f"ln -sfn \"builds/${target_var}\" current.releasetui-new && mv -Tf current.releasetui-new current"
 
 
-def write_meta(build_var: str, meta_json: str) -> str:
+def write_meta(build_var: str, meta_json: str, word: Optional[str] = None) -> str:
     """Replace a build's metadata atomically (a reader sees the old text or the new, never half); never through a
-    ``builds`` that is a symlink (the read phase refuses one; this holds if it appears later)."""
-    return (f"{{ layout_linked || {{ printf '%s\\n' {q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
+    ``builds`` that is a symlink (the read phase refuses one; this holds if it appears later).
+
+    ``word``: the metadata as a shell word made by the caller (quoted parts around a variable the script set)."""
+    return (f"{{ layout_linked || {{ printf '%s\\n' {word or q(meta_json)} > \"builds/${build_var}/{META_FILE}.tmp\" && "
             f"mv -f \"builds/${build_var}/{META_FILE}.tmp\" \"builds/${build_var}/{META_FILE}\"; }}; }}")
 
 
@@ -257,15 +259,24 @@ class Tagged:
         return fields[0] if fields else default
 
 
-def parse_step(line: str) -> Optional[tuple[str, str, Optional[float], str]]:
-    """``(step, status, seconds, message)`` of a ``@@step`` line, or None for any other line."""
+class Step(NamedTuple):
+    """One ``@@step`` line: a step's name, its status, how long it took on the host (when known), its message."""
+
+    name: str
+    status: str
+    seconds: Optional[float]
+    message: str
+
+
+def parse_step(line: str) -> Optional[Step]:
+    """The :class:`Step` a ``@@step`` line reports, or None for any other line."""
     if not line.startswith(STEP_PREFIX):
         return None
     parts = line.split("\t")
     if len(parts) < 5:
         return None
     _, step, status, millis, message = parts[:5]
-    return step, status, (int(millis) / 1000 if millis.isdigit() else None), message.strip()
+    return Step(step, status, int(millis) / 1000 if millis.isdigit() else None, message.strip())
 
 
 def quoted_ids(ids: Iterable[str]) -> list[str]:

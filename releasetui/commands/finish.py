@@ -7,6 +7,7 @@ it actually did, and never removes a lock it does not own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from ..models import check_build_id
@@ -125,18 +126,27 @@ echo UNLOCKED
 """
 
 
-def parse_finish(stdout: str) -> dict:
+@dataclass
+class FinishReport:
+    """What a finishing script (release, prune, pin, unmark, lock, unlock) printed about how it ended."""
+
+    released: bool = False        # our lock is gone
+    lost_lock: bool = False       # the lock was no longer ours: nothing done
+    removed_build: bool = False   # the partial build was removed
+    removed: list[str] = field(default_factory=list)   # what prune removed (ids, venv:KEY, ...)
+    refused: Optional[str] = None  # the script refused, and why
+    not_locked: bool = False      # unlock: there was no lock
+    changed: bool = False         # unlock: the lock changed since it was read
+    unlocked: bool = False        # unlock: removed
+    held: bool = False            # lock: now held
+    noroot: bool = False          # the project root is not there
+
+
+def parse_finish(stdout: str) -> FinishReport:
     """The tags every finishing script may print."""
     tags = Tagged.parse(stdout)
-    return {
-        "released": tags.has("RELEASED"),
-        "lost_lock": tags.has("LOSTLOCK"),
-        "removed_build": tags.has("REMOVEDBUILD"),
-        "removed": tags.value("REMOVED").split(),
-        "refused": tags.value("REFUSED") or None,
-        "not_locked": tags.has("NOTLOCKED"),
-        "changed": tags.has("CHANGED"),
-        "unlocked": tags.has("UNLOCKED"),
-        "held": tags.has("HELD"),
-        "noroot": tags.has("NOROOT"),
-    }
+    return FinishReport(
+        released=tags.has("RELEASED"), lost_lock=tags.has("LOSTLOCK"), removed_build=tags.has("REMOVEDBUILD"),
+        removed=tags.value("REMOVED").split(), refused=tags.value("REFUSED") or None,
+        not_locked=tags.has("NOTLOCKED"), changed=tags.has("CHANGED"), unlocked=tags.has("UNLOCKED"),
+        held=tags.has("HELD"), noroot=tags.has("NOROOT"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 from ..config import Hook
 from ..models import check_build_id
@@ -37,9 +38,18 @@ def before_activate_script(root: str, token: str, build_id: str, hooks: Sequence
     return "\n".join(lines) + "\necho HOOKSDONE\n"
 
 
-def parse_hooks(stdout: str) -> dict:
-    """``{"done": bool, "failed": reason or None, "lost_lock": bool}``."""
+@dataclass
+class HooksReport:
+    """How the hosts' hook script ended: every hook done, one failed (and why), or the lock lost."""
+
+    done: bool
+    failed: Optional[str]
+    lost_lock: bool
+
+
+def parse_hooks(stdout: str) -> HooksReport:
+    """The hook script's tags as a :class:`HooksReport`."""
     tags = Tagged.parse(stdout)
     failed = tags.first("HOOKFAILED")
-    return {"done": tags.has("HOOKSDONE"), "failed": "\t".join(failed) if failed else None,
-            "lost_lock": tags.has("LOSTLOCK")}
+    return HooksReport(done=tags.has("HOOKSDONE"), failed="\t".join(failed) if failed else None,
+                       lost_lock=tags.has("LOSTLOCK"))

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 from ..metadata import MANIFEST_FILE
 from ..models import check_build_id
+from ..requirements import RESOLVED_NAME
 from ..text import clean_line
 from .base import PREAMBLE, Tagged, enter_root, q
 from .read import LISTING, parse_manifest
@@ -66,17 +67,23 @@ def parse_history(stdout: str) -> tuple[list[dict], int]:
     return records, skipped
 
 
-def _manifest_lines(build: str, requirements: str) -> str:
-    """Print one build's stored manifest and (base64) requirements text; ``build`` is shell text (quoted or a var)."""
+def _manifest_lines(build: str, requirements: Optional[str]) -> str:
+    """Print one build's stored manifest and (base64) requirements text; ``build`` is shell text (quoted or a var).
+
+    The requirements are what the build's venv was made from: the text resolved from a lock or pyproject.toml
+    when the deploy wrote one beside the metadata, else the build's ``requirements`` file.
+    """
+    own = q(requirements or "requirements.txt")
     return (f"if [ -d builds/{build} ]; then\n"
             f"  printf 'MANIFEST\\t%s\\t%s\\n' {build} "
             f"\"$(tr -d '\\n' < builds/{build}/{MANIFEST_FILE} 2>/dev/null)\"\n"
-            f"  [ -f builds/{build}/{q(requirements)} ] && printf 'REQUIREMENTS\\t%s\\t%s\\n' {build} "
-            f"\"$(head -c 262144 builds/{build}/{q(requirements)} | base64 | tr -d '\\n')\"\n"
+            f"  _rq=builds/{build}/{RESOLVED_NAME}; [ -f \"$_rq\" ] || _rq=builds/{build}/{own}\n"
+            f"  [ -f \"$_rq\" ] && printf 'REQUIREMENTS\\t%s\\t%s\\n' {build} "
+            f"\"$(head -c 262144 \"$_rq\" | base64 | tr -d '\\n')\"\n"
             f"else printf 'MISSING\\t%s\\n' {build}; fi\n")
 
 
-def manifests_script(root: str, build_ids: Sequence[str], requirements: str) -> str:
+def manifests_script(root: str, build_ids: Sequence[str], requirements: Optional[str]) -> str:
     """The stored manifest and requirements text of each build named (for ``diff``), in one round trip."""
     script = PREAMBLE + enter_root(root)
     for build_id in build_ids:
@@ -84,7 +91,7 @@ def manifests_script(root: str, build_ids: Sequence[str], requirements: str) -> 
     return script
 
 
-def diff_script(root: str, build_ids: Sequence[str], requirements: str, current: bool = True) -> str:
+def diff_script(root: str, build_ids: Sequence[str], requirements: Optional[str], current: bool = True) -> str:
     """``diff``'s one round trip: the listing (states, each build's metadata), then the stored manifest and
     requirements text of the current build (``current``) and of each build named.  Read-only, no lock."""
     script = PREAMBLE + enter_root(root) + LISTING

@@ -15,6 +15,7 @@ import posixpath
 from typing import Optional, Sequence
 
 from ..models import check_build_id
+from ..requirements import RESOLVED_NAME
 from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owner_check, q, record_worker,
                    refuse_linked_layout, timed, write_meta)
 
@@ -274,6 +275,7 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
                    pip_args: Sequence[str], meta_incomplete: str, meta_complete: str, install_timeout: float,
                    resume: bool = False, shared_files: Sequence[str] = (), shared_dirs: Sequence[str] = (),
                    inline: Optional[str] = None, env: Optional[tuple[str, str]] = None, env_in: bool = False,
+                   requirements_text: Optional[str] = None, installer: str = "auto", uv: Optional[str] = None,
                    wheelhouse: Optional[str] = None, wheels_in: bool = False) -> str:
     """The deploy's prepare script for one host; the shipping stream is ``inline`` (base64) or its stdin.
 
@@ -285,6 +287,11 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
     script; one carried in the script arrives with it.  A venv is built in
     place and only counts once its ``.releasetui-complete`` marker exists, so
     a venv half-made by a killed deploy is rebuilt, never used.
+
+    ``requirements_text``: what a lock or pyproject.toml resolved to, carried in the script and written beside
+    the build's metadata (:data:`~releasetui.requirements.RESOLVED_NAME`), installed instead of ``requirements``.
+    ``installer`` and ``uv``: see :func:`venv_lines`.  ``meta_complete`` may hold :data:`INSTALLER_SLOT`, where
+    the script writes which installer made the venv.
     """
     if inline is not None and (PAYLOAD_END in inline or "'" in inline):
         raise ValueError("an inline payload is base64 text")
@@ -294,17 +301,9 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
         raise ValueError("a wheelhouse arrives on stdin, before the stream, never inside the script")
     check_build_id(build_id)
     check_venv_key(venv)
-    req = posixpath.join("builds", build_id, requirements)
-    extra = " ".join(q(a) for a in pip_args)
-    pip_timeout = max(30, install_timeout - 30)
-    # Where pip installs from: the host's own wheel cache (filled by `pip wheel` there), or the shipped wheelhouse.
-    wheel_dir = "wheelhouses/" + check_venv_key(wheelhouse) if wheelhouse else "wheels"
-    if wheelhouse:
-        fill = (f'[ -d "$_wh" ] || {{ end failed "the wheelhouse $_wh is missing"; rm -rf -- "$V"; exit 1; }}\n')
-    else:
-        fill = (f'if ! timeout -k 10 {int(pip_timeout)} "$@" wheel -q --disable-pip-version-check --wheel-dir "$_wh" '
-                f'--find-links "$_wh" -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then\n'
-                '    end failed "pip wheel: $(tail -n 3 "$_log")"; cat "$_log" >&2; rm -rf -- "$V"; exit 1\n  fi\n')
+    if requirements_text is not None and REQUIREMENTS_END in requirements_text.splitlines():
+        raise ValueError("the requirements text holds the here-document's end line")
+    req = posixpath.join("builds", build_id, RESOLVED_NAME if requirements_text is not None else requirements)
     start = f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout()
     return start + record_worker(token) + f"""B={q(build_id)}
 V={q('venvs/' + venv)}
@@ -322,30 +321,117 @@ else
   end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
-[ -f {q(req)} ] || {{ printf 'requirements file %s is missing from the build\\n' {q(requirements)} >&2; exit 1; }}
-{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}begin venv
+{requirements_lines(requirements, requirements_text)}{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}{venv_lines(python, req, pip_args, install_timeout, installer, uv, wheelhouse)}ln -sfn ../../"$V" "builds/$B/env" || exit 1
+owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
+{write_meta("B", meta_complete, _meta_word(meta_complete))} || exit 1
+echo COMPLETE
+"""
+
+
+REQUIREMENTS_END = "RELEASETUI_REQUIREMENTS_END"
+# Where the complete metadata says which installer made the build's venv (the script knows, the caller does not).
+INSTALLER_SLOT = "@releasetui-installer@"
+UV_PLACES = ('"$HOME/.local/bin/uv"', '"$HOME/.cargo/bin/uv"')
+
+
+def _meta_word(meta_complete: str) -> Optional[str]:
+    """The complete metadata as a shell word with ``$_inst`` (``uv`` or ``pip``) in the installer slot."""
+    if INSTALLER_SLOT not in meta_complete:
+        return None
+    before, after = meta_complete.split(INSTALLER_SLOT, 1)
+    return f'{q(before)}"$_inst"{q(after)}'
+
+
+def requirements_lines(requirements: str, text: Optional[str]) -> str:
+    """Shell that puts the build's requirements in place: the resolved ``text`` written beside its metadata (a
+    quoted here-document: nothing in it is expanded), else a check that the build's own ``requirements`` is there."""
+    if text is None:
+        return (f"[ -f \"builds/$B\"/{q(requirements)} ] || {{ printf 'requirements file %s is missing from the "
+                f"build\\n' {q(requirements)} >&2; exit 1; }}\n")
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return (f"cat > \"builds/$B/{RESOLVED_NAME}\" <<'{REQUIREMENTS_END}' || exit 1\n{body}{REQUIREMENTS_END}\n")
+
+
+def find_uv(uv: Optional[str]) -> str:
+    """Shell that sets ``_uv`` to the uv executable on the host (empty when there is none): ``uv`` as configured
+    (a path, ``~/...``, or a command name looked up on PATH), else ``uv`` on PATH, ~/.local/bin, ~/.cargo/bin."""
+    if uv is None:
+        places = ('"$(command -v uv 2>/dev/null)"',) + UV_PLACES
+    elif uv.startswith("~/"):
+        places = (f'"$HOME"/{q(uv[2:])}',)
+    elif "/" in uv:
+        places = (q(uv),)
+    else:
+        places = (f'"$(command -v {q(uv)} 2>/dev/null)"',)
+    return (f"_uv=; for _c in {' '.join(places)}; do "
+            'if [ -n "$_c" ] && [ -f "$_c" ] && [ -x "$_c" ]; then _uv=$_c; break; fi; done\n')
+
+
+def venv_lines(python: str, req: str, pip_args: Sequence[str], install_timeout: float, installer: str = "auto",
+               uv: Optional[str] = None, wheelhouse: Optional[str] = None) -> str:
+    """Shell that gives the build its venv: reused while its key (requirements digest + Python) is unchanged, else
+    made and filled by uv or pip, as ``installer`` says (``auto``: uv when the host has it, else pip).
+
+    ``wheelhouse`` (a venv key, ``wheels: ship``): filled with ``--no-index`` from the shipped
+    ``wheelhouses/<key>`` only (no ``pip wheel``, no ``pip_args``: the host never reaches an index).
+
+    Sets ``_inst`` (``uv`` or ``pip``: what made the venv, kept in its ``.releasetui-complete`` marker) and
+    prints ``INSTALLER<TAB>uv|pip``.  ``installer: uv`` on a host without uv fails its prepare in one line.
+    """
+    if installer not in ("auto", "uv", "pip"):
+        raise ValueError(f"installer must be auto, uv or pip, not {installer!r}")
+    extra = " ".join(q(a) for a in pip_args)
+    pip_timeout = int(max(30, install_timeout - 30))
+    where = f"uv: {uv}" if uv else "uv on PATH, ~/.local/bin/uv, ~/.cargo/bin/uv"
+    missing = q(f"installer is uv, but this host has no uv (looked for {where})")
+    choose = {"pip": "_inst=pip\n",
+              "auto": find_uv(uv) + 'if [ -n "$_uv" ]; then _inst=uv; else _inst=pip; fi\n',
+              "uv": find_uv(uv) + f'if [ -z "$_uv" ]; then end failed {missing}; printf \'%s\\n\' {missing} >&2; '
+                                  'exit 1; fi\n_inst=uv\n'}
+    fail = 'cat "$_log" >&2; rm -rf -- "$V"; exit 1'
+    # Where pip and uv install from: the host's own wheel cache (filled by `pip wheel` there), or the shipped wheelhouse.
+    wheel_dir = "wheelhouses/" + check_venv_key(wheelhouse) if wheelhouse else "wheels"
+    if wheelhouse:
+        fill = f'[ -d "$_wh" ] || {{ end failed "the wheelhouse $_wh is missing"; {fail}; }}\n'
+        uv_source = f'--no-index --find-links "$_wh" -r {q(req)}'
+    else:
+        fill = (f'if ! timeout -k 10 {pip_timeout} "$@" wheel -q --disable-pip-version-check --wheel-dir "$_wh" '
+                f'--find-links "$_wh" -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then\n'
+                f'      end failed "pip wheel: $(tail -n 3 "$_log")"; {fail}\n    fi\n')
+        uv_source = f'--find-links "$_wh" -r {q(req)} {extra}'
+    return f"""begin venv
 if [ -f "$V/.releasetui-complete" ]; then
-  end ok "reused $V"
+  case "$(head -c 8 "$V/.releasetui-complete")" in uv*) _inst=uv ;; *) _inst=pip ;; esac
+  end ok "reused $V (made by $_inst)"
 else
   rm -rf -- "$V"
-  # The host's own pip, pointed at a pip-less venv (pip >= 22.3), saves ensurepip's ~5 s per new venv.
-  if {q(python)} -m pip --help 2>/dev/null </dev/null | grep -q -- '--python <python>'; then
-    _venv_args=--without-pip; set -- {q(python)} -m pip --python "$V/bin/python"
-  else
-    _venv_args=; set -- "$V/bin/python" -m pip
-  fi
-  if ! {q(python)} -m venv $_venv_args "$V" >"$_log" 2>&1 </dev/null; then end failed "venv: $(tail -n 3 "$_log")"; cat "$_log" >&2; exit 1; fi
   _wh={q(wheel_dir)}
-  {fill}  if ! timeout -k 10 {int(pip_timeout)} "$@" install -q --disable-pip-version-check --no-index --find-links "$_wh" -r {q(req)} >"$_log" 2>&1 </dev/null; then
-    end failed "pip install: $(tail -n 3 "$_log")"; cat "$_log" >&2; rm -rf -- "$V"; exit 1
+  {choose[installer]}  if [ "$_inst" = uv ]; then
+    _made="uv $("$_uv" --version 2>/dev/null </dev/null | sed -n '1s/^uv \\([^ ]*\\).*/\\1/p')"
+    if ! "$_uv" venv -q --no-project --no-python-downloads --python {q(python)} "$V" >"$_log" 2>&1 </dev/null; then
+      end failed "uv venv: $(tail -n 3 "$_log")"; {fail}
+    fi
+    # Its cache beside the venvs: on their filesystem (uv hard-links from it), writable without a home directory.
+    {fill + "    " if wheelhouse else ""}if ! timeout -k 10 {pip_timeout} "$_uv" pip install -q --cache-dir wheels/uv-cache --python "$V/bin/python" {uv_source} >"$_log" 2>&1 </dev/null; then
+      end failed "uv pip install: $(tail -n 3 "$_log")"; {fail}
+    fi
+  else
+    _made=pip
+    # The host's own pip, pointed at a pip-less venv (pip >= 22.3), saves ensurepip's ~5 s per new venv.
+    if {q(python)} -m pip --help 2>/dev/null </dev/null | grep -q -- '--python <python>'; then
+      _venv_args=--without-pip; set -- {q(python)} -m pip --python "$V/bin/python"
+    else
+      _venv_args=; set -- "$V/bin/python" -m pip
+    fi
+    if ! {q(python)} -m venv $_venv_args "$V" >"$_log" 2>&1 </dev/null; then end failed "venv: $(tail -n 3 "$_log")"; cat "$_log" >&2; exit 1; fi
+    {fill}    if ! timeout -k 10 {pip_timeout} "$@" install -q --disable-pip-version-check --no-index --find-links "$_wh" -r {q(req)} >"$_log" 2>&1 </dev/null; then
+      end failed "pip install: $(tail -n 3 "$_log")"; {fail}
+    fi
   fi
-  touch "$V/.releasetui-complete"
-  end ok "built $V{' from the shipped ' + wheel_dir if wheelhouse else ''}"
+  printf '%s\\n' "$_inst" > "$V/.releasetui-complete" || exit 1
+  end ok "built $V with $_made{' from the shipped ' + wheel_dir if wheelhouse else ''}"
 fi
-ln -sfn ../../"$V" "builds/$B/env" || exit 1
-owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
-{write_meta("B", meta_complete)} || exit 1
-echo COMPLETE
+printf 'INSTALLER\\t%s\\n' "$_inst"
 """
 
 
@@ -359,6 +445,7 @@ def stream_from(inline: Optional[str], env_digest: Optional[str] = None) -> str:
 
 def parse_prepare(stdout: str) -> dict:
     """``{"complete", "need": [paths], "lost_lock", "shipped": (received, linked, bytes) or None, "full_manifest",
+    "installer": "uv" | "pip" | None,
     "wheelhouse": (wheels, bytes) or None}``.
 
     ``full_manifest``: the host could not rebuild the manifest from the delta it was sent (nothing was written).
@@ -368,12 +455,15 @@ def parse_prepare(stdout: str) -> dict:
     numbers: Optional[tuple] = None
     if shipped and len(shipped) >= 3 and all(x.isdigit() for x in shipped[:3]):
         numbers = tuple(int(x) for x in shipped[:3])
+    installer = (tags.first("INSTALLER") or [None])[0]
     wheels = tags.first("WHEELHOUSE")
     received = tuple(int(x) for x in wheels[1:3]) if wheels and len(wheels) >= 3 and all(
         x.isdigit() for x in wheels[1:3]) else None
     return {"wheelhouse": received, "complete": tags.has("COMPLETE"), "need": [f[0] for f in tags.all("NEED") if f],
-            "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers, "full_manifest": tags.has("FULLMANIFEST")}
+            "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers, "full_manifest": tags.has("FULLMANIFEST"),
+            "installer": installer if installer in ("uv", "pip") else None}
 
 
-__all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "SHIP_PY", "WHEELS_PY", "fits_one_packet", "ship_py", "inline_payload", "prepare_script", "parse_prepare", "shared_links",
-           "timed"]
+__all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "INSTALLER_SLOT", "SHIP_PY", "WHEELS_PY", "find_uv", "fits_one_packet",
+           "inline_payload", "prepare_script", "parse_prepare", "requirements_lines", "shared_links", "ship_py", "timed",
+           "venv_lines"]

@@ -12,12 +12,20 @@ from typing import Any, Callable, Optional, Union
 import yaml
 
 from .. import shipping
+from ..requirements import KINDS_HINT, kind_of
 from ..secrets import NAME_PATTERN as SECRET_NAME_PATTERN, EnvSpec
 from ..stages import STAGE_ENV_VAR, STAGE_NAME_PATTERN, declared_stages, mark_source, merge_nodes, stage_path
 from .errors import ConfigError, listing, show, suggest
-from .model import Config, HOOK_NAMES, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE, HOST_NAME_PATTERN, HealthCheck, Hook, HostConfig, JumpHost, MAX_CONFIG_BYTES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, Rollout, Shared, TRANSPORTS, WHEELS_MODES, _RESERVED_IN_BUILD
+from .model import Config, HOOK_NAMES, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE, HOST_NAME_PATTERN, HealthCheck, Hook, HostConfig, JumpHost, MAX_CONFIG_BYTES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, INSTALLERS, Rollout, Shared, TRANSPORTS, WHEELS_MODES, _RESERVED_IN_BUILD
 from .yaml_reader import compose_yaml
 from .validation import ENV_KEYS, HEALTH_KEYS, HOOK_KEYS, HOST_KEYS, JUMP_KEYS, ROLE_KEYS, ROLLOUT_KEYS, Reader, SETTING_KEYS, SHARED_KEYS, SSH_KEYS, TOP_KEYS, _DEFAULTS, _check_address, _check_command, _check_port, _check_root, _check_user, _join, _kind, _local_path
+
+
+def _check_requirements(value: str) -> Optional[str]:
+    """Why ``requirements:`` is not a source releasetui reads (None when it is)."""
+    if value.startswith("/") or ".." in value.split("/"):
+        return "must be a path inside source"
+    return None if kind_of(value) else f"must be {KINDS_HINT}"
 
 
 def read_config_text(path: Union[str, Path]) -> str:
@@ -140,10 +148,14 @@ class _Builder:
         project = r.text(get("project"), "project",
                          lambda v: None if PROJECT_NAME_PATTERN.fullmatch(v) else "letters, digits, '.', '_' and '-' only")
         source = _local_path(self.base, r.text(get("source"), "source")) if given("source") else self.base
-        requirements = "requirements.txt"
+        requirements = None   # detected in the source at deploy time (releasetui.requirements.detect)
         if given("requirements"):
-            requirements = r.text(get("requirements"), "requirements",
-                                  lambda v: "must be a path inside source" if v.startswith("/") or ".." in v.split("/") else None)
+            requirements = r.text(get("requirements"), "requirements", _check_requirements)
+        extras = tuple(r.string_list(get("requirements_extras"), "requirements_extras")) \
+            if given("requirements_extras") else ()
+        for extra in extras:
+            if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", extra):
+                raise r.error(get("requirements_extras"), "requirements_extras", f"{show(extra)} is not an extra's name")
         excludes_file = None
         if given("excludes_file"):
             # Its existence is checked by deploy, the only operation that reads it.
@@ -177,6 +189,7 @@ class _Builder:
             path=self.path, project=project, source=source, requirements=requirements,
             python=top_settings.get("python", _DEFAULTS["python"]), keep_builds=keep_builds, hosts=tuple(hosts),
             excludes_file=excludes_file, include=include, pip_args=pip_args, restart=top_settings.get("restart"),
+            requirements_extras=extras, installer=top_settings.get("installer", _DEFAULTS["installer"]),
             logs=top_settings.get("logs", ()), healthcheck=top_settings.get("healthcheck"),
             roles=tuple(role_names), hooks=local_hooks,
             shared=shared,
@@ -232,6 +245,12 @@ class _Builder:
             elif key == "python":
                 result[key] = r.text(node, full, lambda v: None if v.strip() and v.isprintable() else
                                      "must name an interpreter on the host, e.g. python3")
+            elif key == "installer":
+                result[key] = r.text(node, full, lambda v: None if v in INSTALLERS else
+                                     f"must be one of: {', '.join(INSTALLERS)}")
+            elif key == "uv":
+                result[key] = None if r.is_null(node) else r.text(node, full, lambda v: None if v.strip() and v.isprintable()
+                                                                   else "must name the uv executable on the host")
             elif key == "restart":
                 result[key] = None if r.is_null(node) else r.text(node, full, _check_command)
             elif key == "restart_timeout":

@@ -5,34 +5,14 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
+from ..text import SHOWN_CHARS, _escape, clip, show  # noqa: F401  (config's names for them)
 
+__all__ = ["SHOWN_CHARS", "ConfigError", "clip", "listing", "show", "suggest", "suggest_word"]
 
-
-SHOWN_CHARS = 80          # a value quoted in a message is cut to this
 _MAX_KEY_CHARS = 120      # the key path of a message
 _MAX_MESSAGE_CHARS = 240  # the message itself
-
-
-def _escape(text: str) -> str:
-    """``text`` with every non-printable character written as an escape, so a message stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` on one line and at most ``limit`` characters, ending in an ellipsis when cut."""
-    text = _escape(text[: limit * 2])  # escaping at most quadruples; never escape a 200 kB value whole
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def show(value: Any) -> str:
-    """A value as a message may quote it: one line, at most about :data:`SHOWN_CHARS` characters."""
-    if isinstance(value, str):
-        return repr(clip(value, SHOWN_CHARS))
-    return clip(repr(value), SHOWN_CHARS)
 
 
 class ConfigError(Exception):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 
+from ..models import MIN_KEEP_BUILDS  # noqa: F401  (config's name for it: keep_builds checks it)
 from ..secrets import EnvSpec
 from .errors import ConfigError, listing, show, suggest
 
@@ -19,6 +20,7 @@ from .errors import ConfigError, listing, show, suggest
 CONFIG_ENV_VAR = "RELEASETUI_CONFIG"
 DEFAULT_CONFIG_NAME = "hosts.yml"
 TRANSPORTS = ("ssh", "local")
+INSTALLERS = ("auto", "uv", "pip")
 # `wheels:`: each host runs `pip wheel` itself (host), or this machine builds the wheelhouse once and ships it (ship).
 WHEELS_MODES = ("host", "ship")
 HOST_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -29,7 +31,6 @@ USER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 HOOK_NAMES_REMOTE = ("before_activate", "after_activate", "after_rollback")
 HOOK_NAMES_LOCAL = ("local_before", "local_after", "local_failed")
 HOOK_NAMES = HOOK_NAMES_REMOTE + HOOK_NAMES_LOCAL
-MIN_KEEP_BUILDS = 2  # the live build and one to roll back to; `prune --keep` shares it
 
 # Bounds on what a config file may be.  A real hosts.yml is a few kB; these are far above any
 # honest file and far below what hurts (a 514-byte "billion laughs" once grew to 6 GB).
@@ -106,6 +107,8 @@ class HostConfig:
     known_hosts: Optional[Path] = None
     roles: tuple[str, ...] = ()
     python: str = "python3"
+    installer: str = "auto"                 # auto | uv | pip: what fills a new venv (auto: uv when the host has it)
+    uv: Optional[str] = None                # the uv executable on the host (None: uv on PATH, ~/.local/bin, ~/.cargo/bin)
     restart: Optional[str] = None
     restart_timeout: float = 60.0
     healthcheck: Optional[HealthCheck] = None
@@ -138,7 +141,7 @@ class Config:
     path: Path
     project: str
     source: Path
-    requirements: str
+    requirements: Optional[str]             # a path inside source; None: detected (releasetui.requirements.detect)
     python: str
     keep_builds: int
     hosts: tuple[HostConfig, ...]
@@ -146,6 +149,8 @@ class Config:
     include: tuple[str, ...] = ()           # paths/globs under source that ship though git ignores them or they
                                             # look like secrets (releasetui.shipping)
     pip_args: tuple[str, ...] = ()
+    requirements_extras: tuple[str, ...] = ()   # optional-dependency groups of pyproject.toml / uv.lock / poetry.lock
+    installer: str = "auto"                 # the top-level value; hosts carry the resolved one
     restart: Optional[str] = None
     logs: tuple[str, ...] = ()
     healthcheck: Optional[HealthCheck] = None

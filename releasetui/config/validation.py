@@ -211,14 +211,15 @@ def _check_command(value: str) -> Optional[str]:
 
 
 TOP_KEYS = (
-    "project", "source", "requirements", "excludes_file", "include", "python", "pip_args", "keep_builds",
+    "project", "source", "requirements", "requirements_extras", "excludes_file", "include", "python", "installer", "uv",
+    "pip_args", "keep_builds",
     "restart", "restart_timeout", "logs", "root", "ssh", "hosts", "healthcheck", "roles", "hooks", "shared",
     "rollout", "parallel", "lock_wait", "connect_timeout", "script_timeout", "install_timeout", "require_clean",
     "stages", "require_stage", "confirm", "env", "wheels",
 )
 ENV_KEYS = ("file", "clear", "secret", "secrets_command")
 SSH_KEYS = ("user", "port", "key_file", "known_hosts", "jump")
-SETTING_KEYS = ("root", "python", "restart", "restart_timeout", "healthcheck", "logs", "hooks",
+SETTING_KEYS = ("root", "python", "installer", "uv", "restart", "restart_timeout", "healthcheck", "logs", "hooks",
                 "wheels")
 ROLE_KEYS = SETTING_KEYS
 HOST_KEYS = ("address", "user", "port", "key_file", "known_hosts", "transport", "roles", "jump") + SETTING_KEYS
@@ -234,5 +235,5 @@ _KEY_HOMES = {
     "jump:": JUMP_KEYS, "hooks:": HOOK_NAMES, "env:": ENV_KEYS,
 }
 
-_DEFAULTS = {"python": "python3", "restart": None, "restart_timeout": 60.0, "healthcheck": None, "logs": (),
+_DEFAULTS = {"python": "python3", "installer": "auto", "uv": None, "restart": None, "restart_timeout": 60.0, "healthcheck": None, "logs": (),
              "wheels": "host"}

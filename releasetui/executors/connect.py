@@ -1,21 +1,112 @@
 """Opening one SSH connection the way every executor does: the host key checked against known_hosts (never
-trusted on first use), ~/.ssh/config honoured, TCP_NODELAY set (a round trip: 47 ms without, 3.5 ms with)."""
+trusted on first use), ~/.ssh/config honoured, TCP_NODELAY set (a round trip: 47 ms without, 3.5 ms with).
+
+paramiko directly (no Fabric: its Connection built an Invoke config and parsed the ssh config files again for
+every host, and importing Fabric and Invoke cost more than paramiko itself). What Fabric took from the ssh config
+is taken here the same way: HostName, User, Port, IdentityFile (``~/.ssh/config``, then ``/etc/ssh/ssh_config``).
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
 from ..models import HostKeyRefused, HostUnreachable
 
-if TYPE_CHECKING:  # a jump host's hop is only named here
-    from .jump import Hop
-
-
+SSH_CONFIG_FILES = ("~/.ssh/config", "/etc/ssh/ssh_config")  # the user's first, as ssh (and Fabric) read them
+_MATCH_EXEC = re.compile(rb"^[ \t]*match\b[^\n]*\bexec\b", re.IGNORECASE | re.MULTILINE)
+_IMPORT_LOCK = threading.Lock()
+_SSH_CONFIGS: dict = {}
 _KNOWN_HOSTS: dict = {}
 _KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One jump host on the way to a host, resolved from hosts.yml and the ssh config.
+
+    ``name`` is what was written (an ssh config alias or an address) and what the connection is given (so the alias's
+    HostName applies); ``hostname``/``port`` are where it is, the name its key is looked up under in known_hosts.
+    """
+
+    name: str
+    hostname: str
+    port: int
+    user: Optional[str]
+    key_files: tuple[Path, ...]
+    known_hosts: Path
+
+    @property
+    def label(self) -> str:
+        """``jump host NAME (HOSTNAME:PORT)`` for messages."""
+        where = f"{self.hostname}:{self.port}"
+        return f"jump host {self.name} ({where})" if self.name != self.hostname else f"jump host {where}"
+
+
+def _config_files() -> list[tuple[str, bytes]]:
+    """``(path, text)`` of each ssh config file there is, the user's first."""
+    found = []
+    for name in SSH_CONFIG_FILES:
+        path = os.path.expanduser(name)
+        try:
+            with open(path, "rb") as handle:
+                found.append((path, handle.read()))
+        except OSError:
+            continue
+    return found
+
+
+def load_paramiko():
+    """``paramiko``, imported once (under a lock: executors connect from many threads at once).
+
+    paramiko's ``config`` module imports Invoke when it is installed, only to run ``Match exec`` lines: ~40 ms
+    (Invoke pulls in asyncio and unittest.mock) on every CLI start. When no ssh config file has such a line,
+    Invoke is kept out of that import (and importable as usual afterwards).
+    """
+    with _IMPORT_LOCK:
+        if "paramiko" in sys.modules:
+            return sys.modules["paramiko"]
+        block = "invoke" not in sys.modules and not any(_MATCH_EXEC.search(text) for _, text in _config_files())
+        if block:
+            sys.modules["invoke"] = None  # type: ignore[assignment]  # `import invoke` raises ImportError
+        try:
+            import paramiko
+        finally:
+            if block and sys.modules.get("invoke", False) is None:
+                del sys.modules["invoke"]
+        return paramiko
+
+
+def ssh_config_lookup(name: str) -> dict:
+    """The ssh config's options for ``name`` (lower-case keys; ``hostname`` always set), as paramiko reads them.
+
+    The files are parsed once per version of them, not once per host.
+    """
+    paramiko = load_paramiko()
+    files = _config_files()
+    key = tuple(files)
+    with _KNOWN_HOSTS_LOCK:
+        config = _SSH_CONFIGS.get(key)
+    if config is None:
+        config = paramiko.SSHConfig()
+        for path, text in files:
+            try:
+                config.parse(text.decode("utf-8", "replace").splitlines(keepends=True))
+            except Exception as exc:  # paramiko.ConfigParseError and whatever a malformed line raises
+                raise HostUnreachable(f"cannot read the ssh config {path}: {exc}") from None
+        with _KNOWN_HOSTS_LOCK:
+            _SSH_CONFIGS.clear()  # only the files' current version is ever used again
+            _SSH_CONFIGS[key] = config
+    try:
+        return config.lookup(name)
+    except Exception as exc:  # a failing Match exec, CanonicalizeHostname that finds nothing...
+        raise HostUnreachable(f"cannot use the ssh config for {name}: {exc}") from None
 
 
 def _known_host_keys(path: Path):
@@ -25,8 +116,7 @@ def _known_host_keys(path: Path):
     operation costs N x N (0.44 s of CPU at 100 hosts, 2.3 s at 200). Connections only read it
     (RejectPolicy never adds a key), so one parsed copy serves them all.
     """
-    import paramiko
-
+    paramiko = load_paramiko()
     try:
         info = path.stat()
     except OSError as exc:
@@ -49,43 +139,76 @@ def _known_host_keys(path: Path):
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 
+class SSHTarget:
+    """One SSH connection to ``address``, its ssh config applied; :func:`open_ssh` opens it.
+
+    ``host``/``port``/``user`` are where and as whom (HostName, Port, User from the ssh config when hosts.yml
+    does not say); ``ssh_config`` is the config's entry for ``address``; ``client``/``transport`` are
+    paramiko's once open.
+    """
+
+    def __init__(self, address: str, user: Optional[str], port: Optional[int], key_files: list[Path],
+                 timeout: float):
+        import getpass
+
+        paramiko = load_paramiko()
+        self.ssh_config = ssh_config_lookup(address)
+        self.host = self.ssh_config.get("hostname") or address
+        try:
+            self.port = port or int(self.ssh_config.get("port", 22))
+        except ValueError:
+            raise HostUnreachable(f"cannot use the ssh config for {address}: Port "
+                                  f"{self.ssh_config.get('port')!r} is not a number") from None
+        self.user = user or self.ssh_config.get("user") or getpass.getuser()
+        keys = [str(path) for path in key_files] + list(self.ssh_config.get("identityfile") or ())
+        self.connect_kwargs: dict = {"key_filename": keys} if keys else {}
+        self.timeout = timeout
+        self.client = paramiko.SSHClient()
+        self.transport = None
+
+    @property
+    def is_connected(self) -> bool:
+        """Open and not lost."""
+        return self.transport is not None and self.transport.is_active()
+
+    def open(self) -> None:
+        """Connect and authenticate (keys given, then ~/.ssh/id_* and the agent, as ssh does)."""
+        self.client.connect(hostname=self.host, port=self.port, username=self.user, timeout=self.timeout,
+                            **self.connect_kwargs)
+        self.transport = self.client.get_transport()
+
+    def close(self) -> None:
+        """Close the connection (and every channel on it)."""
+        self.client.close()
+        self.transport = None
+
+
 def ssh_connection(address: str, user: Optional[str], port: Optional[int],
                    key_files: Union[Path, Iterable[Path], None], timeout: float, label: Optional[str] = None):
-    """A Fabric Connection to ``address``, not opened yet, the ssh config applied (HostName, User, Port, IdentityFile).
-
-    Fabric's own gateway handling is off (``gateway=False``): its ProxyJump connections would trust any host key
-    (AutoAddPolicy); jump hosts are opened by :class:`GatewayPool`, their keys checked like any host's.
-    """
-    from fabric import Connection
-
+    """An :class:`SSHTarget` for ``address``, not opened yet, the ssh config applied (HostName, User, Port,
+    IdentityFile). No ProxyJump is followed here: jump hosts are opened by :class:`GatewayPool`, their keys
+    checked like any host's."""
     files = [key_files] if isinstance(key_files, Path) else list(key_files or ())
-    kwargs: dict = {}
     for key_file in files:
         if not key_file.is_file():
             raise HostUnreachable(f"key file {key_file}{' for ' + label if label else ''} not found")
-    if files:
-        kwargs["key_filename"] = [str(key_file) for key_file in files]
-    try:
-        return Connection(address, user=user, port=port, connect_timeout=timeout, connect_kwargs=kwargs, gateway=False)
-    except (ValueError, KeyError) as exc:  # a Port that is not a number in the ssh config, say
-        raise HostUnreachable(f"cannot use the ssh config for {address}: {exc}") from None
+    return SSHTarget(address, user, port, files, timeout)
 
 
-def open_ssh(conn, known_hosts: Path, timeout: float, sock=None, behind: Optional["Hop"] = None,
-             label: Optional[str] = None):
+def open_ssh(conn: SSHTarget, known_hosts: Path, timeout: float, sock=None, behind: Optional["Hop"] = None,
+             label: Optional[str] = None) -> SSHTarget:
     """Open ``conn`` (from :func:`ssh_connection`), its host key checked against ``known_hosts``; returns it.
 
     ``sock`` is an already-open channel to the host through ``behind`` (its last jump host); without one a TCP
     socket with TCP_NODELAY is opened here (paramiko never sets it: each round trip would wait on Nagle, ~47 ms
     vs ~3.5 ms). ``label`` names the host in messages (default ``address:port``).
     """
-    import paramiko
-
+    paramiko = load_paramiko()
     where = f"{conn.host}:{conn.port}"
     label = label or where
     through = f" through {behind.label}" if behind is not None else ""
     client = conn.client
-    # Fabric's default is AutoAddPolicy, which trusts any key: refuse instead.
+    # paramiko's default policy would refuse too; say so explicitly: an unknown key is never trusted.
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if known_hosts.is_file():
         client._host_keys = _known_host_keys(known_hosts)  # parsed once per file version, not once per host
@@ -131,7 +254,7 @@ def open_ssh(conn, known_hosts: Path, timeout: float, sock=None, behind: Optiona
 def open_connection(address: str, user: Optional[str], port: Optional[int],
                     key_file: Union[Path, Iterable[Path], None], known_hosts: Path, timeout: float, sock=None,
                     label: Optional[str] = None, behind: Optional["Hop"] = None):
-    """A connected, authenticated Fabric Connection whose host key was checked against ``known_hosts``.
+    """A connected, authenticated :class:`SSHTarget` whose host key was checked against ``known_hosts``.
 
     (:func:`ssh_connection` then :func:`open_ssh`.) No ProxyJump is followed here: see :class:`SSHExecutor`.
     """

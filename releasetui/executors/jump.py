@@ -6,41 +6,18 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..config import HostConfig, JumpHost
 from ..models import HostUnreachable
-from .connect import DEFAULT_KNOWN_HOSTS, open_connection
+from .connect import DEFAULT_KNOWN_HOSTS, Hop, open_connection
 
 
 # --- jump hosts ----------------------------------------------------------------------------------
 
 MAX_HOPS = 8
 SSHLookup = Callable[[str], dict]
-
-
-@dataclass(frozen=True)
-class Hop:
-    """One jump host on the way to a host, resolved from hosts.yml and the ssh config.
-
-    ``name`` is what was written (an ssh config alias or an address) and what Fabric is given (so the alias's
-    HostName applies); ``hostname``/``port`` are where it is, the name its key is looked up under in known_hosts.
-    """
-
-    name: str
-    hostname: str
-    port: int
-    user: Optional[str]
-    key_files: tuple[Path, ...]
-    known_hosts: Path
-
-    @property
-    def label(self) -> str:
-        """``jump host NAME (HOSTNAME:PORT)`` for messages."""
-        where = f"{self.hostname}:{self.port}"
-        return f"jump host {self.name} ({where})" if self.name != self.hostname else f"jump host {where}"
 
 
 _PROXY_JUMP_HOP = re.compile(r"(?:ssh://)?(?:(?P<user>[^@\s,/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@\s,/\[\]]+)"
@@ -108,18 +85,6 @@ def _resolve(specs: list[JumpHost], host: HostConfig, lookup: SSHLookup, seen: f
     if len(route) > MAX_HOPS:
         raise HostUnreachable(f"more than {MAX_HOPS} jump hosts on the way to {host.address} (a ProxyJump loop?)")
     return route
-
-
-def _lookup_in(conn) -> SSHLookup:
-    """``name -> options`` from the ssh config Fabric loaded for ``conn``."""
-    config = conn.config.base_ssh_config
-
-    def lookup(name: str) -> dict:
-        try:
-            return config.lookup(name)
-        except Exception as exc:  # a failing Match exec, CanonicalizeHostname that finds nothing...
-            raise HostUnreachable(f"cannot use the ssh config for {name}: {exc}") from None
-    return lookup
 
 
 def jump_route(host: HostConfig, options: dict, lookup: SSHLookup) -> tuple[Hop, ...]:

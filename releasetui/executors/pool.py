@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..config import HostConfig
 from .base import Executor
 from .local import LocalExecutor
-from .ssh import SSHExecutor
-from .jump import GatewayPool
+from .ssh import GatewaySource, SSHExecutor
+
+if TYPE_CHECKING:  # made only when a host has a jump host
+    from .jump import GatewayPool
 
 
-def make_executor(host: HostConfig, connect_timeout: float = 15.0, gateways: Optional[GatewayPool] = None) -> Executor:
+def make_executor(host: HostConfig, connect_timeout: float = 15.0, gateways: GatewaySource = None) -> Executor:
     """The executor for a host's transport."""
     if host.transport == "local":
         return LocalExecutor(host, connect_timeout)
@@ -27,18 +29,22 @@ class ExecutorPool:
     executors: dict = field(default_factory=dict)
     connect_timeout: float = 15.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    gateways: Optional[GatewayPool] = None
+    gateways: Optional["GatewayPool"] = None
 
-    def __post_init__(self) -> None:
-        if self.gateways is None:  # the jump hosts get the same connect timeout as the hosts
-            self.gateways = GatewayPool(self.connect_timeout)
+    def gateway_pool(self) -> "GatewayPool":
+        """The jump hosts' connections, made when a host first needs one (the jump code is imported only then)."""
+        with self._lock:
+            if self.gateways is None:  # the jump hosts get the same connect timeout as the hosts
+                from .jump import GatewayPool
+                self.gateways = GatewayPool(self.connect_timeout)
+            return self.gateways
 
     def get(self, host: HostConfig) -> Executor:
         """The executor for ``host``, made on first use."""
         with self._lock:
             executor = self.executors.get(host.name)
             if executor is None or executor.host != host:
-                executor = make_executor(host, self.connect_timeout, self.gateways)
+                executor = make_executor(host, self.connect_timeout, self.gateways or self.gateway_pool)
                 self.executors[host.name] = executor
             return executor
 
@@ -51,4 +57,5 @@ class ExecutorPool:
                 except Exception:
                     pass
             self.executors.clear()
-        self.gateways.close()
+        if self.gateways is not None:
+            self.gateways.close()

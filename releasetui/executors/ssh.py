@@ -1,4 +1,4 @@
-"""The SSH executor: Fabric/paramiko, one kept-open connection per host, host keys checked against
+"""The SSH executor: paramiko, one kept-open connection per host, host keys checked against
 known_hosts (unknown or changed keys refused), TCP_NODELAY, and a session channel opened ahead of time so a
 script costs one round trip, not two."""
 
@@ -10,13 +10,23 @@ import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from ..config import HostConfig
 from ..models import HostUnreachable
 from .base import LineHandler, RemoteProcess, _ExecutorBase
-from .connect import DEFAULT_KNOWN_HOSTS, open_ssh, ssh_connection
-from .jump import GatewayPool, Hop, _lookup_in, jump_route
+from .connect import DEFAULT_KNOWN_HOSTS, load_paramiko, open_ssh, ssh_config_lookup, ssh_connection
+
+if TYPE_CHECKING:  # jump hosts' code is imported only for a host that has one
+    from .jump import GatewayPool, Hop
+
+GatewaySource = Union["GatewayPool", Callable[[], "GatewayPool"], None]
+
+
+def _needs_route(host: HostConfig, options: dict) -> bool:
+    """Whether ``host`` may be behind a jump host (``jump:``, or a ProxyJump/ProxyCommand in its ssh config)."""
+    return host.transport == "ssh" and (host.jump is not None or bool(options.get("proxyjump"))
+                                        or bool(options.get("proxycommand")))
 
 
 # --- ssh ---------------------------------------------------------------------------------------
@@ -106,16 +116,18 @@ class _SSHProcess(RemoteProcess):
 
 
 class SSHExecutor(_ExecutorBase):
-    """Runs the scripts over one kept-open Fabric connection, with strict host-key checking.
+    """Runs the scripts over one kept-open SSH connection, with strict host-key checking.
 
     A host behind jump hosts (``jump:`` in hosts.yml, else ProxyJump in the ssh config) is reached
     through a ``direct-tcpip`` channel of the :class:`GatewayPool`'s kept-open jump connection.
+    ``gateways`` is that pool, or what makes it when first needed (the pool's, shared by its hosts).
     """
 
-    def __init__(self, host: HostConfig, connect_timeout: float = 15.0, gateways: Optional["GatewayPool"] = None):
+    def __init__(self, host: HostConfig, connect_timeout: float = 15.0, gateways: GatewaySource = None):
         self.host = host
         self.connect_timeout = connect_timeout
-        self.gateways = gateways
+        self._gateways_from = gateways if callable(gateways) else None
+        self.gateways = None if callable(gateways) else gateways
         self._own_gateways = False
         self.round_trips = 0
         self._connection = None
@@ -154,10 +166,16 @@ class SSHExecutor(_ExecutorBase):
             self._close_connection()
             conn = ssh_connection(self.host.address, self.host.user, self.host.port, self.host.key_file,
                                   self.connect_timeout)
-            route = jump_route(self.host, conn.ssh_config, _lookup_in(conn))
+            route: tuple = ()
+            if _needs_route(self.host, conn.ssh_config):
+                from .jump import jump_route
+                route = jump_route(self.host, conn.ssh_config, ssh_config_lookup)
             sock, via = None, ()
             if route:
+                if self.gateways is None and self._gateways_from is not None:
+                    self.gateways = self._gateways_from()
                 if self.gateways is None:
+                    from .jump import GatewayPool
                     self.gateways, self._own_gateways = GatewayPool(self.connect_timeout), True
                 sock, via = self.gateways.open_channel(route, (conn.host, conn.port))
             self._connection = open_ssh(conn, self.known_hosts, self.connect_timeout, sock,
@@ -200,7 +218,7 @@ class SSHExecutor(_ExecutorBase):
         return HostUnreachable(f"connection to {self.where} lost: {why}")
 
     def _open_channel(self):
-        import paramiko
+        paramiko = load_paramiko()
         try:
             return self._connection.transport.open_session(timeout=self.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
@@ -240,7 +258,7 @@ class SSHExecutor(_ExecutorBase):
 
     def start(self, script: str, *, on_line: Optional[LineHandler] = None, mutating: bool = True) -> RemoteProcess:
         """Run ``script`` as ``sh -c`` on a session channel of the kept-open connection."""
-        import paramiko
+        paramiko = load_paramiko()
 
         channel = self._channel()
         self.round_trips += 1

@@ -18,11 +18,20 @@ Modules: :mod:`.command` (the command), :mod:`.starter` (the starter and YAML ou
 
 from __future__ import annotations
 
-from .ansible import choose_group, config_from_inventory, group_choices
-from .command import SCHEMA_FILE, add_init_parser, output_path, project_name, run_init, write_new
-from .inventory import Inventory, expand_hosts, parse_inventory
-from .starter import render, starter_text, template, yaml_scalar
+from importlib import import_module
 
-__all__ = ["Inventory", "SCHEMA_FILE", "add_init_parser", "choose_group", "config_from_inventory", "expand_hosts",
-           "group_choices", "output_path", "parse_inventory", "project_name", "render", "run_init", "starter_text",
-           "template", "yaml_scalar"]
+_HOMES = {"choose_group": "ansible", "config_from_inventory": "ansible", "group_choices": "ansible",
+          "SCHEMA_FILE": "command", "add_init_parser": "command", "output_path": "command",
+          "project_name": "command", "run_init": "command", "write_new": "command",
+          "Inventory": "inventory", "expand_hosts": "inventory", "parse_inventory": "inventory",
+          "render": "starter", "starter_text": "starter", "template": "starter", "yaml_scalar": "starter"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    """Each name from its module, imported on first use: every CLI run registers init's arguments
+    (:mod:`.command`), and only ``init`` itself needs the rest."""
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

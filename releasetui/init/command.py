@@ -11,9 +11,8 @@ from typing import Callable, Optional, TextIO
 
 
 from ..config import (DEFAULT_CONFIG_NAME, PROJECT_NAME_PATTERN, ConfigError, clip, load_config_text)
-from .starter import starter_text
-from .inventory import parse_inventory
-from .ansible import choose_group, config_from_inventory
+# The starter, the inventory reader and the Ansible mapping are imported by run_init: every CLI run registers
+# init's arguments, and none but init needs them.
 
 
 def add_init_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +35,10 @@ def run_init(args: argparse.Namespace, out: Optional[TextIO] = None, err: Option
     ``ask`` (a question -> the answer) chooses the group when the inventory has several and ``--group`` is
     not given; by default it asks on a terminal, and without one the choice is required.
     """
+    from .ansible import choose_group, config_from_inventory
+    from .inventory import parse_inventory
+    from .starter import starter_text
+
     out, err = out or sys.stdout, err or sys.stderr
     if getattr(args, "group", None) and not getattr(args, "inventory", None):
         raise ConfigError("releasetui init", None, "--group", "only makes sense with --from-ansible INVENTORY")

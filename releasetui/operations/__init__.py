@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from ..config import Config, HostConfig
 from ..executors import ExecutorPool
 from ..models import OperationResult
 from ..rules import unique_build_id
 from ..runner import Interrupts
-from ..diffing import DiffReport
-from . import diff as diffing_ops
 from . import maintenance, reading
 from .context import OperationContext, Reporter
 from .deploy import Deploy
 from .waves import RolloutChoice
 from .maintenance import check_keep, prune_plans
 from .rollback import Rollback
+if TYPE_CHECKING:  # diff's code is imported only by a diff
+    from ..diffing import DiffReport
 from .source import (OperationError, SourceInfo, deployer_identity, inspect_source, new_build_id, pid_alive,
+                     source_requirements,
                      this_machine, utc_now)
 
 
@@ -144,6 +145,8 @@ class Operations:
         """What changes from ``from_id`` (default: each host's current build) to ``to_id`` (default: what a deploy
         would ship now, from ``source`` or exactly ``ref``): files, requirements, commits; one round trip per host
         (``patch``: the files' contents too, one more on one host of each group)."""
+        from . import diff as diffing_ops
+
         return diffing_ops.diff(self.ctx, list(hosts), from_id, to_id, source, ref, patch)
 
     def diff_summary(self, hosts: Iterable[HostConfig], from_id: Optional[str] = None,
@@ -161,5 +164,5 @@ class Operations:
 
 
 __all__ = ["Operations", "OperationError", "OperationContext", "RolloutChoice", "SourceInfo", "check_keep",
-           "deployer_identity", "inspect_source", "new_build_id", "pid_alive", "prune_plans", "this_machine",
+           "deployer_identity", "inspect_source", "new_build_id", "source_requirements", "pid_alive", "prune_plans", "this_machine",
            "unique_build_id", "utc_now"]

@@ -111,11 +111,11 @@ class Activation:
             item.report = commands.parse_activate("\n".join(item.process.out.lines))
         item.done = True
 
-    def _verdict(self, item: HostActivation, verdict: str) -> None:
+    def _verdict(self, item: HostActivation, verdict: bytes) -> None:
         if item.done or item.process is None:
             return
         try:
-            item.process.send(verdict.encode() + b"\n")
+            item.process.send(verdict)
             item.process.close_stdin()
         except HostUnreachable as exc:
             item.error = exc
@@ -172,7 +172,7 @@ class Activation:
         committed = not failed and not interrupted
         started = [item for item in self.items.values() if item.started]
         if committed:
-            ctx.runner.map([i.host for i in started], lambda h: self._verdict(self.items[h.name], "COMMIT"),
+            ctx.runner.map([i.host for i in started], lambda h: self._verdict(self.items[h.name], commands.verdict_line(True)),
                            limit=len(started))
         else:
             # "interrupted by WHO": the hosts record themselves as interrupted, by WHO (see activate_script).
@@ -185,7 +185,7 @@ class Activation:
                 if item.error is not None or not self._healthy(item):
                     self._outside_switch_back(item)
                 else:
-                    self._verdict(item, f"BACK {reason}")
+                    self._verdict(item, commands.verdict_line(False, reason))
 
             ctx.runner.map([i.host for i in started], back, limit=len(started))
         return ActivationResult(committed and all(i.report.committed for i in started), interrupted, failed,
@@ -272,7 +272,6 @@ def outcome_of(item: HostActivation, operation: str, committed: bool, interrupte
                            build_id=item.target)
     extra = "; ITS RESTART FAILED" if report.back_restart_failed else ""
     why = report.why or ("interrupted (Ctrl-C)" if interrupted else f"the {operation} failed")
-    for said in ("switched back: ", "BACK "):  # the script's own words around the verdict it was sent
-        why = why[len(said):] if why.startswith(said) else why
+    why = commands.strip_verdict(why)
     return HostOutcome(name, "aborted", f"switched back to {current}: {why}"
                        f"{extra}", current=current, previous=item.previous, build_id=item.target)

@@ -11,7 +11,7 @@ import os
 import secrets
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional, Sequence
 
 from .. import commands
 from ..commands.base import parse_step
@@ -91,8 +91,8 @@ class OperationContext:
         def handle(line: str) -> None:
             step = parse_step(line)
             if step is not None:
-                name, status, seconds, message = step
-                self.report(host, clean_line(name, 30), clean_line(status, 10), seconds, clean_line(message, 400), phase)
+                self.report(host, clean_line(step.name, 30), clean_line(step.status, 10), step.seconds,
+                            clean_line(step.message, 400), phase)
         return handle
 
     def connect(self, host: HostConfig) -> None:
@@ -114,6 +114,13 @@ class OperationContext:
         return self.executor(host).run(script, on_line=self.step_lines(host.name, phase), stdin=stdin,
                                        mutating=mutating, stop=self.stop if interruptible else None,
                                        timeout=timeout or self.config.script_timeout)
+
+    def finish_script(self, host: HostConfig, name: str, script: str) -> Optional[CommandResult]:
+        """Run a short finishing script that must run to its end; in a dry run only record it (None)."""
+        if self.dry_run:
+            self.executor(host).record(name, script)
+            return None
+        return self.run(host, script, phase="finish", interruptible=False)
 
     def start(self, host: HostConfig, script: str, *, phase: str) -> RemoteProcess:
         """Start a script that will be talked to while it runs (activation)."""
@@ -177,6 +184,14 @@ class OperationContext:
         if isinstance(exc, ScriptTimeout):
             return HostOutcome(host.name, "failed", f"timed out: {exc}", current=current)
         return HostOutcome(host.name, "failed", clean_line(f"{type(exc).__name__}: {exc}", 300), current=current)
+
+    def each_host(self, result: OperationResult, hosts: Sequence[HostConfig], work: Callable[[HostConfig], HostOutcome],
+                  current: Optional[Mapping[str, Optional[str]]] = None, limit: Optional[int] = None) -> None:
+        """Run ``work`` on every host at once; each host's outcome (an exception becomes its failure) into ``result``."""
+        by_name = {host.name: host for host in hosts}
+        for name, outcome in self.runner.map(hosts, work, limit=limit).items():
+            result.outcomes[name] = outcome.value if outcome.ok else \
+                self.failure(by_name[name], outcome.error, (current or {}).get(name))
 
     def finish(self, result: OperationResult, started: float, hosts) -> OperationResult:
         """Stamp the duration and each host's round trips."""

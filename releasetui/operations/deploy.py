@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .. import commands, rules
-from ..commands import ActivateRecords
+from ..commands import ActivateRecords, FinishReport
 from ..config import HostConfig
 from ..executors import HostUnreachable, ScriptTimeout
 from ..manifest import Manifest, Payload, canonical_digest
@@ -34,7 +34,7 @@ from .outcomes import describe_abort, refusal_outcomes
 from .waves import RolloutChoice, activation_deadline, verdict_timeout, waves_for
 from .context import OperationContext
 from .hooks import INTERRUPTED, describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
-from .locking import FleetRead, ReadRequest, read_states, release
+from .locking import FleetRead, ReadRequest, read_lock_script, read_states, release
 from . import wheels as wheelhouses
 from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
                      source_manifest)
@@ -109,10 +109,11 @@ class Deploy:
         if problems:
             raise OperationError(problems[0])
         if self.info is None and self.ref:
-            self._ref_tree = archive_ref(self.source, self.ref, self.config.requirements)
+            self._ref_tree = archive_ref(self.source, self.ref, self.config.requirements,
+                                         self.config.requirements_extras)
             self.info = self._ref_tree.info
         if self.info is None:
-            self.info = inspect_source(self.source, self.config.requirements)
+            self.info = inspect_source(self.source, self.config.requirements, extras=self.config.requirements_extras)
         if self.config.require_clean and not self.info.git_ref:
             if self.info.git_commit is None:
                 raise OperationError(f"{self.source} is not in a git repository and require_clean is set: "
@@ -129,7 +130,8 @@ class Deploy:
         where = f"{self.info.origin} at {self.info.git_ref}" if self.info.origin else str(self.info.path)
         self.ctx.report(None, "deploy", "info", message=f"source {where} ({self.manifest.file_count()} files"
                         f"{' as git would commit them' if self.manifest.git else ''}, "
-                        f"requirements {self.info.requirements_sha256[:12]}{git})", phase="plan")
+                        f"requirements {self.info.requirements.label if self.info.requirements else ''} "
+                        f"{self.info.requirements_sha256[:12]}{git})", phase="plan")
         if self.manifest.held_back:
             self.ctx.report(None, "source", "skipped", message=held_back_line(self.manifest.held_back), phase="plan")
         try:
@@ -140,15 +142,18 @@ class Deploy:
             self.ctx.report(None, "env", "info", message=f"env {self.env.path}: {len(self.env.names)} name(s) "
                             f"({', '.join(self.env.names)}), digest {self.env.digest}", phase="plan")
 
+    def read_request(self) -> ReadRequest:
+        """What phase 1 reads on each host, under this deploy's lock."""
+        return ReadRequest(operation="deploy", build_id=self.base_id, create=True, python=True, manifest=True,
+                           shared_files=self.config.shared.files, env_digest=self.env.digest if self.env else None)
+
     def read_and_lock(self) -> None:
         """Phase 1: every host's state, read under this deploy's lock."""
-        self.fleet = read_states(self.ctx, self.hosts, ReadRequest(
-            operation="deploy", build_id=self.base_id, create=True, python=True, manifest=True,
-            shared_files=self.config.shared.files, env_digest=self.env.digest if self.env else None))
+        self.fleet = read_states(self.ctx, self.hosts, self.read_request())
 
     def current(self) -> dict:
         """Each host's current build as read (None when unknown)."""
-        return {name: (s.current if isinstance(s, HostState) else None) for name, s in self.fleet.states.items()}
+        return self.fleet.current()
 
     def make_plan(self) -> bool:
         """Phase 2: decide; on a refusal release every lock taken and stop (nothing changed)."""
@@ -228,13 +233,16 @@ class Deploy:
         """The prepare script for ``host`` (also what ``--dry-run`` prints), carrying the ``inline`` stream."""
         meta = self.meta_for(host)
         wheelhouse = self.part(host).wheelhouse
+        req = self.info.requirements
         return commands.prepare_script(
-            host.root, self.ctx.token, self.plan.build_id, requirements=self.config.requirements, venv=meta["venv"],
+            host.root, self.ctx.token, self.plan.build_id, requirements=req.path, venv=meta["venv"],
             python=host.python, pip_args=self.config.pip_args, meta_incomplete=meta_json(meta),
-            meta_complete=meta_json(complete_meta(meta)), install_timeout=self.config.install_timeout, resume=resume,
+            meta_complete=meta_json({**complete_meta(meta), "installer": commands.INSTALLER_SLOT}),
+            install_timeout=self.config.install_timeout, resume=resume,
             shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs, inline=inline,
-            env=(self.env.path, self.env.digest) if self.env else None, env_in=env_in, wheelhouse=wheelhouse,
-            wheels_in=wheels_in)
+            env=(self.env.path, self.env.digest) if self.env else None, env_in=env_in,
+            requirements_text=req.carried, installer=host.installer, uv=host.uv,
+            wheelhouse=wheelhouse, wheels_in=wheels_in)
 
     def stdin_for(self, payload: Payload, env_in: bool, wheels: Optional[wheelhouses.Wheelhouse] = None):
         """What the prepare script reads on stdin: the env file's line first when it is sent, then the wheelhouse
@@ -285,10 +293,15 @@ class Deploy:
             return HostOutcome(host.name, "failed", f"prepare failed: {clean_line(result.error_text(), 400)}",
                                current=state.current)
         shipped = parsed["shipped"]
-        detail = f" (sent {len(send)} of {self.manifest.file_count()} files)" if shipped is None else \
-            f" (received {shipped[0]} files, linked {shipped[1]})"
+        detail = f" (sent {len(send)} of {self.manifest.file_count()} files" if shipped is None else \
+            f" (received {shipped[0]} files, linked {shipped[1]}"
+        if parsed["installer"]:
+            # What made its venv, kept in the metadata any later mark (failed, rolled-away) is written onto.
+            self.meta_for(host)["installer"] = parsed["installer"]
+            detail += f"; venv by {parsed['installer']}"
         if wheels is not None:
-            detail += f", and the wheelhouse {wheels.key} ({len(wheels.wheels)} wheels, {wheels.size} bytes)"
+            detail += f"; the wheelhouse {wheels.key}: {len(wheels.wheels)} wheels, {wheels.size} bytes"
+        detail += ")"
         self.ctx.report(host.name, "build", "ok", time.monotonic() - started,
                         f"build {self.plan.build_id} complete{detail}", "prepare")
         return HostOutcome(host.name, "ok", current=state.current, previous=state.current, build_id=self.plan.build_id)
@@ -302,8 +315,9 @@ class Deploy:
             started = time.monotonic()
             python = self.local.pythons[rules.major_minor(part.python_version)]
             try:
-                house = wheelhouses.ensure(part.venv, python, self.info.path / self.config.requirements,
-                                           self.config.pip_args, self.config.path.parent, self.config.install_timeout)
+                req = self.info.requirements
+                house = wheelhouses.ensure(part.venv, python, self.info.path / req.path, self.config.pip_args,
+                                           self.config.path.parent, self.config.install_timeout, text=req.carried)
             except OperationError as exc:
                 return str(exc)
             self.wheelhouses[part.venv] = house
@@ -352,18 +366,28 @@ class Deploy:
             return False
         return True
 
-    def activate(self) -> None:
-        """Phase 5: waves, then commit or switch every host back."""
+    def activation_setup(self) -> tuple[list, float, float, dict[str, rules.HostPrune]]:
+        """The waves, the pause between them, how long a host waits for the verdict, and what each host prunes
+        once committed: the same for the deploy and its dry run."""
         waves, pause = waves_for(self.ctx.config, self.hosts, self.rollout)
         timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
         after = self.states_after()
         protect = rules.default_rollback_target(after).target
+        prunes = {}
+        for host in self.hosts:
+            current = self.fleet.states[host.name].current  # type: ignore[union-attr]
+            prunes[host.name] = rules.plan_prune(after[host.name], self.config.keep_builds,
+                                                 protect=[protect, current], current=self.plan.build_id)
+        return waves, pause, timeout, prunes
+
+    def activate(self) -> None:
+        """Phase 5: waves, then commit or switch every host back."""
+        waves, pause, timeout, prunes = self.activation_setup()
         items = []
         alone = len(self.hosts) == 1
         for host in self.hosts:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
-            prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
-                                     current=self.plan.build_id)
+            prune = prunes[host.name]
             # Built as the host's wave starts: its records count the operation's time up to then.
             script = (lambda elapsed, host=host, state=state, prune=prune:
                       self.activate_script_for(host, state, timeout, prune, decided=alone, elapsed=elapsed))
@@ -400,8 +424,7 @@ class Deploy:
         history = self.abort_records(why, interrupted) if self.plan is not None and self.plan.ok else None
         released = release(self.ctx, self.fleet.locked, build, history=history)
         for host in self.fleet.locked:
-            info = released.get(host.name, {})
-            if not info.get("released"):
+            if not released.get(host.name, FinishReport()).released:
                 outcome = self.result.outcomes.get(host.name) or HostOutcome(host.name, "failed", why)
                 self.result.outcomes[host.name] = outcome
                 outcome.left = [f"the deploy lock (token {self.ctx.token})"] + (
@@ -488,19 +511,14 @@ class Deploy:
 
     def describe(self) -> None:
         """``--dry-run``: every script the deploy would run, per host, and what it would send; nothing changes."""
-        waves, pause = waves_for(self.ctx.config, self.hosts, self.rollout)
-        timeout = verdict_timeout(self.hosts, waves, pause, "after_activate", self.health)
-        after = self.states_after()
-        protect = rules.default_rollback_target(after).target
+        waves, pause, timeout, prunes = self.activation_setup()
         describe_hooks(self.ctx, self.hosts, "deploy", self.plan.build_id)
         for host in self.hosts:
             state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
             recorder = self.ctx.executor(host)
             link_from = state.current if state.current_manifest is not None else None
             send = self.manifest.to_send(state.current_manifest if link_from else None)
-            recorder.record("lock", commands.read_script(host.root, lock=commands.LockRequest(
-                self.ctx.token, self.ctx.lock_json("deploy", self.plan.build_id)), create=True, python=host.python,
-                manifest=True, shared_files=self.config.shared.files))
+            recorder.record("lock", read_lock_script(self.ctx, host, self.read_request()))
             recorder.record("ship", f"send {len(send)} of {self.manifest.file_count()} files"
                             + (f", link the rest from builds/{link_from}" if link_from else " (nothing to link from)"))
             # The script as it will run, its stream (base64 in a here-document when small) shown by its size only.
@@ -509,8 +527,7 @@ class Deploy:
             recorder.record("prepare", script)
             if self.part(host).wheels == "ship":
                 recorder.record("wheels", self.wheels_line(self.part(host)))
-            prune = rules.plan_prune(after[host.name], self.config.keep_builds, protect=[protect, state.current],
-                                     current=self.plan.build_id)
+            prune = prunes[host.name]
             # The elapsed time a real wave's script carries is known only when the wave starts: 0 here, so
             # hosts whose scripts are otherwise the same print as one.
             recorder.record("activate", self.activate_script_for(host, state, timeout, prune,
@@ -533,8 +550,10 @@ class Deploy:
         if found is not None:
             return (f"send wheelhouse {part.venv} from {found.path} ({len(found.wheels)} wheels, {found.size} bytes); "
                     f"install with --no-index --find-links wheelhouses/{part.venv}")
+        req = self.info.requirements
         command = wheelhouses.pip_wheel_command(self.local.pythons[rules.major_minor(part.python_version)],
-                                                self.info.path / self.config.requirements,
+                                                self.info.path / req.path if req.carried is None else
+                                                Path(f"<{req.label} resolved>"),
                                                 wheelhouses.cache_dir() / part.venv, self.config.pip_args)
         return (f"build wheelhouse {part.venv} here ({' '.join(command)}), send it; install with --no-index "
                 f"--find-links wheelhouses/{part.venv}")

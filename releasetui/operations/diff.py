@@ -41,14 +41,11 @@ def local_side(ctx: OperationContext, source: Optional[Path],
     """What a deploy would ship now (the working tree, or exactly ``ref``'s tree), as a diff side; no host touched."""
     config = ctx.config
     path = Path(source) if source else config.source
-    tree = archive_ref(path, ref, config.requirements) if ref else None
+    tree = archive_ref(path, ref, config.requirements, config.requirements_extras) if ref else None
     try:
-        info = tree.info if tree else inspect_source(path, config.requirements)
+        info = tree.info if tree else inspect_source(path, config.requirements, extras=config.requirements_extras)
         manifest = source_manifest(config, info)
-        try:
-            requirements: Optional[str] = (info.path / config.requirements).read_text("utf-8", "replace")
-        except OSError:
-            requirements = None
+        requirements: Optional[str] = info.requirements.text if info.requirements else None
     except BaseException:
         if tree:
             tree.discard()
@@ -161,7 +158,7 @@ def diff(ctx: OperationContext, hosts: Sequence[HostConfig], from_id: Optional[s
             elif key not in logs:
                 logs[key] = commit_log(repo, old, new)
             commits, note = logs[key]
-            diffs[host.name] = build_diff(old, new, commits, note, ctx.config.requirements)
+            diffs[host.name] = build_diff(old, new, commits, note, ctx.config.requirements or "requirements")
         to_label = new_id or (local.label if local else SOURCE)
         report = DiffReport.grouped(old_id, to_label, diffs, errors, unreachable)
         if patch:

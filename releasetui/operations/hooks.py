@@ -167,13 +167,13 @@ def run_before_activate(ctx: OperationContext, hosts: Sequence[HostConfig], buil
         timeout = sum(h.timeout for h in plan[host.name]) + ctx.config.script_timeout
         result = ctx.run(host, script, phase="hooks", timeout=timeout)
         parsed = parse_hooks(result.stdout)
-        if parsed["done"] and result.ok:
+        if parsed.done and result.ok:
             return None
-        if parsed["lost_lock"]:
+        if parsed.lost_lock:
             return "its lock was removed (unlock?) before the hooks ran"
         if result.stopped:
             return INTERRUPTED
-        return parsed["failed"] or result.error_text()
+        return parsed.failed or result.error_text()
 
     for name, outcome in ctx.runner.map(with_hooks, one).items():
         results[name] = outcome.value if outcome.ok else clean_line(str(outcome.error), 300)

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Optional, Sequence, Union
 
 from .. import clock, commands, rules
-from ..commands import LockRequest
+from ..commands import FinishReport, LockRequest
 from ..config import HostConfig
 from ..models import HostState
 from ..runner import sleep_unless
@@ -51,13 +51,18 @@ class FleetRead:
     locked: list = field(default_factory=list)   # HostConfig of the hosts whose lock we hold
     waited: float = 0.0
 
+    def current(self) -> dict[str, Optional[str]]:
+        """Each host's current build as read (None when unknown)."""
+        return {name: (s.current if isinstance(s, HostState) else None) for name, s in self.states.items()}
+
     def conflicts(self) -> list[str]:
         """Hosts whose lock another operation holds."""
         return [name for name, s in self.states.items()
                 if isinstance(s, HostState) and s.lock is not None and not s.locked_by_us]
 
 
-def _script(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool) -> str:
+def read_lock_script(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool = True) -> str:
+    """Phase 1's script for ``host``: read its state and (``lock``) take this operation's lock."""
     return commands.read_script(
         host.root, lock=LockRequest(ctx.token, ctx.lock_json(request.operation, request.build_id)) if lock else None,
         create=request.create and lock, python=host.python if request.python else None,
@@ -73,7 +78,7 @@ def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock
     """
     ctx.connect(host)
     started = time.monotonic()
-    result = ctx.executor(host).run(_script(ctx, host, request, lock and not ctx.dry_run), mutating=False,
+    result = ctx.executor(host).run(read_lock_script(ctx, host, request, lock and not ctx.dry_run), mutating=False,
                                     timeout=ctx.config.script_timeout)
     if not result.ok:
         raise RuntimeError(f"reading the host failed: {result.error_text()}")
@@ -169,32 +174,30 @@ def _lock_once(ctx: OperationContext, hosts: list[HostConfig], request: ReadRequ
 
 
 def release(ctx: OperationContext, hosts: Sequence[HostConfig], remove_build: Optional[str] = None,
-            meta: Optional[dict] = None, history: Optional[dict] = None) -> dict[str, dict]:
+            meta: Optional[dict] = None, history: Optional[dict] = None) -> dict[str, FinishReport]:
     """Release this operation's lock on ``hosts`` (abort: stop its scripts, remove its partial build); never interrupted.
 
     ``meta`` (host name -> metadata JSON) keeps the build and marks it instead
     of removing it; ``history`` (host name -> record JSON) is appended.
     """
-    def one(host: HostConfig) -> dict:
+    def one(host: HostConfig) -> FinishReport:
         started = time.monotonic()
         script = commands.release_script(host.root, ctx.token, remove_build,
                                          (history or {}).get(host.name), (meta or {}).get(host.name))
         result = ctx.executor(host).run(script, on_line=ctx.step_lines(host.name, "abort"),
                                         timeout=ctx.config.script_timeout)
         parsed = commands.parse_finish(result.stdout)
-        parsed["ok"] = result.ok
         if remove_build or meta:
-            what = "lock released" if parsed["released"] else "lock NOT released (no longer ours)"
-            if parsed["removed_build"]:
+            what = "lock released" if parsed.released else "lock NOT released (no longer ours)"
+            if parsed.removed_build:
                 what += f", partial build {remove_build} removed"
             elif meta and host.name in meta:
                 what += f", build {remove_build} kept, marked failed"
-            ctx.report(host.name, "cleanup", "ok" if parsed["released"] else "failed", time.monotonic() - started,
+            ctx.report(host.name, "cleanup", "ok" if parsed.released else "failed", time.monotonic() - started,
                        what, "abort")
         return parsed
 
     if ctx.dry_run:
         return {}
     outcomes = ctx.runner.map(hosts, one)
-    return {name: (o.value if o.ok else {"ok": False, "error": str(o.error), "released": False})
-            for name, o in outcomes.items()}
+    return {name: (o.value if o.ok else FinishReport()) for name, o in outcomes.items()}

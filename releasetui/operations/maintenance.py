@@ -7,6 +7,7 @@ records what was actually removed.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Optional, Sequence
 
@@ -16,7 +17,7 @@ from ..config import MIN_KEEP_BUILDS, HostConfig
 from ..models import HostOutcome, HostState, OperationResult, check_build_id
 from .context import OperationContext
 from .outcomes import describe_abort, refusal_outcomes
-from .locking import ReadRequest, read_one, read_states, release
+from .locking import FleetRead, ReadRequest, read_one, read_states, release
 from .source import OperationError
 
 
@@ -35,6 +36,27 @@ def prune_plans(states: dict, keep: int) -> dict[str, rules.HostPrune]:
             for name, state in rules.reachable(states).items()}
 
 
+def _stopped_before(ctx: OperationContext, result: OperationResult, hosts: Sequence[HostConfig], fleet: FleetRead,
+                    refusals: list, states: Optional[dict] = None, why: str = "interrupted") -> bool:
+    """Refused, or asked to stop, before anything changed: release the locks taken and say so on every host."""
+    if not refusals and not ctx.stop.is_set():
+        return False
+    release(ctx, fleet.locked)
+    if refusals:
+        refusal_outcomes(result, refusals, hosts, fleet.current(), states)
+    else:
+        describe_abort(result, hosts, fleet.current(), why, interrupted=ctx.stop.is_set())
+    return True
+
+
+def _finished(run, current: Optional[str], host: str, done: str) -> HostOutcome:
+    """A finishing script's outcome: ``done`` when it ran and kept its lock, else why not."""
+    parsed = commands.parse_finish(run.stdout)
+    if parsed.lost_lock or not run.ok:
+        return HostOutcome(host, "failed", parsed.refused or run.error_text(), current=current)
+    return HostOutcome(host, "ok", done, current=current)
+
+
 def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int] = None) -> OperationResult:
     """Remove failed, incomplete and old builds and unused venvs (see :func:`releasetui.rules.plan_prune`)."""
     started = time.monotonic()
@@ -42,15 +64,9 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
     keep = check_keep(ctx.config.keep_builds if keep is None else keep)
     result = OperationResult("prune", dry_run=ctx.dry_run)
     fleet = read_states(ctx, hosts, ReadRequest(operation="prune"))
-    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
-    refusals = [r for r in rules.read_refusals(fleet.states) if r.kind == "locked"]
-    refusals += rules.layout_refusals(fleet.states, switching=False, action="prune")
-    if refusals or ctx.stop.is_set():
-        release(ctx, fleet.locked)
-        if refusals:
-            refusal_outcomes(result, refusals, hosts, current, fleet.states)
-        else:
-            describe_abort(result, hosts, current, "interrupted", interrupted=True)
+    current = fleet.current()
+    refusals = rules.lock_refusals(fleet.states) + rules.layout_refusals(fleet.states, switching=False, action="prune")
+    if _stopped_before(ctx, result, hosts, fleet, refusals, fleet.states):
         return ctx.finish(result, started, hosts)
     plans = prune_plans(fleet.states, keep)
     for host in hosts:
@@ -80,20 +96,17 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
                                        ctx.record("prune", host.name, keep=keep), plan.remove_wheelhouses)
         run = ctx.run(host, script, phase="finish", interruptible=False)
         parsed = commands.parse_finish(run.stdout)
-        if parsed["lost_lock"]:
+        if parsed.lost_lock:
             return HostOutcome(host.name, "failed", "its lock was removed before the prune (unlock?): nothing removed",
                                current=state.current)
         if not run.ok:
             return HostOutcome(host.name, "failed", f"prune failed: {run.error_text()}", current=state.current)
-        removed = parsed["removed"]
+        removed = parsed.removed
         return HostOutcome(host.name, "ok", f"removed {len(removed)}: {' '.join(removed) or 'nothing'}",
                            current=state.current, removed=removed)
 
     if not ctx.dry_run:
-        locked = [h for h in fleet.locked]
-        for name, outcome in ctx.runner.map(locked, finish).items():
-            host = next(h for h in locked if h.name == name)
-            result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+        ctx.each_host(result, fleet.locked, finish, current)
         # A host read but not locked (the gate, the first host by name, could not be reached): left alone, and said.
         gate = min(h.name for h in hosts) if hosts else None
         for host in hosts:
@@ -112,29 +125,18 @@ def pin(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str, pinne
     operation = "pin" if pinned else "unpin"
     result = OperationResult(operation, build_id=build_id, dry_run=ctx.dry_run)
     fleet = read_states(ctx, hosts, ReadRequest(operation=operation, build_id=build_id))
-    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
-    refusals = rules.pin_refusals(fleet.states, build_id, pinned)
-    if refusals or ctx.stop.is_set():
-        release(ctx, fleet.locked)
-        refusal_outcomes(result, refusals, hosts, current, fleet.states) if refusals else \
-            describe_abort(result, hosts, current, "interrupted", interrupted=True)
+    current = fleet.current()
+    if _stopped_before(ctx, result, hosts, fleet, rules.pin_refusals(fleet.states, build_id, pinned), fleet.states):
         return ctx.finish(result, started, hosts)
 
     def finish(host: HostConfig) -> HostOutcome:
-        script = commands.pin_script(host.root, ctx.token, build_id, pinned,
-                                     ctx.record_json(operation, host.name, build=build_id))
-        if ctx.dry_run:
-            ctx.executor(host).record(operation, script)
+        run = ctx.finish_script(host, operation, commands.pin_script(
+            host.root, ctx.token, build_id, pinned, ctx.record_json(operation, host.name, build=build_id)))
+        if run is None:
             return HostOutcome(host.name, "ok", f"would {operation} {build_id}", current=current[host.name])
-        run = ctx.run(host, script, phase="finish", interruptible=False)
-        parsed = commands.parse_finish(run.stdout)
-        if parsed["lost_lock"] or not run.ok:
-            return HostOutcome(host.name, "failed", parsed["refused"] or run.error_text(), current=current[host.name])
-        return HostOutcome(host.name, "ok", f"{build_id} {'pinned' if pinned else 'unpinned'}", current=current[host.name])
+        return _finished(run, current[host.name], host.name, f"{build_id} {'pinned' if pinned else 'unpinned'}")
 
-    for name, outcome in ctx.runner.map(hosts, finish).items():
-        host = next(h for h in hosts if h.name == name)
-        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+    ctx.each_host(result, hosts, finish, current)
     return ctx.finish(result, started, hosts)
 
 
@@ -147,30 +149,27 @@ def hold(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResult:
         raise OperationError("lock needs -m TEXT: say why deploys are held (everyone refused will read it)")
     result = OperationResult("lock", dry_run=ctx.dry_run)
     fleet = read_states(ctx, hosts, ReadRequest(operation="lock"))
-    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
-    refusals = [r for r in rules.read_refusals(fleet.states) if r.kind == "locked"]
+    current = fleet.current()
     unreachable = [h for h in hosts if not isinstance(fleet.states[h.name], HostState)]
-    if refusals or unreachable or ctx.stop.is_set():
+    for host in unreachable:
+        result.outcomes[host.name] = ctx.failure(host, fleet.states[host.name])
+    if unreachable and not ctx.stop.is_set() and not rules.lock_refusals(fleet.states):
         release(ctx, fleet.locked)
-        for host in unreachable:
-            result.outcomes[host.name] = ctx.failure(host, fleet.states[host.name])
-        refusal_outcomes(result, refusals, hosts, current) if refusals else \
-            describe_abort(result, hosts, current, "not every host could be locked", interrupted=ctx.stop.is_set())
+        describe_abort(result, hosts, current, "not every host could be locked")
+        return ctx.finish(result, started, hosts)
+    if _stopped_before(ctx, result, hosts, fleet, rules.lock_refusals(fleet.states)):
         return ctx.finish(result, started, hosts)
 
     def keep(host: HostConfig) -> HostOutcome:
-        script = commands.hold_script(host.root, ctx.token, ctx.record_json("lock", host.name))
-        if ctx.dry_run:
-            ctx.executor(host).record("lock", script)
+        run = ctx.finish_script(host, "lock", commands.hold_script(host.root, ctx.token,
+                                                                   ctx.record_json("lock", host.name)))
+        if run is None:
             return HostOutcome(host.name, "ok", "would hold the lock", current=current[host.name])
-        run = ctx.run(host, script, phase="finish", interruptible=False)
-        if not run.ok or not commands.parse_finish(run.stdout)["held"]:
+        if not run.ok or not commands.parse_finish(run.stdout).held:
             return HostOutcome(host.name, "failed", f"lock not held: {run.error_text()}", current=current[host.name])
         return HostOutcome(host.name, "ok", "locked until `releasetui --headless unlock`", current=current[host.name])
 
-    for name, outcome in ctx.runner.map(hosts, keep).items():
-        host = next(h for h in hosts if h.name == name)
-        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+    ctx.each_host(result, hosts, keep, current)
     if not result.ok:
         release(ctx, [h for h in fleet.locked if result.outcomes[h.name].status != "ok"])
     return ctx.finish(result, started, hosts)
@@ -184,35 +183,24 @@ def unmark(ctx: OperationContext, hosts: Sequence[HostConfig], build_id: str) ->
     check_build_id(build_id)
     result = OperationResult("unmark", build_id=build_id, dry_run=ctx.dry_run)
     fleet = read_states(ctx, hosts, ReadRequest(operation="unmark", build_id=build_id))
-    current = {n: (s.current if isinstance(s, HostState) else None) for n, s in fleet.states.items()}
-    refusals = rules.unmark_refusals(fleet.states, build_id)
-    if refusals or ctx.stop.is_set():
-        release(ctx, fleet.locked)
-        refusal_outcomes(result, refusals, hosts, current) if refusals else \
-            describe_abort(result, hosts, current, "interrupted", interrupted=True)
+    current = fleet.current()
+    if _stopped_before(ctx, result, hosts, fleet, rules.unmark_refusals(fleet.states, build_id)):
         return ctx.finish(result, started, hosts)
 
     def finish(host: HostConfig) -> HostOutcome:
         state: HostState = fleet.states[host.name]  # type: ignore[assignment]
         build, meta = state.build(build_id), state.metas.get(build_id)
         was = build.state if build is not None and build.marked else None
-        script = commands.unmark_script(
+        run = ctx.finish_script(host, "unmark", commands.unmark_script(
             host.root, ctx.token, build_id, meta_json(unmarked_meta(meta)) if was and meta else None,
-            ctx.record_json("unmark", host.name, build=build_id, was=was))
-        if ctx.dry_run:
-            ctx.executor(host).record("unmark", script)
+            ctx.record_json("unmark", host.name, build=build_id, was=was)))
+        if run is None:
             return HostOutcome(host.name, "ok", f"would clear {build_id}'s mark ({was})" if was else
                                f"{build_id} carries no mark here", current=current[host.name])
-        run = ctx.run(host, script, phase="finish", interruptible=False)
-        parsed = commands.parse_finish(run.stdout)
-        if parsed["lost_lock"] or not run.ok:
-            return HostOutcome(host.name, "failed", parsed["refused"] or run.error_text(), current=current[host.name])
-        return HostOutcome(host.name, "ok", f"{build_id} is no longer {was}" if was else
-                           f"{build_id} carries no mark here", current=current[host.name])
+        return _finished(run, current[host.name], host.name,
+                         f"{build_id} is no longer {was}" if was else f"{build_id} carries no mark here")
 
-    for name, outcome in ctx.runner.map(hosts, finish).items():
-        host = next(h for h in hosts if h.name == name)
-        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error, current[name])
+    ctx.each_host(result, hosts, finish, current)
     return ctx.finish(result, started, hosts)
 
 
@@ -226,25 +214,22 @@ def unlock(ctx: OperationContext, hosts: Sequence[HostConfig]) -> OperationResul
         state = read_one(ctx, host, ReadRequest(), lock=False)
         if state.lock is None:
             return HostOutcome(host.name, "ok", "was not locked", current=state.current)
-        import dataclasses
         lock = state.lock
         script = commands.unlock_script(host.root, lock.token or "",
                                         ctx.record_json("unlock", host.name, lock=dataclasses.asdict(lock)))
-        if ctx.dry_run:
-            ctx.executor(host).record("unlock", script)
-            return HostOutcome(host.name, "ok", f"would remove the lock held for {lock.describe(hint=False)}", current=state.current)
-        run = ctx.run(host, script, phase="finish", interruptible=False)
+        run = ctx.finish_script(host, "unlock", script)
+        if run is None:
+            return HostOutcome(host.name, "ok", f"would remove the lock held for {lock.describe(hint=False)}",
+                               current=state.current)
         parsed = commands.parse_finish(run.stdout)
-        if parsed["not_locked"]:
+        if parsed.not_locked:
             return HostOutcome(host.name, "ok", "was not locked", current=state.current)
-        if parsed["changed"]:
+        if parsed.changed:
             return HostOutcome(host.name, "failed", "the lock changed since it was read (another operation took it): "
                                "left alone; run unlock again to see it", current=state.current)
-        if not run.ok or not parsed["unlocked"]:
+        if not run.ok or not parsed.unlocked:
             return HostOutcome(host.name, "failed", f"unlock failed: {run.error_text()}", current=state.current)
         return HostOutcome(host.name, "ok", f"removed the lock held for {lock.describe(hint=False)}", current=state.current)
 
-    for name, outcome in ctx.runner.map(hosts, one).items():
-        host = next(h for h in hosts if h.name == name)
-        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error)
+    ctx.each_host(result, hosts, one)
     return ctx.finish(result, started, hosts)

@@ -44,7 +44,7 @@ class Rollback:
 
     def current(self) -> dict:
         """Each host's current build as read."""
-        return {name: (s.current if isinstance(s, HostState) else None) for name, s in self.fleet.states.items()}
+        return self.fleet.current()
 
     def run(self) -> OperationResult:
         """Read and lock, plan, then switch every host or none."""

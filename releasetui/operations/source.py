@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import posixpath
 import re
@@ -15,11 +14,12 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from .. import clock
 from ..gitrepo import git_text
 from ..manifest import Manifest, ManifestError
+from ..requirements import Requirements, RequirementsError, resolve as resolve_requirements
 from ..text import clean_line
 
 
@@ -29,7 +29,7 @@ class OperationError(Exception):
 
 @dataclass
 class SourceInfo:
-    """What is about to be shipped: its path, requirements hash and git state."""
+    """What is about to be shipped: its path, requirements (resolved, with their digest) and git state."""
 
     path: Path
     requirements_sha256: str
@@ -38,17 +38,26 @@ class SourceInfo:
     git_ref: Optional[str] = None
     git_subject: Optional[str] = None
     origin: Optional[Path] = None        # with --ref: the source directory whose repository the tree came from
+    requirements: Optional[Requirements] = None
 
 
-def inspect_source(source: Path, requirements: str, git: bool = True) -> SourceInfo:
-    """Hash the requirements file and read the git commit of ``source``; OperationError if unusable."""
+def source_requirements(source: Path, requirements: Optional[str], extras: Sequence[str] = ()) -> Requirements:
+    """The requirements of ``source`` resolved, and their digest (the venv key's input): the one function the
+    deploy, its dry run, ``diff`` and the TUI's confirmation all call; OperationError (one line) when unusable."""
+    try:
+        return resolve_requirements(source, requirements, extras)
+    except RequirementsError as exc:
+        raise OperationError(str(exc)) from None
+
+
+def inspect_source(source: Path, requirements: Optional[str], git: bool = True,
+                   extras: Sequence[str] = ()) -> SourceInfo:
+    """Resolve the requirements (:func:`source_requirements`) and read the git commit of ``source``;
+    OperationError if unusable."""
     if not source.is_dir():
         raise OperationError(f"source directory {source} does not exist")
-    req = source / requirements
-    try:
-        digest = hashlib.sha256(req.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise OperationError(f"requirements file {req} cannot be read: {exc.strerror or exc}") from None
+    resolved = source_requirements(source, requirements, extras)
+    digest = resolved.sha256
     commit, dirty, subject = None, None, None
     if git and git_text(source, "rev-parse", "--is-inside-work-tree") == "true":
         commit = git_text(source, "rev-parse", "HEAD")
@@ -56,7 +65,7 @@ def inspect_source(source: Path, requirements: str, git: bool = True) -> SourceI
             status = git_text(source, "status", "--porcelain", "--", ".")
             dirty = bool(status) if status is not None else None
             subject = git_text(source, "log", "-1", "--format=%s", "HEAD")
-    return SourceInfo(source, digest, commit, dirty, git_subject=subject)
+    return SourceInfo(source, digest, commit, dirty, git_subject=subject, requirements=resolved)
 
 
 # What a ref may look like before it reaches git: no option ("-x"), no whitespace or control characters.
@@ -89,7 +98,7 @@ def resolve_ref(source: Path, ref: str) -> tuple[str, str]:
     return commit, git_text(source, "log", "-1", "--format=%s", commit) or ""
 
 
-def archive_ref(source: Path, ref: str, requirements: str) -> RefSource:
+def archive_ref(source: Path, ref: str, requirements: Optional[str], extras: Sequence[str] = ()) -> RefSource:
     """Extract exactly the tree of ``ref`` (``source``'s part of it) into a temporary directory, with ``git archive``.
 
     Not the working tree: uncommitted and untracked files are not in it.  Files
@@ -120,7 +129,7 @@ def archive_ref(source: Path, ref: str, requirements: str) -> RefSource:
         path = tree / prefix if prefix else tree
         if not path.is_dir():
             raise OperationError(f"{prefix.rstrip('/')} does not exist in {ref} ({commit[:10]})")
-        info = inspect_source(path, requirements, git=False)
+        info = inspect_source(path, requirements, git=False, extras=extras)
         info.git_commit, info.git_dirty, info.git_ref, info.git_subject = commit, False, ref, subject
         info.origin = source
         return RefSource(info, tmp)
@@ -143,9 +152,11 @@ def source_manifest(config, info: SourceInfo) -> Manifest:
                                git=info.git_ref is None)
     except ManifestError as exc:
         raise OperationError(str(exc)) from None
-    if posixpath.normpath(config.requirements) not in manifest.files:   # the host installs from the build's copy
+    req = info.requirements
+    # A .txt is installed from the build's copy (its -r/-c includes beside it); a resolved text rides in the script.
+    if req is not None and req.carried is None and posixpath.normpath(req.path) not in manifest.files:
         why = "git ignores it, or " if manifest.git else ""
-        raise OperationError(f"{config.requirements} would not ship ({why}excludes_file or shared leaves it out): "
+        raise OperationError(f"{req.path} would not ship ({why}excludes_file or shared leaves it out): "
                              "each host installs from the build's copy")
     return manifest
 

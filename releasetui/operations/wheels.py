@@ -122,8 +122,9 @@ def cached(key: str, root: Optional[Path] = None) -> Optional[Wheelhouse]:
 
 
 def ensure(key: str, python: str, requirements: Path, pip_args: Sequence[str], cwd: Path, timeout: float,
-           root: Optional[Path] = None) -> Wheelhouse:
-    """The wheelhouse of ``key``: from the cache, else built now (in a temporary folder renamed into place whole).
+           root: Optional[Path] = None, text: Optional[str] = None) -> Wheelhouse:
+    """The wheelhouse of ``key``: from the cache, else built now (in a temporary folder renamed into place whole)
+    from ``requirements`` (a file of the source), or from ``text`` (what a lock or pyproject.toml resolved to).
 
     OperationError, with pip's last words, when pip fails: a wheelhouse that cannot be built here cannot be shipped.
     """
@@ -133,6 +134,9 @@ def ensure(key: str, python: str, requirements: Path, pip_args: Sequence[str], c
     base = root or cache_dir()
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=base))
+    if text is not None:
+        requirements = tmp.with_name(tmp.name + ".requirements.txt")
+        requirements.write_text(text)
     try:
         try:
             proc = subprocess.run(pip_wheel_command(python, requirements, tmp, pip_args), cwd=cwd,
@@ -150,6 +154,8 @@ def ensure(key: str, python: str, requirements: Path, pip_args: Sequence[str], c
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if text is not None:
+            requirements.unlink(missing_ok=True)
     house = Wheelhouse(key, final, _listing(final), built=True)
     return house
 

@@ -72,7 +72,8 @@ def _targets(states: Mapping[str, object], hosts: Sequence[HostConfig]) -> dict:
 
 
 def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, object], requirements_sha256: str,
-           now: datetime, diff_summary: Optional[str] = None) -> Union[Confirmation, Refusal]:
+           now: datetime, diff_summary: Optional[str] = None,
+           requirements_label: Optional[str] = None) -> Union[Confirmation, Refusal]:
     """The deploy dialog: source, requirements, what changes (``diff_summary``, from
     :meth:`releasetui.operations.Operations.diff_summary`), then per host (grouped) current → new build and venv
     reuse."""
@@ -85,7 +86,7 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
     body.append("Source        ", style="bold")
     body.append(f"{config.source}\n")
     body.append("Requirements  ", style="bold")
-    body.append(f"{config.requirements} ({requirements_sha256[:10]})\n")
+    body.append(f"{requirements_label or config.requirements} ({requirements_sha256[:10]})\n")
     if diff_summary:
         _field(body, "Changes       ", diff_summary)
     # The core takes the id from the clock when the deploy starts: a dialog left open must not
@@ -180,7 +181,7 @@ def unlock(hosts: Sequence[HostConfig], states: Mapping[str, object], this_machi
 
 def lock_refusal(hosts: Sequence[HostConfig], states: Mapping[str, object], action: str) -> Optional[Refusal]:
     """Refuse up front (before any dialog) when another operation holds a lock on a target."""
-    refusals = [r for r in rules.read_refusals(_targets(states, hosts)) if r.kind == "locked"]
+    refusals = rules.lock_refusals(_targets(states, hosts))
     if not refusals:
         return None
     return Refusal(f"{action} refused", present.refusal_lines(refusals) + ["(press u to see the lock and remove it "

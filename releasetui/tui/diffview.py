@@ -25,7 +25,7 @@ from textual.widgets import Header, Static
 from .. import present
 from ..diffing import BuildDiff, DiffReport
 from ..text import clean_line
-from .screens import FittedFooter
+from .widgets.footer import FittedFooter
 
 UNAVAILABLE = "diff unavailable"
 SUMMARY_GROUPS = 3  # groups of hosts named in the confirmations' one line; the rest are counted

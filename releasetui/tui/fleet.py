@@ -18,17 +18,17 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from .. import present
 from ..models import BuildInfo, HostState
 from .fmt import created_cell, git_cell
-from .screens import FittedFooter, MatrixTable
+from .widgets.footer import FittedFooter
+from .widgets.tables import MatrixTable, selected_key
 
 if TYPE_CHECKING:
-    from .app import MainScreen
+    from .main import MainScreen
 
 LEGEND = "▶ live  ● complete  ✗ failed  ◌ incomplete  ! damaged  p pinned  · absent"
 
@@ -321,13 +321,7 @@ class FleetScreen(Screen[None]):
 
     def selected_build(self) -> Optional[str]:
         """The build id under the cursor, or None."""
-        table = self.query_one("#fleet", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
+        return selected_key(self.query_one("#fleet", DataTable))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The detail follows the cursor."""

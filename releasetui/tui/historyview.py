@@ -16,7 +16,6 @@ from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
@@ -24,7 +23,8 @@ from textual.widgets import DataTable, Header, Static
 from .. import present
 from ..history import HistoryEntry
 from .fmt import age, fit_cell
-from .screens import FittedFooter, MatrixTable
+from .widgets.footer import FittedFooter
+from .widgets.tables import MatrixTable, selected_key
 
 COMPACT_WIDTH = 100  # below it, shorter times and cells
 
@@ -254,13 +254,8 @@ class HistoryScreen(Screen[None]):
 
     def selected_index(self) -> Optional[int]:
         """The index (in :attr:`entries`) of the operation under the cursor."""
-        table = self.query_one("#history", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return int(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
-        except Exception:
-            return None
+        key = selected_key(self.query_one("#history", DataTable))
+        return int(key) if key is not None else None
 
     def fill_detail(self) -> None:
         """Below the table: the operation under the cursor in full."""

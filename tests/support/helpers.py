@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -76,6 +77,24 @@ def need(tool: str) -> str:
     return path
 
 
+def find_uv() -> Optional[str]:
+    """The uv of the test extra (``pip install uv`` puts it beside the interpreter), else uv on PATH, else None."""
+    beside = Path(sys.executable).parent / "uv"
+    return str(beside) if beside.is_file() else shutil.which("uv")
+
+
+def uv_binary() -> str:
+    """:func:`find_uv`'s uv; a missing uv fails the test under CI=true (`.ci/run` installs the test extra) and
+    skips it elsewhere."""
+    found = find_uv()
+    if found is None:
+        message = "uv is not installed (pip install -e '.[test]')"
+        if ON_CI:
+            pytest.fail(message + "; under CI=true this is an error, not a skip")
+        pytest.skip(message)
+    return found
+
+
 @dataclass
 class SSHEnv:
     """The test SSH world: servers, the client key, a known_hosts file that trusts all servers."""
@@ -142,9 +161,20 @@ class Project:
         return [json.loads(line) for line in (self.roots[host] / "history.jsonl").read_text().splitlines() if line]
 
 
+def test_installer() -> list[str]:
+    """The hosts.yml lines that make the sample projects' venvs with uv, the test extra's (a venv in ~0.1 s where pip
+    takes ~3 s: most tests only need *a* venv); pip keeps its own tests.  No uv outside CI: pip, as a host without it."""
+    found = find_uv()
+    if found is None and ON_CI:
+        raise RuntimeError("uv is not installed (pip install -e '.[test]'); under CI=true this is an error")
+    return ["installer: uv", f"uv: {found}"] if found else ["installer: pip"]
+
+
 def make_project(base: Path, wheelhouse: Path, hosts: dict[str, dict], extra: str = "",
-                 ssh_env: Optional[SSHEnv] = None) -> Project:
-    """Write a sample app and a hosts.yml with ``hosts`` (name -> host settings; ``root`` is made under ``base``)."""
+                 ssh_env: Optional[SSHEnv] = None, installer: str = "uv") -> Project:
+    """Write a sample app and a hosts.yml with ``hosts`` (name -> host settings; ``root`` is made under ``base``).
+
+    ``installer``: ``uv`` (the default, when the test extra's uv is there) or ``pip`` for the venvs."""
     source = base / "app"
     source.mkdir(parents=True)
     (source / "static").mkdir()
@@ -159,6 +189,7 @@ def make_project(base: Path, wheelhouse: Path, hosts: dict[str, dict], extra: st
         "excludes_file: rsync_excludes",
         f"python: {HOST_PYTHON}",
         f"pip_args: [--no-index, --find-links, {wheelhouse}]",
+        *(test_installer() if installer == "uv" else ["installer: pip"]),
         "keep_builds: 3",
         f"restart: echo restarted >> {base}/restarts.log",
         f"logs: [{base}/app.log]",
@@ -271,7 +302,38 @@ def gated_python(project: Project, when: str, marker: Path, gate: Path) -> Path:
                        f"exec {HOST_PYTHON} \"$@\"\n")
     wrapper.chmod(0o755)
     project.config.write_text(project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}"))
+    if when in ("pip", "venv"):  # the gate is on pip's own command line, and uv never runs one
+        project.set("installer", "pip")
     return wrapper
+
+
+# --- builds made through the core --------------------------------------------------------------------
+
+def deploy_versions(project: "Project", versions) -> list[str]:
+    """Deploy each (version, requirement) through the core (each an hour after the last); return the build ids,
+    oldest first."""
+    from releasetui.config import load_config
+    from releasetui.operations import Operations
+    config = load_config(project.config)
+    ids = []
+    for version, requirement in versions:
+        project.write_app(version, requirement)
+        TEST_CLOCK.tick()
+        ops = Operations(config)
+        result = ops.deploy(config.hosts)
+        ops.close()
+        assert result.ok, result.to_dict()
+        ids.append(result.build_id)
+    return ids
+
+
+# What the ``deployed`` fixture deploys: three builds, the third changes the requirements.
+DEPLOYED_VERSIONS = [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0"), ("v3", "tinylib==2.0")]
+
+# Healthy unless an `unhealthy` file sits in the host's project root; the output must show the build just
+# switched to (the `{build_id}` placeholder), so a check answered by the previous build never passes.
+HEALTH = ('healthcheck: {command: "test ! -e unhealthy && readlink current", expect: "builds/{build_id}", '
+          'timeout: 1, interval: 0.2}')
 
 
 class IndexTrap:
@@ -311,7 +373,17 @@ def no_index_python(project: Project, trap: IndexTrap) -> Path:
                        "export PIP_CONFIG_FILE PIP_INDEX_URL PIP_RETRIES PIP_TIMEOUT\n"
                        f"exec {HOST_PYTHON} \"$@\"\n")
     wrapper.chmod(0o755)
-    project.config.write_text(project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}"))
+    text = project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}")
+    uv = find_uv()
+    if uv and f"uv: {uv}\n" in text:  # uv reads no pip setting: its own wrapper, with the same dead index
+        uv_wrapper = project.dir / "no-index-uv"
+        uv_wrapper.write_text("#!/bin/sh\nunset UV_FIND_LINKS UV_EXTRA_INDEX_URL UV_INDEX UV_NO_INDEX\n"
+                              f"UV_NO_CONFIG=1 UV_INDEX_URL={trap.url} UV_DEFAULT_INDEX={trap.url} UV_HTTP_TIMEOUT=2\n"
+                              "export UV_NO_CONFIG UV_INDEX_URL UV_DEFAULT_INDEX UV_HTTP_TIMEOUT\n"
+                              f"exec {uv} \"$@\"\n")
+        uv_wrapper.chmod(0o755)
+        text = text.replace(f"uv: {uv}\n", f"uv: {uv_wrapper}\n")
+    project.config.write_text(text)
     return wrapper
 
 

@@ -27,6 +27,16 @@ EXAMPLE_ROOT = "/var/www/flask-app"  # the project root the example hosts.yml na
 EXAMPLE_PORT = "127.0.0.1:8000"
 HEALTHY = "    return problems\n"
 UNHEALTHY = '    return problems + ["database unreachable"]\n'
+# The restarts the stack can be deployed with: the example's own (its hosts.yml: uwsgi's master FIFO, a chain
+# reload), supervisorctl's graceful HUP (a Python start per call), and the seed's plain restart (drops requests).
+RESTARTS = {
+    "fifo": None,
+    "hup": "{ctl}-c {root}/supervisord.conf signal HUP uwsgi || {ctl}-c {root}/supervisord.conf restart uwsgi",
+    # A full graceful reload (the master re-executes, as with HUP) through the FIFO: no Python start either.
+    "fifo-r": ("test -p {root}/uwsgi.fifo && printf r | dd of={root}/uwsgi.fifo oflag=nonblock status=none 2>/dev/null"
+               " || {ctl}-c {root}/supervisord.conf start uwsgi"),
+    "plain": "{ctl}-c {root}/supervisord.conf restart uwsgi",
+}
 MAKE_WHEELHOUSE = f"pip wheel -w {REPO}/.wheelhouse -r examples/flask-app/requirements.txt"
 
 
@@ -152,10 +162,10 @@ class Stack:
         """The supervisorctl argv for this stack."""
         return [str(stack_bin("supervisorctl")), "-c", str(self.root / "supervisord.conf")]
 
-    def write(self, host: dict, python: str, wheelhouse: Path, graceful: bool = True,
+    def write(self, host: dict, python: str, wheelhouse: Path, restart: str = "fifo",
               health_timeout: float = 8.0) -> None:
         """This stack alone: see :func:`write_fleet`."""
-        write_fleet([self], {self.name: host}, python, wheelhouse, graceful, health_timeout)
+        write_fleet([self], {self.name: host}, python, wheelhouse, restart, health_timeout)
 
     def set_healthy(self, healthy: bool) -> None:
         """Make the next build pass or fail its /health (the page / keeps answering either way)."""
@@ -214,14 +224,14 @@ class Stack:
         return seen
 
 
-def write_fleet(stacks: list[Stack], hosts: dict, python: str, wheelhouse: Path, graceful: bool = True,
+def write_fleet(stacks: list[Stack], hosts: dict, python: str, wheelhouse: Path, restart: str = "fifo",
                 health_timeout: float = 8.0) -> None:
     """Copy the example app (once), set up each stack's project root as on a server, and write ONE hosts.yml.
 
     Each root gets the example's supervisord.conf (with ``APP_PORT`` set to the stack's port, which the shipped
     uwsgi.ini reads) and a ``shared/.env`` (``GREETING=hello from <name>``) unless one is there.  The restart
     line, health check, shared paths and hooks come from the example's own hosts.yml, with only its paths and
-    port replaced per host; ``graceful=False`` uses the seed's plain ``supervisorctl restart uwsgi`` instead.
+    port replaced per host; ``restart`` names another of :data:`RESTARTS` (``hup``, ``plain``) to use instead.
     """
     first = stacks[0]
     if not first.source.exists():
@@ -243,10 +253,11 @@ def write_fleet(stacks: list[Stack], hosts: dict, python: str, wheelhouse: Path,
             return (text.replace(EXAMPLE_ROOT, str(stack.root)).replace("supervisorctl ", ctl)
                     .replace(EXAMPLE_PORT, f"127.0.0.1:{stack.port}"))
 
-        restart = local(example["restart"]) if graceful else f"{ctl}-c {stack.root}/supervisord.conf restart uwsgi"
+        command = (local(example["restart"]) if RESTARTS[restart] is None
+                   else RESTARTS[restart].format(ctl=ctl, root=stack.root))
         health = dict(example["healthcheck"], url=local(example["healthcheck"]["url"]), timeout=health_timeout,
                       interval=0.2)
-        entries[stack.name] = {**hosts[stack.name], "root": str(stack.root), "restart": restart, "healthcheck": health}
+        entries[stack.name] = {**hosts[stack.name], "root": str(stack.root), "restart": command, "healthcheck": health}
     config = {
         "project": example["project"],
         "source": str(first.source),

@@ -1,13 +1,16 @@
 """Shared fakes for the TUI's tests: fixed host states and history from a fake core, a fixed clock.
 
-The snapshot tests and the layout tests of test_tui.py run the app on these
-(no disk, no hosts, no sleeps), so what they check is what the TUI draws.
-Never import one test module from another: what two of them share lives here.
+The snapshot, layout, views and dialog tests run the app on these (no disk, no hosts, no sleeps), so what they
+check is what the TUI draws; the waits and the helpers of the TUI tests on real hosts (test_tui_keys.py,
+test_tui_confirmations.py, test_tui_quit.py) are here too, and bench/tui_dialogs.py uses the fakes.  Never import
+one test module from another: what two of them share lives here.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -18,6 +21,8 @@ from releasetui.history import HistoryEntry
 from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, OperationResult
 from releasetui.runner import Interrupts
 from releasetui.tui.app import ReleaseApp
+
+from .helpers import plant_lock
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 SHA_A = "8b8e9b800d" + "0" * 54
@@ -213,14 +218,39 @@ class FakeOperations(FakeCore):
 
 def visible_footer_keys(screen) -> dict:
     """The footer's keys by action, as laid out (a key pushed out of the footer is left out)."""
-    from textual.widgets._footer import FooterKey
     footer = screen.query_one("Footer")
     keys = {}
-    for key in footer.query(FooterKey):
+    for key in footer.query("FooterKey"):
         region = key.region
         if region.width and footer.region.contains_region(region):
             keys[key.action] = key
     return keys
+
+
+async def until(pilot, condition, timeout: float = 60, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds (AssertionError naming ``what`` after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def loaded(pilot):
+    """The fake core's states are shown (every worker has finished); the main screen."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return pilot.app.main
+
+
+async def confirmation(pilot, timeout: float = 60, what: str = "the confirmation"):
+    """Wait for a confirmation as read from the hosts (d and r open theirs from the screen at once, then redraw it
+    when the fresh read and the diff beside it land); the dialog."""
+    from releasetui.tui.actions import DIFF_PENDING
+    from releasetui.tui.dialogs import ConfirmScreen
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen)
+                and DIFF_PENDING not in str(pilot.app.screen.body), timeout, what)
+    return pilot.app.screen
 
 
 def make_app(config: Config = CONFIG, operations: Callable = FakeOperations) -> ReleaseApp:
@@ -311,3 +341,98 @@ def gated(gates: Gates) -> Callable:
             return self._done("deploy", hosts, "20261128120000", "20261128120000")
 
     return Gated
+
+
+class Reads:
+    """The remote reads of a :func:`steady_fleet` core: counted, and held at ``gate`` while it is closed (a read that
+    has started but not returned is what a dialog must not wait for); ``delay`` seconds each (bench/)."""
+
+    def __init__(self, delay: float = 0.0):
+        self.gate = threading.Event()
+        self.gate.set()
+        self.delay = delay
+        self.started = 0
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def read(self, answer: Callable):
+        """Count one read, wait at the gate (and ``delay``), then return ``answer()``."""
+        with self.lock:
+            self.started += 1
+        self.gate.wait(60)
+        if self.delay:
+            time.sleep(self.delay)  # what a read of the hosts costs over the network (bench/ sets it)
+        try:
+            return answer()
+        finally:
+            with self.lock:
+                self.done += 1
+
+
+def steady_fleet(reads: Reads) -> Callable:
+    """An operations factory over hosts that are all reachable, unlocked and on the same build (nothing refuses a
+    deploy or a rollback), whose ``states`` and ``diff`` go through ``reads``."""
+
+    class Steady(FakeCore):
+        def states(self, hosts):
+            return reads.read(lambda: self.steady(hosts))
+
+        @staticmethod
+        def steady(hosts):
+            return {h.name: HostState(h.name, current="20261128094210", builds=sample_builds("20261128094210"),
+                                      python_version="3.11") for h in hosts}
+
+        def diff(self, hosts, from_id=None, to_id=None, source=None, ref=None) -> DiffReport:
+            self.states = lambda hosts: self.steady(hosts)  # the diff's own read is this one
+            return reads.read(lambda: FakeCore.diff(self, hosts, from_id, to_id, source, ref))
+
+    return Steady
+
+
+# --- the app on real hosts ------------------------------------------------------------------------
+
+def app_for(project, **kwargs) -> ReleaseApp:
+    """The app on a test project's config; no periodic re-read unless a test asks for one (it would race the
+    assertions)."""
+    from releasetui.config import load_config
+    kwargs.setdefault("refresh_interval", None)
+    return ReleaseApp(load_config(project.config), **kwargs)
+
+
+async def idle(pilot, timeout: float = 120):
+    """Wait until no operation runs and the hosts have been (re)read; the main screen."""
+    main = pilot.app.main
+    await until(pilot, lambda: main.busy is None and not any(
+        w.is_running for w in pilot.app.workers if w.group in ("operation", "refresh")) and pilot.app.states,
+        timeout, "the app to be idle")
+    await pilot.pause()
+    return main
+
+
+def builds_table(app):
+    """The main screen's builds table."""
+    return app.main.builds_table()
+
+
+async def cursor_to(pilot, build_id: str) -> None:
+    """Move the builds cursor onto ``build_id`` with the arrow keys, as a user would."""
+    table = builds_table(pilot.app)
+    table.focus()
+    await pilot.press("home")
+    target = table.get_row_index(build_id)
+    for _ in range(target):
+        await pilot.press("down")
+    assert pilot.app.main.selected_build() == build_id
+
+
+def make_incomplete(root: Path, build_id: str) -> None:
+    """A build directory a killed deploy left behind (metadata says incomplete)."""
+    build = root / "builds" / build_id
+    build.mkdir(parents=True)
+    (build / ".releasetui-build.json").write_text(json.dumps({"id": build_id, "complete": False}))
+
+
+def hold_lock(root: Path, **info) -> None:
+    """A deploy lock as another operation (carol@ci on runner-9) leaves it in the host's root."""
+    plant_lock(root, **{"who": "carol@ci", "where": "runner-9", "since": "2026-01-01T00:00:00Z",
+                        "operation": "deploy", **info})
