@@ -232,6 +232,9 @@ class HostState:
     current: Optional[str] = None
     builds: list[BuildInfo] = field(default_factory=list)
     venvs: list[str] = field(default_factory=list)
+    # Wheelhouses shipped by `wheels: ship` (wheelhouses/<venv key>), and the host's `uname -sm` when it was asked.
+    wheelhouses: list[str] = field(default_factory=list)
+    platform: Optional[str] = None
     lock: Optional[LockInfo] = None
     python_version: Optional[str] = None
     initialized: bool = True

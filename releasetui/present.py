@@ -120,7 +120,8 @@ def refusal_lines(refusals: Sequence[rules.Refusal]) -> list[str]:
 def deploy_plan_lines(plan: rules.DeployPlan) -> list[str]:
     """``50 hosts: 20261128042915 → new build, venv reused`` and the hosts that differ."""
     rows = {h.host: f"{h.current or 'none'} → new build, " + ("venv reused" if h.venv_reused else "a new venv is built")
-            for h in plan.hosts}
+            + ("" if not h.wheelhouse else " from the wheelhouse sent from here" if h.send_wheels else
+               " from the wheelhouse on the host") for h in plan.hosts}
     return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
             for text, names in group_hosts(rows)]
 
@@ -150,7 +151,7 @@ def prune_plan_lines(plans: Mapping[str, rules.HostPrune], states: Mapping[str, 
         for build_id in plan.remove:
             build = state.build(build_id)
             words.append(f"{build_id} ({plan.reasons.get(build_id) or (build.state if build else '?')})")
-        words += [f"venv {v}" for v in plan.remove_venvs]
+        words += [f"venv {v}" for v in plan.remove_venvs] + [f"wheelhouse {w}" for w in plan.remove_wheelhouses]
         rows[name] = "remove " + ", ".join(words) if words else "nothing to remove"
     return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
             for text, names in group_hosts(rows)]

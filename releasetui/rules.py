@@ -426,6 +426,47 @@ class HostDeploy:
     venv: Optional[str]
     venv_reused: bool
     python_version: Optional[str]
+    wheels: str = "host"            # `wheels:` for this host: "host" (pip wheel there) or "ship"
+    send_wheels: bool = False       # the wheelhouse is built here and sent with the build (see wheels_to_send)
+
+    @property
+    def wheelhouse(self) -> Optional[str]:
+        """The wheelhouse (``wheelhouses/<key>`` on the host) this host's new venv installs from, when it ships."""
+        return self.venv if self.wheels == "ship" and not self.venv_reused else None
+
+
+@dataclass(frozen=True)
+class LocalBuilder:
+    """What this machine can build wheels for: its OS and machine as ``uname -sm`` says them (``Linux x86_64``)
+    and its interpreters by major.minor (``{"3.11": "/usr/bin/python3.11"}``)."""
+
+    platform: str
+    pythons: Mapping[str, str] = field(default_factory=dict)
+
+
+def major_minor(version: Optional[str]) -> str:
+    """``3.11.7`` -> ``3.11`` ('' for None)."""
+    return ".".join((version or "").split(".")[:2])
+
+
+def wheels_to_send(state: HostState, venv: Optional[str], mode: str) -> bool:
+    """THE rule of shipping wheels: a ``wheels: ship`` host is sent the wheelhouse only when its new venv must be
+    built (not reused) and the wheelhouse for that venv is not already on the host."""
+    return mode == "ship" and venv is not None and venv not in state.venvs and venv not in state.wheelhouses
+
+
+def wheelhouse_refusal(state: HostState, local: Optional[LocalBuilder]) -> Optional[str]:
+    """Why this machine cannot build the wheelhouse a host needs (None when it can): wheels built here install
+    there only when the OS, the machine and Python's major.minor are the same."""
+    version = major_minor(state.python_version)
+    if local is None:
+        return "wheels: ship needs this machine's platform, which was not given"
+    if state.platform == local.platform and version in local.pythons:
+        return None
+    here = f"{local.platform}, Python {', '.join(sorted(local.pythons)) or 'none'}"
+    return (f"wheels: ship builds the wheelhouse on this machine ({here}), which does not match the host "
+            f"({state.platform or 'platform unknown'}, Python {version or '?'}): set wheels: host for it, or deploy "
+            f"from a machine where python{version or 'X.Y'} runs on {state.platform or 'its platform'}")
 
 
 @dataclass
@@ -445,12 +486,15 @@ class DeployPlan:
 
 def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: Mapping[str, str],
                 shared_files: Sequence[str] = (), ignore_locks: bool = False,
-                roots: Optional[Mapping[str, str]] = None) -> DeployPlan:
-    """The new build's id (the same on every host), and per host: from which build, whether its venv is reused.
+                roots: Optional[Mapping[str, str]] = None, wheels: Optional[Mapping[str, str]] = None,
+                local: Optional[LocalBuilder] = None) -> DeployPlan:
+    """The new build's id (the same on every host), and per host: from which build, whether its venv is reused,
+    whether it is sent the wheelhouse (``wheels``: each host's mode; ``local``: what this machine builds for).
 
     Refused on every host when one cannot take part (unreachable, locked, its
-    interpreter missing, a shared file missing).  ``python`` names each host's
-    interpreter and ``roots`` its project root, for the messages.
+    interpreter missing, a shared file missing, a wheelhouse this machine cannot
+    build for it).  ``python`` names each host's interpreter and ``roots`` its
+    project root, for the messages.
     """
     plan = DeployPlan(None, requirements_sha256)
     plan.refusals.extend(read_refusals(states, ignore_locks))
@@ -464,7 +508,13 @@ def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: 
     plan.build_id = unique_build_id(base_id, (b.id for s in hosts.values() for b in s.builds))
     for name, state in hosts.items():
         key = venv_key(requirements_sha256, state.python_version) if state.python_version else None
-        plan.hosts.append(HostDeploy(name, state.current, key, bool(key and key in state.venvs), state.python_version))
+        mode = (wheels or {}).get(name, "host")
+        send = wheels_to_send(state, key, mode)
+        why = wheelhouse_refusal(state, local) if send else None
+        if why:
+            plan.refusals.append(Refusal(name, why))
+        plan.hosts.append(HostDeploy(name, state.current, key, bool(key and key in state.venvs), state.python_version,
+                                     mode, send))
     return plan
 
 
@@ -493,11 +543,12 @@ class HostPrune:
     remove: list[str] = field(default_factory=list)
     remove_venvs: list[str] = field(default_factory=list)
     reasons: dict = field(default_factory=dict)  # build id -> why it goes or stays
+    remove_wheelhouses: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         """Nothing to remove."""
-        return not self.remove and not self.remove_venvs
+        return not self.remove and not self.remove_venvs and not self.remove_wheelhouses
 
 
 def plan_prune(state: HostState, keep: int, protect: Iterable[Optional[str]] = (),
@@ -511,7 +562,8 @@ def plan_prune(state: HostState, keep: int, protect: Iterable[Optional[str]] = (
     the ``keep`` newest; a rolled-away build stays only while the good ones
     leave room among ``keep``, so no good build goes while a failed,
     rolled-away or incomplete one is still there to remove.  Venvs no
-    remaining build uses go too.  ``current`` overrides the state's (a
+    remaining build uses go too, and so do the wheelhouses they were filled
+    from (a wheelhouse is keyed like its venv).  ``current`` overrides the state's (a
     deploy prunes as if its new build were already current).
     """
     if keep < MIN_KEEP_BUILDS:
@@ -546,6 +598,7 @@ def plan_prune(state: HostState, keep: int, protect: Iterable[Optional[str]] = (
         kept.add(build.id)
     used = {b.venv for b in state.builds if b.id in kept and b.venv}
     plan.remove_venvs = [v for v in state.venvs if v not in used]
+    plan.remove_wheelhouses = [w for w in state.wheelhouses if w not in used]
     return plan
 
 

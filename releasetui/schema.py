@@ -80,6 +80,10 @@ SETTINGS = (
         PER_HOST),
     Key("hooks", _nullable("hooks"), "Shell commands run at fixed points of an operation "
         "(see Hooks).", None, PER_HOST),
+    Key("wheels", {"type": "string", "enum": ["host", "ship"]}, "Where a new venv's wheels come from: `host`: "
+        "each host gets them from the index itself (`pip wheel`, or uv); `ship` builds the wheelhouse once on this "
+        "machine (same OS, architecture and Python as the host) and sends it, so hosts install with `--no-index` "
+        "and never reach an index.", "host", PER_HOST),
 )
 
 TOP = (

@@ -26,7 +26,8 @@ import pytest
 from releasetui.config import HostConfig, JumpHost
 from releasetui.executors import ExecutorPool, HostKeyRefused, HostUnreachable
 
-from .support.helpers import REPO, TEST_CLOCK, Project, SSHEnv, make_project, need, summary
+from .support.helpers import (REPO, TEST_CLOCK, IndexTrap, Project, SSHEnv, client_index_env, make_project, need,
+                              no_index_python, summary)
 from .support.sshd import SSHServer, free_port, make_client_key, start_sshd
 
 pytestmark = pytest.mark.ssh
@@ -164,6 +165,24 @@ def test_deploy_and_rollback_through_a_jump_host(tmp_path, wheelhouse, world):
     builds = cli(p, world, "--headless", "builds")
     assert builds.returncode == 0 and v1 in builds.stdout, builds.stdout + builds.stderr
     assert builds.stderr == ""
+
+
+def test_a_shipped_wheelhouse_goes_through_the_jump_host(tmp_path, wheelhouse, world):
+    """``wheels: ship`` to a host behind a bastion with no index: the wheelhouse rides the same connection."""
+    trap = IndexTrap()
+    try:
+        p = project(tmp_path, wheelhouse, world, behind_jump(world))
+        p.set("pip_args", "[]")
+        p.set("wheels", "ship")
+        no_index_python(p, trap)
+        proc = cli(p, world, "--headless", "deploy", "--json", env=client_index_env(p, wheelhouse))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert [h["round_trips"] for h in summary(proc)["hosts"]] == [3]
+        assert trap.connections == 0
+        venv = os.path.basename(os.readlink(p.roots["web1"] / "current" / "env"))
+        assert [w.name for w in (p.roots["web1"] / "wheelhouses").iterdir()] == [venv]
+    finally:
+        trap.close()
 
 
 def test_the_target_is_unreachable_without_the_jump_host(tmp_path, wheelhouse, world):

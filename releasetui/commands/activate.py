@@ -26,7 +26,7 @@ from ..models import check_build_id
 from ..text import clean_line
 from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, env_exports, hook_failure,
                    hook_run, json_prefix, op_marker, owner_check, q, record_worker, refuse_linked_layout, switch_to,
-                   timed, write_meta)
+                   timed, wheelhouse_gc, write_meta)
 
 BUILD_PLACEHOLDER = "{build_id}"
 
@@ -272,7 +272,7 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
                     restart_timeout: float, python: str, health: Optional[HealthCheck], hooks: Sequence[Hook],
                     hook_env: dict, records: ActivateRecords, verdict_timeout: float,
                     prune_builds: Sequence[str] = (), prune_venvs: Sequence[str] = (), decided: bool = False,
-                    elapsed: float = 0.0) -> str:
+                    elapsed: float = 0.0, prune_wheelhouses: Sequence[str] = ()) -> str:
     """The activate script for one host (see the module docstring).
 
     ``decided``: this host is the whole operation, so it commits as soon as
@@ -295,12 +295,13 @@ def activate_script(root: str, token: str, *, target: str, previous: Optional[st
     builds = [check_build_id(b) for b in prune_builds]
     venvs = [check_venv_key(v) for v in prune_venvs]
     prune = ""
-    if builds or venvs:
+    if builds or venvs or prune_wheelhouses:
         prune = ("begin prune\n_removed=''\nif ! layout_linked; then\n"
                  + "".join(f"if [ \"$(current_id)\" != {q(b)} ] && [ ! -e pins/{q(b)} ] && [ -d builds/{q(b)} ]; then "
                            f"rm -rf -- builds/{q(b)} && _removed=\"$_removed {b}\"; fi\n" for b in builds)
                  + "".join(f"if ! venv_used {q(v)}; then rm -rf -- venvs/{q(v)} && _removed=\"$_removed venv:{v}\"; fi\n"
                            for v in venvs)
+                 + wheelhouse_gc(prune_wheelhouses, as_json=False)
                  + ENV_GC + "fi\nend ok \"removed:${_removed:- nothing}\"\nprintf 'REMOVED\\t%s\\n' \"$_removed\"\n")
     # Refused before the switch (nothing changed): the lock is released like after any other failure.
     refuse_lines = (

@@ -29,7 +29,7 @@ LOCK_INFO_LIMIT = 4096   # bytes of a lock's info.json ever read: a 5 MB file mu
 META_LIMIT = 65536       # bytes of a build's metadata ever read
 # The layout's directories releasetui writes and removes under: each must be a real directory, never a symlink
 # (`rm -rf -- builds/X` would follow one out of the root).  `shared/` is left out: only read, and often a mount.
-LAYOUT_DIRS = ("builds", "venvs", "wheels", "pins", "envs")
+LAYOUT_DIRS = ("builds", "venvs", "wheels", "pins", "envs", "wheelhouses")
 
 
 def check_venv_key(key: str) -> str:
@@ -87,6 +87,20 @@ lock_info() {
 ENV_GC = ("if [ -d envs ] && [ ! -L envs ]; then for _e in envs/*; do [ -f \"$_e\" ] || continue; "
           "find builds -maxdepth 6 -type l -lname \"*/envs/${_e#envs/}\" 2>/dev/null | grep -q . || "
           "rm -f -- \"$_e\"; done; fi\n")
+
+
+def wheelhouse_gc(keys: Iterable[str], as_json: bool = True) -> str:
+    """Shell that removes each planned wheelhouse (``wheelhouses/<venv key>``, shipped by ``wheels: ship``) that no
+    build on the host still uses (the same test as a venv's: a wheelhouse is keyed like the venv it fills), adding
+    ``wheelhouse:<key>`` to ``$_removed`` (a JSON list's items with ``as_json``, else words)."""
+    lines = []
+    for key in keys:
+        k = check_venv_key(key)
+        add = (f'_removed="$_removed${{_removed:+, }}\\"wheelhouse:{k}\\""' if as_json
+               else f'_removed="$_removed wheelhouse:{k}"')
+        lines.append(f"if [ -d wheelhouses/{q(k)} ] && ! venv_used {q(k)}; then rm -rf -- wheelhouses/{q(k)} && "
+                     f"{add}; fi\n")
+    return "".join(lines)
 
 
 def enter_root(root: str, create: bool = False) -> str:

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 from ..models import check_build_id
 from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q,
-                   refuse_linked_layout, write_meta)
+                   refuse_linked_layout, wheelhouse_gc, write_meta)
 
 
 def release_script(root: str, token: str, remove_build: Optional[str] = None, history: Optional[str] = None,
@@ -42,8 +42,10 @@ def release_script(root: str, token: str, remove_build: Optional[str] = None, hi
     return script + "rm -rf -- deploy.lock && echo RELEASED\n"
 
 
-def prune_script(root: str, token: str, builds: Sequence[str], venvs: Sequence[str], history: dict) -> str:
-    """Remove the planned builds and venvs under this operation's lock, record what was ACTUALLY removed, release.
+def prune_script(root: str, token: str, builds: Sequence[str], venvs: Sequence[str], history: dict,
+                 wheelhouses: Sequence[str] = ()) -> str:
+    """Remove the planned builds, venvs and wheelhouses under this operation's lock, record what was ACTUALLY
+    removed, release.
 
     Each removal is re-checked on the host (never current, never pinned);
     ``history`` is the record without its ``removed`` list, which only the
@@ -61,6 +63,7 @@ def prune_script(root: str, token: str, builds: Sequence[str], venvs: Sequence[s
         lines.append(f"if [ -d venvs/{q(v)} ] && ! venv_used {q(v)}; then rm -rf -- venvs/{q(v)} && "
                      f"_removed=\"$_removed${{_removed:+, }}\\\"venv:{v}\\\"\"; fi")
     lines += [
+        wheelhouse_gc(wheelhouses).rstrip("\n"),
         ENV_GC.rstrip("\n"),
         "end ok \"removed: $(printf '%s' \"${_removed:-nothing}\" | tr -d '\"')\"",
         f"history_append \"$(printf '%s' {q(json_prefix(history))})\\\"removed\\\": [$_removed]}}\"",

@@ -44,6 +44,7 @@ if sys.argv[3:4] and sys.argv[3].startswith("env="):
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         out.write(text)
     os.rename(tmp, os.path.join("envs", digest))
+# RECEIVE_WHEELS
 stream = gzip.GzipFile(fileobj=source, mode="rb")
 header = json.loads(stream.readline().decode("utf-8"))
 sent, link_from = set(header["sent"]), header["link_from"]
@@ -163,6 +164,56 @@ sys.stderr.write("received %d files (%d bytes), linked %d unchanged\n" % (receiv
 '''
 
 
+# Put in SHIP_PY's place of ``# RECEIVE_WHEELS`` when the wheelhouse comes with the build (``wheels: ship``): it
+# follows the env file's line on stdin as one JSON line ({"wheels": [[name, size, sha256], ...]}) and the files'
+# bytes one after another.  Written under a hidden name, checked, then renamed to wheelhouses/<key> whole.
+WHEELS_PY = r'''
+import shutil
+key, allowed = KEY, set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-")
+if os.path.islink("wheelhouses"):
+    sys.stderr.write("wheelhouses is a symlink: refused\n")
+    sys.exit(1)
+os.makedirs("wheelhouses", 0o755, exist_ok=True)
+for name in os.listdir("wheelhouses"):
+    if name.startswith("." + key + "."):  # left by a deploy killed while it received this wheelhouse
+        shutil.rmtree(os.path.join("wheelhouses", name), ignore_errors=True)
+tmp = os.path.join("wheelhouses", ".%s.%d" % (key, os.getpid()))
+os.mkdir(tmp, 0o755)
+count = nwheel = 0
+for name, length, sha in json.loads(source.readline(1 << 20).decode("utf-8"))["wheels"]:
+    if not (isinstance(name, str) and name.endswith(".whl") and not name.startswith(".") and set(name) <= allowed
+            and isinstance(length, int) and length >= 0):
+        sys.stderr.write("refusing wheel %r\n" % (name,))
+        sys.exit(1)
+    digest, left = hashlib.sha256(), length
+    with open(os.path.join(tmp, name), "xb") as out:
+        while left:
+            chunk = source.read(min(left, 1 << 20))
+            if not chunk:
+                sys.stderr.write("the wheelhouse did not arrive whole\n")
+                sys.exit(1)
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    if digest.hexdigest() != sha:
+        sys.stderr.write("%s arrived damaged (checksum mismatch)\n" % name)
+        sys.exit(1)
+    count, nwheel = count + 1, nwheel + length
+final = os.path.join("wheelhouses", key)
+if os.path.isdir(final) and not os.path.islink(final):
+    shutil.rmtree(final)
+os.rename(tmp, final)
+print("WHEELHOUSE\t%s\t%d\t%d" % (key, count, nwheel))
+'''
+
+
+def ship_py(wheelhouse: Optional[str] = None) -> str:
+    """The ship helper; with ``wheelhouse`` (a venv key) it first receives that wheelhouse from stdin."""
+    if wheelhouse is None:
+        return SHIP_PY
+    return SHIP_PY.replace("# RECEIVE_WHEELS\n", WHEELS_PY.replace("KEY", repr(check_venv_key(wheelhouse)), 1))
+
+
 def env_link(build_var: str, path: str, digest: str) -> str:
     """Shell that links the build's env file (``.env``) to ``envs/<digest>``: the env this build runs with, kept
     with it, so a rollback to it brings its env back."""
@@ -224,8 +275,12 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
                    pip_args: Sequence[str], meta_incomplete: str, meta_complete: str, install_timeout: float,
                    resume: bool = False, shared_files: Sequence[str] = (), shared_dirs: Sequence[str] = (),
                    inline: Optional[str] = None, env: Optional[tuple[str, str]] = None, env_in: bool = False,
-                   requirements_text: Optional[str] = None, installer: str = "auto", uv: Optional[str] = None) -> str:
+                   requirements_text: Optional[str] = None, installer: str = "auto", uv: Optional[str] = None,
+                   wheelhouse: Optional[str] = None, wheels_in: bool = False) -> str:
     """The deploy's prepare script for one host; the shipping stream is ``inline`` (base64) or its stdin.
+
+    ``wheelhouse`` (a venv key, ``wheels: ship``): a new venv installs from ``wheelhouses/<key>`` with
+    ``--no-index`` and no ``pip wheel``; ``wheels_in``: that wheelhouse arrives on stdin, before the stream.
 
     Why inline: sshd opens a session channel's window only once the command
     has started, so a stream sent on stdin leaves a round trip after the
@@ -242,6 +297,8 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
         raise ValueError("an inline payload is base64 text")
     if env_in and (inline is not None or env is None):
         raise ValueError("an env file arrives on stdin, before the stream, never inside the script")
+    if wheels_in and (inline is not None or wheelhouse is None):
+        raise ValueError("a wheelhouse arrives on stdin, before the stream, never inside the script")
     check_build_id(build_id)
     check_venv_key(venv)
     if requirements_text is not None and REQUIREMENTS_END in requirements_text.splitlines():
@@ -255,7 +312,7 @@ trap 'rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
 # Its tagged lines go straight to stdout; its stderr is either the one-line summary or why it failed.
-if {q(python)} -I -S -W ignore -c {q(SHIP_PY)} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
+if {q(python)} -I -S -W ignore -c {q(ship_py(wheelhouse if wheels_in else None))} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
   _sum=''; {{ IFS= read -r _sum || :; }} < "$_log"; end ok "$_sum"
 else
   _rc=$?
@@ -264,7 +321,7 @@ else
   end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
-{requirements_lines(requirements, requirements_text)}{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}{venv_lines(python, req, pip_args, install_timeout, installer, uv)}ln -sfn ../../"$V" "builds/$B/env" || exit 1
+{requirements_lines(requirements, requirements_text)}{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}{venv_lines(python, req, pip_args, install_timeout, installer, uv, wheelhouse)}ln -sfn ../../"$V" "builds/$B/env" || exit 1
 owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
 {write_meta("B", meta_complete, _meta_word(meta_complete))} || exit 1
 echo COMPLETE
@@ -311,9 +368,12 @@ def find_uv(uv: Optional[str]) -> str:
 
 
 def venv_lines(python: str, req: str, pip_args: Sequence[str], install_timeout: float, installer: str = "auto",
-               uv: Optional[str] = None) -> str:
+               uv: Optional[str] = None, wheelhouse: Optional[str] = None) -> str:
     """Shell that gives the build its venv: reused while its key (requirements digest + Python) is unchanged, else
     made and filled by uv or pip, as ``installer`` says (``auto``: uv when the host has it, else pip).
+
+    ``wheelhouse`` (a venv key, ``wheels: ship``): filled with ``--no-index`` from the shipped
+    ``wheelhouses/<key>`` only (no ``pip wheel``, no ``pip_args``: the host never reaches an index).
 
     Sets ``_inst`` (``uv`` or ``pip``: what made the venv, kept in its ``.releasetui-complete`` marker) and
     prints ``INSTALLER<TAB>uv|pip``.  ``installer: uv`` on a host without uv fails its prepare in one line.
@@ -329,19 +389,30 @@ def venv_lines(python: str, req: str, pip_args: Sequence[str], install_timeout: 
               "uv": find_uv(uv) + f'if [ -z "$_uv" ]; then end failed {missing}; printf \'%s\\n\' {missing} >&2; '
                                   'exit 1; fi\n_inst=uv\n'}
     fail = 'cat "$_log" >&2; rm -rf -- "$V"; exit 1'
+    # Where pip and uv install from: the host's own wheel cache (filled by `pip wheel` there), or the shipped wheelhouse.
+    wheel_dir = "wheelhouses/" + check_venv_key(wheelhouse) if wheelhouse else "wheels"
+    if wheelhouse:
+        fill = f'[ -d "$_wh" ] || {{ end failed "the wheelhouse $_wh is missing"; {fail}; }}\n'
+        uv_source = f'--no-index --find-links "$_wh" -r {q(req)}'
+    else:
+        fill = (f'if ! timeout -k 10 {pip_timeout} "$@" wheel -q --disable-pip-version-check --wheel-dir "$_wh" '
+                f'--find-links "$_wh" -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then\n'
+                f'      end failed "pip wheel: $(tail -n 3 "$_log")"; {fail}\n    fi\n')
+        uv_source = f'--find-links "$_wh" -r {q(req)} {extra}'
     return f"""begin venv
 if [ -f "$V/.releasetui-complete" ]; then
   case "$(head -c 8 "$V/.releasetui-complete")" in uv*) _inst=uv ;; *) _inst=pip ;; esac
   end ok "reused $V (made by $_inst)"
 else
   rm -rf -- "$V"
+  _wh={q(wheel_dir)}
   {choose[installer]}  if [ "$_inst" = uv ]; then
     _made="uv $("$_uv" --version 2>/dev/null </dev/null | sed -n '1s/^uv \\([^ ]*\\).*/\\1/p')"
     if ! "$_uv" venv -q --no-project --no-python-downloads --python {q(python)} "$V" >"$_log" 2>&1 </dev/null; then
       end failed "uv venv: $(tail -n 3 "$_log")"; {fail}
     fi
     # Its cache beside the venvs: on their filesystem (uv hard-links from it), writable without a home directory.
-    if ! timeout -k 10 {pip_timeout} "$_uv" pip install -q --cache-dir wheels/uv-cache --python "$V/bin/python" --find-links wheels -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then
+    {fill + "    " if wheelhouse else ""}if ! timeout -k 10 {pip_timeout} "$_uv" pip install -q --cache-dir wheels/uv-cache --python "$V/bin/python" {uv_source} >"$_log" 2>&1 </dev/null; then
       end failed "uv pip install: $(tail -n 3 "$_log")"; {fail}
     fi
   else
@@ -353,15 +424,12 @@ else
       _venv_args=; set -- "$V/bin/python" -m pip
     fi
     if ! {q(python)} -m venv $_venv_args "$V" >"$_log" 2>&1 </dev/null; then end failed "venv: $(tail -n 3 "$_log")"; cat "$_log" >&2; exit 1; fi
-    if ! timeout -k 10 {pip_timeout} "$@" wheel -q --disable-pip-version-check --wheel-dir wheels --find-links wheels -r {q(req)} {extra} >"$_log" 2>&1 </dev/null; then
-      end failed "pip wheel: $(tail -n 3 "$_log")"; {fail}
-    fi
-    if ! timeout -k 10 {pip_timeout} "$@" install -q --disable-pip-version-check --no-index --find-links wheels -r {q(req)} >"$_log" 2>&1 </dev/null; then
+    {fill}    if ! timeout -k 10 {pip_timeout} "$@" install -q --disable-pip-version-check --no-index --find-links "$_wh" -r {q(req)} >"$_log" 2>&1 </dev/null; then
       end failed "pip install: $(tail -n 3 "$_log")"; {fail}
     fi
   fi
   printf '%s\\n' "$_inst" > "$V/.releasetui-complete" || exit 1
-  end ok "built $V with $_made"
+  end ok "built $V with $_made{' from the shipped ' + wheel_dir if wheelhouse else ''}"
 fi
 printf 'INSTALLER\\t%s\\n' "$_inst"
 """
@@ -377,7 +445,8 @@ def stream_from(inline: Optional[str], env_digest: Optional[str] = None) -> str:
 
 def parse_prepare(stdout: str) -> dict:
     """``{"complete", "need": [paths], "lost_lock", "shipped": (received, linked, bytes) or None, "full_manifest",
-    "installer": "uv" | "pip" | None}``.
+    "installer": "uv" | "pip" | None,
+    "wheelhouse": (wheels, bytes) or None}``.
 
     ``full_manifest``: the host could not rebuild the manifest from the delta it was sent (nothing was written).
     """
@@ -387,10 +456,14 @@ def parse_prepare(stdout: str) -> dict:
     if shipped and len(shipped) >= 3 and all(x.isdigit() for x in shipped[:3]):
         numbers = tuple(int(x) for x in shipped[:3])
     installer = (tags.first("INSTALLER") or [None])[0]
-    return {"complete": tags.has("COMPLETE"), "need": [f[0] for f in tags.all("NEED") if f],
+    wheels = tags.first("WHEELHOUSE")
+    received = tuple(int(x) for x in wheels[1:3]) if wheels and len(wheels) >= 3 and all(
+        x.isdigit() for x in wheels[1:3]) else None
+    return {"wheelhouse": received, "complete": tags.has("COMPLETE"), "need": [f[0] for f in tags.all("NEED") if f],
             "lost_lock": tags.has("LOSTLOCK"), "shipped": numbers, "full_manifest": tags.has("FULLMANIFEST"),
             "installer": installer if installer in ("uv", "pip") else None}
 
 
-__all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "INSTALLER_SLOT", "SHIP_PY", "find_uv", "fits_one_packet",
-           "inline_payload", "prepare_script", "parse_prepare", "requirements_lines", "shared_links", "timed", "venv_lines"]
+__all__ = ["EXEC_REQUEST_LIMIT", "INLINE_PAYLOAD_LIMIT", "INSTALLER_SLOT", "SHIP_PY", "WHEELS_PY", "find_uv", "fits_one_packet",
+           "inline_payload", "prepare_script", "parse_prepare", "requirements_lines", "shared_links", "ship_py", "timed",
+           "venv_lines"]

@@ -52,6 +52,8 @@ for _v in venvs/*/; do
   [ -d "$_v" ] || continue; _v=${_v#venvs/}; _v=${_v%/}
   if [ -f "venvs/$_v/.releasetui-complete" ]; then printf 'VENV\t%s\t1\n' "$_v"; else printf 'VENV\t%s\t0\n' "$_v"; fi
 done
+# Wheelhouses shipped by `wheels: ship`, keyed like venvs (each appears whole: it is renamed into place once written).
+for _w in wheelhouses/*/; do [ -d "$_w" ] || continue; _w=${_w#wheelhouses/}; printf 'WHEELHOUSE\t%s\n' "${_w%/}"; done
 for _p in pins/*; do _p=${_p#pins/}; valid_id "$_p" && [ -e "pins/$_p" ] && printf 'PIN\t%s\n' "$_p"; done
 # The last committed switches (which build was live before which: the default rollback target, what prune keeps).
 # Only the file's tail is read, only from a regular file (a FIFO would hang the read), each line cut short.
@@ -71,7 +73,7 @@ class LockRequest:
 
 def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool = False,
                 python: Optional[str] = None, manifest: bool = False, shared_files: Sequence[str] = (),
-                env_digest: Optional[str] = None) -> str:
+                env_digest: Optional[str] = None, platform: bool = False) -> str:
     """The phase-1 script: (layout,) lock, listing.  Read-only when ``lock`` is None and not ``create``.
 
     The lock is taken BEFORE the listing, so what an operation plans from was
@@ -84,6 +86,8 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
         # Before the root is entered (and made): a dry run on a host with no root yet still learns its interpreter.
         # In the root, as the prepare script runs it: a relative path or a pyenv/asdf shim answers there.
         script += f"printf 'PYTHON\\t%s\\n' \"$(cd {q(root)} 2>/dev/null; {q(python)} --version 2>&1 </dev/null)\"\n"
+    if platform:  # what a wheel must be built for (`wheels: ship`): the OS and machine, as Python's platform says
+        script += "printf 'PLATFORM\\t%s\\n' \"$(uname -sm 2>/dev/null)\"\n"
     script += enter_root(root, create=create)
     if lock is not None:
         check_token(lock.token)
@@ -114,6 +118,8 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
     state = HostState(name=host)
     version = re.search(r"Python ([0-9]+\.[0-9]+(?:\.[0-9]+)?)", tags.value("PYTHON"))
     state.python_version = version.group(1) if version else None
+    platform = tags.value("PLATFORM").strip()
+    state.platform = clean_line(platform, 80) if platform else None
     if tags.has("NOROOT"):
         state.initialized = False
         return state
@@ -139,6 +145,7 @@ def parse_read(host: str, stdout: str, token: Optional[str] = None) -> HostState
             if fields[1:2] == ["1"]:
                 state.venvs.append(fields[0])
                 complete_venvs.append(fields[0])
+    state.wheelhouses = [f[0] for f in tags.all("WHEELHOUSE") if f and VENV_KEY_PATTERN.fullmatch(f[0])]
     pins = {f[0] for f in tags.all("PIN") if f and BUILD_ID_PATTERN.fullmatch(f[0])}
     for fields in tags.all("BUILD"):
         if len(fields) >= 2 and BUILD_ID_PATTERN.fullmatch(fields[0]):

@@ -24,7 +24,7 @@ from .errors import (ConfigError, SHOWN_CHARS, clip, listing, show, suggest, sug
 from .model import (CONFIG_ENV_VAR, Config, DEFAULT_CONFIG_NAME, HOOK_NAMES, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE,
                     HOST_NAME_PATTERN, HealthCheck, Hook, HostConfig, JumpHost, MAX_ALIASES, MAX_CONFIG_BYTES,
                     MAX_DEPTH, MAX_NODES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, Rollout, Shared,
-                    TRANSPORTS, USER_NAME_PATTERN, find_config)
+                    TRANSPORTS, USER_NAME_PATTERN, WHEELS_MODES, find_config)
 from .yaml_reader import (compose_yaml)
 from .validation import (ENV_KEYS, HEALTH_KEYS, HOOK_KEYS, HOST_KEYS, JUMP_KEYS, ROLE_KEYS, ROLLOUT_KEYS, Reader,
                          SETTING_KEYS, SHARED_KEYS, SSH_KEYS, TOP_KEYS, _check_address)
@@ -36,6 +36,6 @@ __all__ = [
     "Hook", "HostConfig", "JUMP_KEYS", "JumpHost", "MAX_ALIASES", "MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES",
     "MIN_KEEP_BUILDS", "PROJECT_NAME_PATTERN", "ROLE_KEYS", "ROLE_NAME_PATTERN", "ROLLOUT_KEYS", "Reader",
     "Rollout", "SETTING_KEYS", "SHARED_KEYS", "SHOWN_CHARS", "SSH_KEYS", "Shared", "TOP_KEYS", "TRANSPORTS",
-    "USER_NAME_PATTERN", "_check_address", "clip", "compose_yaml", "find_config", "listing", "load_config",
+    "USER_NAME_PATTERN", "WHEELS_MODES", "_check_address", "clip", "compose_yaml", "find_config", "listing", "load_config",
     "load_config_text", "read_config_text", "show", "suggest", "suggest_word"
 ]

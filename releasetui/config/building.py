@@ -16,7 +16,7 @@ from ..requirements import KINDS_HINT, kind_of
 from ..secrets import NAME_PATTERN as SECRET_NAME_PATTERN, EnvSpec
 from ..stages import STAGE_ENV_VAR, STAGE_NAME_PATTERN, declared_stages, mark_source, merge_nodes, stage_path
 from .errors import ConfigError, listing, show, suggest
-from .model import Config, HOOK_NAMES, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE, HOST_NAME_PATTERN, HealthCheck, Hook, HostConfig, JumpHost, MAX_CONFIG_BYTES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, INSTALLERS, Rollout, Shared, TRANSPORTS, _RESERVED_IN_BUILD
+from .model import Config, HOOK_NAMES, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE, HOST_NAME_PATTERN, HealthCheck, Hook, HostConfig, JumpHost, MAX_CONFIG_BYTES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, INSTALLERS, Rollout, Shared, TRANSPORTS, WHEELS_MODES, _RESERVED_IN_BUILD
 from .yaml_reader import compose_yaml
 from .validation import ENV_KEYS, HEALTH_KEYS, HOOK_KEYS, HOST_KEYS, JUMP_KEYS, ROLE_KEYS, ROLLOUT_KEYS, Reader, SETTING_KEYS, SHARED_KEYS, SSH_KEYS, TOP_KEYS, _DEFAULTS, _check_address, _check_command, _check_port, _check_root, _check_user, _join, _kind, _local_path
 
@@ -261,6 +261,9 @@ class _Builder:
                 result[key] = r.string_list(node, full)
             elif key == "hooks":
                 result[key] = self.hooks(node, full, level)
+            elif key == "wheels":
+                result[key] = r.text(node, full, lambda v: None if v in WHEELS_MODES else
+                                     f"must be one of {', '.join(WHEELS_MODES)}, got {show(v)}")
         return result
 
     def healthcheck(self, node: yaml.Node, where: str) -> HealthCheck:

@@ -21,6 +21,8 @@ CONFIG_ENV_VAR = "RELEASETUI_CONFIG"
 DEFAULT_CONFIG_NAME = "hosts.yml"
 TRANSPORTS = ("ssh", "local")
 INSTALLERS = ("auto", "uv", "pip")
+# `wheels:`: each host runs `pip wheel` itself (host), or this machine builds the wheelhouse once and ships it (ship).
+WHEELS_MODES = ("host", "ship")
 HOST_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 PROJECT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ROLE_NAME_PATTERN = HOST_NAME_PATTERN
@@ -113,6 +115,7 @@ class HostConfig:
     logs: tuple[str, ...] = ()
     hooks: tuple[Hook, ...] = ()            # the REMOTE hooks this host runs, in HOOK_NAMES_REMOTE order
     jump: Optional[JumpHost] = None
+    wheels: str = "host"                    # WHEELS_MODES: where the venv's wheels are built (host, or ship them)
     # Where each resolved setting came from: ("root", "hosts.web1"), ("python", "roles.web"), ("logs", "default").
     origins: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 

@@ -215,11 +215,12 @@ TOP_KEYS = (
     "pip_args", "keep_builds",
     "restart", "restart_timeout", "logs", "root", "ssh", "hosts", "healthcheck", "roles", "hooks", "shared",
     "rollout", "parallel", "lock_wait", "connect_timeout", "script_timeout", "install_timeout", "require_clean",
-    "stages", "require_stage", "confirm", "env",
+    "stages", "require_stage", "confirm", "env", "wheels",
 )
 ENV_KEYS = ("file", "clear", "secret", "secrets_command")
 SSH_KEYS = ("user", "port", "key_file", "known_hosts", "jump")
-SETTING_KEYS = ("root", "python", "installer", "uv", "restart", "restart_timeout", "healthcheck", "logs", "hooks")
+SETTING_KEYS = ("root", "python", "installer", "uv", "restart", "restart_timeout", "healthcheck", "logs", "hooks",
+                "wheels")
 ROLE_KEYS = SETTING_KEYS
 HOST_KEYS = ("address", "user", "port", "key_file", "known_hosts", "transport", "roles", "jump") + SETTING_KEYS
 HEALTH_KEYS = ("url", "command", "expect", "timeout", "interval")
@@ -234,4 +235,5 @@ _KEY_HOMES = {
     "jump:": JUMP_KEYS, "hooks:": HOOK_NAMES, "env:": ENV_KEYS,
 }
 
-_DEFAULTS = {"python": "python3", "installer": "auto", "uv": None, "restart": None, "restart_timeout": 60.0, "healthcheck": None, "logs": ()}
+_DEFAULTS = {"python": "python3", "installer": "auto", "uv": None, "restart": None, "restart_timeout": 60.0, "healthcheck": None, "logs": (),
+             "wheels": "host"}

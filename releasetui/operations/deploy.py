@@ -35,6 +35,7 @@ from .waves import RolloutChoice, activation_deadline, verdict_timeout, waves_fo
 from .context import OperationContext
 from .hooks import INTERRUPTED, describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_lock_script, read_states, release
+from . import wheels as wheelhouses
 from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
                      source_manifest)
 
@@ -63,6 +64,8 @@ class Deploy:
         self._payloads: dict = {}
         self._payload_lock = threading.Lock()
         self.env: Optional[EnvFile] = None
+        self.wheelhouses: dict[str, wheelhouses.Wheelhouse] = {}   # venv key -> built or cached here, to send
+        self.local: Optional[rules.LocalBuilder] = None              # what this machine builds wheels for
 
     # --- phases -----------------------------------------------------------------------------------
 
@@ -154,9 +157,12 @@ class Deploy:
 
     def make_plan(self) -> bool:
         """Phase 2: decide; on a refusal release every lock taken and stop (nothing changed)."""
+        local = wheelhouses.builder_for(self.hosts, self.fleet.states)
         self.plan = rules.plan_deploy(self.fleet.states, self.info.requirements_sha256, self.base_id,
                                       {h.name: h.python for h in self.hosts}, ignore_locks=False,
-                                      roots={h.name: h.root for h in self.hosts})
+                                      roots={h.name: h.root for h in self.hosts},
+                                      wheels={h.name: h.wheels for h in self.hosts}, local=local)
+        self.local = local
         if self.ctx.stop.is_set():
             release(self.ctx, self.fleet.locked)
             describe_abort(self.result, self.hosts, self.current(), "interrupted", interrupted=True)
@@ -170,10 +176,14 @@ class Deploy:
         self.ctx.report(None, "deploy", "info", message=f"build {self.plan.build_id} on {hosts}", phase="plan")
         return True
 
+    def part(self, host: HostConfig) -> rules.HostDeploy:
+        """The plan's part for ``host``."""
+        return next(p for p in self.plan.hosts if p.host == host.name)
+
     def meta_for(self, host: HostConfig) -> dict:
         """The new build's metadata on ``host`` (its venv key depends on the host's Python)."""
         if host.name not in self.metas:
-            part = next(p for p in self.plan.hosts if p.host == host.name)
+            part = self.part(host)
             self.metas[host.name] = new_meta(
                 self.plan.build_id, project=self.config.project, created_at=iso(),
                 requirements_sha256=self.info.requirements_sha256, python_version=part.python_version or "0.0",
@@ -200,15 +210,17 @@ class Deploy:
             return payload
 
     def prepare_command(self, host: HostConfig, payload: Payload, resume: bool = False,
-                        shown: Optional[Callable[[str], str]] = None, env_in: bool = False) -> tuple[str, bool]:
+                        shown: Optional[Callable[[str], str]] = None, env_in: bool = False,
+                        wheels_in: bool = False) -> tuple[str, bool]:
         """The prepare script for ``host`` and whether the stream rides inside it (else: send it on stdin).
 
         Inside when it is small and the whole script still fits one exec request any SSH server takes; the
         run and ``--dry-run`` both decide here (``shown`` replaces the base64 in what a dry run prints).
-        Never inside when the env file must be sent (``env_in``): a secret is never in a command line.
+        Never inside when the env file must be sent (``env_in``): a secret is never in a command line; nor
+        when the wheelhouse goes with it (``wheels_in``): it comes first on stdin.
         """
-        if env_in:
-            return self.prepare_script_for(host, resume, env_in=True), False
+        if env_in or wheels_in:
+            return self.prepare_script_for(host, resume, env_in=env_in, wheels_in=wheels_in), False
         inline = commands.inline_payload(payload.data) if payload.data is not None else None
         if inline is not None:
             script = self.prepare_script_for(host, resume, inline)
@@ -217,9 +229,10 @@ class Deploy:
         return self.prepare_script_for(host, resume), False
 
     def prepare_script_for(self, host: HostConfig, resume: bool = False, inline: Optional[str] = None,
-                           env_in: bool = False) -> str:
+                           env_in: bool = False, wheels_in: bool = False) -> str:
         """The prepare script for ``host`` (also what ``--dry-run`` prints), carrying the ``inline`` stream."""
         meta = self.meta_for(host)
+        wheelhouse = self.part(host).wheelhouse
         req = self.info.requirements
         return commands.prepare_script(
             host.root, self.ctx.token, self.plan.build_id, requirements=req.path, venv=meta["venv"],
@@ -228,13 +241,16 @@ class Deploy:
             install_timeout=self.config.install_timeout, resume=resume,
             shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs, inline=inline,
             env=(self.env.path, self.env.digest) if self.env else None, env_in=env_in,
-            requirements_text=req.carried, installer=host.installer, uv=host.uv)
+            requirements_text=req.carried, installer=host.installer, uv=host.uv,
+            wheelhouse=wheelhouse, wheels_in=wheels_in)
 
-    def stdin_for(self, payload: Payload, env_in: bool):
-        """What the prepare script reads on stdin: the env file's line first when it is sent, then the stream."""
-        if not env_in:
+    def stdin_for(self, payload: Payload, env_in: bool, wheels: Optional[wheelhouses.Wheelhouse] = None):
+        """What the prepare script reads on stdin: the env file's line first when it is sent, then the wheelhouse
+        when it is sent, then the stream."""
+        if not env_in and wheels is None:
             return payload.chunks()
-        return itertools.chain([json.dumps({"content": self.env.content}).encode("utf-8") + b"\n"], payload.chunks())
+        env = [json.dumps({"content": self.env.content}).encode("utf-8") + b"\n"] if env_in else []
+        return itertools.chain(env, wheels.chunks() if wheels is not None else (), payload.chunks())
 
     def prepare_host(self, host: HostConfig) -> HostOutcome:
         """Phase 3 on one host: ship + venv + complete, in one script (two when files must be resent)."""
@@ -243,9 +259,12 @@ class Deploy:
         send = self.manifest.to_send(state.current_manifest if link_from else None)
         payload = self.payload_for(state, send, link_from)
         env_in = self.env is not None and not state.env_here
-        script, inside = self.prepare_command(host, payload, env_in=env_in)
+        part = self.part(host)
+        wheels = self.wheelhouses[part.venv] if part.send_wheels else None
+        script, inside = self.prepare_command(host, payload, env_in=env_in, wheels_in=wheels is not None)
         started = time.monotonic()
-        result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else self.stdin_for(payload, env_in),
+        result = self.ctx.run(host, script, phase="prepare",
+                              stdin=None if inside else self.stdin_for(payload, env_in, wheels),
                               timeout=self.config.install_timeout)
         parsed = commands.parse_prepare(result.stdout)
         if parsed["full_manifest"] and not result.stopped and not parsed["lost_lock"]:
@@ -280,13 +299,42 @@ class Deploy:
             # What made its venv, kept in the metadata any later mark (failed, rolled-away) is written onto.
             self.meta_for(host)["installer"] = parsed["installer"]
             detail += f"; venv by {parsed['installer']}"
+        if wheels is not None:
+            detail += f"; the wheelhouse {wheels.key}: {len(wheels.wheels)} wheels, {wheels.size} bytes"
         detail += ")"
         self.ctx.report(host.name, "build", "ok", time.monotonic() - started,
                         f"build {self.plan.build_id} complete{detail}", "prepare")
         return HostOutcome(host.name, "ok", current=state.current, previous=state.current, build_id=self.plan.build_id)
 
+    def build_wheelhouses(self) -> Optional[str]:
+        """``wheels: ship``: each wheelhouse some host is sent, from this machine's cache or built now, once per
+        venv key whatever the number of hosts; why not, when one cannot be built (the deploy then aborts)."""
+        for part in self.plan.hosts:
+            if not part.send_wheels or part.venv in self.wheelhouses:
+                continue
+            started = time.monotonic()
+            python = self.local.pythons[rules.major_minor(part.python_version)]
+            try:
+                req = self.info.requirements
+                house = wheelhouses.ensure(part.venv, python, self.info.path / req.path, self.config.pip_args,
+                                           self.config.path.parent, self.config.install_timeout, text=req.carried)
+            except OperationError as exc:
+                return str(exc)
+            self.wheelhouses[part.venv] = house
+            self.ctx.report(None, "wheels", "ok", time.monotonic() - started,
+                            f"wheelhouse {house.key} {'built here' if house.built else 'from this machine' + chr(39) + 's cache'}"
+                            f" ({len(house.wheels)} wheels, {house.size} bytes): sent to "
+                            f"{sum(1 for p in self.plan.hosts if p.send_wheels and p.venv == part.venv)} host(s)",
+                            "prepare")
+        return None
+
     def prepare(self) -> bool:
         """Phase 3 on every host, at most ``parallel`` at once; any failure or interrupt aborts the deploy."""
+        failure = self.build_wheelhouses()
+        if failure or self.ctx.stop.is_set():  # Ctrl-C reaches the local pip too: say interrupted, not failed
+            stopped = self.ctx.stop.is_set()
+            self.abort("interrupted" if stopped else failure, remove=False, interrupted=stopped)
+            return False
         outcomes = self.ctx.runner.map(self.hosts, self.prepare_host)
         failed = []
         for host in self.hosts:
@@ -416,6 +464,7 @@ class Deploy:
                             requirements_sha256=meta["requirements_sha256"])
             after[host.name] = HostState(host.name, current=self.plan.build_id, builds=[*state.builds, new],
                                          venvs=sorted({*state.venvs, meta["venv"]}), lock=state.lock,
+                                         wheelhouses=list(state.wheelhouses),
                                          python_version=state.python_version, locked_by_us=state.locked_by_us,
                                          moves=state.moves)
         return after
@@ -438,7 +487,7 @@ class Deploy:
             hooks=[h for h in host.hooks if h.name == "after_activate"],
             hook_env=hook_env(self.ctx, "deploy", build_id, previous, self.info.git_commit, host=host),
             records=records, verdict_timeout=verdict, prune_builds=prune.remove, prune_venvs=prune.remove_venvs,
-            decided=decided, elapsed=elapsed)
+            decided=decided, elapsed=elapsed, prune_wheelhouses=prune.remove_wheelhouses)
 
     def switch_back_for(self, host: HostConfig, state: HostState):
         """The outside switch-back for ``host`` (built only when needed)."""
@@ -476,6 +525,8 @@ class Deploy:
             script, _ = self.prepare_command(host, self.payload_for(state, send, link_from), shown=lambda text: (
                 f"[the stream of {len(send)} file(s): {len(text)} characters of base64]\n"))
             recorder.record("prepare", script)
+            if self.part(host).wheels == "ship":
+                recorder.record("wheels", self.wheels_line(self.part(host)))
             prune = prunes[host.name]
             # The elapsed time a real wave's script carries is known only when the wave starts: 0 here, so
             # hosts whose scripts are otherwise the same print as one.
@@ -487,6 +538,25 @@ class Deploy:
                 current=state.current, previous=state.current, build_id=self.plan.build_id)
         if len(waves) > 1:
             self.ctx.report(None, "rollout", "dry-run", message="waves: " + " | ".join(", ".join(w) for w in waves))
+
+    def wheels_line(self, part: rules.HostDeploy) -> str:
+        """What a dry run says of a ``wheels: ship`` host's wheelhouse: not needed, on the host, or sent (and from
+        where on this machine: its cache, or the ``pip wheel`` that builds it first)."""
+        if part.venv_reused:
+            return f"venv {part.venv} is reused: no wheelhouse sent"
+        if not part.send_wheels:
+            return f"wheelhouse {part.venv} is on the host already: installs from it, nothing sent"
+        found = wheelhouses.cached(part.venv)
+        if found is not None:
+            return (f"send wheelhouse {part.venv} from {found.path} ({len(found.wheels)} wheels, {found.size} bytes); "
+                    f"install with --no-index --find-links wheelhouses/{part.venv}")
+        req = self.info.requirements
+        command = wheelhouses.pip_wheel_command(self.local.pythons[rules.major_minor(part.python_version)],
+                                                self.info.path / req.path if req.carried is None else
+                                                Path(f"<{req.label} resolved>"),
+                                                wheelhouses.cache_dir() / part.venv, self.config.pip_args)
+        return (f"build wheelhouse {part.venv} here ({' '.join(command)}), send it; install with --no-index "
+                f"--find-links wheelhouses/{part.venv}")
 
     def finish(self, started: float) -> OperationResult:
         """Duration and round trips per host."""

@@ -66,7 +66,8 @@ def read_lock_script(ctx: OperationContext, host: HostConfig, request: ReadReque
     return commands.read_script(
         host.root, lock=LockRequest(ctx.token, ctx.lock_json(request.operation, request.build_id)) if lock else None,
         create=request.create and lock, python=host.python if request.python else None,
-        manifest=request.manifest, shared_files=request.shared_files, env_digest=request.env_digest)
+        manifest=request.manifest, shared_files=request.shared_files, env_digest=request.env_digest,
+        platform=request.python and host.wheels == "ship")  # what a shipped wheelhouse must match
 
 
 def read_one(ctx: OperationContext, host: HostConfig, request: ReadRequest, lock: bool,

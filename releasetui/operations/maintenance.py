@@ -75,14 +75,16 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
             result.outcomes[host.name] = ctx.failure(host, state)
             continue
         plan = plans[host.name]
-        planned = plan.remove + [f"venv:{v}" for v in plan.remove_venvs]
+        planned = plan.remove + [f"venv:{v}" for v in plan.remove_venvs] + [f"wheelhouse:{w}"
+                                                                              for w in plan.remove_wheelhouses]
         if ctx.dry_run or host in fleet.locked:
             ctx.report(host.name, "plan", "info", message=("would remove: " if ctx.dry_run else "removing: ")
                        + (" ".join(planned) or "nothing"), phase="plan")
         if ctx.dry_run:
             if not plan.empty:
                 ctx.executor(host).record("prune", commands.prune_script(host.root, ctx.token, plan.remove,
-                                                                         plan.remove_venvs, ctx.record("prune", host.name)))
+                                                                         plan.remove_venvs, ctx.record("prune", host.name),
+                                                                         plan.remove_wheelhouses))
             result.outcomes[host.name] = HostOutcome(host.name, "ok", f"would remove {len(planned)}: "
                                                      f"{' '.join(planned) or 'nothing'}", current=state.current,
                                                      removed=planned)
@@ -91,7 +93,7 @@ def prune(ctx: OperationContext, hosts: Sequence[HostConfig], keep: Optional[int
         state: HostState = fleet.states[host.name]  # type: ignore[assignment]
         plan = plans[host.name]
         script = commands.prune_script(host.root, ctx.token, plan.remove, plan.remove_venvs,
-                                       ctx.record("prune", host.name, keep=keep))
+                                       ctx.record("prune", host.name, keep=keep), plan.remove_wheelhouses)
         run = ctx.run(host, script, phase="finish", interruptible=False)
         parsed = commands.parse_finish(run.stdout)
         if parsed.lost_lock:

@@ -21,6 +21,7 @@ from ..config import Config, HostConfig
 from ..models import HostState
 from ..operations import new_build_id, prune_plans
 from ..operations.waves import waves_for
+from ..operations.wheels import builder_for
 from .fmt import created_cell, git_cell
 
 
@@ -77,7 +78,8 @@ def deploy(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, obj
     :meth:`releasetui.operations.Operations.diff_summary`), then per host (grouped) current → new build and venv
     reuse."""
     plan = rules.plan_deploy(_targets(states, hosts), requirements_sha256, new_build_id(now),
-                             {h.name: h.python for h in hosts}, roots={h.name: h.root for h in hosts})
+                             {h.name: h.python for h in hosts}, roots={h.name: h.root for h in hosts},
+                             wheels={h.name: h.wheels for h in hosts}, local=builder_for(hosts, states))
     if not plan.ok:
         return Refusal("Deploy refused", present.refusal_lines(plan.refusals))
     body = Text()

@@ -334,3 +334,62 @@ DEPLOYED_VERSIONS = [("v1", "tinylib==1.0"), ("v2", "tinylib==1.0"), ("v3", "tin
 # switched to (the `{build_id}` placeholder), so a check answered by the previous build never passes.
 HEALTH = ('healthcheck: {command: "test ! -e unhealthy && readlink current", expect: "builds/{build_id}", '
           'timeout: 1, interval: 0.2}')
+
+
+class IndexTrap:
+    """A package index that answers nothing: a TCP listener on 127.0.0.1 that counts every connection and drops
+    it, so a pip pointed at it fails, and a test can tell whether pip tried an index at all."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/simple/"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.sock.close()
+
+
+def no_index_python(project: Project, trap: IndexTrap) -> Path:
+    """Point ``python:`` at a wrapper whose pip reads no pip.conf and knows only ``trap`` as its index (no
+    find-links, no retries): a host with no index access. Returns the wrapper's path."""
+    wrapper = project.dir / "no-index-python"
+    wrapper.write_text("#!/bin/sh\nunset PIP_FIND_LINKS PIP_NO_INDEX PIP_EXTRA_INDEX_URL PIP_CONSTRAINT\n"
+                       f"PIP_CONFIG_FILE=/dev/null PIP_INDEX_URL={trap.url} PIP_RETRIES=0 PIP_TIMEOUT=2\n"
+                       "export PIP_CONFIG_FILE PIP_INDEX_URL PIP_RETRIES PIP_TIMEOUT\n"
+                       f"exec {HOST_PYTHON} \"$@\"\n")
+    wrapper.chmod(0o755)
+    text = project.config.read_text().replace(f"python: {HOST_PYTHON}", f"python: {wrapper}")
+    uv = find_uv()
+    if uv and f"uv: {uv}\n" in text:  # uv reads no pip setting: its own wrapper, with the same dead index
+        uv_wrapper = project.dir / "no-index-uv"
+        uv_wrapper.write_text("#!/bin/sh\nunset UV_FIND_LINKS UV_EXTRA_INDEX_URL UV_INDEX UV_NO_INDEX\n"
+                              f"UV_NO_CONFIG=1 UV_INDEX_URL={trap.url} UV_DEFAULT_INDEX={trap.url} UV_HTTP_TIMEOUT=2\n"
+                              "export UV_NO_CONFIG UV_INDEX_URL UV_DEFAULT_INDEX UV_HTTP_TIMEOUT\n"
+                              f"exec {uv} \"$@\"\n")
+        uv_wrapper.chmod(0o755)
+        text = text.replace(f"uv: {uv}\n", f"uv: {uv_wrapper}\n")
+    project.config.write_text(text)
+    return wrapper
+
+
+def client_index_env(project: Project, wheelhouse: Path) -> dict:
+    """The environment of a client that reaches the packages (``wheelhouse``) and a host that does not: pip finds
+    them through the client's own environment, never through ``pip_args`` (which hosts would get too); the
+    client's wheelhouse cache is the project's own."""
+    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "PIP_CONFIG_FILE": os.devnull,
+            "XDG_CACHE_HOME": str(project.dir / "cache")}
