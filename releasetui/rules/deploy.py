@@ -1,0 +1,153 @@
+"""A deploy's plan: the build id, whether each host's venv is reused, whether it is sent a wheelhouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional, Sequence
+
+from ..models import BuildInfo, HostState, check_build_id
+from .refusals import Refusal, States, layout_refusals, reachable, read_refusals, shared_refusals
+
+
+# --- deploy ---------------------------------------------------------------------------
+
+def venv_key(requirements_sha256: str, python_version: str) -> str:
+    """The venv directory name for a requirements hash and a host interpreter (``3.11.7`` -> ``py3.11``)."""
+    from .models import VENV_KEY_PATTERN
+    major_minor = ".".join(python_version.split(".")[:2])
+    key = f"{requirements_sha256[:16]}-py{major_minor}"
+    if not VENV_KEY_PATTERN.fullmatch(key):
+        raise ValueError(f"invalid venv key {key!r}")
+    return key
+
+
+def venv_reused(state: HostState, requirements_sha256: str) -> bool:
+    """Whether a deploy with these requirements finds its venv already built on the host (no pip at all)."""
+    if not state.python_version:
+        return False
+    return venv_key(requirements_sha256, state.python_version) in state.venvs
+
+
+def requirements_changed(builds: Sequence[BuildInfo]) -> dict[str, bool]:
+    """For each build id: whether its requirements hash differs from the build before it (by id)."""
+    changed: dict[str, bool] = {}
+    previous: Optional[str] = None
+    for build in sorted(builds, key=lambda b: b.id):
+        sha = build.requirements_sha256
+        changed[build.id] = bool(previous and sha and sha != previous)
+        previous = sha or previous
+    return changed
+
+
+def unique_build_id(base: str, taken: Iterable[str]) -> str:
+    """``base`` if no host has it yet, else ``base-01``, ``base-02``... (the same id on every host)."""
+    check_build_id(base)
+    taken = set(taken)
+    if base not in taken:
+        return base
+    for n in range(1, 100):
+        candidate = f"{base}-{n:02d}"
+        if candidate not in taken:
+            return candidate
+    raise ValueError(f"more than 99 builds started in the second {base}")
+
+
+@dataclass
+class HostDeploy:
+    """One host's part of a deploy."""
+
+    host: str
+    current: Optional[str]
+    venv: Optional[str]
+    venv_reused: bool
+    python_version: Optional[str]
+    wheels: str = "host"            # `wheels:` for this host: "host" (pip wheel there) or "ship"
+    send_wheels: bool = False       # the wheelhouse is built here and sent with the build (see wheels_to_send)
+
+    @property
+    def wheelhouse(self) -> Optional[str]:
+        """The wheelhouse (``wheelhouses/<key>`` on the host) this host's new venv installs from, when it ships."""
+        return self.venv if self.wheels == "ship" and not self.venv_reused else None
+
+
+@dataclass(frozen=True)
+class LocalBuilder:
+    """What this machine can build wheels for: its OS and machine as ``uname -sm`` says them (``Linux x86_64``)
+    and its interpreters by major.minor (``{"3.11": "/usr/bin/python3.11"}``)."""
+
+    platform: str
+    pythons: Mapping[str, str] = field(default_factory=dict)
+
+
+def major_minor(version: Optional[str]) -> str:
+    """``3.11.7`` -> ``3.11`` ('' for None)."""
+    return ".".join((version or "").split(".")[:2])
+
+
+def wheels_to_send(state: HostState, venv: Optional[str], mode: str) -> bool:
+    """THE rule of shipping wheels: a ``wheels: ship`` host is sent the wheelhouse only when its new venv must be
+    built (not reused) and the wheelhouse for that venv is not already on the host."""
+    return mode == "ship" and venv is not None and venv not in state.venvs and venv not in state.wheelhouses
+
+
+def wheelhouse_refusal(state: HostState, local: Optional[LocalBuilder]) -> Optional[str]:
+    """Why this machine cannot build the wheelhouse a host needs (None when it can): wheels built here install
+    there only when the OS, the machine and Python's major.minor are the same."""
+    version = major_minor(state.python_version)
+    if local is None:
+        return "wheels: ship needs this machine's platform, which was not given"
+    if state.platform == local.platform and version in local.pythons:
+        return None
+    here = f"{local.platform}, Python {', '.join(sorted(local.pythons)) or 'none'}"
+    return (f"wheels: ship builds the wheelhouse on this machine ({here}), which does not match the host "
+            f"({state.platform or 'platform unknown'}, Python {version or '?'}): set wheels: host for it, or deploy "
+            f"from a machine where python{version or 'X.Y'} runs on {state.platform or 'its platform'}")
+
+
+@dataclass
+class DeployPlan:
+    """A deploy decided from every targeted host's state."""
+
+    build_id: Optional[str]
+    requirements_sha256: str
+    hosts: list[HostDeploy] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the deploy may go ahead on every host."""
+        return not self.refusals
+
+
+def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: Mapping[str, str],
+                shared_files: Sequence[str] = (), ignore_locks: bool = False,
+                roots: Optional[Mapping[str, str]] = None, wheels: Optional[Mapping[str, str]] = None,
+                local: Optional[LocalBuilder] = None) -> DeployPlan:
+    """The new build's id (the same on every host), and per host: from which build, whether its venv is reused,
+    whether it is sent the wheelhouse (``wheels``: each host's mode; ``local``: what this machine builds for).
+
+    Refused on every host when one cannot take part (unreachable, locked, its
+    interpreter missing, a shared file missing, a wheelhouse this machine cannot
+    build for it).  ``python`` names each host's interpreter and ``roots`` its
+    project root, for the messages.
+    """
+    plan = DeployPlan(None, requirements_sha256)
+    plan.refusals.extend(read_refusals(states, ignore_locks))
+    plan.refusals.extend(layout_refusals(states))
+    hosts = reachable(states)
+    for name, state in hosts.items():
+        if not state.python_version:
+            plan.refusals.append(Refusal(name, f"interpreter {python.get(name, 'python3')!r} does not run there "
+                                               "(set `python:` for this host)"))
+    plan.refusals.extend(shared_refusals(hosts, roots or {}))
+    plan.build_id = unique_build_id(base_id, (b.id for s in hosts.values() for b in s.builds))
+    for name, state in hosts.items():
+        key = venv_key(requirements_sha256, state.python_version) if state.python_version else None
+        mode = (wheels or {}).get(name, "host")
+        send = wheels_to_send(state, key, mode)
+        why = wheelhouse_refusal(state, local) if send else None
+        if why:
+            plan.refusals.append(Refusal(name, why))
+        plan.hosts.append(HostDeploy(name, state.current, key, bool(key and key in state.venvs), state.python_version,
+                                     mode, send))
+    return plan
