@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,24 +55,38 @@ def use_flask(fleet: Fleet, source: Path) -> str:
     return flask_requirements(source)
 
 
+def find_uv() -> str:
+    """The uv beside this interpreter (the test extra's), else on PATH."""
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.is_file() else shutil.which("uv")
+    if not found:
+        raise SystemExit("no uv: pip install uv (or leave +uv out of --modes)")
+    return found
+
+
 def with_wheels(config, mode: str):
-    """``config`` with ``wheels: mode`` at the top level."""
-    text = config.path.read_text().replace("hosts:\n", f"wheels: {mode}\nhosts:\n", 1)
-    path = config.path.with_name(config.path.stem + f"-{mode}.yml")
+    """``config`` with ``wheels: host|ship`` at the top level, and ``installer: uv`` for a ``+uv`` mode."""
+    wheels, _, installer = mode.partition("+")
+    lines = f"wheels: {wheels}\n" + (f"installer: uv\nuv: {find_uv()}\n" if installer == "uv" else "installer: pip\n")
+    text = config.path.read_text().replace("hosts:\n", lines + "hosts:\n", 1)
+    path = config.path.with_name(config.path.stem + f"-{mode.replace('+', '-')}.yml")
     path.write_text(text)
     return load_config(path)
 
 
-def reference(requirements: str, wheelhouse: Path, python: str) -> float:
-    """Seconds of ``python -m venv`` + ``pip install --no-index --find-links`` of ``requirements`` here."""
+def reference(requirements: str, wheelhouse: Path, python: str) -> tuple[float, float]:
+    """Seconds of ``python -m venv`` + ``pip install --no-index --find-links`` of ``requirements`` here: wall, CPU."""
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "requirements.txt"
         req.write_text(requirements)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run([python, "-m", "venv", f"{tmp}/v"], check=True)
         subprocess.run([f"{tmp}/v/bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
                         "--no-index", "--find-links", str(wheelhouse), "-r", str(req)], check=True)
-        return time.perf_counter() - started
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
@@ -80,6 +95,8 @@ def main() -> int:
     parser.add_argument("--rtt", type=float_list, default=[60.0], help="round trips in ms (default 60)")
     parser.add_argument("--runs", type=int, default=2, help="measured deploys per mode and size (default 2)")
     parser.add_argument("--wheels", type=Path, default=REPO / ".wheelhouse", help="the Flask wheelhouse")
+    parser.add_argument("--modes", default="host,ship,host+uv,ship+uv",
+                        help="wheels mode, +uv for installer uv (default host,ship,host+uv,ship+uv)")
     parser.add_argument("--json", type=Path, help="write every sample here")
     parser.add_argument("--user", default="releasetui-bench" if os.geteuid() == 0 else os.environ.get("USER", ""))
     args = parser.parse_args()
@@ -91,15 +108,16 @@ def main() -> int:
     rows = []
     try:
         requirements = use_flask(fleet, args.wheels)
-        ref = reference(requirements, fleet.wheelhouse, host_python(args.user))
-        print(f"python -m venv + pip install --no-index of {requirements.count(chr(10))} packages: {ref:.2f} s")
+        ref, ref_cpu = reference(requirements, fleet.wheelhouse, host_python(args.user))
+        print(f"python -m venv + pip install --no-index of {requirements.count(chr(10))} packages: {ref:.2f} s "
+              f"({ref_cpu:.2f} s CPU)")
         runner = Runner(fleet)
         serial = 0
         for rtt in args.rtt:
             fleet.use_rtt(rtt, handshake=True)
             for n in args.hosts:
                 base = fleet.config(n, f"wheels-{n}-{rtt:g}")
-                for mode in ("host", "ship"):
+                for mode in args.modes.split(","):
                     config = with_wheels(base, mode)
                     for _ in range(args.runs):
                         serial += 1
@@ -121,9 +139,9 @@ def main() -> int:
             one = [r["wall"] for r in rows if (r["rtt_ms"], r["hosts"], r["mode"]) == (key[0], 1, key[2])]
             bound = max(statistics.median(one) if one else 0.0, statistics.median(r["cpu_over_cores"] for r in mine))
             print(f"  {key[2]:4} {key[1]:3} host(s) at {key[0]:g} ms: {wall:6.2f} s ({wall / ref:.2f} x venv+pip; "
-                  f"bound {bound:.2f} s), hosts' CPU {cpu:.2f} s/host ({cpu / ref:.2f} x venv+pip's wall)")
+                  f"bound {bound:.2f} s), hosts' CPU {cpu:.2f} s/host ({cpu / ref_cpu:.2f} x venv+pip's CPU)")
         if args.json:
-            args.json.write_text(json.dumps({"reference": ref, "rows": rows}, indent=1))
+            args.json.write_text(json.dumps({"reference": ref, "reference_cpu": ref_cpu, "rows": rows}, indent=1))
     finally:
         fleet.close()
     return 0
