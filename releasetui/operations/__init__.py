@@ -19,13 +19,9 @@ from ..executors import ExecutorPool
 from ..models import OperationResult
 from ..rules import unique_build_id
 from ..runner import Interrupts
-from . import maintenance, reading
 from .context import OperationContext, Reporter
-from .deploy import Deploy
 from .waves import RolloutChoice
-from .maintenance import check_keep, prune_plans
-from .rollback import Rollback
-if TYPE_CHECKING:  # diff's code is imported only by a diff
+if TYPE_CHECKING:  # each operation's module is imported by the operation that needs it: a CLI run loads one
     from ..diffing import DiffReport
 from .source import (OperationError, SourceInfo, deployer_identity, inspect_source, new_build_id, pid_alive,
                      source_requirements,
@@ -89,31 +85,38 @@ class Operations:
                source_info: Optional[SourceInfo] = None, ref: Optional[str] = None) -> OperationResult:
         """Ship ``source`` (or, with ``ref``, exactly that commit's tree) to every host as a new build; switch only
         once every host has it complete."""
+        from .deploy import Deploy
         return Deploy(self.ctx, list(hosts), source, build_id, rollout, health, source_info, ref).run()
 
     def rollback(self, hosts: Iterable[HostConfig], build_id: Optional[str] = None,
                  rollout: Optional[RolloutChoice] = None, health: bool = True) -> OperationResult:
         """Switch every host to ``build_id`` (or the fleet's previous good build), or none of them."""
+        from .rollback import Rollback
         return Rollback(self.ctx, list(hosts), build_id, rollout, health).run()
 
     def prune(self, hosts: Iterable[HostConfig], keep: Optional[int] = None) -> OperationResult:
         """Remove failed, incomplete and old builds and unused venvs, decided under the lock."""
+        from . import maintenance
         return maintenance.prune(self.ctx, list(hosts), keep)
 
     def pin(self, hosts: Iterable[HostConfig], build_id: str, pinned: bool = True) -> OperationResult:
         """Pin (or unpin) a build on every host: prune never removes a pinned build."""
+        from . import maintenance
         return maintenance.pin(self.ctx, list(hosts), build_id, pinned)
 
     def lock(self, hosts: Iterable[HostConfig]) -> OperationResult:
         """Take the fleet's lock by hand and keep it (the message says why) until :meth:`unlock`."""
+        from . import maintenance
         return maintenance.hold(self.ctx, list(hosts))
 
     def unmark(self, hosts: Iterable[HostConfig], build_id: str) -> OperationResult:
         """Clear a build's rolled-away and failed marks on every host: it may be a default rollback target again."""
+        from . import maintenance
         return maintenance.unmark(self.ctx, list(hosts), build_id)
 
     def unlock(self, hosts: Iterable[HostConfig]) -> OperationResult:
         """Remove each host's deploy lock (as shown), stopping what its operation still runs there."""
+        from . import maintenance
         return maintenance.unlock(self.ctx, list(hosts))
 
     def exec(self, hosts: Iterable[HostConfig], argv: list, timeout: Optional[float] = None):
@@ -133,11 +136,13 @@ class Operations:
 
     def states(self, hosts: Iterable[HostConfig]) -> dict[str, object]:
         """Each host's state (one read-only round trip per host), or the exception reading it raised."""
+        from . import reading
         return reading.states(self.ctx, list(hosts))
 
     def logs(self, hosts: Iterable[HostConfig], lines: int = 50, follow: bool = False,
              stop: Optional[threading.Event] = None) -> OperationResult:
         """Tail the configured log files on each host until ``stop`` (or the operation's interrupt)."""
+        from . import reading
         return reading.logs(self.ctx, list(hosts), lines, follow, stop)
 
     def diff(self, hosts: Iterable[HostConfig], from_id: Optional[str] = None, to_id: Optional[str] = None,
@@ -160,7 +165,16 @@ class Operations:
 
     def history(self, hosts: Iterable[HostConfig], lines: int = 1000):
         """The fleet's history, one entry per operation, and each host's reading problems."""
+        from . import reading
         return reading.history(self.ctx, list(hosts), lines)
+
+
+def __getattr__(name: str):
+    """``check_keep`` and ``prune_plans`` (maintenance's), imported on first use."""
+    if name in ("check_keep", "prune_plans"):
+        from . import maintenance
+        return getattr(maintenance, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Operations", "OperationError", "OperationContext", "RolloutChoice", "SourceInfo", "check_keep",

@@ -13,7 +13,7 @@ from .refusals import Refusal, States, layout_refusals, reachable, read_refusals
 
 def venv_key(requirements_sha256: str, python_version: str) -> str:
     """The venv directory name for a requirements hash and a host interpreter (``3.11.7`` -> ``py3.11``)."""
-    from .models import VENV_KEY_PATTERN
+    from ..models import VENV_KEY_PATTERN
     major_minor = ".".join(python_version.split(".")[:2])
     key = f"{requirements_sha256[:16]}-py{major_minor}"
     if not VENV_KEY_PATTERN.fullmatch(key):
