@@ -5,7 +5,7 @@ Run after changing the argument parser or releasetui/schema.py: ``python scripts
 
 from pathlib import Path
 
-from releasetui.cli import build_parser
+from releasetui.arguments import build_parser
 from releasetui.docgen import write_docs
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from releasetui import config, schema
-from releasetui.cli import build_parser
+from releasetui.arguments import build_parser
 from releasetui.docgen import completion_script, generated_docs, subcommands
 from releasetui.init import starter_text
 
