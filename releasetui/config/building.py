@@ -11,14 +11,16 @@ from typing import Any, Callable, Optional, Union
 
 import yaml
 
-from .. import shipping
 from ..requirements import KINDS_HINT, kind_of
-from ..secrets import NAME_PATTERN as SECRET_NAME_PATTERN, EnvSpec
 from ..stages import STAGE_ENV_VAR, STAGE_NAME_PATTERN, declared_stages, mark_source, merge_nodes, stage_path
 from .errors import ConfigError, listing, show, suggest
-from .model import Config, HOOK_NAMES, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE, HOST_NAME_PATTERN, HealthCheck, Hook, HostConfig, JumpHost, MAX_CONFIG_BYTES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN, INSTALLERS, Rollout, Shared, TRANSPORTS, WHEELS_MODES, _RESERVED_IN_BUILD
+from .model import (Config, HOOK_NAMES_LOCAL, HOOK_NAMES_REMOTE, HOST_NAME_PATTERN, Hook, HostConfig, JumpHost,
+                    MAX_CONFIG_BYTES, MIN_KEEP_BUILDS, PROJECT_NAME_PATTERN, ROLE_NAME_PATTERN,
+                    INSTALLERS, Shared, TRANSPORTS, WHEELS_MODES)
+from .sections import Sections
 from .yaml_reader import compose_yaml
-from .validation import ENV_KEYS, HEALTH_KEYS, HOOK_KEYS, HOST_KEYS, JUMP_KEYS, ROLE_KEYS, ROLLOUT_KEYS, Reader, SETTING_KEYS, SHARED_KEYS, SSH_KEYS, TOP_KEYS, _DEFAULTS, _check_address, _check_command, _check_port, _check_root, _check_user, _join, _kind, _local_path
+from .validation import (HOST_KEYS, ROLE_KEYS, Reader, SETTING_KEYS, SSH_KEYS, TOP_KEYS, _DEFAULTS, _check_address,
+                         _check_command, _check_root, _join, _kind, _local_path)
 
 
 def _check_requirements(value: str) -> Optional[str]:
@@ -116,8 +118,25 @@ def load_config_text(text: str, path: Union[str, Path]) -> Config:
     return _Builder(Reader(path), path).build(root_node)
 
 
-class _Builder:
-    """Builds a :class:`Config` from the top node: one instance per load."""
+class _Top:
+    """The top-level mapping of hosts.yml: a key's node, and whether it is given (present and not null)."""
+
+    def __init__(self, reader: Reader, items: dict):
+        self.r = reader
+        self.items = items
+
+    def get(self, name: str) -> Optional[yaml.Node]:
+        """The value node of ``name`` (None when absent)."""
+        pair = self.items.get(name)
+        return pair[1] if pair else None
+
+    def given(self, name: str) -> bool:
+        """``name`` is present and not null."""
+        return not self.r.is_null(self.get(name))
+
+
+class _Builder(Sections):
+    """Builds a :class:`Config` from the top node: one instance per load (each section read by :class:`Sections`)."""
 
     def __init__(self, reader: Reader, path: Path, stage: Optional[str] = None):
         self.r = reader
@@ -132,19 +151,37 @@ class _Builder:
         if not isinstance(root_node, yaml.MappingNode):
             hint = " (missing space after ':'?)" if isinstance(root_node, yaml.ScalarNode) and ":" in str(root_node.value) else ""
             raise r.error(root_node, None, f"the file must be a mapping of key: value, not {_kind(root_node)}{hint}")
-        top = r.mapping(root_node, "")
-        r.check_keys(top, TOP_KEYS, "", "the top level")
-
-        def get(name: str) -> Optional[yaml.Node]:
-            pair = top.get(name)
-            return pair[1] if pair else None
-
-        def given(name: str) -> bool:  # present and not null
-            return not r.is_null(get(name))
-
-        stage_fields = self.stage_settings(get)  # first: without its stage, this file may lack hosts
-        if "project" not in top:
+        top = _Top(r, r.mapping(root_node, ""))
+        r.check_keys(top.items, TOP_KEYS, "", "the top level")
+        stage_fields = self.stage_settings(top.get)  # first: without its stage, this file may lack hosts
+        if "project" not in top.items:
             raise ConfigError(self.path, None, "project", "is required (the name of the app)")
+        source_fields = self.source_fields(top)
+        top_settings = self.settings(top.items, "", "top")
+        ssh_defaults, default_jump = self.ssh_defaults(top)
+        role_names, role_settings = self.roles(top.get("roles"))
+        hosts = self.hosts(top.get("hosts"), top.items.get("hosts"), ssh_defaults, default_jump, top_settings,
+                           role_names, role_settings)
+        host_names = [h.name for h in hosts]
+        self.check_once_hosts(hosts)
+        shared = self.shared(top.get("shared")) if top.given("shared") else Shared()
+        local_hooks = tuple(hook for name in HOOK_NAMES_LOCAL for hook in top_settings.get("hooks", {}).get(name, ()))
+        return Config(
+            path=self.path, hosts=tuple(hosts), **source_fields,
+            python=top_settings.get("python", _DEFAULTS["python"]), restart=top_settings.get("restart"),
+            installer=top_settings.get("installer", _DEFAULTS["installer"]),
+            logs=top_settings.get("logs", ()), healthcheck=top_settings.get("healthcheck"),
+            restart_timeout=top_settings.get("restart_timeout", _DEFAULTS["restart_timeout"]),
+            roles=tuple(role_names), hooks=local_hooks, shared=shared,
+            env=self.env(top.get("env"), shared) if top.given("env") else None,
+            rollout=self.rollout(top.get("rollout"), host_names) if top.given("rollout") else None,
+            **self.limits(top), **stage_fields,
+        )
+
+    def source_fields(self, top: "_Top") -> dict[str, Any]:
+        """What ships and how its venvs are made: project, source, requirements (and extras), excludes, include,
+        pip_args, keep_builds."""
+        r, get, given = self.r, top.get, top.given
         project = r.text(get("project"), "project",
                          lambda v: None if PROJECT_NAME_PATTERN.fullmatch(v) else "letters, digits, '.', '_' and '-' only")
         source = _local_path(self.base, r.text(get("source"), "source")) if given("source") else self.base
@@ -160,54 +197,42 @@ class _Builder:
         if given("excludes_file"):
             # Its existence is checked by deploy, the only operation that reads it.
             excludes_file = _local_path(self.base, r.text(get("excludes_file"), "excludes_file"))
-        include = self.include(get("include")) if given("include") else ()
-        pip_args = r.string_list(get("pip_args"), "pip_args")
         keep_builds = 5
         if given("keep_builds"):
             keep_builds = r.integer(get("keep_builds"), "keep_builds",
                                     lambda v: None if v >= MIN_KEEP_BUILDS else
                                     f"must be at least {MIN_KEEP_BUILDS} (the live build and one to roll back to)")
-        top_settings = self.settings(top, "", "top")
-        ssh_defaults: dict[str, Any] = {}
-        default_jump: Optional[JumpHost] = None
-        if given("ssh"):
-            ssh_items = r.mapping(get("ssh"), "ssh")
-            r.check_keys(ssh_items, SSH_KEYS, "ssh", "ssh:")
-            ssh_defaults = self.ssh_settings(ssh_items, "ssh")
-            if "jump" in ssh_items and not r.is_null(ssh_items["jump"][1]):
-                default_jump = self.jump(ssh_items["jump"][1], "ssh.jump")
+        return dict(project=project, source=source, requirements=requirements, requirements_extras=extras,
+                    excludes_file=excludes_file, include=self.include(get("include")) if given("include") else (),
+                    pip_args=r.string_list(get("pip_args"), "pip_args"), keep_builds=keep_builds)
 
-        role_names, role_settings = self.roles(get("roles"))
-        hosts = self.hosts(get("hosts"), top.get("hosts"), ssh_defaults, default_jump, top_settings,
-                           role_names, role_settings)
-        host_names = [h.name for h in hosts]
-        self.check_once_hosts(hosts)
+    def ssh_defaults(self, top: "_Top") -> tuple[dict[str, Any], Optional[JumpHost]]:
+        """The top-level ``ssh:`` settings every host starts from, and its default jump host."""
+        if not top.given("ssh"):
+            return {}, None
+        ssh_items = self.r.mapping(top.get("ssh"), "ssh")
+        self.r.check_keys(ssh_items, SSH_KEYS, "ssh", "ssh:")
+        jump = None
+        if "jump" in ssh_items and not self.r.is_null(ssh_items["jump"][1]):
+            jump = self.jump(ssh_items["jump"][1], "ssh.jump")
+        return self.ssh_settings(ssh_items, "ssh"), jump
 
-        shared = self.shared(get("shared")) if given("shared") else Shared()
-        local_hooks = tuple(hook for name in HOOK_NAMES_LOCAL for hook in top_settings.get("hooks", {}).get(name, ()))
-        config = Config(
-            path=self.path, project=project, source=source, requirements=requirements,
-            python=top_settings.get("python", _DEFAULTS["python"]), keep_builds=keep_builds, hosts=tuple(hosts),
-            excludes_file=excludes_file, include=include, pip_args=pip_args, restart=top_settings.get("restart"),
-            requirements_extras=extras, installer=top_settings.get("installer", _DEFAULTS["installer"]),
-            logs=top_settings.get("logs", ()), healthcheck=top_settings.get("healthcheck"),
-            roles=tuple(role_names), hooks=local_hooks,
-            shared=shared,
-            env=self.env(get("env"), shared) if given("env") else None,
-            rollout=self.rollout(get("rollout"), host_names) if given("rollout") else None,
+    def limits(self, top: "_Top") -> dict[str, Any]:
+        """How wide and how long: parallel, lock_wait, the timeouts, require_clean (each with its default)."""
+        r, get, given = self.r, top.get, top.given
+
+        def seconds(key: str, high: float, default: float, low_inclusive: bool = False) -> float:
+            return r.number(get(key), key, 0, high, low_inclusive=low_inclusive) if given(key) else default
+
+        return dict(
             parallel=r.integer(get("parallel"), "parallel",
                                lambda v: None if 1 <= v <= 1000 else f"must be between 1 and 1000, got {v}")
             if given("parallel") else 25,
-            lock_wait=r.number(get("lock_wait"), "lock_wait", 0, 86400, low_inclusive=True) if given("lock_wait") else 0.0,
-            connect_timeout=r.number(get("connect_timeout"), "connect_timeout", 0, 600) if given("connect_timeout") else 15.0,
-            script_timeout=r.number(get("script_timeout"), "script_timeout", 0, 86400) if given("script_timeout") else 120.0,
-            install_timeout=r.number(get("install_timeout"), "install_timeout", 0, 86400)
-            if given("install_timeout") else 1800.0,
-            require_clean=r.boolean(get("require_clean"), "require_clean") if given("require_clean") else False,
-            restart_timeout=top_settings.get("restart_timeout", _DEFAULTS["restart_timeout"]),
-            **stage_fields,
-        )
-        return config
+            lock_wait=seconds("lock_wait", 86400, 0.0, low_inclusive=True),
+            connect_timeout=seconds("connect_timeout", 600, 15.0),
+            script_timeout=seconds("script_timeout", 86400, 120.0),
+            install_timeout=seconds("install_timeout", 86400, 1800.0),
+            require_clean=r.boolean(get("require_clean"), "require_clean") if given("require_clean") else False)
 
     def stage_settings(self, get: Callable[[str], Optional[yaml.Node]]) -> dict[str, Any]:
         """``stages``, ``require_stage`` and ``confirm``, checked against the stage asked for."""
@@ -266,130 +291,7 @@ class _Builder:
                                      f"must be one of {', '.join(WHEELS_MODES)}, got {show(v)}")
         return result
 
-    def healthcheck(self, node: yaml.Node, where: str) -> HealthCheck:
-        """A ``healthcheck:`` mapping."""
-        r = self.r
-        items = r.mapping(node, where)
-        r.check_keys(items, HEALTH_KEYS, where, "healthcheck:")
-        url = command = None
-        if "url" in items:
-            url = r.text(items["url"][1], f"{where}.url",
-                         lambda v: None if v.startswith(("http://", "https://")) and v.isprintable()
-                         else "must start with http:// or https://")
-        if "command" in items:
-            command = r.text(items["command"][1], f"{where}.command", _check_command)
-        if (url is None) == (command is None):
-            raise r.error(node, where, "give exactly one of 'url' or 'command'")
-        expect = None
-        if "expect" in items and not r.is_null(items["expect"][1]):
-            expect = r.value(items["expect"][1], f"{where}.expect")
-            if isinstance(expect, bool) or not isinstance(expect, (str, int)):
-                raise r.error(items["expect"][1], f"{where}.expect", "expected a status code or text the body must contain")
-        timeout = r.number(items["timeout"][1], f"{where}.timeout", 0, 3600) if "timeout" in items else 30.0
-        interval = r.number(items["interval"][1], f"{where}.interval", 0, 60) if "interval" in items else 0.5
-        return HealthCheck(url=url, command=command, expect=expect, timeout=timeout, interval=interval)
-
-    def hooks(self, node: yaml.Node, where: str, level: str) -> dict[str, tuple[Hook, ...]]:
-        """A ``hooks:`` mapping: hook name -> its hooks (an empty tuple when set to ``[]`` or null)."""
-        r = self.r
-        if r.is_null(node):
-            return {}
-        items = r.mapping(node, where)
-        allowed = HOOK_NAMES if level == "top" else HOOK_NAMES_REMOTE
-        for name, (key_node, _) in items.items():
-            if name in HOOK_NAMES_LOCAL and level != "top":
-                raise r.error(key_node, _join(where, name), "local hooks run on this machine, once per operation: "
-                                                            "set them in the top-level hooks: only")
-        r.check_keys(items, allowed, where, "hooks:")
-        result = {}
-        for name, (_, value_node) in items.items():
-            full = _join(where, name)
-            if r.is_null(value_node):
-                result[name] = ()
-            elif isinstance(value_node, yaml.SequenceNode):
-                result[name] = tuple(self.hook(name, item, f"{full}[{i}]") for i, item in enumerate(value_node.value))
-            else:
-                result[name] = (self.hook(name, value_node, full),)
-        return result
-
-    def hook(self, name: str, node: yaml.Node, where: str) -> Hook:
-        """One hook: a command string, or ``{command, timeout, once, host}``."""
-        r = self.r
-        if isinstance(node, yaml.ScalarNode):
-            return Hook(name=name, command=r.text(node, where, _check_command))
-        if not isinstance(node, yaml.MappingNode):
-            raise r.error(node, where, "expected a command, or a mapping {command, timeout, once, host}")
-        items = r.mapping(node, where)
-        r.check_keys(items, HOOK_KEYS, where, "a hook")
-        if "command" not in items:
-            raise r.error(node, f"{where}.command", "is required")
-        command = r.text(items["command"][1], f"{where}.command", _check_command)
-        timeout = r.number(items["timeout"][1], f"{where}.timeout", 0, 86400) if "timeout" in items else 300.0
-        once = False
-        if "once" in items:
-            if name != "before_activate":
-                raise r.error(items["once"][0], f"{where}.once", "only before_activate hooks can run once")
-            once = r.boolean(items["once"][1], f"{where}.once")
-        host = None
-        if "host" in items:
-            if name != "before_activate" or not once:
-                raise r.error(items["host"][0], f"{where}.host", "picks the host of a before_activate hook with "
-                                                                 "once: true (add once: true)")
-            host = r.text(items["host"][1], f"{where}.host")
-        hook = Hook(name=name, command=command, timeout=timeout, once=once, host=host)
-        if host is not None:
-            self.once_hosts.append((hook, items["host"][1], f"{where}.host"))
-        return hook
-
-    def check_once_hosts(self, hosts: list[HostConfig]) -> None:
-        """A once-hook's ``host:`` must be a configured host that gets that hook."""
-        by_name = {h.name: h for h in hosts}
-        for hook, node, where in self.once_hosts:
-            chosen = by_name.get(hook.host)
-            if chosen is None:
-                raise self.r.error(node, where, f"no host named {show(hook.host)}{suggest(hook.host, by_name)}")
-            if hook not in chosen.hooks:
-                raise self.r.error(node, where, f"{hook.host} does not run this hook (its roles or its own hooks: "
-                                                "replace it)")
-
     # -- ssh, jump hosts, roles, hosts --
-
-    def ssh_settings(self, items: dict, where: str) -> dict[str, Any]:
-        """user, port, key_file, known_hosts as given in ``items``."""
-        r = self.r
-        settings: dict[str, Any] = {}
-        if "user" in items and not r.is_null(items["user"][1]):
-            settings["user"] = r.text(items["user"][1], f"{where}.user", _check_user)
-        if "port" in items and not r.is_null(items["port"][1]):
-            settings["port"] = r.integer(items["port"][1], f"{where}.port", _check_port)
-        for key in ("key_file", "known_hosts"):
-            if key in items and not r.is_null(items[key][1]):
-                settings[key] = _local_path(self.base, r.text(items[key][1], f"{where}.{key}"))
-        return settings
-
-    def jump(self, node: yaml.Node, where: str) -> JumpHost:
-        """A jump host: ``"[user@]host[:port]"`` or a mapping of address, user, port, key_file, known_hosts."""
-        r = self.r
-        if isinstance(node, yaml.ScalarNode):
-            value = r.text(node, where)
-            match = re.fullmatch(r"(?:(?P<user>[^@\s]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@\s\[\]]+)(?::(?P<port>[0-9]{1,5}))?",
-                                 value)
-            if not match:
-                raise r.error(node, where, f"expected [user@]host[:port], got {show(value)}")
-            user, address, port = match.group("user"), match.group("host").strip("[]"), match.group("port")
-            if user is not None and _check_user(user):
-                raise r.error(node, where, f"not a valid user name: {show(user)}")
-            if _check_address(address):
-                raise r.error(node, where, f"not a host name or IP address: {show(address)}")
-            if port is not None and _check_port(int(port)):
-                raise r.error(node, where, _check_port(int(port)))
-            return JumpHost(address=address, user=user, port=int(port) if port else None)
-        items = r.mapping(node, where)
-        r.check_keys(items, JUMP_KEYS, where, "jump:")
-        if "address" not in items:
-            raise r.error(node, f"{where}.address", "is required")
-        address = r.text(items["address"][1], f"{where}.address", _check_address)
-        return JumpHost(address=address, **self.ssh_settings(items, where))
 
     def roles(self, node: Optional[yaml.Node]) -> tuple[list[str], dict[str, dict[str, Any]]]:
         """The ``roles:`` mapping: names in file order, and the settings each sets."""
@@ -514,128 +416,3 @@ class _Builder:
         return resolved
 
     # -- include, shared, rollout --
-
-    def include(self, node: yaml.Node) -> tuple[str, ...]:
-        """``include: [.env.example, certs/*.pem]``: paths or globs relative to source (:mod:`releasetui.shipping`)."""
-        r = self.r
-        if not isinstance(node, yaml.SequenceNode):
-            raise r.error(node, "include", f"expected a list of paths or globs relative to source, e.g. "
-                                           f"[.env.example], not {_kind(node)}")
-        patterns = []
-        for i, item in enumerate(node.value):
-            value = r.text(item, f"include[{i}]", shipping.pattern_problem)
-            patterns.append(value[2:] if value.startswith("./") else value)
-        return tuple(patterns)
-
-    def shared(self, node: yaml.Node) -> Shared:
-        """``shared: {files, dirs}``: relative paths, each unique and none inside another."""
-        r = self.r
-        items = r.mapping(node, "shared")
-        r.check_keys(items, SHARED_KEYS, "shared", "shared:")
-        seen: dict[str, str] = {}
-        lists: dict[str, list[str]] = {"files": [], "dirs": []}
-        for kind in SHARED_KEYS:
-            if kind not in items or r.is_null(items[kind][1]):
-                continue
-            list_node = items[kind][1]
-            if not isinstance(list_node, yaml.SequenceNode):
-                raise r.error(list_node, f"shared.{kind}", f"expected a list of paths, e.g. [.env], not {_kind(list_node)}")
-            for i, item in enumerate(list_node.value):
-                key = f"shared.{kind}[{i}]"
-                value = r.text(item, key)
-                normal = posixpath.normpath(value) if value else value
-                if not value or normal == "." or value.startswith("/") or ".." in value.split("/"):
-                    raise r.error(item, key, f"must be a path inside the build, without a leading '/' or '..', got "
-                                             f"{show(value)}")
-                if not value.isprintable():
-                    raise r.error(item, key, "must not contain control characters")
-                if normal.split("/")[0] in _RESERVED_IN_BUILD:
-                    raise r.error(item, key, f"{show(normal)} is releasetui's own file in each build")
-                for other, other_kind in seen.items():
-                    if other == normal:
-                        raise r.error(item, key, f"{show(normal)} is listed twice (also in shared.{other_kind})"
-                                      if other_kind != kind else f"{show(normal)} is listed twice")
-                    if normal.startswith(other + "/") or other.startswith(normal + "/"):
-                        raise r.error(item, key, f"{show(normal)} overlaps {show(other)} in shared.{other_kind}")
-                seen[normal] = kind
-                lists[kind].append(normal)
-        return Shared(files=tuple(lists["files"]), dirs=tuple(lists["dirs"]))
-
-    def env(self, node: yaml.Node, shared: Shared) -> EnvSpec:
-        """``env: {file, clear, secret, secrets_command}``: the app's environment file (:mod:`releasetui.secrets`)."""
-        r = self.r
-        items = r.mapping(node, "env")
-        r.check_keys(items, ENV_KEYS, "env", "env:")
-        path = ".env"
-        if "file" in items and not r.is_null(items["file"][1]):
-            path = r.text(items["file"][1], "env.file")
-            normal = posixpath.normpath(path)
-            if path.startswith("/") or ".." in path.split("/") or normal == "." or not path.isprintable():
-                raise r.error(items["file"][1], "env.file", f"must be a path inside the build, got {show(path)}")
-            if normal.split("/")[0] in _RESERVED_IN_BUILD:
-                raise r.error(items["file"][1], "env.file", f"{show(normal)} is releasetui's own file in each build")
-            path = normal
-        if path in shared.files or any(path == d or path.startswith(d + "/") for d in shared.dirs):
-            raise r.error(node, "env", f"{show(path)} is also under shared: one file cannot be both (drop it from "
-                                       "shared.files: env: writes it on every host)")
-        clear: list[tuple[str, str]] = []
-        if "clear" in items and not r.is_null(items["clear"][1]):
-            for name, (key_node, value_node) in r.mapping(items["clear"][1], "env.clear").items():
-                if not SECRET_NAME_PATTERN.fullmatch(name):
-                    raise r.error(key_node, f"env.clear.{name}", "not a variable name (letters, digits, '_')")
-                value = r.value(value_node, f"env.clear.{name}")
-                if isinstance(value, bool):
-                    value = "true" if value else "false"
-                if value is None or not isinstance(value, (str, int, float)):
-                    raise r.error(value_node, f"env.clear.{name}", "expected a single text or number value")
-                clear.append((name, str(value)))
-        secret = r.string_list(items["secret"][1], "env.secret") if "secret" in items else ()
-        for i, name in enumerate(secret):
-            if not SECRET_NAME_PATTERN.fullmatch(name):
-                raise r.error(items["secret"][1], f"env.secret[{i}]", f"{show(name)} is not a variable name")
-            if name in dict(clear):
-                raise r.error(items["secret"][1], f"env.secret[{i}]", f"{name} is also under env.clear")
-        command = None
-        if "secrets_command" in items and not r.is_null(items["secrets_command"][1]):
-            command = r.text(items["secrets_command"][1], "env.secrets_command", _check_command)
-        return EnvSpec(file=path, clear=tuple(clear), secret=tuple(secret), secrets_command=command)
-
-    def canary(self, node: yaml.Node, host_names: list[str]) -> Union[int, tuple[str, ...]]:
-        """``rollout.canary``: a count or host names, checked by the rule ``--canary`` obeys too."""
-        from ..rules import canary_problem  # rules imports this module: only at call time
-        r = self.r
-        if isinstance(node, yaml.SequenceNode):
-            names = tuple(r.text(item, f"rollout.canary[{i}]") for i, item in enumerate(node.value))
-            canary: Union[int, tuple[str, ...]] = names
-        else:
-            canary = r.integer(node, "rollout.canary")
-        problem = canary_problem(canary, host_names, where="configured")
-        if problem is None:
-            return canary if canary != () else 0
-        if problem.index is None:
-            raise r.error(node, "rollout.canary", problem.reason)
-        suggestion = suggest(problem.unknown, host_names) if problem.unknown else ""
-        raise r.error(node.value[problem.index], f"rollout.canary[{problem.index}]", problem.reason + suggestion)
-
-    def rollout(self, node: yaml.Node, host_names: list[str]) -> Rollout:
-        """``rollout: {canary, batch, pause}``."""
-        r = self.r
-        items = r.mapping(node, "rollout")
-        r.check_keys(items, ROLLOUT_KEYS, "rollout", "rollout:")
-        canary: Union[int, tuple[str, ...]] = 0
-        if "canary" in items and not r.is_null(items["canary"][1]):
-            canary = self.canary(items["canary"][1], host_names)
-        batch: Union[int, str, None] = None
-        if "batch" in items and not r.is_null(items["batch"][1]):
-            batch_node = items["batch"][1]
-            value = r.value(batch_node, "rollout.batch")
-            if isinstance(value, str):
-                match = re.fullmatch(r"\s*([0-9]{1,3})\s*%\s*", value)
-                if not match or not 1 <= int(match.group(1)) <= 100:
-                    raise r.error(batch_node, "rollout.batch", f"expected a number of hosts or a percentage from 1% to "
-                                                               f"100%, got {show(value)}")
-                batch = f"{int(match.group(1))}%"
-            else:
-                batch = r.integer(batch_node, "rollout.batch", lambda v: None if v >= 1 else "must be at least 1 host")
-        pause = r.number(items["pause"][1], "rollout.pause", 0, 3600, low_inclusive=True) if "pause" in items else 0.0
-        return Rollout(canary=canary, batch=batch, pause=pause)
