@@ -114,18 +114,19 @@ def resolve(source: Path, requirements: Optional[str] = None, extras: Sequence[s
     if extras and kind in ("txt", "pylock"):
         raise RequirementsError(f"requirements_extras: {rel} has no extras to choose (they apply to pyproject.toml, "
                                 "uv.lock and poetry.lock)")
-    data = _read(path, rel)
+    where = str(path)  # what a message names: the file, whole
+    data = _read(path, where)
     if kind == "txt":
         return Requirements(rel, kind, data.decode("utf-8", "replace"), hashlib.sha256(data).hexdigest())
-    doc = _toml(data, rel)
+    doc = _toml(data, where)
     if kind == "pyproject":
-        lines = from_pyproject(doc, rel, extras)
+        lines = from_pyproject(doc, where, extras)
     elif kind == "uv.lock":
-        lines = from_uv_lock(doc, rel, extras)
+        lines = from_uv_lock(doc, where, extras)
     elif kind == "poetry.lock":
-        lines = from_poetry_lock(doc, rel, extras)
+        lines = from_poetry_lock(doc, where, extras)
     else:
-        lines = from_pylock(doc, rel)
+        lines = from_pylock(doc, where)
     text = "".join(line + "\n" for line in lines)
     return Requirements(rel, kind, text, hashlib.sha256(text.encode("utf-8")).hexdigest(), extras)
 
@@ -281,7 +282,9 @@ def from_pyproject(doc: dict, rel: str, extras: Sequence[str]) -> list[str]:
     ``app[a,b]``, is expanded), one requirement a line, sorted, each once."""
     project = _table(doc.get("project"), rel, "[project]")
     if not project:
-        raise RequirementsError(f"{rel}: no [project] table (a Poetry project: use poetry.lock)")
+        poetry = isinstance(doc.get("tool"), dict) and "poetry" in doc["tool"]
+        raise RequirementsError(f"{rel}: no [project] table" + (" (a Poetry project: use poetry.lock)" if poetry else
+                                                                 " (name a requirements.txt or a lock file)"))
     if "dependencies" in _array(project.get("dynamic"), rel, "project.dynamic"):
         raise RequirementsError(f"{rel}: project.dependencies is dynamic (computed by the build backend): name a "
                                 "requirements.txt or a lock file")

@@ -232,7 +232,7 @@ def test_a_pyproject_edit_that_leaves_the_dependencies_alone_keeps_the_digest(tm
     ('[tool.poetry]\nname = "app"\n', [], r"no \[project\] table"),
     (pyproject('"flask", 3'), [], r"project.dependencies\[1\] is not a requirement"),
     (pyproject('"--index-url=https://evil.example"'), [], r"project.dependencies\[0\] is not a requirement"),
-    ('[project]\nname = "app"\ndependencies = ["flask"\nversion = "1"\n', [], r"^pyproject.toml: not valid TOML: .*line 4"),
+    ('[project]\nname = "app"\ndependencies = ["flask"\nversion = "1"\n', [], r"/pyproject.toml: not valid TOML: .*line 4"),
 ])
 def test_a_bad_pyproject_is_one_line_naming_the_file_and_field(tmp_path, text, extras, message):
     write(tmp_path, "pyproject.toml", text)
@@ -330,7 +330,7 @@ def test_pylock_markers_on_extras_cannot_be_evaluated_by_pip(tmp_path):
 def test_an_unreadable_or_non_utf8_lock_is_one_line(tmp_path):
     write(tmp_path, "pylock.toml", "")
     (tmp_path / "pylock.toml").write_bytes(b'lock-version = "1.0"\n# \xff\n')
-    with pytest.raises(RequirementsError, match=r"^pylock.toml:2: not UTF-8 text$"):
+    with pytest.raises(RequirementsError, match=r"^\S*/pylock.toml:2: not UTF-8 text$"):
         resolve(tmp_path)
     with pytest.raises(RequirementsError, match=r"requirements file .*uv.lock cannot be read"):
         resolve(tmp_path, "uv.lock")
@@ -374,3 +374,14 @@ def test_a_text_holding_the_end_line_is_refused():
         prepare_script("/srv/app", "0123456789abcdef", "20260101000000", requirements="uv.lock",
                        venv="0123456789abcdef-py3.11", python="python3", pip_args=(), meta_incomplete="{}",
                        meta_complete="{}", install_timeout=60, requirements_text=f"a==1\n{REQUIREMENTS_END}\n")
+
+
+def test_a_pyproject_without_a_project_table_names_the_whole_file_and_hints_poetry_only_for_poetry(tmp_path):
+    write(tmp_path, "pyproject.toml", "[build-system]\nrequires = ['setuptools']\n[tool.black]\nline-length = 100\n")
+    with pytest.raises(RequirementsError) as plain:
+        resolve(tmp_path, "pyproject.toml")
+    assert str(plain.value).startswith(str(tmp_path / "pyproject.toml") + ": no [project] table"), plain.value
+    assert "Poetry" not in str(plain.value)
+    write(tmp_path, "pyproject.toml", "[tool.poetry]\nname = 'app'\n")
+    with pytest.raises(RequirementsError, match="a Poetry project: use poetry.lock"):
+        resolve(tmp_path, "pyproject.toml")

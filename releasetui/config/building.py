@@ -272,7 +272,7 @@ class _Builder(Sections):
                                      "must name an interpreter on the host, e.g. python3")
             elif key == "installer":
                 result[key] = r.text(node, full, lambda v: None if v in INSTALLERS else
-                                     f"must be one of: {', '.join(INSTALLERS)}")
+                                     f"must be one of: {', '.join(INSTALLERS)}, got {show(v)}")
             elif key == "uv":
                 result[key] = None if r.is_null(node) else r.text(node, full, lambda v: None if v.strip() and v.isprintable()
                                                                    else "must name the uv executable on the host")
@@ -333,7 +333,8 @@ class _Builder(Sections):
             transport = "ssh"
             if "transport" in items:
                 transport = r.text(items["transport"][1], f"{where}.transport",
-                                   lambda v: None if v in TRANSPORTS else f"must be one of: {', '.join(TRANSPORTS)}")
+                                   lambda v: None if v in TRANSPORTS else
+                                   f"must be one of: {', '.join(TRANSPORTS)}, got {show(v)}")
             address = None
             if "address" in items and not r.is_null(items["address"][1]):
                 address = r.text(items["address"][1], f"{where}.address", _check_address)
