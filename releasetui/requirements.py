@@ -127,8 +127,32 @@ def resolve(source: Path, requirements: Optional[str] = None, extras: Sequence[s
         lines = from_poetry_lock(doc, where, extras)
     else:
         lines = from_pylock(doc, where)
-    text = "".join(line + "\n" for line in lines)
+    text = "".join(settle_extras(line, extras) + "\n" for line in lines)
     return Requirements(rel, kind, text, hashlib.sha256(text.encode("utf-8")).hexdigest(), extras)
+
+
+_EXTRA_ATOM = re.compile(r"""\bextra\s*==\s*(['"])([^'"]+)\1""")
+# What a marker atom becomes once releasetui has decided it: pip and uv evaluate the rest on the host.
+MARKER_TRUE, MARKER_FALSE = 'python_version >= "0"', 'python_version < "0"'
+
+
+def settle_extras(line: str, extras: Sequence[str]) -> str:
+    """``line`` with each ``extra == "x"`` of its marker decided: true for an extra in ``requirements_extras``,
+    false for any other.  Installing from a requirements file, pip and uv see no extra at all, so a lock's
+    ``extra == "pg"`` (Poetry 2.1 writes it on an extra's packages; uv's conflict markers name
+    ``extra-N-PROJECT-EXTRA``) would skip what the deploy asked for."""
+    spec, sep, marker = line.partition(" ; ")
+    if not sep or "extra" not in marker:
+        return line
+
+    def atom(match: "re.Match[str]") -> str:
+        name = match.group(2)
+        encoded = re.fullmatch(r"extra-([0-9]+)-(.+)", name)
+        if encoded and int(encoded.group(1)) < len(encoded.group(2)):
+            name = encoded.group(2)[int(encoded.group(1)) + 1:]
+        return MARKER_TRUE if normalize(name) in extras else MARKER_FALSE
+
+    return spec + sep + _EXTRA_ATOM.sub(atom, marker)
 
 
 def _read(path: Path, rel: str) -> bytes:
@@ -319,6 +343,17 @@ def from_pyproject(doc: dict, rel: str, extras: Sequence[str]) -> list[str]:
             raise RequirementsError(f"{rel}: requirements_extras: no optional-dependencies {extra!r} "
                                     f"(it has: {', '.join(sorted(optional)) or 'none'})")
         take(optional[extra], f"project.optional-dependencies.{extra}")
+    tool = doc.get("tool") if isinstance(doc.get("tool"), dict) else {}
+    uv_tool = tool.get("uv") if isinstance(tool.get("uv"), dict) else {}
+    sources = {normalize(k): v for k, v in (uv_tool.get("sources") or {}).items()} \
+        if isinstance(uv_tool.get("sources"), dict) else {}
+    for line in lines:
+        name = normalize(REQ_HEAD.match(line).group(1))
+        source = sources.get(name)
+        if isinstance(source, dict) and not set(source) <= {"index", "marker", "extra", "group"}:
+            raise RequirementsError(f"{rel}: tool.uv.sources.{name} takes it from {', '.join(sorted(source))}, "
+                                    "which pip on the hosts cannot see from pyproject.toml (it would look the name "
+                                    "up on the index): deploy from the uv.lock (requirements: uv.lock)")
     return sorted(dict.fromkeys(lines), key=lambda l: (l.lower(), l))
 
 
@@ -328,17 +363,43 @@ def _uv_spec(pkg: dict, rel: str, where: str) -> Optional[str]:
     """What to install for one uv.lock package (None: a local project, never installed)."""
     name = _name(pkg.get("name"), rel, where)
     source = _table(pkg.get("source"), rel, f"{where}.source")
-    if any(k in source for k in ("editable", "virtual", "directory")):
-        return None
+    if source.get("editable") == "." or source.get("virtual") == ".":
+        return None   # the project itself: it runs from its build, never installed into the venv
+    for kind in ("editable", "virtual", "directory", "path"):
+        if kind in source:
+            return LOCAL + f"{where}.source.{kind} = {str(source[kind])[:60]!r}"
     if "git" in source:
         base, _, commit = str(source["git"]).partition("#")
-        base = _url(base.split("?")[0], rel, f"{where}.source.git")
+        base, _, query = base.partition("?")
+        base = _url(base, rel, f"{where}.source.git")
         if not SHA.fullmatch(commit):
             raise RequirementsError(f"{rel}: {where}.source.git has no commit (#<sha>): {str(source['git'])[:80]!r}")
-        return f"{name} @ git+{base}@{commit}"
+        sub = [v for k, v in (p.partition("=")[::2] for p in query.split("&")) if k == "subdirectory"]
+        return f"{name} @ git+{base}@{commit}" + (f"#subdirectory={_subdirectory(sub[0], rel, where)}" if sub else "")
     if "url" in source:
         return f"{name} @ {_url(source['url'], rel, f'{where}.source.url')}"
     return f"{name}=={_version(pkg.get('version'), rel, where)}"
+
+
+# A package that comes from this machine's tree (a path, a workspace member): never looked up on an index by name.
+LOCAL = "!local "
+
+
+def _subdirectory(value: str, rel: str, where: str) -> str:
+    """A git dependency's subdirectory, as pip's ``#subdirectory=`` takes it (percent-decoded, checked)."""
+    from urllib.parse import unquote
+    sub = unquote(value)
+    if not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", sub) or ".." in sub.split("/") or sub.startswith("/"):
+        raise RequirementsError(f"{rel}: {where}.source.git: subdirectory {sub[:60]!r} is not a plain relative path")
+    return sub
+
+
+def _refuse_local(rel: str, what: str) -> None:
+    """Refuse a dependency that comes from a local path: pip on the host would look its name up on the index."""
+    raise RequirementsError(
+        f"{rel}: {what}: a dependency from a local path (a workspace member or a path/file source); the hosts "
+        "install from an index or a wheelhouse, where the same name may be someone else's package: publish it "
+        "(or put its wheel in the index/--find-links pip_args name) and lock it from there")
 
 
 def from_uv_lock(doc: dict, rel: str, extras: Sequence[str]) -> list[str]:
@@ -395,10 +456,14 @@ def from_uv_lock(doc: dict, rel: str, extras: Sequence[str]) -> list[str]:
             raise RequirementsError(f"{rel}: requirements_extras: the project has no extra {extra!r} "
                                     f"(it has: {', '.join(sorted(available)) or 'none'})")
     start = [_Edge(root, None, tuple(x for x in extras if x in nodes[root].optional)) for root in roots]
-    return _lines(nodes, _walk(nodes, start, rel))
+    return _lines(nodes, _walk(nodes, start, rel), rel)
 
 
-def _lines(nodes: dict[str, _Node], reach: dict[str, frozenset]) -> list[str]:
+def _lines(nodes: dict[str, _Node], reach: dict[str, frozenset], rel: str) -> list[str]:
+    for key in reach:
+        spec = nodes[key].spec
+        if spec is not None and spec.startswith(LOCAL):
+            _refuse_local(rel, spec[len(LOCAL):])
     lines = {_line(nodes[k].spec, dnf) for k, dnf in reach.items() if nodes[k].spec is not None}
     return sorted(lines, key=lambda l: (normalize(REQ_HEAD.match(l).group(1)), l))
 
@@ -409,8 +474,8 @@ def _poetry_spec(pkg: dict, rel: str, where: str) -> Optional[str]:
     name = _name(pkg.get("name"), rel, where)
     source = _table(pkg.get("source"), rel, f"{where}.source")
     kind = source.get("type")
-    if kind == "directory":
-        return None
+    if kind in ("directory", "file"):
+        _refuse_local(rel, f"{where}.source.type = {kind!r}")
     if kind == "git":
         commit = source.get("resolved_reference") or source.get("reference")
         if not isinstance(commit, str) or not SHA.fullmatch(commit):
@@ -483,7 +548,12 @@ def from_pylock(doc: dict, rel: str) -> list[str]:
             raise RequirementsError(f"{rel}: {where}.marker depends on extras or dependency groups, which pip "
                                     "cannot evaluate: export the lock for the extras you deploy")
         if "directory" in pkg:
-            continue
+            path = _table(pkg["directory"], rel, f"{where}.directory").get("path")
+            if path in (".", "", "./"):
+                continue   # the project itself
+            _refuse_local(rel, f"{where}.directory.path = {str(path)[:60]!r}")
+        if isinstance(pkg.get("archive"), dict) and "path" in pkg["archive"]:
+            _refuse_local(rel, f"{where}.archive.path")
         if "vcs" in pkg:
             vcs = _table(pkg["vcs"], rel, f"{where}.vcs")
             commit = vcs.get("commit-id")

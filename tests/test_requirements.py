@@ -385,3 +385,86 @@ def test_a_pyproject_without_a_project_table_names_the_whole_file_and_hints_poet
     write(tmp_path, "pyproject.toml", "[tool.poetry]\nname = 'app'\n")
     with pytest.raises(RequirementsError, match="a Poetry project: use poetry.lock"):
         resolve(tmp_path, "pyproject.toml")
+
+
+def test_an_extra_marker_is_decided_here_so_the_chosen_extras_install_and_the_others_do_not():
+    from releasetui.requirements import MARKER_FALSE, MARKER_TRUE, settle_extras
+    assert settle_extras('psycopg2==2.9.9 ; extra == "pg"', ("pg",)) == f"psycopg2==2.9.9 ; {MARKER_TRUE}"
+    assert settle_extras("redis==5.0 ; extra == 'cache' and python_version >= \"3.9\"", ("pg",)) == \
+        f'redis==5.0 ; {MARKER_FALSE} and python_version >= "3.9"'
+    # uv's conflict markers spell the extra extra-<len(project)>-<project>-<extra>
+    assert settle_extras("torch==2.1 ; extra == 'extra-3-app-cpu'", ("cpu",)) == f"torch==2.1 ; {MARKER_TRUE}"
+    assert settle_extras('flask==3.0 ; python_version >= "3.8"', ()) == 'flask==3.0 ; python_version >= "3.8"'
+
+
+def test_a_poetry_extra_s_packages_are_installed_when_the_extra_is_chosen(tmp_path):
+    write(tmp_path, "poetry.lock", """
+[[package]]
+name = "psycopg2"
+version = "2.9.9"
+optional = true
+groups = ["main"]
+markers = 'extra == "pg"'
+
+[[package]]
+name = "flask"
+version = "3.0.0"
+optional = false
+groups = ["main"]
+
+[extras]
+pg = ["psycopg2"]
+
+[metadata]
+lock-version = "2.1"
+""")
+    chosen = resolve(tmp_path, "poetry.lock", ["pg"]).text
+    assert 'psycopg2==2.9.9 ; python_version >= "0"' in chosen and "flask==3.0.0" in chosen, chosen
+    assert "psycopg2" not in resolve(tmp_path, "poetry.lock").text
+
+
+@pytest.mark.parametrize("source", ['{ path = "wheels/internal-2.0-py3-none-any.whl" }', '{ editable = "libs/internal" }',
+                                    '{ directory = "libs/internal" }'])
+def test_a_lock_dependency_from_a_local_path_is_refused_never_looked_up_by_name(tmp_path, source):
+    write(tmp_path, "uv.lock", f"""
+version = 1
+
+[[package]]
+name = "app"
+version = "1.0"
+source = {{ editable = "." }}
+dependencies = [{{ name = "internal" }}]
+
+[[package]]
+name = "internal"
+version = "2.0"
+source = {source}
+""")
+    with pytest.raises(RequirementsError, match="a dependency from a local path"):
+        resolve(tmp_path, "uv.lock")
+
+
+def test_a_git_dependency_in_a_subdirectory_keeps_it(tmp_path):
+    write(tmp_path, "uv.lock", """
+version = 1
+
+[[package]]
+name = "app"
+version = "1.0"
+source = { editable = "." }
+dependencies = [{ name = "sub" }]
+
+[[package]]
+name = "sub"
+version = "0.1"
+source = { git = "https://github.com/o/mono?subdirectory=pkgs%2Fsub&rev=main#0123456789abcdef0123456789abcdef01234567" }
+""")
+    assert resolve(tmp_path, "uv.lock").text == \
+        "sub @ git+https://github.com/o/mono@0123456789abcdef0123456789abcdef01234567#subdirectory=pkgs/sub\n"
+
+
+def test_a_pyproject_dependency_uv_takes_from_a_path_is_refused(tmp_path):
+    write(tmp_path, "pyproject.toml", '[project]\nname = "app"\ndependencies = ["internal>=1", "flask"]\n'
+                                      '[tool.uv.sources]\ninternal = { path = "libs/internal" }\n')
+    with pytest.raises(RequirementsError, match=r"tool.uv.sources.internal takes it from path.*uv.lock"):
+        resolve(tmp_path, "pyproject.toml")
