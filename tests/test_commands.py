@@ -187,3 +187,12 @@ def test_a_script_carries_its_stream_only_when_it_fits_one_packet_any_server_tak
     assert not commands.fits_one_packet("x" * EXEC_REQUEST_LIMIT)
     assert not commands.fits_one_packet("'" * (EXEC_REQUEST_LIMIT // 4)), "quoting counts: each ' costs 5 bytes"
     assert EXEC_REQUEST_LIMIT <= 32_768 - 100 and INLINE_PAYLOAD_LIMIT < EXEC_REQUEST_LIMIT
+
+
+def test_installer_auto_keeps_pip_when_pip_args_hold_an_option_uv_refuses():
+    from releasetui.commands.prepare import uv_takes, venv_lines
+    assert uv_takes(["--no-index", "--find-links", "/srv/wheels", "--index-url=https://example.invalid/simple"])
+    assert not uv_takes(["--timeout", "60"]) and not uv_takes(["--prefer-binary"])
+    pip_only = venv_lines("python3", "requirements.txt", ["--timeout", "60"], 600, "auto")
+    assert "_inst=pip" in pip_only and "uv venv" not in pip_only.split("_inst=pip", 1)[0]
+    assert "_uv" in venv_lines("python3", "requirements.txt", ["--no-index"], 600, "auto")

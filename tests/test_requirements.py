@@ -369,6 +369,20 @@ def test_the_resolved_text_reaches_the_host_literally(tmp_path):
     assert (build / RESOLVED_NAME).read_text() == text
 
 
+def test_a_long_resolved_text_rides_compressed_and_arrives_whole(tmp_path):
+    import sys
+    text = "".join(f"package-{i:04d}==1.{i}.0 ; sys_platform == 'linux' and python_version >= '3.8'\n"
+                   for i in range(1600))
+    lines = requirements_lines("uv.lock", text, sys.executable)
+    assert len(text) > 100_000 and len(lines) < len(text) / 5, len(lines)
+    build = tmp_path / "builds" / "20260101000000"
+    build.mkdir(parents=True)
+    proc = subprocess.run(["sh", "-c", "B=20260101000000\n" + lines + "echo done\n"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr
+    assert (build / RESOLVED_NAME).read_text() == text
+
+
 def test_a_text_holding_the_end_line_is_refused():
     with pytest.raises(ValueError, match="end line"):
         prepare_script("/srv/app", "0123456789abcdef", "20260101000000", requirements="uv.lock",

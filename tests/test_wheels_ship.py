@@ -240,3 +240,13 @@ def test_the_host_keeps_no_wheelhouse_that_arrived_damaged_or_short(tmp_path):
     linked = receive(tmp_path, [["a-1.0-py3-none-any.whl", 3, hashlib.sha256(b"abc").hexdigest()]], b"abc")
     assert linked.returncode == 1 and b"symlink" in linked.stderr
     assert not any((tmp_path / "elsewhere").iterdir())
+
+
+def test_the_local_wheelhouse_cache_is_kept_apart_for_each_set_of_pip_args():
+    from releasetui.operations.wheels import cache_dir
+    env = {"XDG_CACHE_HOME": "/tmp/x"}
+    plain = cache_dir(env)
+    other_index = cache_dir(env, ("--index-url", "https://mirror.example.invalid/simple"))
+    binary_only = cache_dir(env, ("--only-binary", ":all:"))
+    assert plain == cache_dir(env, ()) and len({plain, other_index, binary_only}) == 3
+    assert other_index.parent == plain

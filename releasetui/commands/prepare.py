@@ -321,7 +321,7 @@ else
   end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
-{requirements_lines(requirements, requirements_text)}{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}{venv_lines(python, req, pip_args, install_timeout, installer, uv, wheelhouse)}ln -sfn ../../"$V" "builds/$B/env" || exit 1
+{requirements_lines(requirements, requirements_text, python)}{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}{venv_lines(python, req, pip_args, install_timeout, installer, uv, wheelhouse)}ln -sfn ../../"$V" "builds/$B/env" || exit 1
 owns_lock || {{ echo LOSTLOCK; lock_info; exit 76; }}
 {write_meta("B", meta_complete, _meta_word(meta_complete))} || exit 1
 echo COMPLETE
@@ -342,14 +342,28 @@ def _meta_word(meta_complete: str) -> Optional[str]:
     return f'{q(before)}"$_inst"{q(after)}'
 
 
-def requirements_lines(requirements: str, text: Optional[str]) -> str:
+# Resolved requirements longer than this ride compressed: the whole script is one `sh -c` argument, and Linux
+# refuses an argument over 128 KiB (a 1,600-line lock with markers is ~145 KiB; gzip makes it ~10 times smaller).
+REQUIREMENTS_PLAIN_BYTES = 4096
+
+
+def requirements_lines(requirements: str, text: Optional[str], python: str = "python3") -> str:
     """Shell that puts the build's requirements in place: the resolved ``text`` written beside its metadata (a
-    quoted here-document: nothing in it is expanded), else a check that the build's own ``requirements`` is there."""
+    quoted here-document: nothing in it is expanded; gzip'd and base64'd, unpacked by the host's ``python``, when
+    longer than :data:`REQUIREMENTS_PLAIN_BYTES`), else a check that the build's own ``requirements`` is there."""
     if text is None:
         return (f"[ -f \"builds/$B\"/{q(requirements)} ] || {{ printf 'requirements file %s is missing from the "
                 f"build\\n' {q(requirements)} >&2; exit 1; }}\n")
     body = text if text.endswith("\n") or not text else text + "\n"
-    return (f"cat > \"builds/$B/{RESOLVED_NAME}\" <<'{REQUIREMENTS_END}' || exit 1\n{body}{REQUIREMENTS_END}\n")
+    target = f"\"builds/$B/{RESOLVED_NAME}\""
+    if len(body.encode("utf-8")) <= REQUIREMENTS_PLAIN_BYTES:
+        return f"cat > {target} <<'{REQUIREMENTS_END}' || exit 1\n{body}{REQUIREMENTS_END}\n"
+    import base64
+    import gzip
+    packed = base64.encodebytes(gzip.compress(body.encode("utf-8"), mtime=0)).decode("ascii")
+    unpack = q("import sys, zlib, binascii; sys.stdout.buffer.write(zlib.decompress("
+               "binascii.a2b_base64(sys.stdin.buffer.read()), 31))")
+    return f"{q(python)} -I -S -c {unpack} > {target} <<'{REQUIREMENTS_END}' || exit 1\n{packed}{REQUIREMENTS_END}\n"
 
 
 def find_uv(uv: Optional[str]) -> str:
@@ -367,6 +381,17 @@ def find_uv(uv: Optional[str]) -> str:
             'if [ -n "$_c" ] && [ -f "$_c" ] && [ -x "$_c" ]; then _uv=$_c; break; fi; done\n')
 
 
+# The pip options `uv pip install` takes the same way; any other (--timeout, --retries, --prefer-binary...) is
+# pip's own, and uv refuses it.
+UV_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--no-index", "--only-binary",
+              "--no-binary", "--no-build-isolation", "--require-hashes", "--no-deps", "--upgrade", "-U")
+
+
+def uv_takes(pip_args: Sequence[str]) -> bool:
+    """Whether ``uv pip install`` accepts every option of ``pip_args`` (``auto`` then may use uv)."""
+    return all(not arg.startswith("-") or arg.split("=", 1)[0] in UV_OPTIONS for arg in pip_args)
+
+
 def venv_lines(python: str, req: str, pip_args: Sequence[str], install_timeout: float, installer: str = "auto",
                uv: Optional[str] = None, wheelhouse: Optional[str] = None) -> str:
     """Shell that gives the build its venv: reused while its key (requirements digest + Python) is unchanged, else
@@ -376,10 +401,13 @@ def venv_lines(python: str, req: str, pip_args: Sequence[str], install_timeout: 
     ``wheelhouses/<key>`` only (no ``pip wheel``, no ``pip_args``: the host never reaches an index).
 
     Sets ``_inst`` (``uv`` or ``pip``: what made the venv, kept in its ``.releasetui-complete`` marker) and
-    prints ``INSTALLER<TAB>uv|pip``.  ``installer: uv`` on a host without uv fails its prepare in one line.
+    prints ``INSTALLER<TAB>uv|pip``.  ``installer: uv`` on a host without uv fails its prepare in one line;
+    ``auto`` with ``pip_args`` only pip takes (:func:`uv_takes`) is pip, so a config that worked stays working.
     """
     if installer not in ("auto", "uv", "pip"):
         raise ValueError(f"installer must be auto, uv or pip, not {installer!r}")
+    if installer == "auto" and not wheelhouse and not uv_takes(pip_args):
+        installer = "pip"
     extra = " ".join(q(a) for a in pip_args)
     pip_timeout = int(max(30, install_timeout - 30))
     where = f"uv: {uv}" if uv else "uv on PATH, ~/.local/bin/uv, ~/.cargo/bin/uv"

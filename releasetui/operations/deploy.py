@@ -546,7 +546,7 @@ class Deploy:
             return f"venv {part.venv} is reused: no wheelhouse sent"
         if not part.send_wheels:
             return f"wheelhouse {part.venv} is on the host already: installs from it, nothing sent"
-        found = wheelhouses.cached(part.venv)
+        found = wheelhouses.cached(part.venv, pip_args=self.config.pip_args)
         if found is not None:
             return (f"send wheelhouse {part.venv} from {found.path} ({len(found.wheels)} wheels, {found.size} bytes); "
                     f"install with --no-index --find-links wheelhouses/{part.venv}")
@@ -554,7 +554,8 @@ class Deploy:
         command = wheelhouses.pip_wheel_command(self.local.pythons[rules.major_minor(part.python_version)],
                                                 self.info.path / req.path if req.carried is None else
                                                 Path(f"<{req.label} resolved>"),
-                                                wheelhouses.cache_dir() / part.venv, self.config.pip_args)
+                                                wheelhouses.cache_dir(pip_args=self.config.pip_args) / part.venv,
+                                                self.config.pip_args)
         return (f"build wheelhouse {part.venv} here ({' '.join(command)}), send it; install with --no-index "
                 f"--find-links wheelhouses/{part.venv}")
 

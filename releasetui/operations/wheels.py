@@ -34,11 +34,15 @@ COMPLETE = ".releasetui-complete"   # written last: a cache entry without it is 
 CHUNK = 1 << 20
 
 
-def cache_dir(environ: Optional[dict] = None) -> Path:
-    """Where wheelhouses are kept on this machine: ``$XDG_CACHE_HOME/releasetui/wheelhouses`` (``~/.cache`` when unset)."""
+def cache_dir(environ: Optional[dict] = None, pip_args: Sequence[str] = ()) -> Path:
+    """Where wheelhouses are kept on this machine: ``$XDG_CACHE_HOME/releasetui/wheelhouses`` (``~/.cache`` when
+    unset), in a folder of their own for each set of ``pip_args`` (another index or ``--only-binary`` builds other
+    wheels from the same requirements)."""
     env = os.environ if environ is None else environ
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "releasetui" / "wheelhouses"
+    base = Path(env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")) / "releasetui" / "wheelhouses"
+    if pip_args:
+        base = base / ("args-" + hashlib.sha256("\0".join(pip_args).encode("utf-8")).hexdigest()[:12])
+    return base
 
 
 def local_builder(versions: Iterable[str]) -> LocalBuilder:
@@ -113,9 +117,9 @@ def pip_wheel_command(python: str, requirements: Path, into: Path, pip_args: Seq
             "-w", str(into), *pip_args]
 
 
-def cached(key: str, root: Optional[Path] = None) -> Optional[Wheelhouse]:
-    """The wheelhouse of ``key`` in this machine's cache when it is complete, else None."""
-    path = (root or cache_dir()) / check_venv_key(key)
+def cached(key: str, root: Optional[Path] = None, pip_args: Sequence[str] = ()) -> Optional[Wheelhouse]:
+    """The wheelhouse of ``key`` (built with ``pip_args``) in this machine's cache when it is complete, else None."""
+    path = (root or cache_dir(pip_args=pip_args)) / check_venv_key(key)
     if not (path / COMPLETE).is_file():
         return None
     return Wheelhouse(key, path, _listing(path))
@@ -128,10 +132,10 @@ def ensure(key: str, python: str, requirements: Path, pip_args: Sequence[str], c
 
     OperationError, with pip's last words, when pip fails: a wheelhouse that cannot be built here cannot be shipped.
     """
-    found = cached(key, root)
+    found = cached(key, root, pip_args)
     if found is not None:
         return found
-    base = root or cache_dir()
+    base = root or cache_dir(pip_args=pip_args)
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=base))
     if text is not None:
