@@ -230,3 +230,23 @@ def test_a_requirements_file_git_ignores_is_refused_before_any_host_is_touched(l
     ok = p.cli("--headless", "deploy")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "requirements.txt" in shipped(p, "box")
+
+
+def test_the_deployer_s_own_files_in_the_source_never_ship(tmp_path):
+    """`init` writes hosts.yml (and its schema) into the app: with `source: .` they are the deployer's, not the app's."""
+    from releasetui.config import load_config
+    from releasetui.operations.source import inspect_source, source_manifest
+    app = tmp_path / "app"
+    (app / "pkg").mkdir(parents=True)
+    (app / "pkg" / "__init__.py").write_text("")
+    (app / "requirements.txt").write_text("")
+    (app / "rsync_excludes").write_text("*.tmp\n")
+    (app / "hosts.schema.json").write_text("{}")
+    (app / "hosts.staging.yml").write_text("hosts: {}\n")
+    (app / "hosts.yml").write_text(f"project: x\nsource: .\nexcludes_file: rsync_excludes\n"
+                                   f"hosts:\n  box: {{transport: local, root: {tmp_path / 'root'}}}\n")
+    config = load_config(app / "hosts.yml")
+    info = inspect_source(config.source, "requirements.txt", git=False)
+    shipped = set(source_manifest(config, info).files)
+    assert {"pkg/__init__.py", "requirements.txt"} <= shipped, shipped
+    assert not shipped & {"hosts.yml", "hosts.staging.yml", "hosts.schema.json", "rsync_excludes"}, shipped

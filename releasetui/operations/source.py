@@ -138,6 +138,23 @@ def archive_ref(source: Path, ref: str, requirements: Optional[str], extras: Seq
         raise
 
 
+def deployer_files(config, source: Path) -> list[str]:
+    """rsync patterns for releasetui's own files when they live in the source (``init`` writes them there): the
+    config, its stage files and schema, the excludes file.  They are the deployer's, not the app's: never shipped."""
+    config_path = Path(config.path).resolve()
+    own = [config_path, config_path.with_name("hosts.schema.json")]
+    own += [Path(config.excludes_file).resolve()] if config.excludes_file is not None else []
+    patterns = []
+    root = Path(source).resolve()
+    for path in own:
+        if root in path.parents:
+            patterns.append("/" + path.relative_to(root).as_posix())
+    if root in config_path.parents:   # hosts.STAGE.yml beside hosts.yml
+        folder = config_path.parent.relative_to(root).as_posix()
+        patterns.append(("/" if folder == "." else f"/{folder}/") + f"{config_path.stem}.*{config_path.suffix}")
+    return patterns
+
+
 def source_manifest(config, info: SourceInfo) -> Manifest:
     """What a deploy of ``info`` ships under ``config`` (the deploy, its dry run and ``diff`` all ask here): the
     files the excludes allow, as git would commit them (a working tree in git), secrets held back unless included.
@@ -148,7 +165,8 @@ def source_manifest(config, info: SourceInfo) -> Manifest:
         raise OperationError(f"{config.path}: excludes_file: no such file: {config.excludes_file}")
     shared = [f"/{p}" for p in (*config.shared.files, *config.shared.dirs)]
     try:
-        manifest = Manifest.of(info.path, shared, config.excludes_file, include=config.include,
+        manifest = Manifest.of(info.path, shared + deployer_files(config, info.path), config.excludes_file,
+                               include=config.include,
                                git=info.git_ref is None)
     except ManifestError as exc:
         raise OperationError(str(exc)) from None
