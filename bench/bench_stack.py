@@ -195,7 +195,11 @@ def main() -> int:
           f"user {LOGIN_USER[0]}, {os.cpu_count()} cores")
     try:
         for mode in modes:
-            f = bench_mode(mode, args.runs, base, server, key, known)
+            try:
+                f = bench_mode(mode, args.runs, base, server, key, known)
+            except AssertionError as exc:  # a restart mode that fails is a finding, not the end of the bench
+                print(f"\n{LABELS[mode]}\n  FAILED: {str(exc)[:400]}")
+                continue
             print(f"\n{LABELS[mode]}")
             print(f"  deploy (requirements unchanged)  {ms(f['deploy'])}  round trips/host: {trips_text(f['deploy_trips'])}")
             print(f"  deploy started -> new build HTTP {ms(f['deploy_http'])}")
