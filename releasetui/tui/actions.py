@@ -21,7 +21,7 @@ from .reading import DiffRead, Then
 from .screens import LogScreen
 
 if TYPE_CHECKING:
-    from .app import ReleaseApp
+    from .face import ReleaseFace
 
 Outcome = Optional[confirm.Confirmation | confirm.Refusal]
 # What a dialog opened from the states on screen says of the diff until the read beside it lands.
@@ -31,7 +31,7 @@ DIFF_PENDING = "reading the hosts…"
 class KeyActions:
     """What each key of the main screen does (a mixin of :class:`~releasetui.tui.main.MainScreen`)."""
 
-    releasetui: "ReleaseApp"
+    releasetui: "ReleaseFace"
     marked: set[str]
 
     # --- confirmations -----------------------------------------------------------------

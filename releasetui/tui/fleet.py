@@ -28,7 +28,7 @@ from .widgets.footer import FittedFooter
 from .widgets.tables import MatrixTable, selected_key
 
 if TYPE_CHECKING:
-    from .main import MainScreen
+    from .face import MainFace
 
 LEGEND = "▶ live  ● complete  ✗ failed  ◌ incomplete  ! damaged  p pinned  · absent"
 
@@ -214,7 +214,7 @@ class FleetScreen(Screen[None]):
         Binding("escape,v", "close", "Back", tooltip="Back to the hosts and builds"),
     ]
 
-    def __init__(self, main: "MainScreen"):
+    def __init__(self, main: "MainFace"):
         super().__init__()
         self.main = main
         self.model: Optional[FleetModel] = None

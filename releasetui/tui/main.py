@@ -26,7 +26,7 @@ from .running import OperationRunner
 from .widgets import BuildsTable, FittedFooter, HostsTable, OutputPane
 
 if TYPE_CHECKING:
-    from .app import ReleaseApp
+    from .face import ReleaseFace
 
 # Actions that change hosts: one at a time, dimmed in the footer while one runs.
 MUTATING_ACTIONS = {"deploy", "rollback", "prune", "unlock", "pin", "pick_stage"}
@@ -87,7 +87,7 @@ class MainScreen(KeyActions, OperationRunner, HostReads, Screen):
         self.filter_text = ""
 
     @property
-    def releasetui(self) -> "ReleaseApp":
+    def releasetui(self) -> "ReleaseFace":
         """The app, typed."""
         return self.app  # type: ignore[return-value]
 

@@ -17,7 +17,7 @@ from .fleet import FleetScreen
 from .fmt import served_lines
 
 if TYPE_CHECKING:
-    from .app import ReleaseApp
+    from .face import ReleaseFace
 
 # What runs once the states are shown (a confirmation built from them), given the diff's one line when one was
 # asked for.
@@ -46,7 +46,7 @@ class StatesLoaded(Message):
 class HostReads:
     """The main screen's reads of the hosts (a mixin of :class:`~releasetui.tui.main.MainScreen`)."""
 
-    releasetui: "ReleaseApp"
+    releasetui: "ReleaseFace"
     refreshing: bool
     served_changed: bool
 

@@ -17,7 +17,7 @@ from .dialogs import QuitWhileBusyScreen
 from .fmt import event_line, served_lines
 
 if TYPE_CHECKING:
-    from .app import ReleaseApp
+    from .face import ReleaseFace
 
 
 class OperationEvent(Message):
@@ -41,7 +41,7 @@ class OperationFinished(Message):
 class OperationRunner:
     """One mutating operation at a time, in a worker (a mixin of :class:`~releasetui.tui.main.MainScreen`)."""
 
-    releasetui: "ReleaseApp"
+    releasetui: "ReleaseFace"
 
     def init_running(self) -> None:
         """Nothing runs yet."""
