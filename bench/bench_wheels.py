@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleet import CORES, Fleet, Runner, float_list, int_list  # noqa: E402
 from bench.common import REPO, host_python  # noqa: E402
+from tests.support.helpers import find_uv  # noqa: E402
 from releasetui.config import load_config  # noqa: E402
 
 
@@ -55,10 +56,9 @@ def use_flask(fleet: Fleet, source: Path) -> str:
     return flask_requirements(source)
 
 
-def find_uv() -> str:
-    """The uv beside this interpreter (the test extra's), else on PATH."""
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.is_file() else shutil.which("uv")
+def uv_path() -> str:
+    """The uv the tests use (:func:`tests.support.helpers.find_uv`); the bench stops without one."""
+    found = find_uv()
     if not found:
         raise SystemExit("no uv: pip install uv (or leave +uv out of --modes)")
     return found
@@ -67,7 +67,7 @@ def find_uv() -> str:
 def with_wheels(config, mode: str):
     """``config`` with ``wheels: host|ship`` at the top level, and ``installer: uv`` for a ``+uv`` mode."""
     wheels, _, installer = mode.partition("+")
-    lines = f"wheels: {wheels}\n" + (f"installer: uv\nuv: {find_uv()}\n" if installer == "uv" else "installer: pip\n")
+    lines = f"wheels: {wheels}\n" + (f"installer: uv\nuv: {uv_path()}\n" if installer == "uv" else "installer: pip\n")
     text = config.path.read_text().replace("hosts:\n", lines + "hosts:\n", 1)
     path = config.path.with_name(config.path.stem + f"-{mode.replace('+', '-')}.yml")
     path.write_text(text)

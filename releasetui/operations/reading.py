@@ -41,9 +41,7 @@ def logs(ctx: OperationContext, hosts: Sequence[HostConfig], lines: int = 50, fo
             return HostOutcome(host.name, "ok", "stopped" if run.stopped else "")
         return HostOutcome(host.name, "failed", run.error_text())
 
-    for name, outcome in ctx.runner.map(hosts, tail, limit=len(hosts) or 1).items():
-        host = next(h for h in hosts if h.name == name)
-        result.outcomes[name] = outcome.value if outcome.ok else ctx.failure(host, outcome.error)
+    ctx.each_host(result, hosts, tail, limit=len(hosts) or 1)  # every host followed at once
     return ctx.finish(result, started, hosts)
 
 
