@@ -221,8 +221,6 @@ def _printer(args: argparse.Namespace, out: SafeStream, hosts, stage: Optional[s
 
 def run_headless(args: argparse.Namespace) -> int:
     """Run one headless action; return its exit code."""
-    from .operations import OperationError, Operations, RolloutChoice
-
     config = _load(args)
     if getattr(args, "skip_hooks", False) and config.hook_names():
         print(f"releasetui: warning: --skip-hooks: not running {', '.join(config.hook_names())}", file=sys.stderr)
@@ -232,6 +230,10 @@ def run_headless(args: argparse.Namespace) -> int:
     if not confirmed(config, args, hosts):
         print("releasetui: not confirmed: nothing changed", file=sys.stderr)
         return ExitCode.FAILED
+    # Every action here connects: open the TCP connections now, so their handshakes overlap the imports below.
+    from .executors import preconnect
+    preconnect.start(hosts, config.connect_timeout, getattr(args, "parallel", None) or config.parallel)
+    from .operations import OperationError, Operations, RolloutChoice
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
     printer = _printer(args, out, hosts, config.stage)
@@ -288,6 +290,7 @@ def run_headless(args: argparse.Namespace) -> int:
     finally:
         printer.close()  # a live table comes down before anything else is written
         ops.close()
+        preconnect.discard()
     if args.action != "logs" or not result.ok:
         printer.summary(result)
     return result.exit_code

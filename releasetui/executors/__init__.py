@@ -19,26 +19,26 @@ round trips (``round_trips``: scripts started).
 
 from __future__ import annotations
 
-from ..models import HostKeyRefused, HostUnreachable, ScriptTimeout
-from .base import CommandResult, Executor, LineHandler, RemoteProcess, Stdin
-from .connect import DEFAULT_KNOWN_HOSTS, open_connection, open_ssh, ssh_connection
-from .dryrun import RecordedCommand, RecordingExecutor
-from .local import LocalExecutor
-from .pool import ExecutorPool, make_executor
-from .ssh import SSHExecutor
+# Every name is imported from its module on first use: importing one light module of this package (preconnect, say)
+# does not load paramiko's executors, the pool and the dry run.
+_HOMES = {
+    "HostKeyRefused": "..models", "HostUnreachable": "..models", "ScriptTimeout": "..models",
+    "CommandResult": ".base", "Executor": ".base", "LineHandler": ".base", "RemoteProcess": ".base", "Stdin": ".base",
+    "DEFAULT_KNOWN_HOSTS": ".connect", "open_connection": ".connect", "open_ssh": ".connect",
+    "ssh_connection": ".connect", "RecordedCommand": ".dryrun", "RecordingExecutor": ".dryrun",
+    "LocalExecutor": ".local", "ExecutorPool": ".pool", "make_executor": ".pool", "SSHExecutor": ".ssh",
+    "GatewayPool": ".jump", "Hop": ".jump", "jump_route": ".jump", "parse_proxy_jump": ".jump",
+}
 
-__all__ = ["CommandResult", "DEFAULT_KNOWN_HOSTS", "Executor", "ExecutorPool", "GatewayPool", "Hop", "HostKeyRefused",
-           "HostUnreachable", "LineHandler", "LocalExecutor", "RecordedCommand", "RecordingExecutor", "RemoteProcess",
-           "SSHExecutor", "ScriptTimeout", "Stdin", "jump_route", "make_executor", "open_connection", "open_ssh",
-           "parse_proxy_jump", "ssh_connection"]
-
-
-_JUMP_NAMES = ("GatewayPool", "Hop", "jump_route", "parse_proxy_jump")
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str):
-    """The jump-host names, imported from :mod:`.jump` on first use (a plain deploy never loads it)."""
-    if name in _JUMP_NAMES:
-        from . import jump
-        return getattr(jump, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """Each name from its module, imported on first use (a plain deploy never loads :mod:`.jump`)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from ..models import HostKeyRefused, HostUnreachable
+from . import preconnect
 
-SSH_CONFIG_FILES = ("~/.ssh/config", "/etc/ssh/ssh_config")  # the user's first, as ssh (and Fabric) read them
 _MATCH_EXEC = re.compile(rb"^[ \t]*match\b[^\n]*\bexec\b", re.IGNORECASE | re.MULTILINE)
 _IMPORT_LOCK = threading.Lock()
 _SSH_CONFIGS: dict = {}
@@ -52,7 +52,7 @@ class Hop:
 def _config_files() -> list[tuple[str, bytes]]:
     """``(path, text)`` of each ssh config file there is, the user's first."""
     found = []
-    for name in SSH_CONFIG_FILES:
+    for name in preconnect.SSH_CONFIG_FILES:
         path = os.path.expanduser(name)
         try:
             with open(path, "rb") as handle:
@@ -212,6 +212,8 @@ def open_ssh(conn: SSHTarget, known_hosts: Path, timeout: float, sock=None, behi
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if known_hosts.is_file():
         client._host_keys = _known_host_keys(known_hosts)  # parsed once per file version, not once per host
+    if sock is None:
+        sock = preconnect.take(conn.host, conn.port, timeout)  # opened while the CLI was importing, if it was
     if sock is None:
         try:
             sock = socket.create_connection((conn.host, conn.port), timeout=timeout)

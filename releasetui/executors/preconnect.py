@@ -1,0 +1,110 @@
+"""TCP connections opened while the CLI is still importing: the handshake overlaps paramiko's import.
+
+A headless run knows its hosts once hosts.yml is read, ~0.1 s before paramiko,
+the operation's modules and the executors are imported (~0.08 s).  Opening each
+host's TCP connection then, in a thread, puts the handshake (1.5 round trips
+before a server sees the connection) in that time instead of after it.
+:func:`take` hands the open socket to :func:`releasetui.executors.connect.open_ssh`,
+which checks the host key and authenticates on it exactly as on a socket it
+opened itself.
+
+Only where the destination is certain without paramiko: an SSH host with no
+jump host, and no ssh config file that could send its connection elsewhere
+(any ``HostName``, ``Port``, ``Proxy*``, ``Match`` or ``Canonical*`` line,
+anywhere, turns it off).  Anything else connects as
+before.  This module imports only the standard library's socket and threading.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from typing import Iterable, Optional
+
+# A line of an ssh config that can change where a connection goes: with any, the connect waits for paramiko's parse.
+# Include is not among them: paramiko's parser (which the connect proper uses) does not follow it either.
+_REDIRECTS = rb"^[ \t]*(hostname|port|proxy\w*|match|canonical\w*)\b"
+SSH_CONFIG_FILES = ("~/.ssh/config", "/etc/ssh/ssh_config")  # the user's first, as ssh (and Fabric) read them
+
+_LOCK = threading.Lock()
+_PENDING: dict = {}   # (address, port) -> _Attempt
+
+
+class _Attempt:
+    """One connect running in its thread: its socket when it opened, else nothing (the normal connect then runs)."""
+
+    def __init__(self, address: str, port: int, timeout: float):
+        self.done = threading.Event()
+        self.sock: Optional[socket.socket] = None
+        self.thread = threading.Thread(target=self._connect, args=(address, port, timeout),
+                                       name=f"releasetui-preconnect-{address}", daemon=True)
+        self.thread.start()
+
+    def _connect(self, address: str, port: int, timeout: float) -> None:
+        try:
+            sock = socket.create_connection((address, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = sock
+        except OSError:
+            pass  # the connect proper tries again and says why, in its own words
+        finally:
+            self.done.set()
+
+
+def redirecting_ssh_config(files: Optional[Iterable[str]] = None) -> bool:
+    """Whether an ssh config file (``files``: default, the user's and the system's) may send a connection somewhere
+    other than hosts.yml's address and port."""
+    for name in SSH_CONFIG_FILES if files is None else files:
+        try:
+            with open(os.path.expanduser(name), "rb") as handle:
+                if re.search(_REDIRECTS, handle.read(), re.IGNORECASE | re.MULTILINE):  # compiled only when a file is there
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def destinations(hosts: Iterable) -> list[tuple[str, int]]:
+    """``(address, port)`` of each host (HostConfig) whose connection can be opened before paramiko is imported."""
+    hosts = [h for h in hosts if h.transport == "ssh" and h.address and h.jump is None]
+    if not hosts or redirecting_ssh_config():
+        return []
+    return list(dict.fromkeys((h.address, h.port or 22) for h in hosts))
+
+
+def start(hosts: Iterable, timeout: float, limit: int) -> int:
+    """Open, in threads, the TCP connection of up to ``limit`` of ``hosts`` that can be; how many were started."""
+    started = 0
+    with _LOCK:
+        for address, port in destinations(hosts)[:max(limit, 0)]:
+            if (address, port) not in _PENDING:
+                _PENDING[(address, port)] = _Attempt(address, port, timeout)
+                started += 1
+    return started
+
+
+def take(address: str, port: int, timeout: float) -> Optional[socket.socket]:
+    """The open socket to ``address:port`` started by :func:`start` (waiting for it, at most ``timeout``), once;
+    None when none was started or it did not open."""
+    with _LOCK:
+        attempt = _PENDING.pop((address, port), None)
+    if attempt is None or not attempt.done.wait(timeout):
+        return None
+    if attempt.sock is not None:
+        attempt.sock.settimeout(timeout)
+    return attempt.sock
+
+
+def discard() -> None:
+    """Close every socket started and never taken (the operation ended before it needed them)."""
+    with _LOCK:
+        attempts = list(_PENDING.values())
+        _PENDING.clear()
+    for attempt in attempts:
+        if attempt.done.wait(0.05) and attempt.sock is not None:
+            attempt.sock.close()
+
+
+__all__ = ["destinations", "discard", "redirecting_ssh_config", "start", "take"]
