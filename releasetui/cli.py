@@ -14,17 +14,18 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import clock
 from .config import Config, ConfigError, find_config, load_config
 from .models import ExitCode, InvalidBuildId
 from .stages import stage_from
 from .text import clean_line
-from .output import HumanPrinter, JsonPrinter, SafeStream, live_table_wanted, print_builds, print_history
-from .rules import canary_problem
 
 from .arguments import ACTIONS, LIVE_ACTIONS, build_parser
+
+if TYPE_CHECKING:  # what the output is written through, imported when a run writes (after its connections start)
+    from .output import SafeStream
 
 
 def run_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -87,6 +88,7 @@ def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
                          if isinstance(state, Exception) else state.to_dict() for name, state in states.items()]}
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
+        from .output import print_builds
         print_builds(states, out)
     out.flush()
     # Said once: in the table, or in the document's "error" (stderr is for the command's own failures).
@@ -104,6 +106,7 @@ def _show_history(ops, hosts, args, out: SafeStream) -> ExitCode:
     if getattr(args, "json", False):
         out.write(json.dumps({"operations": [e.to_dict() for e in entries], "problems": problems}, indent=2) + "\n")
     else:
+        from .output import print_history
         print_history(entries, problems, out)
     out.flush()
     return ExitCode.UNREACHABLE if any(p.startswith("unreachable") for p in problems.values()) else ExitCode.OK
@@ -211,6 +214,7 @@ def _install_interrupts(ops, printer, action: Optional[str] = None) -> None:
 
 def _printer(args: argparse.Namespace, out: SafeStream, hosts, stage: Optional[str] = None):
     """JSON lines; the live table on a terminal (Rich, imported only then); else plain lines."""
+    from .output import HumanPrinter, JsonPrinter, live_table_wanted
     if getattr(args, "json", False):
         return JsonPrinter(out, stage)
     if args.action in LIVE_ACTIONS and not getattr(args, "dry_run", False) and live_table_wanted(out):
@@ -234,6 +238,8 @@ def run_headless(args: argparse.Namespace) -> int:
     from .executors import preconnect
     preconnect.start(hosts, config.connect_timeout, getattr(args, "parallel", None) or config.parallel)
     from .operations import OperationError, Operations, RolloutChoice
+    from .output import SafeStream
+    from .rules import canary_problem
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
     printer = _printer(args, out, hosts, config.stage)

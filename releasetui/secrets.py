@@ -8,10 +8,8 @@ only the shipping stream carries: no message, ``repr`` or record here holds one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional
@@ -67,6 +65,7 @@ def render(values: Mapping[str, str]) -> str:
 
 def digest_of(content: str) -> str:
     """What keys the file on a host (``envs/<digest>``) and in a build's metadata."""
+    import hashlib  # only a config with env: digests (the CLI's start stays lean)
     return hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
 
 
@@ -96,6 +95,7 @@ def run_secrets_command(command: str, cwd: Path, environ: Mapping[str, str]) -> 
 
     Its output and its stderr are never shown: either may hold secrets.  A failure says how it ended.
     """
+    import subprocess  # only a config with a secrets_command runs one (the CLI's start stays lean)
     try:
         proc = subprocess.run(["sh", "-c", command], cwd=cwd, env=dict(environ), stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=COMMAND_TIMEOUT)

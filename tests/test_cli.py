@@ -41,7 +41,7 @@ def test_core_and_cli_never_import_textual():
 NOT_ON_A_PLAIN_RUN = ("textual", "releasetui.tui", "releasetui.live", "rich", "releasetui.executors.jump",
                       "releasetui.diffing", "releasetui.operations.diff", "releasetui.init.ansible",
                       "releasetui.init.inventory", "releasetui.init.starter", "releasetui.demo", "releasetui.docgen",
-                      "fabric", "invoke", "asyncio", "unittest")
+                      "fabric", "invoke", "asyncio", "unittest", "importlib.metadata", "email")
 
 
 def test_plain_headless_deploy_and_rollback_import_only_what_they_need(ssh_project):
@@ -64,6 +64,21 @@ def test_plain_headless_deploy_and_rollback_import_only_what_they_need(ssh_proje
         assert "paramiko" in loaded  # it did connect
         bad = [m for m in loaded if any(m == name or m.startswith(name + ".") for name in NOT_ON_A_PLAIN_RUN)]
         assert bad == [], f"{action} imported {bad}"
+
+
+def test_paramiko_imported_without_importlib_metadata_still_knows_its_version():
+    code = ("import sys\n"
+            "from releasetui.executors.connect import load_paramiko\n"
+            "paramiko = load_paramiko()\n"
+            "assert 'importlib.metadata' not in sys.modules, 'the real module was imported'\n"
+            "ident = paramiko.transport.Transport._CLIENT_ID\n"
+            "import importlib.metadata\n"
+            "print(paramiko.__version__, ident, importlib.metadata.version('paramiko'))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    ours, ident, real = proc.stdout.split()
+    assert ours == real and ident == f"paramiko_{real}"
 
 
 def test_usage_errors_exit_2(local_project):

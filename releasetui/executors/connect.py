@@ -75,12 +75,62 @@ def load_paramiko():
         block = "invoke" not in sys.modules and not any(_MATCH_EXEC.search(text) for _, text in _config_files())
         if block:
             sys.modules["invoke"] = None  # type: ignore[assignment]  # `import invoke` raises ImportError
+        versions = _VersionOnly.install()
         try:
             import paramiko
         finally:
             if block and sys.modules.get("invoke", False) is None:
                 del sys.modules["invoke"]
+            if versions is not None:
+                versions.remove()
         return paramiko
+
+
+class _VersionOnly:
+    """Stands in for ``importlib.metadata`` while paramiko is imported: its ``__init__`` asks that module for its own
+    version, and importing it (with ``email``, ``zipfile``, ``csv``...) and scanning ``sys.path`` cost ~9 ms of every
+    CLI start.  The version is read from the ``paramiko-X.Y.Z.dist-info`` folder beside the package instead; anything
+    else asked of it, or no such folder, goes to the real module."""
+
+    @classmethod
+    def install(cls) -> Optional["_VersionOnly"]:
+        """Put the stand-in in place, unless the real module is already imported (then it costs nothing)."""
+        if "importlib.metadata" in sys.modules:
+            return None
+        import types
+        stand_in = cls()
+        module = types.ModuleType("importlib.metadata")
+        module.version = stand_in.version  # type: ignore[attr-defined]
+        module.__getattr__ = stand_in.real_attribute  # type: ignore[attr-defined]  # PEP 562: the rest is real
+        stand_in.module = module
+        sys.modules["importlib.metadata"] = module
+        return stand_in
+
+    def remove(self) -> None:
+        """Take the stand-in away: a later ``import importlib.metadata`` imports the real one."""
+        if sys.modules.get("importlib.metadata") is self.module:
+            del sys.modules["importlib.metadata"]
+
+    def real(self):
+        """The real ``importlib.metadata``."""
+        self.remove()
+        import importlib.metadata
+        return importlib.metadata
+
+    def real_attribute(self, name: str):
+        """Any other name, from the real module."""
+        return getattr(self.real(), name)
+
+    def version(self, name: str) -> str:
+        """``name``'s version from its dist-info folder on ``sys.path``, else the real module's answer."""
+        prefix = name.replace("-", "_") + "-"
+        for entry in sys.path:
+            if not os.path.isdir(os.path.join(entry or ".", name)):
+                continue
+            for found in os.listdir(entry or "."):
+                if found.startswith(prefix) and found.endswith(".dist-info"):
+                    return found[len(prefix):-len(".dist-info")]
+        return self.real().version(name)
 
 
 def ssh_config_lookup(name: str) -> dict:
