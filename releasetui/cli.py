@@ -88,7 +88,7 @@ def _show_builds(ops, hosts, as_json: bool, out: SafeStream) -> ExitCode:
                          if isinstance(state, Exception) else state.to_dict() for name, state in states.items()]}
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
-        from .output import print_builds
+        from .listings import print_builds
         print_builds(states, out)
     out.flush()
     # Said once: in the table, or in the document's "error" (stderr is for the command's own failures).
@@ -106,7 +106,7 @@ def _show_history(ops, hosts, args, out: SafeStream) -> ExitCode:
     if getattr(args, "json", False):
         out.write(json.dumps({"operations": [e.to_dict() for e in entries], "problems": problems}, indent=2) + "\n")
     else:
-        from .output import print_history
+        from .listings import print_history
         print_history(entries, problems, out)
     out.flush()
     return ExitCode.UNREACHABLE if any(p.startswith("unreachable") for p in problems.values()) else ExitCode.OK

@@ -8,7 +8,8 @@ import json
 import re
 
 from releasetui.models import BuildInfo, HostOutcome, HostState, LockInfo, OperationResult
-from releasetui.output import HumanPrinter, print_builds
+from releasetui.listings import print_builds
+from releasetui.output import HumanPrinter
 from releasetui.rules import fleet_current
 
 from .support.helpers import make_project, need

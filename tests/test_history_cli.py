@@ -12,7 +12,7 @@ import pytest
 
 from releasetui import clock
 from releasetui.history import merge
-from releasetui.output import history_line
+from releasetui.listings import history_line
 
 from .support.helpers import TEST_CLOCK, deploy_ok, gated_python, plant_lock, wait_for
 
