@@ -120,8 +120,9 @@ def refusal_lines(refusals: Sequence[rules.Refusal]) -> list[str]:
 def deploy_plan_lines(plan: rules.DeployPlan) -> list[str]:
     """``50 hosts: 20261128042915 → new build, venv reused`` and the hosts that differ."""
     rows = {h.host: f"{h.current or 'none'} → new build, " + ("venv reused" if h.venv_reused else "a new venv is built")
-            + ("" if not h.wheelhouse else " from the wheelhouse sent from here" if h.send_wheels else
-               " from the wheelhouse on the host") for h in plan.hosts}
+            + ("" if not h.wheelhouse else " from the wheelhouse on the host" if not h.send_wheels else
+               " from the wheelhouse sent from here" if h.wheels_built_on is None else
+               f" from the wheelhouse built on {h.wheels_built_on}") for h in plan.hosts}
     return [f"{hosts_phrase(names, len(rows)) if len(names) > 1 else names[0]}: {text}"
             for text, names in group_hosts(rows)]
 

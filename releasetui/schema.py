@@ -81,9 +81,9 @@ SETTINGS = (
     Key("hooks", _nullable("hooks"), "Shell commands run at fixed points of an operation "
         "(see Hooks).", None, PER_HOST),
     Key("wheels", {"type": "string", "enum": ["host", "ship"]}, "Where a new venv's wheels come from: `host`: "
-        "each host gets them from the index itself (`pip wheel`, or uv); `ship` builds the wheelhouse once on this "
-        "machine (same OS, architecture and Python as the host) and sends it, so hosts install with `--no-index` "
-        "and never reach an index.", "host", PER_HOST),
+        "each host gets them from the index itself (`pip wheel`, or uv); `ship` builds the wheelhouse once per "
+        "requirements digest, on this machine when it has the hosts' OS, architecture and Python, else on the first "
+        "host that needs it, and sends it, so the other hosts install with `--no-index` and never reach an index.", "host", PER_HOST),
 )
 
 TOP = (

@@ -546,6 +546,21 @@ def test_the_rollback_dialog_marks_a_failed_target_in_red():
     assert any("red" in str(span.style) for span in outcome.body.spans)
 
 
+def test_the_deploy_dialog_says_which_host_builds_a_wheelhouse_this_machine_cannot(monkeypatch):
+    import dataclasses
+    from releasetui import rules
+    from releasetui.tui import confirm
+    hosts = [dataclasses.replace(h, wheels="ship") for h in CONFIG.hosts[:2]]   # web3 is unreachable
+    states = FakeOperations(CONFIG, None, None).states(hosts)
+    for state in states.values():
+        state.lock, state.platform, state.python_version = None, "Linux aarch64", "3.12.3"
+    # This machine, as the dialog asks it, builds for another platform: web1, the first host, builds for all.
+    monkeypatch.setattr(confirm, "builder_for", lambda hosts, states: rules.LocalBuilder("Linux x86_64", {}))
+    outcome = confirm.deploy(CONFIG, hosts, states, "f" * 64, NOW)
+    assert isinstance(outcome, confirm.Confirmation), outcome
+    assert "from the wheelhouse built on web1" in outcome.body.plain.replace("\n      ", " "), outcome.body.plain
+
+
 # --- the diff: the confirmations' line (pure) and the diff view (D) ------------------------------------------
 
 def _side(label, files, requirements="flask==3.0\n", commit=None):

@@ -9,6 +9,7 @@ wheels through its own environment only (:func:`~tests.support.helpers.client_in
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -142,24 +143,161 @@ def test_prune_removes_a_wheelhouse_with_the_last_build_that_uses_it(tmp_path, w
     assert [w.name for w in (root / "wheelhouses").iterdir()] == [old]
 
 
-def test_a_host_this_machine_cannot_build_for_is_refused_before_anything_changes(tmp_path, wheelhouse, ssh_env,
-                                                                                  trap):
-    p, env = shipping_project(tmp_path, wheelhouse, ssh_env, trap)
-    wrapper = p.dir / "no-index-python"
-    wrapper.write_text(wrapper.read_text().replace("exec ", 'case "$1" in --version) echo "Python 2.7.18"; exit 0;; esac\nexec ', 1))
-    proc = p.cli("--headless", "deploy", env=env)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "wheels: ship builds the wheelhouse on this machine" in proc.stdout, proc.stdout
-    assert "Python 2.7): set wheels: host for it" in proc.stdout, proc.stdout
-    assert "Traceback" not in proc.stdout + proc.stderr
-    for root in p.roots.values():
-        assert not list((root / "builds").iterdir()) and not (root / "deploy.lock").exists()
+# --- built on a host, when this machine cannot build for the hosts ------------------------------
+
+# This machine's platform probe, and only it, says a platform the hosts do not have: everything else is real.
+ELSEWHERE = ("import sys, releasetui.operations.wheels as w\n"
+             "from releasetui.rules import LocalBuilder\n"
+             "w.local_builder = lambda versions: LocalBuilder('Linux riscv64', "
+             "{'%d.%d' % sys.version_info[:2]: sys.executable})\n"
+             "from releasetui.cli import main\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+
+
+def popen_elsewhere(p: Project, env: dict, *args: str) -> subprocess.Popen:
+    """Start ``releasetui ARGS`` from a client whose platform (riscv64) is not the hosts'."""
+    import sys
+    from .support.helpers import REPO, TEST_CLOCK
+    full = {**os.environ, **TEST_CLOCK.env(), **env, "PYTHONPATH": str(REPO)}
+    full.pop("RELEASETUI_CONFIG", None)
+    return subprocess.Popen([sys.executable, "-c", ELSEWHERE, "--config", str(p.config), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full)
+
+
+def cli_elsewhere(p: Project, env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run ``releasetui ARGS`` from a client whose platform (riscv64) is not the hosts'."""
+    proc = popen_elsewhere(p, env, *args)
+    out, err = proc.communicate(timeout=180)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def host_builder_project(tmp_path: Path, wheelhouse: Path, ssh_env, trap: IndexTrap) -> tuple[Project, dict, Path]:
+    """web1's pip finds wheels in a folder of its own (returned) and no index; web2's knows only the trap. The
+    client's pip knows only the trap too (it must build nothing)."""
+    from .support.helpers import HOST_PYTHON
+    source = tmp_path / "web1-wheels"
+    shutil.copytree(wheelhouse, source)
+    reach = tmp_path / "reach-python"
+    reach.write_text("#!/bin/sh\nunset PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CONSTRAINT\n"
+                     f"PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_FIND_LINKS={source}\n"
+                     "export PIP_CONFIG_FILE PIP_NO_INDEX PIP_FIND_LINKS\n"
+                     f"exec {HOST_PYTHON} \"$@\"\n")
+    reach.chmod(0o755)
+    hosts = ssh_hosts(ssh_env)
+    hosts["web1"]["python"] = str(reach)
+    p, _ = shipping_project(tmp_path, wheelhouse, ssh_env, trap, hosts=hosts)
+    env = {"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": trap.url, "PIP_RETRIES": "0",
+           "XDG_CACHE_HOME": str(p.dir / "cache")}
+    return p, env, source
+
+
+def hosts_platform_cache(p: Project, key: str) -> Path:
+    """Where the client keeps a wheelhouse built on one of the test's hosts (this machine's real platform)."""
+    import platform
+    import sys
+    return (p.dir / "cache/releasetui/wheelhouses" /
+            f"host-{platform.system()}-{platform.machine()}-py{sys.version_info[0]}.{sys.version_info[1]}" / key)
+
+
+def imports_tinylib(root: Path) -> str:
+    proc = subprocess.run([str(root / "current" / "env" / "bin" / "python"), "-c",
+                           "import tinylib; print(tinylib.VERSION)"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_a_wheelhouse_this_machine_cannot_build_is_built_on_one_host_and_sent_to_all(tmp_path, wheelhouse, ssh_env,
+                                                                                    trap):
+    p, env, _ = host_builder_project(tmp_path, wheelhouse, ssh_env, trap)
+    key = key_of("tinylib==1.0")
+    plan = cli_elsewhere(p, env, "--headless", "deploy", "--dry-run")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert f"build wheelhouse {key} on web1 (this machine cannot build for" in plan.stdout, plan.stdout
+    assert "-m pip wheel -q --disable-pip-version-check --no-cache-dir -r \"$_wd/requirements.txt\"" in plan.stdout
     assert not (p.dir / "cache").exists()
+
+    first = cli_elsewhere(p, env, "--headless", "deploy", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    cache = hosts_platform_cache(p, key)
+    wheel = cache / "tinylib-1.0-py3-none-any.whl"
+    assert wheel_steps(first) == [f"wheelhouse {key} built on web1 (1 wheels, {wheel.stat().st_size} bytes): "
+                                  "sent to 2 host(s)"]
+    assert (cache / ".releasetui-complete").is_file()
+    assert not (p.dir / "cache/releasetui/wheelhouses" / key).exists()   # nothing was built here
+    # One round trip more, on the builder only.
+    assert {h["host"]: h["round_trips"] for h in summary(first)["hosts"]} == {"web1": 4, "web2": 3}
+    assert trap.connections == 0, "a host or the client tried an index"
+    for root in p.roots.values():
+        assert imports_tinylib(root) == "1.0"
+        assert [w.name for w in (root / "wheelhouses" / key).iterdir()] == [wheel.name]
+        assert not list(root.glob(".releasetui-wheelhouse.*"))
+
+    # A new host (web2 wiped) and a new build of the same requirements: sent from the cache, nothing built.
+    shutil.rmtree(p.roots["web2"])
+    p.write_app("v2")
+    again = cli_elsewhere(p, env, "--headless", "deploy", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [m.split(" (1 wheels")[0] for m in wheel_steps(again)] == [
+        f"wheelhouse {key} from this machine's cache (built on a host of {_uname()})"]
+    assert [h["round_trips"] for h in summary(again)["hosts"]] == [3, 3]
+    assert imports_tinylib(p.roots["web2"]) == "1.0" and trap.connections == 0
+
+
+def _uname() -> str:
+    import platform
+    return f"{platform.system()} {platform.machine()}"
+
+
+def test_a_wheelhouse_that_fails_to_build_on_its_host_changes_no_host(tmp_path, wheelhouse, ssh_env, trap):
+    p, env, _ = host_builder_project(tmp_path, wheelhouse, ssh_env, trap)
+    first = cli_elsewhere(p, env, "--headless", "deploy", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {name: (p.builds(name), p.current(name), sorted(os.listdir(root / "wheelhouses")))
+              for name, root in p.roots.items()}
+    (p.dir / "web1-wheels" / "tinylib-2.0-py3-none-any.whl").unlink()   # web1 cannot find 2.0 any more
+    p.write_app("v2", "tinylib==2.0")
+    proc = cli_elsewhere(p, env, "--headless", "deploy", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    outcomes = {h["host"]: h for h in summary(proc)["hosts"]}
+    words = "wheels: ship: the wheelhouse could not be built on web1: pip wheel: "
+    assert outcomes["web1"]["status"] == "failed" and outcomes["web1"]["message"].startswith(words)
+    assert "tinylib==2.0" in outcomes["web1"]["message"] and "\n" not in outcomes["web1"]["message"]
+    assert outcomes["web2"]["status"] == "aborted" and words in outcomes["web2"]["message"], outcomes
+    assert "Traceback" not in proc.stdout + proc.stderr
+    for name, root in p.roots.items():
+        assert (p.builds(name), p.current(name), sorted(os.listdir(root / "wheelhouses"))) == before[name]
+        assert not list(root.glob(".releasetui-wheelhouse.*")) and not (root / "deploy.lock").exists()
+    assert not hosts_platform_cache(p, key_of("tinylib==2.0")).exists()
+
+
+def test_ctrl_c_while_a_host_builds_the_wheelhouse_leaves_every_host_as_it_was(tmp_path, wheelhouse, ssh_env, trap):
+    import signal
+    from .support.helpers import wait_for
+    p, env, _ = host_builder_project(tmp_path, wheelhouse, ssh_env, trap)
+    reach, marker = tmp_path / "reach-python", tmp_path / "pip-wheel-started"
+    # web1's pip wheel hangs (after saying it started) until it is stopped.
+    reach.write_text(reach.read_text().replace("exec ", f'case " $* " in *" wheel "*) touch {marker}; sleep 120;; '
+                                               'esac\nexec ', 1))
+    proc = popen_elsewhere(p, env, "--headless", "deploy")
+    try:
+        wait_for(marker.exists, 60, "pip wheel on web1")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in out and "Traceback" not in out + err
+    for name, root in p.roots.items():
+        assert p.builds(name) == [] and p.current(name) is None and not (root / "wheelhouses").exists()
+        assert not list(root.glob(".releasetui-wheelhouse.*")) and not (root / "deploy.lock").exists(), \
+            sorted(os.listdir(root))
+    hung = subprocess.run(["pgrep", "-f", f"{reach} -m pip wheel"], capture_output=True, text=True).stdout
+    assert hung == "", "the hung pip wheel runs on"
 
 
 # --- the rules, pure ---------------------------------------------------------------------------
 
-def test_a_wheelhouse_is_sent_only_for_a_venv_to_build_and_refused_on_a_platform_mismatch():
+def test_a_wheelhouse_is_sent_only_for_a_venv_to_build_and_built_here_only_for_this_platform():
     key = rules.venv_key("a" * 64, "3.11.7")
     fresh = HostState("h", python_version="3.11.7", platform="Linux x86_64")
     local = rules.LocalBuilder("Linux x86_64", {"3.11": "/usr/bin/python3.11"})
@@ -167,19 +305,110 @@ def test_a_wheelhouse_is_sent_only_for_a_venv_to_build_and_refused_on_a_platform
     assert not rules.wheels_to_send(fresh, key, "host")
     assert not rules.wheels_to_send(HostState("h", venvs=[key]), key, "ship")
     assert not rules.wheels_to_send(HostState("h", wheelhouses=[key]), key, "ship")
-    assert rules.wheelhouse_refusal(fresh, local) is None
-    arm = HostState("h", python_version="3.11.7", platform="Linux aarch64")
-    assert "(Linux aarch64, Python 3.11)" in rules.wheelhouse_refusal(arm, local)
-    plan = rules.plan_deploy({"h": arm}, "a" * 64, "20300101000000", {"h": "python3"}, wheels={"h": "ship"},
-                             local=local)
-    assert not plan.ok and plan.refusals[0].host == "h"
+    assert rules.builds_here(fresh, local)
+    assert not rules.builds_here(HostState("h", python_version="3.11.7", platform="Linux aarch64"), local)
+    assert not rules.builds_here(HostState("h", python_version="3.12.1", platform="Linux x86_64"), local)
+    assert not rules.builds_here(HostState("h", python_version="3.11.7"), local)   # platform unknown
     fine = rules.plan_deploy({"h": fresh}, "a" * 64, "20300101000000", {"h": "python3"}, wheels={"h": "ship"},
                              local=local)
+    assert fine.ok and fine.hosts[0].wheels_built_on is None
     assert present.deploy_plan_lines(fine) == ["h: none → new build, a new venv is built from the wheelhouse sent "
                                                "from here"]
-    reused = HostState("h", python_version="3.11.7", platform="Linux aarch64", venvs=[key])
-    assert rules.plan_deploy({"h": reused}, "a" * 64, "20300101000000", {"h": "python3"}, wheels={"h": "ship"},
-                             local=local).ok  # nothing to build: nothing to refuse
+
+
+def test_a_wheelhouse_this_machine_cannot_build_is_built_by_the_first_host_of_its_key_and_platform():
+    sha, base = "a" * 64, "20300101000000"
+    local = rules.LocalBuilder("Linux x86_64", {"3.11": "/usr/bin/python3.11"})
+    arm11, arm12 = rules.venv_key(sha, "3.11.7"), rules.venv_key(sha, "3.12.1")
+
+    def host(platform, version, **more):
+        return HostState("", python_version=version, platform=platform, **more)
+    states = {"x1": host("Linux x86_64", "3.11.7"),          # built here
+              "a1": host("Linux aarch64", "3.11.7", venvs=[arm11]),   # reuses its venv: needs nothing
+              "a2": host("Linux aarch64", "3.11.7"),          # the first arm 3.11 host that needs it: builds it
+              "a3": host("Linux aarch64", "3.11.7"),
+              "b1": host("Linux aarch64", "3.12.1"),          # another Python: another wheelhouse
+              "r1": host("Linux riscv64", "3.11.7"),          # another platform: never shares a1's
+              "u1": host(None, "3.11.7"), "u2": host(None, "3.11.7"),   # platform unknown: each its own
+              "h1": host("Linux aarch64", "3.11.7")}          # wheels: host: no wheelhouse at all
+    for name, state in states.items():
+        state.name = name
+    modes = {name: "host" if name == "h1" else "ship" for name in states}
+    plan = rules.plan_deploy(states, sha, base, {n: "python3" for n in states}, wheels=modes, local=local)
+    assert plan.ok, plan.refusals
+    built_on = {p.host: p.wheels_built_on for p in plan.hosts if p.send_wheels}
+    assert built_on == {"x1": None, "a2": "a2", "a3": "a2", "b1": "b1", "r1": "r1", "u1": "u1", "u2": "u2"}
+    assert [p.venv for p in plan.hosts if p.host in ("a2", "b1")] == [arm11, arm12]
+    # The order of the plan decides: a3 first, a3 builds.
+    reordered = {n: states[n] for n in ("a3", "a2")}
+    plan = rules.plan_deploy(reordered, sha, base, {n: "python3" for n in reordered}, wheels=modes, local=local)
+    assert [p.wheels_built_on for p in plan.hosts] == ["a3", "a3"]
+    assert present.deploy_plan_lines(plan) == ["a3, a2: none → new build, a new venv is built from the "
+                                               "wheelhouse built on a3"]
+    # No machine given at all (nothing here builds): still no refusal, each group has its builder.
+    plan = rules.plan_deploy(reordered, sha, base, {n: "python3" for n in reordered}, wheels=modes, local=None)
+    assert plan.ok and [p.wheels_built_on for p in plan.hosts] == ["a3", "a3"]
+
+
+# --- the builder host's script and its parser, pure ----------------------------------------------
+
+def test_the_builder_script_runs_pip_wheel_under_the_lock_and_removes_its_folder_on_every_exit():
+    from releasetui import commands
+    text = "".join(f"package{i}==1.{i}\n" for i in range(400))   # long: carried gzip'd
+    script = commands.wheelhouse_script("/srv/my app", "0123456789abcdef", key=KEY, python="/opt/py 3/bin/python",
+                                        requirements_text=text, pip_args=["--index-url", "https://m.invalid/ s"],
+                                        install_timeout=600)
+    assert "cd '/srv/my app'" in script and "owns_lock || { echo LOSTLOCK" in script
+    assert "deploy.lock/worker.pid" in script                          # an interrupt or unlock can stop it
+    assert script.index("trap '_stop_pip; rm -rf -- \"$_wd\"' EXIT") < script.index("-m pip wheel")
+    assert ("timeout -k 10 570 '/opt/py 3/bin/python' -m pip wheel -q --disable-pip-version-check --no-cache-dir "
+            "-r \"$_wd/requirements.txt\" -w \"$_wd/wheels\" --index-url 'https://m.invalid/ s'") in script
+    assert "package399" not in script and "zlib.decompress" in script   # the requirements ride compressed
+    # After pip, the lock is checked again before anything is sent.
+    assert script.index("-m pip wheel") < script.rindex("owns_lock ||") < script.index("\"$_wd/wheels\" 36864")
+    with pytest.raises(ValueError):
+        commands.wheelhouse_script("/srv", "0123456789abcdef", key="../x", python="python3", requirements_text="",
+                                   pip_args=[], install_timeout=60)
+
+
+def emitted(tmp_path: Path, wheels: dict) -> str:
+    """What the builder's emitter writes for a folder holding ``wheels`` (name -> bytes)."""
+    import sys
+    from releasetui.commands.wheelhouse import EMIT_PY, RAW_PER_LINE
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    for name, data in wheels.items():
+        (folder / name).write_bytes(data)
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", EMIT_PY, str(folder), str(RAW_PER_LINE)],
+                          capture_output=True, check=True)
+    return proc.stdout.decode("utf-8")
+
+
+def test_the_builder_sends_wheels_in_bounded_lines_and_the_client_checks_each(tmp_path):
+    import os as _os
+    from releasetui.commands import parse_wheelhouse
+    from releasetui.commands.wheelhouse import LINE_CHARS
+    big, small = _os.urandom(200_000), b"tiny"
+    out = emitted(tmp_path, {"big-1.0-py3-none-any.whl": big, "small-1.0-py3-none-any.whl": small,
+                             "notes.txt": b"not a wheel"})
+    assert max(len(line) for line in out.splitlines()) <= LINE_CHARS + len("W64\t") and LINE_CHARS == 48 * 1024
+    assert len([line for line in out.splitlines() if line.startswith("W64\t")]) == 7   # 6 for big, 1 for small
+    got = parse_wheelhouse(out)
+    assert got.complete and got.problem is None
+    assert got.wheels == [("big-1.0-py3-none-any.whl", big), ("small-1.0-py3-none-any.whl", small)]
+
+    sha = hashlib.sha256(small).hexdigest()
+    for name in ["../evil.whl", "a/b.whl", ".hidden.whl", "evil.sh", "x y.whl", "a\\b.whl"]:
+        bad = parse_wheelhouse(f"WHEEL\t{name}\t4\t{sha}\nW64\tdGlueQ==\nWHEELSEND\t1\n")
+        assert not bad.complete and bad.wheels == [] and "refusing the wheel name" in bad.problem, name
+    damaged = out.replace(hashlib.sha256(small).hexdigest(), hashlib.sha256(b"tinY").hexdigest())
+    assert "small-1.0-py3-none-any.whl arrived damaged" in parse_wheelhouse(damaged).problem
+    short = "\n".join(line for line in out.splitlines() if not line.startswith("WHEELSEND"))
+    assert not parse_wheelhouse(short).complete
+    assert "did not arrive whole" in parse_wheelhouse(out.split("\nW64")[0]).problem
+    assert "arrived of the 3 sent" in parse_wheelhouse(out.replace("WHEELSEND\t2", "WHEELSEND\t3")).problem
+    failed = parse_wheelhouse("@@step\twheelhouse\tfailed\t5\tpip wheel: no\nWHEELSFAILED\tERROR: no tinylib\n")
+    assert failed.failed == "ERROR: no tinylib" and not failed.complete
 
 
 def test_prune_plans_a_wheelhouse_away_with_the_venv_it_filled():

@@ -8,6 +8,7 @@ One module per phase, like Kamal's ``lib/kamal/commands/``:
 * :mod:`.prepare` — phase 3: receive the build, venv, complete;
 * :mod:`.activate` — phase 5: switch, restart, hooks, health, verdict; switch back;
 * :mod:`.finish` — release, prune, pin, unmark, unlock;
+* :mod:`.wheelhouse` — ``wheels: ship`` when this machine cannot build: the wheelhouse built on a host;
 * :mod:`.logs` — logs, history, manifests (read-only).
 """
 
@@ -21,13 +22,14 @@ from .logs import (PATCH_BYTES, contents_script, diff_script, history_script, lo
                    parse_history, parse_manifests)
 from .prepare import INSTALLER_SLOT, SHIP_PY, fits_one_packet, inline_payload, parse_prepare, prepare_script
 from .read import LockRequest, parse_read, read_script
+from .wheelhouse import BuiltWheelhouse, host_pip_wheel, parse_wheelhouse, wheelhouse_script
 
 __all__ = [
-    "ActivateRecords", "ActivateReport", "FinishReport", "INSTALLER_SLOT", "LOST_LOCK_EXIT", "LockRequest", "PATCH_BYTES",
+    "ActivateRecords", "ActivateReport", "BuiltWheelhouse", "FinishReport", "INSTALLER_SLOT", "LOST_LOCK_EXIT", "LockRequest", "PATCH_BYTES",
     "PREAMBLE", "REFUSED_EXIT", "SHIP_PY",
     "STEP_PREFIX", "activate_script", "check_venv_key", "contents_script", "diff_script", "history_script", "logs_script", "manifests_script",
     "fits_one_packet", "hold_script", "inline_payload", "op_marker", "parse_activate", "parse_contents", "parse_finish", "parse_history", "parse_manifests", "parse_prepare", "parse_read",
     "parse_step", "pin_script", "prepare_script", "prune_script", "read_script", "release_script",
     "strip_verdict", "sudo_noninteractive", "switch_back_script", "unlock_script", "unmark_script", "VERDICT_BACK",
-    "VERDICT_COMMIT", "verdict_line",
+    "VERDICT_COMMIT", "verdict_line", "host_pip_wheel", "parse_wheelhouse", "wheelhouse_script",
 ]

@@ -89,6 +89,13 @@ ENV_GC = ("if [ -d envs ] && [ ! -L envs ]; then for _e in envs/*; do [ -f \"$_e
           "rm -f -- \"$_e\"; done; fi\n")
 
 
+# The temporary folder in the project root where a host builds a wheelhouse (`wheels: ship`, a `mktemp -d` prefix),
+# and the shell that removes those of builders killed before their trap ran (run under the lock, where no other
+# builder runs; no fork when there are none) by the next builder and by the release that ends a deploy.
+TMP_PREFIX = ".releasetui-wheelhouse."
+CLEAN_LEFTOVERS = f'for _w in {TMP_PREFIX}*; do [ -d "$_w" ] && [ ! -L "$_w" ] && rm -rf -- "$_w"; done\n'
+
+
 def wheelhouse_gc(keys: Iterable[str], as_json: bool = True) -> str:
     """Shell that removes each planned wheelhouse (``wheelhouses/<venv key>``, shipped by ``wheels: ship``) that no
     build on the host still uses (the same test as a venv's: a wheelhouse is keyed like the venv it fills), adding

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from ..models import check_build_id
-from .base import (ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q,
+from .base import (CLEAN_LEFTOVERS, ENV_GC, PREAMBLE, STOP_WORKER, Tagged, check_venv_key, enter_root, json_prefix, owner_check, q,
                    refuse_linked_layout, wheelhouse_gc, write_meta)
 
 
@@ -24,7 +24,7 @@ def release_script(root: str, token: str, remove_build: Optional[str] = None, hi
     When the lock is no longer this operation's, nothing is touched
     (``LOSTLOCK``): the partial build stays for prune, and the other lock stays.
     """
-    script = PREAMBLE + enter_root(root) + owner_check(token) + STOP_WORKER
+    script = PREAMBLE + enter_root(root) + owner_check(token) + STOP_WORKER + CLEAN_LEFTOVERS
     if remove_build:
         # Through a `builds` that is a symlink nothing is removed or written; the lock is still released.
         script += "layout_linked || "

@@ -169,7 +169,7 @@ sys.stderr.write("received %d files (%d bytes), linked %d unchanged\n" % (receiv
 # bytes one after another.  Written under a hidden name, checked, then renamed to wheelhouses/<key> whole.
 WHEELS_PY = r'''
 import shutil
-key, allowed = KEY, set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-")
+key, allowed = KEY, set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+!-")
 if os.path.islink("wheelhouses"):
     sys.stderr.write("wheelhouses is a symlink: refused\n")
     sys.exit(1)
@@ -347,15 +347,18 @@ def _meta_word(meta_complete: str) -> Optional[str]:
 REQUIREMENTS_PLAIN_BYTES = 4096
 
 
-def requirements_lines(requirements: str, text: Optional[str], python: str = "python3") -> str:
+def requirements_lines(requirements: str, text: Optional[str], python: str = "python3",
+                       target: Optional[str] = None) -> str:
     """Shell that puts the build's requirements in place: the resolved ``text`` written beside its metadata (a
     quoted here-document: nothing in it is expanded; gzip'd and base64'd, unpacked by the host's ``python``, when
-    longer than :data:`REQUIREMENTS_PLAIN_BYTES`), else a check that the build's own ``requirements`` is there."""
+    longer than :data:`REQUIREMENTS_PLAIN_BYTES`), else a check that the build's own ``requirements`` is there.
+
+    ``target``: where ``text`` is written instead (a shell word), e.g. the wheelhouse builder's temporary folder."""
     if text is None:
         return (f"[ -f \"builds/$B\"/{q(requirements)} ] || {{ printf 'requirements file %s is missing from the "
                 f"build\\n' {q(requirements)} >&2; exit 1; }}\n")
     body = text if text.endswith("\n") or not text else text + "\n"
-    target = f"\"builds/$B/{RESOLVED_NAME}\""
+    target = target or f"\"builds/$B/{RESOLVED_NAME}\""
     if len(body.encode("utf-8")) <= REQUIREMENTS_PLAIN_BYTES:
         return f"cat > {target} <<'{REQUIREMENTS_END}' || exit 1\n{body}{REQUIREMENTS_END}\n"
     import base64

@@ -64,7 +64,8 @@ class Deploy:
         self._payloads: dict = {}
         self._payload_lock = threading.Lock()
         self.env: Optional[EnvFile] = None
-        self.wheelhouses: dict[str, wheelhouses.Wheelhouse] = {}   # venv key -> built or cached here, to send
+        # (venv key, where built: None = here, else the builder host) -> the wheelhouse to send, kept here
+        self.wheelhouses: dict[tuple, wheelhouses.Wheelhouse] = {}
         self.local: Optional[rules.LocalBuilder] = None              # what this machine builds wheels for
 
     # --- phases -----------------------------------------------------------------------------------
@@ -260,7 +261,7 @@ class Deploy:
         payload = self.payload_for(state, send, link_from)
         env_in = self.env is not None and not state.env_here
         part = self.part(host)
-        wheels = self.wheelhouses[part.venv] if part.send_wheels else None
+        wheels = self.wheelhouses[(part.venv, part.wheels_built_on)] if part.send_wheels else None
         script, inside = self.prepare_command(host, payload, env_in=env_in, wheels_in=wheels is not None)
         started = time.monotonic()
         result = self.ctx.run(host, script, phase="prepare",
@@ -307,10 +308,11 @@ class Deploy:
         return HostOutcome(host.name, "ok", current=state.current, previous=state.current, build_id=self.plan.build_id)
 
     def build_wheelhouses(self) -> Optional[str]:
-        """``wheels: ship``: each wheelhouse some host is sent, from this machine's cache or built now, once per
-        venv key whatever the number of hosts; why not, when one cannot be built (the deploy then aborts)."""
+        """``wheels: ship``: each wheelhouse some host is sent, from this machine's cache or built now (here, or on
+        its builder host: :func:`releasetui.rules.wheelhouse_builders`), once per venv key and platform whatever
+        the number of hosts; why not, when one cannot be built (the deploy then aborts, nothing prepared)."""
         for part in self.plan.hosts:
-            if not part.send_wheels or part.venv in self.wheelhouses:
+            if not part.send_wheels or part.wheels_built_on is not None or (part.venv, None) in self.wheelhouses:
                 continue
             started = time.monotonic()
             python = self.local.pythons[rules.major_minor(part.python_version)]
@@ -320,12 +322,79 @@ class Deploy:
                                            self.config.path.parent, self.config.install_timeout, text=req.carried)
             except OperationError as exc:
                 return str(exc)
-            self.wheelhouses[part.venv] = house
-            self.ctx.report(None, "wheels", "ok", time.monotonic() - started,
-                            f"wheelhouse {house.key} {'built here' if house.built else 'from this machine' + chr(39) + 's cache'}"
-                            f" ({len(house.wheels)} wheels, {house.size} bytes): sent to "
-                            f"{sum(1 for p in self.plan.hosts if p.send_wheels and p.venv == part.venv)} host(s)",
-                            "prepare")
+            self.wheelhouses[(part.venv, None)] = house
+            self.report_wheelhouse(house, None, "built here" if house.built else "from this machine's cache",
+                                   time.monotonic() - started)
+        return self.build_on_hosts()
+
+    def report_wheelhouse(self, house: wheelhouses.Wheelhouse, built_on: Optional[str], how: str,
+                          seconds: float) -> None:
+        """The ``wheels`` step line of one wheelhouse: where it comes from and how many hosts it is sent to."""
+        sent = sum(1 for p in self.plan.hosts if p.send_wheels and (p.venv, p.wheels_built_on) == (house.key, built_on))
+        self.ctx.report(None, "wheels", "ok", seconds, f"wheelhouse {house.key} {how} ({len(house.wheels)} wheels, "
+                        f"{house.size} bytes): sent to {sent} host(s)", "prepare")
+
+    def host_cache(self, builder: str) -> Path:
+        """This machine's folder for the wheelhouses built on hosts of ``builder``'s platform and Python (of that host
+        alone when its platform is unknown: such a host shares its wheels with no other)."""
+        state: HostState = self.fleet.states[builder]  # type: ignore[assignment]
+        return wheelhouses.host_cache_dir(state.platform or f"unknown {builder}", state.python_version or "",
+                                          self.config.pip_args)
+
+    def build_on_hosts(self) -> Optional[str]:
+        """The wheelhouses this machine cannot build: from its cache when a host built them before, else built on
+        their builder hosts (one round trip each, all at once), checked and kept here, then sent like those built
+        here.  Why not, in one line naming the host, when one failed (its outcome says so too)."""
+        builders = {p.wheels_built_on: p.venv for p in self.plan.hosts
+                    if p.send_wheels and p.wheels_built_on is not None}
+        todo = []
+        for builder, key in builders.items():
+            found = wheelhouses.cached(key, self.host_cache(builder))
+            if found is not None:
+                self.wheelhouses[(key, builder)] = found
+                self.report_wheelhouse(found, builder, f"from this machine's cache (built on a host of "
+                                       f"{self.fleet.states[builder].platform or 'its platform'})", 0.0)
+            else:
+                todo.append(next(h for h in self.hosts if h.name == builder))
+        outcomes = self.ctx.runner.map(todo, lambda host: self.build_on_host(host, builders[host.name]))
+        for host in todo:
+            outcome = outcomes[host.name]
+            why = outcome.value if outcome.ok else self.ctx.failure(host, outcome.error).message
+            if why is not None and not self.ctx.stop.is_set():
+                why = f"wheels: ship: the wheelhouse could not be built on {host.name}: {why}"
+                self.result.outcomes[host.name] = HostOutcome(host.name, "failed", why,
+                                                              current=self.current().get(host.name))
+                return why
+        return None
+
+    def wheelhouse_script_for(self, host: HostConfig, key: str) -> str:
+        """The script that builds the wheelhouse ``key`` on ``host`` (also what ``--dry-run`` prints)."""
+        return commands.wheelhouse_script(host.root, self.ctx.token, key=key, python=host.python,
+                                          requirements_text=self.info.requirements.text,
+                                          pip_args=self.config.pip_args, install_timeout=self.config.install_timeout)
+
+    def build_on_host(self, host: HostConfig, key: str) -> Optional[str]:
+        """Build the wheelhouse ``key`` on ``host`` and keep it here; None when done, else why not (pip's last
+        words, a lost lock, something that arrived wrong)."""
+        started = time.monotonic()
+        result = self.ctx.run(host, self.wheelhouse_script_for(host, key), phase="prepare",
+                              timeout=self.config.install_timeout)
+        built = commands.parse_wheelhouse(result.stdout)
+        if result.stopped:
+            return "interrupted"
+        if built.lost_lock:
+            return "its lock was removed while the wheelhouse was built (unlock?)"
+        if built.failed:
+            return f"pip wheel: {clean_line(built.failed, 400)}"
+        if built.problem:
+            return clean_line(built.problem, 400)
+        if not result.ok or not built.complete:
+            return clean_line(result.error_text(), 400)
+        house = wheelhouses.store(key, built.wheels, self.host_cache(host.name))
+        # Sent back to every host that needs it, the builder included: the same prepare (and the same abort)
+        # on every host, and the builder's temporary folder is already gone.
+        self.wheelhouses[(key, host.name)] = house
+        self.report_wheelhouse(house, host.name, f"built on {host.name}", time.monotonic() - started)
         return None
 
     def prepare(self) -> bool:
@@ -527,6 +596,9 @@ class Deploy:
             recorder.record("prepare", script)
             if self.part(host).wheels == "ship":
                 recorder.record("wheels", self.wheels_line(self.part(host)))
+            if self.part(host).wheels_built_on == host.name and not wheelhouses.cached(
+                    self.part(host).venv, self.host_cache(host.name)):
+                recorder.record("wheelhouse", self.wheelhouse_script_for(host, self.part(host).venv))
             prune = prunes[host.name]
             # The elapsed time a real wave's script carries is known only when the wave starts: 0 here, so
             # hosts whose scripts are otherwise the same print as one.
@@ -541,23 +613,31 @@ class Deploy:
 
     def wheels_line(self, part: rules.HostDeploy) -> str:
         """What a dry run says of a ``wheels: ship`` host's wheelhouse: not needed, on the host, or sent (and from
-        where on this machine: its cache, or the ``pip wheel`` that builds it first)."""
+        where: this machine's cache, the ``pip wheel`` that builds it here first, or the one its builder host runs)."""
         if part.venv_reused:
             return f"venv {part.venv} is reused: no wheelhouse sent"
         if not part.send_wheels:
             return f"wheelhouse {part.venv} is on the host already: installs from it, nothing sent"
-        found = wheelhouses.cached(part.venv, pip_args=self.config.pip_args)
+        install = f"install with --no-index --find-links wheelhouses/{part.venv}"
+        built_on = part.wheels_built_on
+        cache = self.host_cache(built_on) if built_on else None
+        found = wheelhouses.cached(part.venv, cache, pip_args=self.config.pip_args)
         if found is not None:
             return (f"send wheelhouse {part.venv} from {found.path} ({len(found.wheels)} wheels, {found.size} bytes); "
-                    f"install with --no-index --find-links wheelhouses/{part.venv}")
+                    + install)
+        if built_on is not None:
+            builder = next(h for h in self.hosts if h.name == built_on)
+            return (f"build wheelhouse {part.venv} on {built_on} (this machine cannot build for "
+                    f"{self.fleet.states[part.host].platform or 'its platform'}: "
+                    f"{commands.host_pip_wheel(builder.python, self.config.pip_args)}, $_wd a temporary folder in its "
+                    f"root), keep it in {cache / part.venv}, send it; {install}")
         req = self.info.requirements
         command = wheelhouses.pip_wheel_command(self.local.pythons[rules.major_minor(part.python_version)],
                                                 self.info.path / req.path if req.carried is None else
                                                 Path(f"<{req.label} resolved>"),
                                                 wheelhouses.cache_dir(pip_args=self.config.pip_args) / part.venv,
                                                 self.config.pip_args)
-        return (f"build wheelhouse {part.venv} here ({' '.join(command)}), send it; install with --no-index "
-                f"--find-links wheelhouses/{part.venv}")
+        return f"build wheelhouse {part.venv} here ({' '.join(command)}), send it; {install}"
 
     def finish(self, started: float) -> OperationResult:
         """Duration and round trips per host."""

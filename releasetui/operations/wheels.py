@@ -1,12 +1,15 @@
-"""``wheels: ship``: the wheelhouse a new venv installs from, built once on this machine and sent with the build.
+"""``wheels: ship``: the wheelhouse a new venv installs from, built once and sent with the build.
 
 The wheelhouse of a venv key (``<requirements digest>-py<X.Y>``) is built with
 ``python -m pip wheel -r <requirements> -w <dir>`` (plus the config's
 ``pip_args``) into this machine's cache, ``$XDG_CACHE_HOME/releasetui/wheelhouses/<key>/``,
 and reused by every later deploy of the same requirements.  Only an interpreter of
-the hosts' major.minor on the hosts' OS and machine builds it (the rule is
-:func:`releasetui.rules.wheelhouse_refusal`); which hosts are sent it is
-:func:`releasetui.rules.wheels_to_send`.  On the wire it is one JSON line
+the hosts' major.minor on the hosts' OS and machine builds it here
+(:func:`releasetui.rules.builds_here`); for other hosts one of them builds it
+(:func:`releasetui.rules.wheelhouse_builders`,
+:func:`releasetui.commands.wheelhouse_script`) and this machine keeps what it
+sent under a folder of that platform (:func:`host_cache_dir`, :func:`store`).
+Which hosts are sent it is :func:`releasetui.rules.wheels_to_send`.  On the wire it is one JSON line
 (name, size, sha256 of each wheel) and the wheels' bytes, read by
 :data:`releasetui.commands.prepare.WHEELS_PY` on the host.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +47,14 @@ def cache_dir(environ: Optional[dict] = None, pip_args: Sequence[str] = ()) -> P
     if pip_args:
         base = base / ("args-" + hashlib.sha256("\0".join(pip_args).encode("utf-8")).hexdigest()[:12])
     return base
+
+
+def host_cache_dir(platform: Optional[str], version: str, pip_args: Sequence[str] = (),
+                   environ: Optional[dict] = None) -> Path:
+    """Where wheelhouses built on hosts of ``platform`` (``uname -sm``) and Python ``version`` (major.minor) are
+    kept here: ``<cache_dir>/host-Linux-aarch64-py3.12``, apart from this machine's own (same key, other wheels)."""
+    name = re.sub(r"[^A-Za-z0-9_.+-]+", "-", (platform or "unknown").strip()).strip("-.") or "unknown"
+    return cache_dir(environ, pip_args) / f"host-{name[:60]}-py{major_minor(version)}"
 
 
 def local_builder(versions: Iterable[str]) -> LocalBuilder:
@@ -164,5 +176,27 @@ def ensure(key: str, python: str, requirements: Path, pip_args: Sequence[str], c
     return house
 
 
-__all__ = ["COMPLETE", "Wheelhouse", "builder_for", "cache_dir", "cached", "ensure", "local_builder",
-           "pip_wheel_command"]
+def store(key: str, wheels: Sequence[tuple], root: Path) -> Wheelhouse:
+    """Keep the wheels a host built (``[(name, bytes)]``, checked by :func:`releasetui.commands.parse_wheelhouse`)
+    as the wheelhouse of ``key`` under ``root``: written in a temporary folder, the complete marker last, then
+    renamed into place whole (a cache entry without its marker is never used)."""
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{check_venv_key(key)}.", dir=root))
+    try:
+        for name, data in wheels:
+            if "/" in name or name.startswith(".") or not name.endswith(".whl"):
+                raise ValueError(f"invalid wheel name {name!r}")   # parse_wheelhouse refused it already
+            with open(tmp / name, "xb") as handle:
+                handle.write(data)
+        (tmp / COMPLETE).write_text("")
+        final = root / key
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Wheelhouse(key, final, _listing(final), built=True)
+
+
+__all__ = ["COMPLETE", "Wheelhouse", "builder_for", "cache_dir", "cached", "ensure", "host_cache_dir",
+           "local_builder", "pip_wheel_command", "store"]

@@ -22,7 +22,8 @@ from .targets import (FleetCurrent, RollbackChoice, choose_previous, default_rol
                       previous_good_build)
 from .rollback import (HostSwitch, RollbackPlan, plan_rollback)
 from .deploy import (DeployPlan, HostDeploy, LocalBuilder, major_minor, plan_deploy, requirements_changed,
-                     unique_build_id, venv_key, venv_reused, wheelhouse_refusal, wheels_to_send)
+                     unique_build_id, venv_key, venv_reused, builds_here, wheelhouse_builders,
+                     wheels_to_send)
 from .prune import (HostPrune, plan_prune)
 from .rollouts import (CanaryProblem, canary_problem, plan_waves)
 
@@ -33,5 +34,5 @@ __all__ = [
     "layout_refusals", "live_before", "lock_is_stale", "lock_refusals", "major_minor", "pin_refusals",
     "plan_deploy", "plan_prune", "plan_rollback", "plan_waves", "previous_good_build", "reachable", "read_refusals",
     "requirements_changed", "shared_refusals", "unique_build_id", "unmark_refusals", "venv_key", "venv_reused",
-    "wheelhouse_refusal", "wheels_to_send",
+    "builds_here", "wheelhouse_builders", "wheels_to_send",
 ]

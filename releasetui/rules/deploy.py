@@ -62,7 +62,8 @@ class HostDeploy:
     venv_reused: bool
     python_version: Optional[str]
     wheels: str = "host"            # `wheels:` for this host: "host" (pip wheel there) or "ship"
-    send_wheels: bool = False       # the wheelhouse is built here and sent with the build (see wheels_to_send)
+    send_wheels: bool = False       # the wheelhouse is sent with the build (see wheels_to_send)
+    wheels_built_on: Optional[str] = None   # where that wheelhouse is built: None = this machine, else a host's name
 
     @property
     def wheelhouse(self) -> Optional[str]:
@@ -90,18 +91,34 @@ def wheels_to_send(state: HostState, venv: Optional[str], mode: str) -> bool:
     return mode == "ship" and venv is not None and venv not in state.venvs and venv not in state.wheelhouses
 
 
-def wheelhouse_refusal(state: HostState, local: Optional[LocalBuilder]) -> Optional[str]:
-    """Why this machine cannot build the wheelhouse a host needs (None when it can): wheels built here install
-    there only when the OS, the machine and Python's major.minor are the same."""
-    version = major_minor(state.python_version)
-    if local is None:
-        return "wheels: ship needs this machine's platform, which was not given"
-    if state.platform == local.platform and version in local.pythons:
-        return None
-    here = f"{local.platform}, Python {', '.join(sorted(local.pythons)) or 'none'}"
-    return (f"wheels: ship builds the wheelhouse on this machine ({here}), which does not match the host "
-            f"({state.platform or 'platform unknown'}, Python {version or '?'}): set wheels: host for it, or deploy "
-            f"from a machine where python{version or 'X.Y'} runs on {state.platform or 'its platform'}")
+def builds_here(state: HostState, local: Optional[LocalBuilder]) -> bool:
+    """Whether this machine can build the wheelhouse a host needs: wheels built here install there only when the
+    OS, the machine and Python's major.minor are the same."""
+    return (local is not None and state.platform is not None and state.platform == local.platform
+            and major_minor(state.python_version) in local.pythons)
+
+
+def wheelhouse_builders(parts: Sequence[HostDeploy], states: Mapping[str, HostState],
+                        local: Optional[LocalBuilder]) -> dict[str, Optional[str]]:
+    """THE rule of where each wheelhouse that must be sent is built, for each host sent one: this machine (None)
+    when it can build for the host (:func:`builds_here`), else the first host in plan order among those that
+    need the same wheelhouse (venv key) on the same platform.
+
+    Hosts of different platforms never share a wheelhouse built on a host; a host whose platform is unknown
+    builds its own (nothing says another host's wheels would install there).
+    """
+    first: dict[tuple, str] = {}
+    builders: dict[str, Optional[str]] = {}
+    for part in parts:
+        if not part.send_wheels:
+            continue
+        state = states[part.host]
+        if builds_here(state, local):
+            builders[part.host] = None
+            continue
+        group = (part.venv, state.platform or "\0" + part.host)
+        builders[part.host] = first.setdefault(group, part.host)
+    return builders
 
 
 @dataclass
@@ -127,9 +144,9 @@ def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: 
     whether it is sent the wheelhouse (``wheels``: each host's mode; ``local``: what this machine builds for).
 
     Refused on every host when one cannot take part (unreachable, locked, its
-    interpreter missing, a shared file missing, a wheelhouse this machine cannot
-    build for it).  ``python`` names each host's interpreter and ``roots`` its
-    project root, for the messages.
+    interpreter missing, a shared file missing).  A wheelhouse this machine cannot
+    build is built on a host (:func:`wheelhouse_builders`).  ``python`` names each
+    host's interpreter and ``roots`` its project root, for the messages.
     """
     plan = DeployPlan(None, requirements_sha256)
     plan.refusals.extend(read_refusals(states, ignore_locks))
@@ -144,10 +161,9 @@ def plan_deploy(states: States, requirements_sha256: str, base_id: str, python: 
     for name, state in hosts.items():
         key = venv_key(requirements_sha256, state.python_version) if state.python_version else None
         mode = (wheels or {}).get(name, "host")
-        send = wheels_to_send(state, key, mode)
-        why = wheelhouse_refusal(state, local) if send else None
-        if why:
-            plan.refusals.append(Refusal(name, why))
         plan.hosts.append(HostDeploy(name, state.current, key, bool(key and key in state.venvs), state.python_version,
-                                     mode, send))
+                                     mode, wheels_to_send(state, key, mode)))
+    builders = wheelhouse_builders(plan.hosts, hosts, local)
+    for part in plan.hosts:
+        part.wheels_built_on = builders.get(part.host)
     return plan

@@ -1,0 +1,168 @@
+"""``wheels: ship`` when this machine cannot build for the hosts: the wheelhouse is built on one host and brought here.
+
+ONE script, run on the builder host under the deploy's lock (before anything
+is prepared anywhere): ``<host python> -m pip wheel`` of the resolved
+requirements (carried in the script) into a temporary folder inside the project
+root, then the wheels written to stdout as text, each announced by
+``WHEEL<TAB>name<TAB>size<TAB>sha256`` and followed by its bytes in base64 lines
+of at most :data:`LINE_CHARS` characters (``W64<TAB>...``: the executor decodes
+stdout as text and joins a line's pieces, so no line may be huge), then
+``WHEELSEND<TAB>count``.  The temporary folder goes on every exit (a trap):
+the host is left exactly as it was.  :func:`parse_wheelhouse` checks every
+name, size and checksum before the client keeps anything.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from .base import (CLEAN_LEFTOVERS, LOST_LOCK_EXIT, PREAMBLE, TMP_PREFIX, check_venv_key, enter_root, op_marker,
+                   owner_check, q, record_worker, refuse_linked_layout)
+from .prepare import REQUIREMENTS_END, requirements_lines
+
+RAW_PER_LINE = 36 * 1024                 # bytes of a wheel per W64 line...
+LINE_CHARS = RAW_PER_LINE // 3 * 4       # ...48 KiB of base64 (plus the tag): what one line may carry
+# A wheel's file name as the client accepts it: no path separator, no leading dot, nothing a shell would read.
+WHEEL_NAME = re.compile(r"[A-Za-z0-9_+!-][A-Za-z0-9_.+!-]*\.whl")
+
+# Runs with the host's Python (3.6 or newer, -I -S: the standard library only): every wheel of the folder given,
+# by name, announced then sent in bounded base64 lines (bytes on stdout: a name is never re-encoded by a locale).
+EMIT_PY = r'''
+import binascii, hashlib, os, sys
+folder, out, raw = sys.argv[1], sys.stdout.buffer, int(sys.argv[2])
+names = sorted(n for n in os.listdir(folder) if n.endswith(".whl"))
+for name in names:
+    path = os.path.join(folder, name)
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    out.write(b"WHEEL\t" + os.fsencode(name) + ("\t%d\t%s\n" % (size, digest.hexdigest())).encode("ascii"))
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(raw), b""):
+            out.write(b"W64\t" + binascii.b2a_base64(chunk))
+out.write(("WHEELSEND\t%d\n" % len(names)).encode("ascii"))
+'''
+
+
+def host_pip_wheel(python: str, pip_args: Sequence[str], requirements: str = '"$_wd/requirements.txt"',
+                   into: str = '"$_wd/wheels"') -> str:
+    """The ``pip wheel`` the builder host runs (also what a dry run shows): no cache written in the host's home
+    (``--no-cache-dir``), the config's ``pip_args`` last."""
+    extra = "".join(" " + q(a) for a in pip_args)
+    return (f"{q(python)} -m pip wheel -q --disable-pip-version-check --no-cache-dir -r {requirements} "
+            f"-w {into}{extra}")
+
+
+def wheelhouse_script(root: str, token: str, *, key: str, python: str, requirements_text: str,
+                      pip_args: Sequence[str], install_timeout: float) -> str:
+    """The script that builds the wheelhouse ``key`` on the builder host and writes it to stdout (see the module
+    docstring); it stops (``LOSTLOCK``) when the lock no longer carries ``token``, before and after pip."""
+    check_venv_key(key)
+    if REQUIREMENTS_END in requirements_text.splitlines():
+        raise ValueError("the requirements text holds the here-document's end line")
+    pip_timeout = int(max(30, install_timeout - 30))
+    start = f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout()
+    return start + record_worker(token) + f"""{CLEAN_LEFTOVERS}_wd=$(mktemp -d {TMP_PREFIX}XXXXXX) || exit 1
+# On every exit, an interrupt's or unlock's TERM included: pip stopped first (`timeout` leads a process group of its
+# own, which the signal to this script's group does not reach; told, it stops its whole group), the folder removed
+# at once (the KILL that follows the TERM by 0.2 s may not wait), and again once pip is gone.  What a KILL still
+# leaves, the release that ends the deploy removes: the host is as it was.
+_pp=''
+_stop_pip() {{ [ -n "$_pp" ] || return 0; kill -TERM "$_pp" 2>/dev/null; rm -rf -- "$_wd"; wait "$_pp"; }}
+trap '_stop_pip; rm -rf -- "$_wd"' EXIT
+trap 'exit 130' INT TERM HUP
+mkdir "$_wd/wheels" "$_wd/tmp" || exit 1
+begin wheelhouse
+{requirements_lines("requirements.txt", requirements_text, python, target='"$_wd/requirements.txt"')}\
+# pip's own temporary files (an sdist built into a wheel) in the folder the trap removes.  In the background, so
+# a signal is handled at once (a shell runs its traps only once a foreground command ends).
+TMPDIR="$PWD/$_wd/tmp" timeout -k 10 {pip_timeout} {host_pip_wheel(python, pip_args)} >"$_wd/log" 2>&1 </dev/null &
+_pp=$!
+wait "$_pp"; _rc=$?; _pp=''
+if [ "$_rc" != 0 ]; then
+  if [ "$_rc" = 124 ] || [ "$_rc" = 137 ]; then _why={q(f'timed out after {pip_timeout}s')}
+  else _why=$(tail -n 3 "$_wd/log" | _clean); fi
+  end failed "pip wheel: $_why"; printf 'WHEELSFAILED\\t%s\\n' "$_why"; exit 1
+fi
+owns_lock || {{ end failed "the lock was removed"; echo LOSTLOCK; lock_info; exit {LOST_LOCK_EXIT}; }}
+end ok "built $(ls "$_wd/wheels" | grep -c '[.]whl$') wheel(s) for {key}"
+{q(python)} -I -S -c {q(EMIT_PY)} "$_wd/wheels" {RAW_PER_LINE} || exit 1
+"""
+
+
+@dataclass
+class BuiltWheelhouse:
+    """What the builder host sent: each wheel's name and bytes (checked), or why not."""
+
+    wheels: list = field(default_factory=list)     # [(name, bytes)], in the order sent
+    complete: bool = False                         # WHEELSEND came, and every wheel announced arrived whole
+    failed: Optional[str] = None                   # pip's last words when it failed
+    lost_lock: bool = False
+    problem: Optional[str] = None                  # what arrived wrong (a name, a size, a checksum)
+
+
+def _check(report: BuiltWheelhouse, name: str, size: int, sha: str, pieces: list) -> bool:
+    """Keep one announced wheel when its bytes are what was announced; else say why in ``report.problem``."""
+    try:
+        data = binascii.a2b_base64("".join(pieces))
+    except (binascii.Error, ValueError):
+        report.problem = f"{name} arrived damaged (bad base64)"
+        return False
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha:
+        report.problem = f"{name} arrived damaged (size or checksum mismatch)"
+        return False
+    report.wheels.append((name, data))
+    return True
+
+
+def parse_wheelhouse(stdout: str) -> BuiltWheelhouse:
+    """The builder host's output, checked: every name matches :data:`WHEEL_NAME` (no path, no leading dot, no
+    repeat), every wheel's size and sha256 are what was announced, and the count at the end is the count received.
+    The first problem stops the reading (``problem``); nothing of a wheelhouse with a problem is to be kept."""
+    report = BuiltWheelhouse()
+    current: Optional[tuple] = None
+    pieces: list = []
+    for line in stdout.splitlines():
+        tag, _, rest = line.partition("\t")
+        if tag == "W64":
+            if current is None:
+                report.problem = "wheel data came before its name"
+                return report
+            pieces.append(rest)
+            continue
+        if tag in ("WHEEL", "WHEELSEND") and current is not None:
+            if not _check(report, *current, pieces):
+                return report
+            current, pieces = None, []
+        if tag == "WHEEL":
+            fields = rest.split("\t")
+            name = fields[0]
+            if not WHEEL_NAME.fullmatch(name) or any(name == n for n, _ in report.wheels):
+                report.problem = f"refusing the wheel name {name[:120]!r}"
+                return report
+            if len(fields) != 3 or not fields[1].isdigit() or not re.fullmatch(r"[0-9a-f]{64}", fields[2]):
+                report.problem = f"the announcement of {name} is not a size and a sha256"
+                return report
+            current = (name, int(fields[1]), fields[2])
+        elif tag == "WHEELSEND":
+            report.complete = rest.strip() == str(len(report.wheels))
+            if not report.complete:
+                report.problem = f"{len(report.wheels)} wheel(s) arrived of the {rest.strip()[:20]} sent"
+            return report
+        elif tag == "WHEELSFAILED":
+            report.failed = rest.strip() or "pip wheel failed"
+        elif tag == "LOSTLOCK":
+            report.lost_lock = True
+    if current is not None:
+        report.problem = f"{current[0]} did not arrive whole"
+    return report
+
+
+__all__ = ["BuiltWheelhouse", "CLEAN_LEFTOVERS", "EMIT_PY", "LINE_CHARS", "RAW_PER_LINE", "TMP_PREFIX", "WHEEL_NAME", "host_pip_wheel",
+           "parse_wheelhouse", "wheelhouse_script"]
