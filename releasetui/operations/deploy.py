@@ -12,18 +12,15 @@
 
 from __future__ import annotations
 
-import itertools
-import json
-import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from .. import commands, rules
 from ..commands import ActivateRecords, FinishReport
 from ..config import HostConfig
 from ..executors import HostUnreachable, ScriptTimeout
-from ..manifest import Manifest, Payload, canonical_digest
+from ..manifest import Manifest, Payload
 from ..metadata import complete_meta, failed_meta, meta_json, new_meta
 from ..models import BuildInfo, HostOutcome, HostState, OperationResult, check_build_id
 from ..secrets import EnvFile, SecretError, resolve as resolve_env
@@ -36,6 +33,8 @@ from .context import OperationContext
 from .hooks import INTERRUPTED, describe_hooks, hook_env, once_refusals, run_before_activate, run_local_hooks
 from .locking import FleetRead, ReadRequest, read_lock_script, read_states, release
 from . import wheels as wheelhouses
+from .preparing import Preparing
+from .shipped_wheels import ShippedWheels
 from .source import (OperationError, RefSource, SourceInfo, archive_ref, inspect_source, iso, new_build_id,
                      source_manifest)
 
@@ -61,11 +60,10 @@ class Deploy:
         self.plan: Optional[rules.DeployPlan] = None
         self.manifest: Optional[Manifest] = None
         self.metas: dict[str, dict] = {}
-        self._payloads: dict = {}
-        self._payload_lock = threading.Lock()
+        self.preparing = Preparing(self)                             # phase 3: each host's prepare script
         self.env: Optional[EnvFile] = None
         # (venv key, where built: None = here, else the builder host) -> the wheelhouse to send, kept here
-        self.wheelhouses: dict[tuple, wheelhouses.Wheelhouse] = {}
+        self.wheels = ShippedWheels(self)                            # wheels: ship: the wheelhouses sent
         self.local: Optional[rules.LocalBuilder] = None              # what this machine builds wheels for
 
     # --- phases -----------------------------------------------------------------------------------
@@ -97,7 +95,7 @@ class Deploy:
             self.activate()
             return self.finish(started)
         finally:
-            for payload in self._payloads.values():
+            for payload in self.preparing.payloads.values():
                 if isinstance(payload, Payload):
                     payload.discard()
             if self._ref_tree is not None:
@@ -195,216 +193,14 @@ class Deploy:
                 self.metas[host.name]["env_digest"] = self.env.digest  # `diff` can say "env changed", no value
         return self.metas[host.name]
 
-    def payload_for(self, state: HostState, send: list, link_from: Optional[str], delta: bool = True) -> Payload:
-        """The shipping stream for a host, built once for every host that needs the same files.
-
-        With ``delta`` its header carries only how the manifest differs from the host's current build's (as
-        read under the lock), so a small change stays small enough to ride inside the script.
-        """
-        base = state.current_manifest if delta and link_from else None
-        key = (link_from, tuple(send), canonical_digest(base) if base is not None else None)
-        with self._payload_lock:
-            payload = self._payloads.get(key)
-            if payload is None:
-                payload = self.manifest.payload(send, f"builds/{link_from}" if link_from else None, base=base)
-                self._payloads[key] = payload
-            return payload
-
-    def prepare_command(self, host: HostConfig, payload: Payload, resume: bool = False,
-                        shown: Optional[Callable[[str], str]] = None, env_in: bool = False,
-                        wheels_in: bool = False) -> tuple[str, bool]:
-        """The prepare script for ``host`` and whether the stream rides inside it (else: send it on stdin).
-
-        Inside when it is small and the whole script still fits one exec request any SSH server takes; the
-        run and ``--dry-run`` both decide here (``shown`` replaces the base64 in what a dry run prints).
-        Never inside when the env file must be sent (``env_in``): a secret is never in a command line; nor
-        when the wheelhouse goes with it (``wheels_in``): it comes first on stdin.
-        """
-        if env_in or wheels_in:
-            return self.prepare_script_for(host, resume, env_in=env_in, wheels_in=wheels_in), False
-        inline = commands.inline_payload(payload.data) if payload.data is not None else None
-        if inline is not None:
-            script = self.prepare_script_for(host, resume, inline)
-            if commands.fits_one_packet(script):
-                return (self.prepare_script_for(host, resume, shown(inline)) if shown else script), True
-        return self.prepare_script_for(host, resume), False
-
-    def prepare_script_for(self, host: HostConfig, resume: bool = False, inline: Optional[str] = None,
-                           env_in: bool = False, wheels_in: bool = False) -> str:
-        """The prepare script for ``host`` (also what ``--dry-run`` prints), carrying the ``inline`` stream."""
-        meta = self.meta_for(host)
-        wheelhouse = self.part(host).wheelhouse
-        req = self.info.requirements
-        return commands.prepare_script(
-            host.root, self.ctx.token, self.plan.build_id, requirements=req.path, venv=meta["venv"],
-            python=host.python, pip_args=self.config.pip_args, meta_incomplete=meta_json(meta),
-            meta_complete=meta_json({**complete_meta(meta), "installer": commands.INSTALLER_SLOT}),
-            install_timeout=self.config.install_timeout, resume=resume,
-            shared_files=self.config.shared.files, shared_dirs=self.config.shared.dirs, inline=inline,
-            env=(self.env.path, self.env.digest) if self.env else None, env_in=env_in,
-            requirements_text=req.carried, installer=host.installer, uv=host.uv,
-            wheelhouse=wheelhouse, wheels_in=wheels_in)
-
-    def stdin_for(self, payload: Payload, env_in: bool, wheels: Optional[wheelhouses.Wheelhouse] = None):
-        """What the prepare script reads on stdin: the env file's line first when it is sent, then the wheelhouse
-        when it is sent, then the stream."""
-        if not env_in and wheels is None:
-            return payload.chunks()
-        env = [json.dumps({"content": self.env.content}).encode("utf-8") + b"\n"] if env_in else []
-        return itertools.chain(env, wheels.chunks() if wheels is not None else (), payload.chunks())
-
-    def prepare_host(self, host: HostConfig) -> HostOutcome:
-        """Phase 3 on one host: ship + venv + complete, in one script (two when files must be resent)."""
-        state: HostState = self.fleet.states[host.name]  # type: ignore[assignment]
-        link_from = state.current if state.current_manifest is not None else None
-        send = self.manifest.to_send(state.current_manifest if link_from else None)
-        payload = self.payload_for(state, send, link_from)
-        env_in = self.env is not None and not state.env_here
-        part = self.part(host)
-        wheels = self.wheelhouses[(part.venv, part.wheels_built_on)] if part.send_wheels else None
-        script, inside = self.prepare_command(host, payload, env_in=env_in, wheels_in=wheels is not None)
-        started = time.monotonic()
-        result = self.ctx.run(host, script, phase="prepare",
-                              stdin=None if inside else self.stdin_for(payload, env_in, wheels),
-                              timeout=self.config.install_timeout)
-        parsed = commands.parse_prepare(result.stdout)
-        if parsed["full_manifest"] and not result.stopped and not parsed["lost_lock"]:
-            # The host could not rebuild the manifest from the delta (nothing was written): send it whole.
-            payload = self.payload_for(state, send, link_from, delta=False)
-            script, inside = self.prepare_command(host, payload)
-            result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else payload.chunks(),
-                                  timeout=self.config.install_timeout)
-            parsed = commands.parse_prepare(result.stdout)
-        if parsed["need"] and not result.stopped and not parsed["lost_lock"]:
-            # Files of the current build changed since they were shipped: send them instead of linking.
-            again = self.manifest.payload(parsed["need"], None)
-            try:
-                script, inside = self.prepare_command(host, again, resume=True)
-                result = self.ctx.run(host, script, phase="prepare", stdin=None if inside else again.chunks(),
-                                      timeout=self.config.install_timeout)
-            finally:
-                again.discard()
-            parsed = commands.parse_prepare(result.stdout)
-        if result.stopped:
-            return HostOutcome(host.name, "interrupted", "interrupted while preparing", current=state.current)
-        if parsed["lost_lock"]:
-            return HostOutcome(host.name, "failed", "its lock was removed while the build was prepared (unlock?); "
-                               "stopped: nothing switched", current=state.current)
-        if not result.ok or not parsed["complete"]:
-            return HostOutcome(host.name, "failed", f"prepare failed: {clean_line(result.error_text(), 400)}",
-                               current=state.current)
-        shipped = parsed["shipped"]
-        detail = f" (sent {len(send)} of {self.manifest.file_count()} files" if shipped is None else \
-            f" (received {shipped[0]} files, linked {shipped[1]}"
-        if parsed["installer"]:
-            # What made its venv, kept in the metadata any later mark (failed, rolled-away) is written onto.
-            self.meta_for(host)["installer"] = parsed["installer"]
-            detail += f"; venv by {parsed['installer']}"
-        if wheels is not None:
-            detail += f"; the wheelhouse {wheels.key}: {len(wheels.wheels)} wheels, {wheels.size} bytes"
-        detail += ")"
-        self.ctx.report(host.name, "build", "ok", time.monotonic() - started,
-                        f"build {self.plan.build_id} complete{detail}", "prepare")
-        return HostOutcome(host.name, "ok", current=state.current, previous=state.current, build_id=self.plan.build_id)
-
-    def build_wheelhouses(self) -> Optional[str]:
-        """``wheels: ship``: each wheelhouse some host is sent, from this machine's cache or built now (here, or on
-        its builder host: :func:`releasetui.rules.wheelhouse_builders`), once per venv key and platform whatever
-        the number of hosts; why not, when one cannot be built (the deploy then aborts, nothing prepared)."""
-        for part in self.plan.hosts:
-            if not part.send_wheels or part.wheels_built_on is not None or (part.venv, None) in self.wheelhouses:
-                continue
-            started = time.monotonic()
-            python = self.local.pythons[rules.major_minor(part.python_version)]
-            try:
-                req = self.info.requirements
-                house = wheelhouses.ensure(part.venv, python, self.info.path / req.path, self.config.pip_args,
-                                           self.config.path.parent, self.config.install_timeout, text=req.carried)
-            except OperationError as exc:
-                return str(exc)
-            self.wheelhouses[(part.venv, None)] = house
-            self.report_wheelhouse(house, None, "built here" if house.built else "from this machine's cache",
-                                   time.monotonic() - started)
-        return self.build_on_hosts()
-
-    def report_wheelhouse(self, house: wheelhouses.Wheelhouse, built_on: Optional[str], how: str,
-                          seconds: float) -> None:
-        """The ``wheels`` step line of one wheelhouse: where it comes from and how many hosts it is sent to."""
-        sent = sum(1 for p in self.plan.hosts if p.send_wheels and (p.venv, p.wheels_built_on) == (house.key, built_on))
-        self.ctx.report(None, "wheels", "ok", seconds, f"wheelhouse {house.key} {how} ({len(house.wheels)} wheels, "
-                        f"{house.size} bytes): sent to {sent} host(s)", "prepare")
-
-    def host_cache(self, builder: str) -> Path:
-        """This machine's folder for the wheelhouses built on hosts of ``builder``'s platform and Python (of that host
-        alone when its platform is unknown: such a host shares its wheels with no other)."""
-        state: HostState = self.fleet.states[builder]  # type: ignore[assignment]
-        return wheelhouses.host_cache_dir(state.platform or f"unknown {builder}", state.python_version or "",
-                                          self.config.pip_args)
-
-    def build_on_hosts(self) -> Optional[str]:
-        """The wheelhouses this machine cannot build: from its cache when a host built them before, else built on
-        their builder hosts (one round trip each, all at once), checked and kept here, then sent like those built
-        here.  Why not, in one line naming the host, when one failed (its outcome says so too)."""
-        builders = {p.wheels_built_on: p.venv for p in self.plan.hosts
-                    if p.send_wheels and p.wheels_built_on is not None}
-        todo = []
-        for builder, key in builders.items():
-            found = wheelhouses.cached(key, self.host_cache(builder))
-            if found is not None:
-                self.wheelhouses[(key, builder)] = found
-                self.report_wheelhouse(found, builder, f"from this machine's cache (built on a host of "
-                                       f"{self.fleet.states[builder].platform or 'its platform'})", 0.0)
-            else:
-                todo.append(next(h for h in self.hosts if h.name == builder))
-        outcomes = self.ctx.runner.map(todo, lambda host: self.build_on_host(host, builders[host.name]))
-        for host in todo:
-            outcome = outcomes[host.name]
-            why = outcome.value if outcome.ok else self.ctx.failure(host, outcome.error).message
-            if why is not None and not self.ctx.stop.is_set():
-                why = f"wheels: ship: the wheelhouse could not be built on {host.name}: {why}"
-                self.result.outcomes[host.name] = HostOutcome(host.name, "failed", why,
-                                                              current=self.current().get(host.name))
-                return why
-        return None
-
-    def wheelhouse_script_for(self, host: HostConfig, key: str) -> str:
-        """The script that builds the wheelhouse ``key`` on ``host`` (also what ``--dry-run`` prints)."""
-        return commands.wheelhouse_script(host.root, self.ctx.token, key=key, python=host.python,
-                                          requirements_text=self.info.requirements.text,
-                                          pip_args=self.config.pip_args, install_timeout=self.config.install_timeout)
-
-    def build_on_host(self, host: HostConfig, key: str) -> Optional[str]:
-        """Build the wheelhouse ``key`` on ``host`` and keep it here; None when done, else why not (pip's last
-        words, a lost lock, something that arrived wrong)."""
-        started = time.monotonic()
-        result = self.ctx.run(host, self.wheelhouse_script_for(host, key), phase="prepare",
-                              timeout=self.config.install_timeout)
-        built = commands.parse_wheelhouse(result.stdout)
-        if result.stopped:
-            return "interrupted"
-        if built.lost_lock:
-            return "its lock was removed while the wheelhouse was built (unlock?)"
-        if built.failed:
-            return f"pip wheel: {clean_line(built.failed, 400)}"
-        if built.problem:
-            return clean_line(built.problem, 400)
-        if not result.ok or not built.complete:
-            return clean_line(result.error_text(), 400)
-        house = wheelhouses.store(key, built.wheels, self.host_cache(host.name))
-        # Sent back to every host that needs it, the builder included: the same prepare (and the same abort)
-        # on every host, and the builder's temporary folder is already gone.
-        self.wheelhouses[(key, host.name)] = house
-        self.report_wheelhouse(house, host.name, f"built on {host.name}", time.monotonic() - started)
-        return None
-
     def prepare(self) -> bool:
         """Phase 3 on every host, at most ``parallel`` at once; any failure or interrupt aborts the deploy."""
-        failure = self.build_wheelhouses()
+        failure = self.wheels.build()
         if failure or self.ctx.stop.is_set():  # Ctrl-C reaches the local pip too: say interrupted, not failed
             stopped = self.ctx.stop.is_set()
             self.abort("interrupted" if stopped else failure, remove=False, interrupted=stopped)
             return False
-        outcomes = self.ctx.runner.map(self.hosts, self.prepare_host)
+        outcomes = self.ctx.runner.map(self.hosts, self.preparing.prepare_host)
         failed = []
         for host in self.hosts:
             outcome = outcomes[host.name]
@@ -591,14 +387,14 @@ class Deploy:
             recorder.record("ship", f"send {len(send)} of {self.manifest.file_count()} files"
                             + (f", link the rest from builds/{link_from}" if link_from else " (nothing to link from)"))
             # The script as it will run, its stream (base64 in a here-document when small) shown by its size only.
-            script, _ = self.prepare_command(host, self.payload_for(state, send, link_from), shown=lambda text: (
+            script, _ = self.preparing.prepare_command(host, self.preparing.payload_for(state, send, link_from), shown=lambda text: (
                 f"[the stream of {len(send)} file(s): {len(text)} characters of base64]\n"))
             recorder.record("prepare", script)
             if self.part(host).wheels == "ship":
-                recorder.record("wheels", self.wheels_line(self.part(host)))
+                recorder.record("wheels", self.wheels.dry_run_line(self.part(host)))
             if self.part(host).wheels_built_on == host.name and not wheelhouses.cached(
-                    self.part(host).venv, self.host_cache(host.name)):
-                recorder.record("wheelhouse", self.wheelhouse_script_for(host, self.part(host).venv))
+                    self.part(host).venv, self.wheels.host_cache(host.name)):
+                recorder.record("wheelhouse", self.wheels.script_for(host, self.part(host).venv))
             prune = prunes[host.name]
             # The elapsed time a real wave's script carries is known only when the wave starts: 0 here, so
             # hosts whose scripts are otherwise the same print as one.
@@ -610,34 +406,6 @@ class Deploy:
                 current=state.current, previous=state.current, build_id=self.plan.build_id)
         if len(waves) > 1:
             self.ctx.report(None, "rollout", "dry-run", message="waves: " + " | ".join(", ".join(w) for w in waves))
-
-    def wheels_line(self, part: rules.HostDeploy) -> str:
-        """What a dry run says of a ``wheels: ship`` host's wheelhouse: not needed, on the host, or sent (and from
-        where: this machine's cache, the ``pip wheel`` that builds it here first, or the one its builder host runs)."""
-        if part.venv_reused:
-            return f"venv {part.venv} is reused: no wheelhouse sent"
-        if not part.send_wheels:
-            return f"wheelhouse {part.venv} is on the host already: installs from it, nothing sent"
-        install = f"install with --no-index --find-links wheelhouses/{part.venv}"
-        built_on = part.wheels_built_on
-        cache = self.host_cache(built_on) if built_on else None
-        found = wheelhouses.cached(part.venv, cache, pip_args=self.config.pip_args)
-        if found is not None:
-            return (f"send wheelhouse {part.venv} from {found.path} ({len(found.wheels)} wheels, {found.size} bytes); "
-                    + install)
-        if built_on is not None:
-            builder = next(h for h in self.hosts if h.name == built_on)
-            return (f"build wheelhouse {part.venv} on {built_on} (this machine cannot build for "
-                    f"{self.fleet.states[part.host].platform or 'its platform'}: "
-                    f"{commands.host_pip_wheel(builder.python, self.config.pip_args)}, $_wd a temporary folder in its "
-                    f"root), keep it in {cache / part.venv}, send it; {install}")
-        req = self.info.requirements
-        command = wheelhouses.pip_wheel_command(self.local.pythons[rules.major_minor(part.python_version)],
-                                                self.info.path / req.path if req.carried is None else
-                                                Path(f"<{req.label} resolved>"),
-                                                wheelhouses.cache_dir(pip_args=self.config.pip_args) / part.venv,
-                                                self.config.pip_args)
-        return f"build wheelhouse {part.venv} here ({' '.join(command)}), send it; {install}"
 
     def finish(self, started: float) -> OperationResult:
         """Duration and round trips per host."""
