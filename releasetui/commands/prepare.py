@@ -454,18 +454,20 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
     start = f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout()
     return start + record_worker(token) + f"""B={q(build_id)}
 V={q('venvs/' + venv)}
-_log=$(mktemp) || exit 1
-trap 'rm -f "$_log"' EXIT
+# A log file only when a venv is made (mktemp and rm are two processes on every host of every deploy).
+_log=''
+trap '[ -z "$_log" ] || rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
-# Its tagged lines go straight to stdout; its stderr is either the one-line summary or why it failed.
-if {q(python)} -I -S -W ignore -c {q(ship_py(wheelhouse if wheels_in else None))} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
-  _sum=''; {{ IFS= read -r _sum || :; }} < "$_log"; end ok "$_sum"
+# Its tagged lines go straight to stdout (fd 3); its stderr, kept in _err, is either the one-line summary or why it
+# failed.
+if {{ _err=$({q(python)} -I -S -W ignore -c {q(ship_py(wheelhouse if wheels_in else None))} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
+  end ok "${{_err%%"$_nl"*}}"
 else
   _rc=$?
   if [ "$_rc" = 3 ]; then end ok "some files must be sent again"; exit 3; fi
   if [ "$_rc" = 4 ]; then end skipped "the build to link from differs from what was read: the manifest comes whole"; exit 4; fi
-  end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
+  end failed "$(printf '%s\n' "$_err" | tail -n 2)"; printf '%s\n' "$_err" >&2; exit 1
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
 {requirements_lines(requirements, requirements_text, python)}{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}{venv_lines(python, req, pip_args, install_timeout, installer, uv, wheelhouse)}ln -sfn ../../"$V" "builds/$B/env" || exit 1
@@ -580,6 +582,7 @@ if [ -f "$V/.releasetui-complete" ]; then
   end ok "reused $V (made by $_inst)"
 else
   rm -rf -- "$V"
+  [ -n "${{_log:-}}" ] || _log=$(mktemp) || exit 1
   _wh={q(wheel_dir)}
   {choose[installer]}  if [ "$_inst" = uv ]; then
     _made="uv $("$_uv" --version 2>/dev/null </dev/null | sed -n '1s/^uv \\([^ ]*\\).*/\\1/p')"
@@ -611,11 +614,11 @@ printf 'INSTALLER\\t%s\\n' "$_inst"
 
 
 def stream_from(inline: Optional[str], env_digest: Optional[str] = None) -> str:
-    """The end of the ship helper's command line: its stream from a here-document, or from the script's stdin
-    (then, with ``env_digest``, after the env file's line)."""
+    """The end of the ship helper's command line (inside ``{ _err=$(...`` in the prepare script): its stream from a
+    here-document, or from the script's stdin (then, with ``env_digest``, after the env file's line)."""
     if inline is None:
-        return (f" env={env_digest}" if env_digest else "") + ' 2>"$_log"; then'
-    return f" b64 2>\"$_log\" <<'{PAYLOAD_END}'\n{inline.rstrip(chr(10))}\n{PAYLOAD_END}\nthen"
+        return (f" env={env_digest}" if env_digest else "") + ' 2>&1 >&3 3>&-); } 3>&1; then'
+    return f" b64 2>&1 >&3 3>&- <<'{PAYLOAD_END}'\n{inline.rstrip(chr(10))}\n{PAYLOAD_END}\n); }} 3>&1; then"
 
 
 def parse_prepare(stdout: str) -> dict:

@@ -47,8 +47,7 @@ for _d in LINKED_DIRS; do [ -L "$_d" ] && printf 'LINKEDDIR\t%s\t%s\n' "$_d" "$(
 # lines and links, and then each is read alone), and a metadata file of one printable line is read by the shell's
 # own `read`; anything else (larger than BIG_META bytes, found by one find, several lines, control or non-ASCII
 # bytes) goes through head and tr as before.
-_nl='
-'; _ids=''; _lids=' '; set --
+_ids=''; _lids=' '; set --
 for _d in builds/*; do
   _id=${_d#builds/}
   [ -d "$_d" ] && valid_id "$_id" || continue
