@@ -47,6 +47,8 @@ def op_marker(token: str) -> str:
 PREAMBLE = r"""set -u
 LC_ALL=C; export LC_ALL
 umask 022
+_nl='
+'
 # Every fork on a host is on the critical path of every host's phase (~1 ms each, ~80 in a deploy once), so the
 # helpers below use shell builtins where they can: /proc/uptime for step times (monotonic; `date` only where
 # there is no /proc), and a message is cleaned by tr/cut only when it holds something a step line cannot carry.
@@ -137,13 +139,15 @@ def record_worker(token: str) -> str:
 
     The group is the login shell's sshd started (it may lead it, not this sh);
     :data:`STOP_WORKER` only signals it while a process there still carries
-    the operation's marker, so a recycled group id is left alone.
+    the operation's marker, so a recycled group id is left alone.  It goes
+    right after :func:`owner_check`, which has just seen the lock is ours
+    (checking again was one more ``head`` on every host).
     """
     # The group from /proc/$$/stat (fields after the command's closing paren: state, ppid, pgrp), `ps` without /proc.
     return ("_pgid=''; [ -r /proc/$$/stat ] && { read -r _s < /proc/$$/stat; } 2>/dev/null && { _s=${_s##*) }; "
             "_s=${_s#* }; _s=${_s#* }; _pgid=${_s%% *}; }\n"
             "case \"$_pgid\" in ''|*[!0-9]*) _pgid=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ');; esac\n"
-            f"owns_lock && echo \"${{_pgid:-$$}} {op_marker(token)}\" > deploy.lock/worker.pid\n")
+            f"echo \"${{_pgid:-$$}} {op_marker(token)}\" > deploy.lock/worker.pid\n")
 
 
 STOP_WORKER = r"""if [ -f deploy.lock/worker.pid ]; then

@@ -24,8 +24,56 @@ from .base import (PREAMBLE, Tagged, check_venv_key, enter_root, op_marker, owne
 # NEED<TAB>path for files it could not link (the caller sends them in a second stream) and
 # SHIPPED<TAB>received<TAB>linked<TAB>bytes when the build's files are all in place, then (on stderr, for the
 # step line, so the shell needs no awk) the same in words.
-SHIP_PY = r'''
-import gzip, hashlib, json, os, stat, sys, tarfile
+#
+# Every host pays its start on every deploy, so it imports only what is built into the interpreter or cheap to
+# load: zlib instead of gzip, the C JSON scanner and encoder instead of json (which imports re: ~6 ms), the
+# built-in SHA-256 instead of hashlib (which loads OpenSSL: ~2 ms; hashlib only for large files, where OpenSSL is
+# faster), and its own reader of the tar stream (manifest.py writes it with tarfile; tarfile's import alone costs
+# ~8 ms).  The reader takes what tarfile writes in PAX format (ustar headers, "x" records for long or non-ASCII
+# names) and refuses everything else.
+SHIP_PY = r"""
+import os, stat, sys, zlib
+try:
+    import _json
+    class _Ctx(object):
+        strict, object_hook, object_pairs_hook, parse_float, parse_int, parse_constant = True, None, None, float, int, float
+        memo = {}
+    _scan = _json.make_scanner(_Ctx())
+    def _fail(*args):
+        raise TypeError("not JSON")
+    _encode = _json.make_encoder(None, _fail, _json.encode_basestring_ascii, None, ": ", ", ", True, False, True)
+    _compact = _json.make_encoder(None, _fail, _json.encode_basestring_ascii, None, ":", ",", True, False, True)
+    def loads(text):
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            raise ValueError("not JSON")
+        if text[end:].strip():
+            raise ValueError("extra data after the JSON")
+        return value
+    def dumps(value, compact=False):
+        return "".join((_compact if compact else _encode)(value, 0))
+except (ImportError, AttributeError, TypeError):  # not CPython: the json module does the same
+    import json
+    loads = json.loads
+    def dumps(value, compact=False):
+        return json.dumps(value, sort_keys=True, separators=(",", ":") if compact else None)
+try:
+    from _sha256 import sha256 as _small_sha
+except ImportError:
+    try:
+        from _sha2 import sha256 as _small_sha
+    except ImportError:
+        _small_sha = None
+def sha256(size=0):
+    if _small_sha is not None and size < (1 << 20):
+        return _small_sha()
+    import hashlib
+    return hashlib.sha256()
+def _hex(data):
+    digest = sha256(len(data))
+    digest.update(data)
+    return digest.hexdigest()
 dest, resume = sys.argv[1], sys.argv[2] == "1"
 source = sys.stdin.buffer
 if sys.argv[3:4] == ["b64"]:  # the stream came inside the script (a here-document), base64'd
@@ -35,8 +83,11 @@ if sys.argv[3:4] and sys.argv[3].startswith("env="):
     # The app's env file comes first, on one line (never in the script: a command line is visible in ps);
     # written 0600 under envs/<digest>, atomically, after checking it is the file meant.
     digest, env_line = sys.argv[3][4:], source.readline()
-    text = json.loads(env_line.decode("utf-8"))["content"].encode("utf-8")
-    if len(digest) != 16 or hashlib.sha256(text).hexdigest()[:16] != digest or os.path.islink("envs"):
+    try:
+        text = loads(env_line.decode("utf-8"))["content"].encode("utf-8")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        text = None
+    if text is None or len(digest) != 16 or _hex(text)[:16] != digest or os.path.islink("envs"):
         sys.stderr.write("the env file did not arrive whole\n")
         sys.exit(1)
     os.makedirs("envs", 0o700, exist_ok=True)
@@ -45,17 +96,111 @@ if sys.argv[3:4] and sys.argv[3].startswith("env="):
         out.write(text)
     os.rename(tmp, os.path.join("envs", digest))
 # RECEIVE_WHEELS
-stream = gzip.GzipFile(fileobj=source, mode="rb")
-header = json.loads(stream.readline().decode("utf-8"))
+
+class Unzip(object):
+    # The gzip'd rest of the stdin, inflated as it is read (at most 1 MiB ahead: a bomb stays small).
+    def __init__(self, raw):
+        self.raw, self.z, self.buf, self.pos = raw, zlib.decompressobj(31), b"", 0
+    def fill(self, need):
+        parts, have = [self.buf[self.pos:]], len(self.buf) - self.pos
+        while have < need and not self.z.eof:
+            data = self.z.unconsumed_tail or self.raw.read(1 << 16)
+            if not data:
+                break
+            out = self.z.decompress(data, 1 << 20)
+            parts.append(out)
+            have += len(out)
+        self.buf, self.pos = b"".join(parts), 0
+    def read(self, n):
+        if len(self.buf) - self.pos < n:
+            self.fill(n)
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
+    def readline(self):
+        while True:
+            end = self.buf.find(b"\n", self.pos)
+            if end >= 0 or self.z.eof:
+                break
+            before = len(self.buf) - self.pos
+            self.fill(before + (1 << 16))
+            if len(self.buf) - self.pos == before:
+                break
+        return self.read(end + 1 - self.pos if end >= 0 else len(self.buf) - self.pos)
+
+def exact(n):
+    data = stream.read(n)
+    if len(data) != n:
+        sys.exit("the stream ended early")
+    return data
+
+def number(field):
+    if field[:1] in (b"\x80", b"\xff"):  # base-256, for sizes octal cannot hold
+        value = int.from_bytes(field[1:], "big")
+        return value - (1 << (8 * len(field) - 8)) if field[:1] == b"\xff" else value
+    text = field.replace(b"\x00", b" ").strip()
+    return int(text, 8) if text else 0
+
+def text_of(field):
+    return field.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
+
+def members():
+    # (name, kind, size, link target) of each member; the caller reads its size bytes (members() skips the padding).
+    extended = {}
+    while True:
+        block = stream.read(512)
+        if not block or block == bytes(512):
+            return
+        if len(block) < 512:
+            sys.exit("the stream ended early")
+        try:
+            checksum = number(block[148:156])
+        except ValueError:
+            checksum = -1
+        if checksum not in (sum(block[:148]) + 256 + sum(block[156:]),):
+            sys.exit("the stream is damaged (a tar header's checksum)")
+        kind, size = block[156:157], number(block[124:136])
+        name, link = text_of(block[:100]), text_of(block[157:257])
+        if block[257:263] == b"ustar\x00" and block[345:500].strip(b"\x00"):
+            name = text_of(block[345:500]) + "/" + name
+        if kind in (b"x", b"g", b"L", b"K"):  # metadata about the next member (or all: "g", ignored)
+            data = exact(size)
+            exact(-size % 512)
+            if kind == b"L":
+                extended["path"] = text_of(data)
+            elif kind == b"K":
+                extended["linkpath"] = text_of(data)
+            elif kind == b"x":
+                at = 0
+                while at < len(data):
+                    space = data.index(b" ", at)
+                    length = int(data[at:space])
+                    key, _, value = data[space + 1:at + length - 1].partition(b"=")
+                    extended[key.decode("ascii", "replace")] = value.decode("utf-8", "surrogateescape")
+                    at += length
+            continue
+        name = extended.get("path", name)
+        link = extended.get("linkpath", link)
+        if "size" in extended:
+            size = int(extended["size"])
+        extended = {}
+        kind = "f" if kind in (b"0", b"\x00", b"7") else "l" if kind == b"2" else "?"
+        if kind == "l":
+            size = 0
+        yield name, kind, size, link
+        exact(-size % 512)
+
+stream = Unzip(source)
+header = loads(stream.readline().decode("utf-8"))
 sent, link_from = set(header["sent"]), header["link_from"]
 old = {}
 if link_from:
     try:
         mpath = os.path.join(link_from, ".releasetui-manifest.json")
         if stat.S_ISREG(os.lstat(mpath).st_mode):  # never open a FIFO planted there
-            with open(mpath) as handle:
-                old = json.load(handle).get("files", {})
-    except (OSError, ValueError, AttributeError):
+            with open(mpath, "rb") as handle:
+                old = loads(handle.read().decode("utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
         old = {}
 if "files" in header:
     files = header["files"]
@@ -63,12 +208,12 @@ else:
     # Only what differs from the build we link from: rebuild the manifest, and prove it is the one intended.
     base = header["base"]
     try:
-        files = {p: list(e[:5]) for p, e in old.items() if p not in set(base["removed"])}
+        removed = set(base["removed"])
+        files = {p: list(e[:5]) for p, e in old.items() if p not in removed}
     except (TypeError, AttributeError):
         files = {}
     files.update(base["changed"])
-    canonical = json.dumps(files, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    if hashlib.sha256(canonical).hexdigest() != base["digest"]:
+    if _hex(dumps(files, True).encode("utf-8")) != base["digest"]:
         print("FULLMANIFEST")
         sys.exit(4)
 
@@ -81,8 +226,8 @@ def safe(path):
         sys.exit("refusing %r: its parent is not a directory of the build" % path)
     return os.path.join(dest, path)
 
-def sha_of(path):
-    digest = hashlib.sha256()
+def sha_of(path, size):
+    digest = sha256(size)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
@@ -95,36 +240,40 @@ for path in sorted(p for p, e in files.items() if e[0] == "d"):
     if not os.path.isdir(target):
         os.mkdir(target, 0o700)
 received = nbytes = 0
-with tarfile.open(fileobj=stream, mode="r|") as tar:
-    for member in tar:
-        entry = files.get(member.name)
-        if entry is None or member.name not in sent:
-            sys.exit("refusing %r: not in the manifest" % member.name)
-        target = safe(member.name)
-        if os.path.lexists(target):
-            os.unlink(target)
-        if entry[0] == "l" and member.issym():
-            os.symlink(entry[4], target)
-        elif entry[0] == "f" and member.isfile():
-            digest = hashlib.sha256()
-            source = tar.extractfile(member)
-            with open(target, "wb") as out:
-                for chunk in iter(lambda: source.read(1 << 20), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    nbytes += len(chunk)
-            if digest.hexdigest() != entry[2]:
-                sys.exit("%s arrived damaged (checksum mismatch)" % member.name)
-            os.chmod(target, entry[1])
-        else:
-            sys.exit("refusing %r: not what the manifest says it is" % member.name)
-        received += 1
-need, linked = [], 0
+arrived = set()
+for name, kind, size, link in members():
+    entry = files.get(name)
+    if entry is None or name not in sent:
+        sys.exit("refusing %r: not in the manifest" % name)
+    target = safe(name)
+    if os.path.lexists(target):
+        os.unlink(target)
+    if entry[0] == "l" and kind == "l":
+        os.symlink(entry[4], target)
+    elif entry[0] == "f" and kind == "f":
+        digest, left = sha256(size), size
+        with open(target, "wb") as out:
+            while left:
+                chunk = exact(min(left, 1 << 20))
+                digest.update(chunk)
+                out.write(chunk)
+                left -= len(chunk)
+        nbytes += size
+        if digest.hexdigest() != entry[2]:
+            sys.exit("%s arrived damaged (checksum mismatch)" % name)
+        os.chmod(target, entry[1])
+    else:
+        sys.exit("refusing %r: not what the manifest says it is" % name)
+    received += 1
+    arrived.add(name)
+if arrived != sent:
+    sys.exit("the stream ended early: %d of %d files arrived" % (len(arrived), len(sent)))
+need, linked, seen = [], 0, {}
 for path, entry in sorted(files.items()):
     if entry[0] != "f" or path in sent:
         continue
     target = safe(path)
-    if os.path.lexists(target):
+    if resume and os.path.lexists(target):  # a fresh build holds only what just arrived
         continue
     source = os.path.join(link_from, path) if link_from else None
     ok = False
@@ -139,9 +288,10 @@ for path, entry in sorted(files.items()):
             if len(mine) >= 7 and mine[2] == entry[2] and mine[5] == info.st_ino and mine[6] == info.st_mtime_ns:
                 ok = True
             else:
-                ok = sha_of(source) == entry[2]
+                ok = sha_of(source, info.st_size) == entry[2]
     if ok:
         os.link(source, target)
+        seen[path] = info  # a hard link: the same inode, and linking changes no mtime
         linked += 1
     else:
         need.append(path)
@@ -151,19 +301,16 @@ if need:
     sys.exit(3)
 record = {}
 for path, entry in files.items():
-    target = safe(path)
-    info = os.lstat(target)
+    info = seen.get(path) or os.lstat(safe(path))
     record[path] = list(entry[:5]) + [info.st_ino, info.st_mtime_ns]
 for path in sorted((p for p, e in files.items() if e[0] == "d"), reverse=True):
     os.chmod(safe(path), files[path][1])
 with open(os.path.join(dest, ".releasetui-manifest.json"), "w") as handle:
-    handle.write(json.dumps({"format": 1, "files": record}, sort_keys=True))  # dumps: the C encoder, dump is not
+    handle.write(dumps({"format": 1, "files": record}))
 print("SHIPPED\t%d\t%d\t%d" % (received, linked, nbytes))
 sys.stdout.flush()
 sys.stderr.write("received %d files (%d bytes), linked %d unchanged\n" % (received, nbytes, linked))
-'''
-
-
+"""
 # Put in SHIP_PY's place of ``# RECEIVE_WHEELS`` when the wheelhouse comes with the build (``wheels: ship``): it
 # follows the env file's line on stdin as one JSON line ({"wheels": [[name, size, sha256], ...]}) and the files'
 # bytes one after another.  Written under a hidden name, checked, then renamed to wheelhouses/<key> whole.
@@ -180,12 +327,12 @@ for name in os.listdir("wheelhouses"):
 tmp = os.path.join("wheelhouses", ".%s.%d" % (key, os.getpid()))
 os.mkdir(tmp, 0o755)
 count = nwheel = 0
-for name, length, sha in json.loads(source.readline(1 << 20).decode("utf-8"))["wheels"]:
+for name, length, sha in loads(source.readline(1 << 20).decode("utf-8"))["wheels"]:
     if not (isinstance(name, str) and name.endswith(".whl") and not name.startswith(".") and set(name) <= allowed
             and isinstance(length, int) and length >= 0):
         sys.stderr.write("refusing wheel %r\n" % (name,))
         sys.exit(1)
-    digest, left = hashlib.sha256(), length
+    digest, left = sha256(length), length
     with open(os.path.join(tmp, name), "xb") as out:
         while left:
             chunk = source.read(min(left, 1 << 20))
@@ -307,18 +454,20 @@ def prepare_script(root: str, token: str, build_id: str, *, requirements: str, v
     start = f": {op_marker(token)}\n" + PREAMBLE + enter_root(root) + owner_check(token) + refuse_linked_layout()
     return start + record_worker(token) + f"""B={q(build_id)}
 V={q('venvs/' + venv)}
-_log=$(mktemp) || exit 1
-trap 'rm -f "$_log"' EXIT
+# A log file only when a venv is made (mktemp and rm are two processes on every host of every deploy).
+_log=''
+trap '[ -z "$_log" ] || rm -f "$_log"' EXIT
 begin ship
 {'' if resume else '[ -e "builds/$B" ] && { end failed "builds/$B already exists"; exit 1; }'}
-# Its tagged lines go straight to stdout; its stderr is either the one-line summary or why it failed.
-if {q(python)} -I -S -W ignore -c {q(ship_py(wheelhouse if wheels_in else None))} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
-  _sum=''; {{ IFS= read -r _sum || :; }} < "$_log"; end ok "$_sum"
+# Its tagged lines go straight to stdout (fd 3); its stderr, kept in _err, is either the one-line summary or why it
+# failed.
+if {{ _err=$({q(python)} -I -S -W ignore -c {q(ship_py(wheelhouse if wheels_in else None))} "builds/$B" {'1' if resume else '0'}{stream_from(inline, env[1] if env_in else None)}
+  end ok "${{_err%%"$_nl"*}}"
 else
   _rc=$?
   if [ "$_rc" = 3 ]; then end ok "some files must be sent again"; exit 3; fi
   if [ "$_rc" = 4 ]; then end skipped "the build to link from differs from what was read: the manifest comes whole"; exit 4; fi
-  end failed "$(tail -n 2 "$_log")"; cat "$_log" >&2; exit 1
+  end failed "$(printf '%s\n' "$_err" | tail -n 2)"; printf '%s\n' "$_err" >&2; exit 1
 fi
 printf '%s\\n' {q(meta_incomplete)} > "builds/$B/.releasetui-build.json" || exit 1
 {requirements_lines(requirements, requirements_text, python)}{shared_links("B", shared_files, shared_dirs)}{env_link("B", *env) if env else ""}{venv_lines(python, req, pip_args, install_timeout, installer, uv, wheelhouse)}ln -sfn ../../"$V" "builds/$B/env" || exit 1
@@ -436,6 +585,7 @@ if [ -f "$V/.releasetui-complete" ]; then
   end ok "reused $V (made by $_inst)"
 else
   rm -rf -- "$V"
+  [ -n "${{_log:-}}" ] || _log=$(mktemp) || exit 1
   _wh={q(wheel_dir)}
   {choose[installer]}  if [ "$_inst" = uv ]; then
     _made="uv $("$_uv" --version 2>/dev/null </dev/null | sed -n '1s/^uv \\([^ ]*\\).*/\\1/p')"
@@ -467,11 +617,11 @@ printf 'INSTALLER\\t%s\\n' "$_inst"
 
 
 def stream_from(inline: Optional[str], env_digest: Optional[str] = None) -> str:
-    """The end of the ship helper's command line: its stream from a here-document, or from the script's stdin
-    (then, with ``env_digest``, after the env file's line)."""
+    """The end of the ship helper's command line (inside ``{ _err=$(...`` in the prepare script): its stream from a
+    here-document, or from the script's stdin (then, with ``env_digest``, after the env file's line)."""
     if inline is None:
-        return (f" env={env_digest}" if env_digest else "") + ' 2>"$_log"; then'
-    return f" b64 2>\"$_log\" <<'{PAYLOAD_END}'\n{inline.rstrip(chr(10))}\n{PAYLOAD_END}\nthen"
+        return (f" env={env_digest}" if env_digest else "") + ' 2>&1 >&3 3>&-); } 3>&1; then'
+    return f" b64 2>&1 >&3 3>&- <<'{PAYLOAD_END}'\n{inline.rstrip(chr(10))}\n{PAYLOAD_END}\n); }} 3>&1; then"
 
 
 def parse_prepare(stdout: str) -> dict:

@@ -24,6 +24,8 @@ from .base import LAYOUT_DIRS, LOCK_INFO_LIMIT, META_LIMIT, PREAMBLE, Tagged, en
 # How much of history.jsonl the read looks at, and how many committed switches it reports from there.
 HISTORY_TAIL = 262144
 MOVES = 12
+# Metadata larger than this is read by head and tr, not by the shell's `read` (one system call per byte).
+BIG_META = 4096
 # A record's time: whole seconds, or with a fraction.
 WHEN_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z$")
 
@@ -40,12 +42,41 @@ if [ ! -L current ] && [ -e current ]; then
   printf 'CURRENTNOTLINK\t%s\n' "$_k"
 fi
 for _d in LINKED_DIRS; do [ -L "$_d" ] && printf 'LINKEDDIR\t%s\t%s\n' "$_d" "$(_cut "$(readlink "$_d")")"; done
+# Each build costs no fork in the common case (a host keeps several; forks were ~2/3 of this script's CPU): one
+# readlink reads every env link (GNU readlink takes many; a link whose text holds a newline breaks the pairing of
+# lines and links, and then each is read alone), and a metadata file of one printable line is read by the shell's
+# own `read`; anything else (larger than BIG_META bytes, found by one find, several lines, control or non-ASCII
+# bytes) goes through head and tr as before.
+_ids=''; _lids=' '; set --
 for _d in builds/*; do
   _id=${_d#builds/}
   [ -d "$_d" ] && valid_id "$_id" || continue
-  _e=$(readlink "builds/$_id/env" 2>/dev/null || true)
+  _ids="$_ids $_id"; [ -L "$_d/env" ] && { _lids="$_lids$_id "; set -- "$@" "$_d/env"; }
+done
+_links=''; _each=1
+if [ $# -gt 0 ] && _links=$(readlink -- "$@" 2>/dev/null); then
+  _n=1; _t=$_links
+  while :; do case "$_t" in *"$_nl"*) _t=${_t#*"$_nl"}; _n=$(( _n + 1 ));; *) break;; esac; done
+  [ "$_n" = $# ] && _each=0
+fi
+_rest=$_links$_nl
+_big=$(find builds -mindepth 2 -maxdepth 2 -name META_FILE -size +BIG_METAc -print 2>/dev/null)
+for _id in $_ids; do
+  _d=builds/$_id; _e=''
+  case "$_lids" in *" $_id "*)
+    if [ "$_each" = 0 ]; then _e=${_rest%%"$_nl"*}; _rest=${_rest#*"$_nl"}
+    else _e=$(readlink "$_d/env" 2>/dev/null || true); fi;;
+  esac
   case "$_e" in '') ;; ../../venvs/*) _plain "$_e" || _e=$(_cut "$_e");; *) _e=$(_cut "$_e");; esac
-  _meta=''; [ -f "builds/$_id/META_FILE" ] && _meta=$(head -c META_LIMIT "builds/$_id/META_FILE" 2>/dev/null | tr -d '\000-\037')
+  _meta=''
+  if [ -f "$_d/META_FILE" ]; then
+    _more=''; _one=1
+    case "$_nl$_big$_nl" in *"$_nl$_d/META_FILE$_nl"*) _one=0;; *)
+      { IFS= read -r _meta; IFS= read -r _more && _one=0; } < "$_d/META_FILE" 2>/dev/null
+      case "$_meta$_more" in *[![:print:]]*) _one=0;; esac; [ -z "$_more" ] || _one=0;;
+    esac
+    [ "$_one" = 1 ] || _meta=$(head -c META_LIMIT "$_d/META_FILE" 2>/dev/null | tr -d '\000-\037')
+  fi
   printf 'BUILD\t%s\t%s\t%s\n' "$_id" "$_e" "$_meta"
 done
 for _v in venvs/*/; do
@@ -60,7 +91,7 @@ for _p in pins/*; do _p=${_p#pins/}; valid_id "$_p" && [ -e "pins/$_p" ] && prin
 if [ -f history.jsonl ] && [ ! -L history.jsonl ]; then
   tail -c HISTORY_TAIL history.jsonl | tr -d '\000-\011\013-\037' | awk '/"event": "(deploy|rollback)"/ && /"outcome": "ok"/ { l[n++ % MOVES] = substr($0, 1, 2000) } END { for (i = (n > MOVES ? n - MOVES : 0); i < n; i++) print "HIST\t" l[i % MOVES] }'
 fi
-""".replace("LINKED_DIRS", " ".join(LAYOUT_DIRS)).replace("HISTORY_TAIL", str(HISTORY_TAIL)).replace("MOVES", str(MOVES)).replace("META_LIMIT", str(META_LIMIT)).replace("META_FILE", META_FILE)
+""".replace("LINKED_DIRS", " ".join(LAYOUT_DIRS)).replace("HISTORY_TAIL", str(HISTORY_TAIL)).replace("MOVES", str(MOVES)).replace("META_LIMIT", str(META_LIMIT)).replace("BIG_META", str(BIG_META)).replace("META_FILE", META_FILE)
 
 
 @dataclass(frozen=True)
