@@ -190,7 +190,7 @@ def test_a_script_carries_its_stream_only_when_it_fits_one_packet_any_server_tak
 
 
 def test_installer_auto_keeps_pip_when_pip_args_hold_an_option_uv_refuses():
-    from releasetui.commands.prepare import uv_takes, venv_lines
+    from releasetui.commands.venv import uv_takes, venv_lines
     assert uv_takes(["--no-index", "--find-links", "/srv/wheels", "--index-url=https://example.invalid/simple"])
     assert not uv_takes(["--timeout", "60"]) and not uv_takes(["--prefer-binary"])
     pip_only = venv_lines("python3", "requirements.txt", ["--timeout", "60"], 600, "auto")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from releasetui.commands.prepare import REQUIREMENTS_END, requirements_lines, prepare_script
+from releasetui.commands.prepare import prepare_script
+from releasetui.commands.venv import REQUIREMENTS_END, requirements_lines
 from releasetui.config import ConfigError, load_config_text
 from releasetui.requirements import RESOLVED_NAME, RequirementsError, detect, resolve
 

@@ -99,7 +99,7 @@ def test_the_wheelhouse_is_built_once_and_sent_only_where_a_venv_is_built(tmp_pa
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert f"venv {key} is reused: no wheelhouse sent" in plan.stdout
     assert f"send wheelhouse {key} from {cache}" in plan.stdout
-    assert f"--find-links \"$_wh\"" in plan.stdout and f"_wh=wheelhouses/{key}" in plan.stdout
+    assert "--find-links \"$_wh\"" in plan.stdout and f"_wh=wheelhouses/{key}" in plan.stdout
     both = deploy(p, env)
     assert wheel_steps(both)[0].startswith(f"wheelhouse {key} from this machine's cache") and \
         wheel_steps(both)[0].endswith("sent to 1 host(s)")
@@ -441,7 +441,7 @@ def receive(tmp_path: Path, wheels: list, data: bytes) -> subprocess.CompletedPr
     """Run the host's ship helper with a wheelhouse on stdin in ``tmp_path`` (the project root)."""
     import json
     import sys
-    from releasetui.commands.prepare import ship_py
+    from releasetui.commands.ship_helper import ship_py
     stdin = json.dumps({"wheels": wheels}).encode() + b"\n" + data
     return subprocess.run([sys.executable, "-I", "-S", "-c", ship_py(KEY), "builds/x", "0"], input=stdin,
                           cwd=tmp_path, capture_output=True)

@@ -20,7 +20,9 @@ from .base import LOST_LOCK_EXIT, PREAMBLE, REFUSED_EXIT, STEP_PREFIX, check_ven
 from .finish import FinishReport, hold_script, parse_finish, pin_script, prune_script, release_script, unlock_script, unmark_script
 from .logs import (PATCH_BYTES, contents_script, diff_script, history_script, logs_script, manifests_script, parse_contents,
                    parse_history, parse_manifests)
-from .prepare import INSTALLER_SLOT, SHIP_PY, fits_one_packet, inline_payload, parse_prepare, prepare_script
+from .prepare import fits_one_packet, inline_payload, parse_prepare, prepare_script
+from .ship_helper import SHIP_PY
+from .venv import INSTALLER_SLOT
 from .read import LockRequest, parse_read, read_script
 from .wheelhouse import BuiltWheelhouse, host_pip_wheel, parse_wheelhouse, wheelhouse_script
 

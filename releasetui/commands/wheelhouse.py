@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 from .base import (CLEAN_LEFTOVERS, LOST_LOCK_EXIT, PREAMBLE, TMP_PREFIX, check_venv_key, enter_root, op_marker,
                    owner_check, q, record_worker, refuse_linked_layout)
-from .prepare import REQUIREMENTS_END, requirements_lines
+from .venv import REQUIREMENTS_END, requirements_lines
 
 RAW_PER_LINE = 36 * 1024                 # bytes of a wheel per W64 line...
 LINE_CHARS = RAW_PER_LINE // 3 * 4       # ...48 KiB of base64 (plus the tag): what one line may carry

@@ -11,7 +11,7 @@ the hosts' major.minor on the hosts' OS and machine builds it here
 sent under a folder of that platform (:func:`host_cache_dir`, :func:`store`).
 Which hosts are sent it is :func:`releasetui.rules.wheels_to_send`.  On the wire it is one JSON line
 (name, size, sha256 of each wheel) and the wheels' bytes, read by
-:data:`releasetui.commands.prepare.WHEELS_PY` on the host.
+:data:`releasetui.commands.ship_helper.WHEELS_PY` on the host.
 """
 
 from __future__ import annotations
