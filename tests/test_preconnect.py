@@ -60,15 +60,16 @@ def test_an_ssh_config_that_may_send_the_connection_elsewhere_waits_for_paramiko
     assert len(connects) == 2 and min(connects) > paramiko_at, seen
 
 
-def test_a_host_that_refuses_still_gets_the_usual_message(tmp_path, wheelhouse, ssh_env):
+def test_a_host_that_refuses_is_tried_once_and_gets_the_usual_message(tmp_path, wheelhouse, ssh_env):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     project = make_project(tmp_path / "p", wheelhouse, {"dead": {"address": "127.0.0.1", "port": port}}, ssh_env=ssh_env)
-    proc = project.cli("--headless", "builds", env={"HOME": str(tmp_path)})
+    proc, seen = traced_run(project, tmp_path, "--headless", "builds")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert f"cannot connect to 127.0.0.1:{port}: Connection refused" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+    assert seen.count(["connect", port]) == 1, seen  # the early attempt's error is the answer: not tried twice
 
 
 def test_only_plain_ssh_hosts_are_opened_early(tmp_path, monkeypatch):

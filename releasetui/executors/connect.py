@@ -263,10 +263,9 @@ def open_ssh(conn: SSHTarget, known_hosts: Path, timeout: float, sock=None, behi
     if known_hosts.is_file():
         client._host_keys = _known_host_keys(known_hosts)  # parsed once per file version, not once per host
     if sock is None:
-        sock = preconnect.take(conn.host, conn.port, timeout)  # opened while the CLI was importing, if it was
-    if sock is None:
-        try:
-            sock = socket.create_connection((conn.host, conn.port), timeout=timeout)
+        try:  # opened while the CLI was importing, if it was; else now
+            sock = preconnect.take(conn.host, conn.port, timeout) or \
+                socket.create_connection((conn.host, conn.port), timeout=timeout)
         except OSError as exc:
             raise HostUnreachable(f"cannot connect to {label}: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -33,11 +33,12 @@ _PENDING: dict = {}   # (address, port) -> _Attempt
 
 
 class _Attempt:
-    """One connect running in its thread: its socket when it opened, else nothing (the normal connect then runs)."""
+    """One connect running in its thread: its socket when it opened, else the error it met."""
 
     def __init__(self, address: str, port: int, timeout: float):
         self.done = threading.Event()
         self.sock: Optional[socket.socket] = None
+        self.error: Optional[OSError] = None
         self.thread = threading.Thread(target=self._connect, args=(address, port, timeout),
                                        name=f"releasetui-preconnect-{address}", daemon=True)
         self.thread.start()
@@ -47,8 +48,8 @@ class _Attempt:
             sock = socket.create_connection((address, port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sock = sock
-        except OSError:
-            pass  # the connect proper tries again and says why, in its own words
+        except OSError as exc:
+            self.error = exc  # the connect proper says it, in its own words (not tried again: a timeout twice)
         finally:
             self.done.set()
 
@@ -87,13 +88,14 @@ def start(hosts: Iterable, timeout: float, limit: int) -> int:
 
 def take(address: str, port: int, timeout: float) -> Optional[socket.socket]:
     """The open socket to ``address:port`` started by :func:`start` (waiting for it, at most ``timeout``), once;
-    None when none was started or it did not open."""
+    None when none was started (or it is still trying); the OSError it met, raised, when it could not connect."""
     with _LOCK:
         attempt = _PENDING.pop((address, port), None)
     if attempt is None or not attempt.done.wait(timeout):
         return None
-    if attempt.sock is not None:
-        attempt.sock.settimeout(timeout)
+    if attempt.error is not None:
+        raise attempt.error
+    attempt.sock.settimeout(timeout)
     return attempt.sock
 
 
