@@ -316,6 +316,21 @@ def test_a_wheelhouse_is_sent_only_for_a_venv_to_build_and_built_here_only_for_t
                                                "from here"]
 
 
+def test_a_musl_host_is_another_platform_and_this_machine_names_its_own_as_the_hosts_read_script_does(tmp_path):
+    from releasetui.commands import parse_read, read_script
+    from releasetui.operations.wheels import libc_suffix, local_builder
+    local = rules.LocalBuilder("Linux x86_64", {"3.11": "/usr/bin/python3.11"})
+    assert not rules.builds_here(HostState("h", python_version="3.11.7", platform="Linux x86_64 musl"), local)
+    assert libc_suffix(str(tmp_path)) == ""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "ld-musl-x86_64.so.1").write_text("")
+    assert libc_suffix(str(tmp_path)) == " musl"
+    # This machine read as a host says what this machine says of itself: a wheelhouse built here is for it.
+    script = read_script(str(tmp_path / "root"), python="python3", platform=True)
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30).stdout
+    assert parse_read("h", out).platform == local_builder([]).platform
+
+
 def test_a_wheelhouse_this_machine_cannot_build_is_built_by_the_first_host_of_its_key_and_platform():
     sha, base = "a" * 64, "20300101000000"
     local = rules.LocalBuilder("Linux x86_64", {"3.11": "/usr/bin/python3.11"})

@@ -117,8 +117,10 @@ def read_script(root: str, *, lock: Optional[LockRequest] = None, create: bool =
         # Before the root is entered (and made): a dry run on a host with no root yet still learns its interpreter.
         # In the root, as the prepare script runs it: a relative path or a pyenv/asdf shim answers there.
         script += f"printf 'PYTHON\\t%s\\n' \"$(cd {q(root)} 2>/dev/null; {q(python)} --version 2>&1 </dev/null)\"\n"
-    if platform:  # what a wheel must be built for (`wheels: ship`): the OS and machine, as Python's platform says
-        script += "printf 'PLATFORM\\t%s\\n' \"$(uname -sm 2>/dev/null)\"\n"
+    if platform:  # what a wheel must be built for (`wheels: ship`): the OS and machine, as Python's platform says,
+        # and " musl" where the C library is musl (Alpine): manylinux wheels built on glibc do not install there.
+        script += ("_libc=''; for _f in /lib/ld-musl-*.so.1; do [ -e \"$_f\" ] && _libc=' musl'; done\n"
+                   "printf 'PLATFORM\\t%s%s\\n' \"$(uname -sm 2>/dev/null)\" \"$_libc\"\n")
     script += enter_root(root, create=create)
     if lock is not None:
         check_token(lock.token)

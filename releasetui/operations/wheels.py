@@ -66,7 +66,13 @@ def local_builder(versions: Iterable[str]) -> LocalBuilder:
         found = None if version in pythons else shutil.which(f"python{version}")
         if found and _runs_as(found, version):
             pythons[version] = found
-    return LocalBuilder(f"{platform.system()} {platform.machine()}", pythons)
+    return LocalBuilder(f"{platform.system()} {platform.machine()}{libc_suffix()}", pythons)
+
+
+def libc_suffix(root: str = "/") -> str:
+    """`` musl`` where this machine's C library is musl (as the hosts' read script says it), else ''."""
+    import glob
+    return " musl" if glob.glob(os.path.join(root, "lib", "ld-musl-*.so.1")) else ""
 
 
 def builder_for(hosts: Iterable, states: Mapping[str, object]) -> Optional[LocalBuilder]:
