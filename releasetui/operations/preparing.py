@@ -18,13 +18,13 @@ from ..text import clean_line
 from . import wheels as wheelhouses
 
 if TYPE_CHECKING:
-    from .deploy import Deploy
+    from .deploy_face import DeployFace
 
 
 class Preparing:
     """Phase 3 of one deploy, host by host; the shipping streams it builds are shared by hosts that need the same."""
 
-    def __init__(self, deploy: "Deploy"):
+    def __init__(self, deploy: "DeployFace"):
         self.deploy = deploy
         self.payloads: dict = {}
         self._payload_lock = threading.Lock()

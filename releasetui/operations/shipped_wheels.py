@@ -16,13 +16,13 @@ from . import wheels as wheelhouses
 from .source import OperationError
 
 if TYPE_CHECKING:
-    from .deploy import Deploy
+    from .deploy_face import DeployFace
 
 
 class ShippedWheels:
     """The wheelhouses one deploy sends, by ``(venv key, builder host or None for this machine)``."""
 
-    def __init__(self, deploy: "Deploy"):
+    def __init__(self, deploy: "DeployFace"):
         self.deploy = deploy
         self.houses: dict[tuple, wheelhouses.Wheelhouse] = {}
 
