@@ -3,11 +3,14 @@ rolled-away mark in the builds table's Status column, and why the build in the r
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual.widgets import DataTable
 
 from releasetui.models import HostState, Move
 from releasetui.tui import confirm
-from tests.support.tuikit import CONFIG, NOW, FakeOperations, make_app
+from releasetui.tui.dialogs import ConfirmScreen
+from tests.support.tuikit import CONFIG, NOW, FakeOperations, loaded, make_app, until
 
 OLD, MIDDLE, PREVIOUS, CURRENT = "20261125093000", "20261127160512", "20261128081500", "20261128094210"
 
@@ -58,3 +61,31 @@ def test_the_rollback_dialog_says_why_the_build_live_before_is_the_default():
     text = " ".join(marked.body.plain.split())
     assert f"Default: {OLD}, the build live before the current one" in text
     assert "the target is marked rolled-away there (cleared when this rollback commits)" in text
+
+
+def test_r_on_the_build_live_everywhere_means_where_a_rollback_with_no_id_goes():
+    states = marked_states()
+    web1 = [CONFIG.hosts[0]]
+    assert confirm.rollback_target(web1, states, CURRENT) == OLD       # the build live before the current one
+    assert confirm.rollback_target(web1, states, MIDDLE) == MIDDLE     # any other build: the one chosen
+    # Not live on every target (web2 is on another build, web3 could not be read): the build chosen, as chosen.
+    assert confirm.rollback_target(CONFIG.hosts, states, CURRENT) == CURRENT
+
+
+class AllOnCurrent(FakeOperations):
+    """Every host read as web1 of :func:`marked_states`: CURRENT live everywhere, OLD the default target."""
+
+    def states(self, hosts):
+        web1 = marked_states()["web1"]
+        return {h.name: dataclasses.replace(web1, name=h.name) for h in hosts}
+
+
+async def test_r_pressed_on_the_live_build_opens_the_dialog_for_the_default_target():
+    app = make_app(operations=AllOnCurrent)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await loaded(pilot)
+        assert app.main.selected_build() == CURRENT
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "the rollback dialog")
+        assert app.screen.title_text == f"Roll back to {OLD}?"
+        await pilot.press("n")

@@ -136,12 +136,13 @@ class KeyActions:
                              lambda ops: ops.diff(hosts))
 
     def action_rollback(self) -> None:
-        """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation."""
+        """r: roll the target hosts back (or forward) to the build under the cursor, after a confirmation; on the
+        build live everywhere, to where a rollback with no id goes (the build live before it)."""
         build_id = self.selected_build()
         if build_id is None:
             self.notify("No build under the cursor.", title="Rollback", severity="warning", timeout=4)
             return
-        self.rollback_to(build_id)
+        self.rollback_to(confirm.rollback_target(self.targets(), self.releasetui.states, build_id))
 
     def rollback_to(self, build_id: str) -> None:
         """Confirm (or refuse) rolling the targets to ``build_id``, at once from the states on screen (also the

@@ -130,6 +130,18 @@ def rollback(config: Config, hosts: Sequence[HostConfig], states: Mapping[str, o
     return Confirmation(f"Roll back to {build_id}?", body, "Roll back")
 
 
+def rollback_target(hosts: Sequence[HostConfig], states: Mapping[str, object], selected: str) -> str:
+    """What ``r`` rolls the targets to: the build under the cursor, except the build already live on every target
+    (rolling to it would do nothing): then where a rollback with no id goes (:func:`releasetui.rules.plan_rollback`'s
+    default), when there is one."""
+    targets = _targets(states, hosts)
+    read = [s for s in targets.values() if isinstance(s, HostState)]
+    if not read or len(read) < len(targets) or any(s.current != selected for s in read):
+        return selected
+    default = rules.plan_rollback(targets, None).default
+    return default.target if default is not None and default.target else selected
+
+
 def _why(body: Text, plan: rules.RollbackPlan) -> None:
     """Why this build, when it is where a rollback with no id goes; else where that is (or why there is none)."""
     default = plan.default
