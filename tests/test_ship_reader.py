@@ -152,3 +152,28 @@ def test_a_path_escaping_the_build_is_refused_also_through_a_long_name(tmp_path)
         tar.addfile(inner, io.BytesIO(b"x"))
     proc = ship(tmp_path, raw_stream(header, out.getvalue()), "C")
     assert proc.returncode == 1 and b"parent is not a directory" in proc.stderr and not (outside / "x").exists()
+
+
+def test_a_stream_that_is_not_gzip_or_whose_header_is_cut_fails_in_one_line(tmp_path):
+    for name, stream in (("garbage", b"this is not gzip at all" * 10),
+                         ("cut-header", gzip.compress(b'{"sent": ["a.txt'))):
+        proc = ship(tmp_path, stream, name)
+        assert proc.returncode == 1 and b"damaged" in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_cut_manifest_in_the_build_linked_from_asks_for_the_whole_manifest(tmp_path):
+    old = tmp_path / "builds" / "OLD"
+    old.mkdir(parents=True)
+    (old / ".releasetui-manifest.json").write_text('{"files": {"a.txt": ["f", 420, "ab')  # cut mid-string
+    header = {"sent": [], "link_from": "builds/OLD", "base": {"removed": [], "changed": {}, "digest": "0" * 64}}
+    proc = ship(tmp_path, raw_stream(header, b"\0" * 1024), "NEW")
+    assert proc.returncode == 4 and b"FULLMANIFEST" in proc.stdout and b"Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_pax_record_that_never_ends_is_refused_not_looped_on(tmp_path):
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = 6
+    tar = one_member(info, b"0 a=b\n")[:-1024] + one_member(tarfile.TarInfo("a.txt"))
+    proc = ship(tmp_path, raw_stream(file_header("a.txt", b""), tar), "pax")
+    assert proc.returncode == 1 and b"pax record" in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr

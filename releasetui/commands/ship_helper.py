@@ -34,7 +34,7 @@ try:
     def loads(text):
         try:
             value, end = _scan(text, 0)
-        except StopIteration:
+        except Exception:  # StopIteration; on Python <= 3.11 a cut string raises SystemError (json.decoder unloaded)
             raise ValueError("not JSON")
         if text[end:].strip():
             raise ValueError("extra data after the JSON")
@@ -95,7 +95,10 @@ class Unzip(object):
             data = self.z.unconsumed_tail or self.raw.read(1 << 16)
             if not data:
                 break
-            out = self.z.decompress(data, 1 << 20)
+            try:
+                out = self.z.decompress(data, 1 << 20)
+            except zlib.error:
+                sys.exit("the stream is damaged (not gzip)")
             parts.append(out)
             have += len(out)
         self.buf, self.pos = b"".join(parts), 0
@@ -161,8 +164,10 @@ def members():
             elif kind == b"x":
                 at = 0
                 while at < len(data):
-                    space = data.index(b" ", at)
-                    length = int(data[at:space])
+                    space = data.find(b" ", at)
+                    length = int(data[at:space]) if space > at and data[at:space].isdigit() else 0
+                    if length <= space - at + 2:  # a record shorter than its own length field: never ends
+                        sys.exit("the stream is damaged (a pax record)")
                     key, _, value = data[space + 1:at + length - 1].partition(b"=")
                     extended[key.decode("ascii", "replace")] = value.decode("utf-8", "surrogateescape")
                     at += length
@@ -179,8 +184,11 @@ def members():
         exact(-size % 512)
 
 stream = Unzip(source)
-header = loads(stream.readline().decode("utf-8"))
-sent, link_from = set(header["sent"]), header["link_from"]
+try:
+    header = loads(stream.readline().decode("utf-8"))
+    sent, link_from = set(header["sent"]), header["link_from"]
+except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+    sys.exit("the stream is damaged (its header)")
 old = {}
 if link_from:
     try:
