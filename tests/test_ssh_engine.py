@@ -108,6 +108,50 @@ def test_round_trips_per_operation(ssh_project):
     assert builds.returncode == 0
 
 
+def test_connections_use_aes_gcm_and_keep_paramikos_other_ciphers(ssh_project):
+    """GCM authenticates packets inside OpenSSL; aes-ctr + hmac made paramiko compare each MAC in Python."""
+    from releasetui.config import load_config
+    from releasetui.executors import ExecutorPool
+
+    pool = ExecutorPool(connect_timeout=10)
+    try:
+        executor = pool.get(load_config(ssh_project.config).hosts[0])
+        assert executor.run("echo hi", mutating=False).stdout == "hi\n"
+        transport = executor._connection.transport
+        assert (transport.local_cipher, transport.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+        offered = transport.get_security_options().ciphers
+        assert {"aes128-ctr", "aes256-ctr"} <= set(offered), "a server without GCM can still be reached"
+    finally:
+        pool.close()
+
+
+def test_the_client_key_is_read_once_for_every_host(ssh_project, ssh_env, monkeypatch):
+    """paramiko read and parsed the key file for each connection, as RSA, then ECDSA, then ed25519."""
+    import builtins
+    import io
+    from releasetui.config import load_config
+    from releasetui.executors import ExecutorPool
+
+    key = str(ssh_env.client_key)
+    reads: list = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        if str(file) == key:
+            reads.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(io, "open", counting_open)
+    pool = ExecutorPool(connect_timeout=10)
+    try:
+        for host in load_config(ssh_project.config).hosts:
+            assert pool.get(host).run("echo hi", mutating=False).stdout == "hi\n"
+    finally:
+        pool.close()
+    assert len(reads) <= 1, f"the key file was read {len(reads)} times for two hosts"
+
+
 def test_unknown_host_key_is_refused(ssh_project, ssh_env):
     p = ssh_project
     empty = p.dir / "empty_known_hosts"
