@@ -236,7 +236,9 @@ def run_headless(args: argparse.Namespace) -> int:
         return ExitCode.FAILED
     # Every action here connects: open the TCP connections now, so their handshakes overlap the imports below.
     from .executors import preconnect
-    preconnect.start(hosts, config.connect_timeout, getattr(args, "parallel", None) or config.parallel)
+    if preconnect.start(hosts, config.connect_timeout, getattr(args, "parallel", None) or config.parallel):
+        from .executors.connect import load_paramiko
+        load_paramiko(version_stand_in=True)  # here, while no other thread imports anything
     from .operations import OperationError, Operations, RolloutChoice
     from .output import SafeStream
     from .rules import canary_problem

@@ -69,7 +69,7 @@ def test_plain_headless_deploy_and_rollback_import_only_what_they_need(ssh_proje
 def test_paramiko_imported_without_importlib_metadata_still_knows_its_version():
     code = ("import sys\n"
             "from releasetui.executors.connect import load_paramiko\n"
-            "paramiko = load_paramiko()\n"
+            "paramiko = load_paramiko(version_stand_in=True)\n"
             "assert 'importlib.metadata' not in sys.modules, 'the real module was imported'\n"
             "ident = paramiko.transport.Transport._CLIENT_ID\n"
             "import importlib.metadata\n"
@@ -79,6 +79,11 @@ def test_paramiko_imported_without_importlib_metadata_still_knows_its_version():
     assert proc.returncode == 0, proc.stderr
     ours, ident, real = proc.stdout.split()
     assert ours == real and ident == f"paramiko_{real}"
+    # Anywhere else (the TUI imports paramiko in a worker thread while others run), the real module, as always.
+    plain = code.replace("load_paramiko(version_stand_in=True)", "load_paramiko()")
+    proc = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert "the real module was imported" in proc.stderr
 
 
 def test_usage_errors_exit_2(local_project):

@@ -102,3 +102,19 @@ def test_a_socket_is_handed_out_once_and_unclaimed_ones_are_closed(tmp_path, mon
         preconnect.start([HostConfig("a", "/srv/a", address="127.0.0.1", port=port)], 5, limit=10)
         preconnect.discard()
         assert preconnect.take("127.0.0.1", port, 5) is None
+
+
+def test_an_early_socket_gone_stale_is_closed_and_not_used(monkeypatch):
+    monkeypatch.setattr(preconnect, "SSH_CONFIG_FILES", ())
+    monkeypatch.setattr(preconnect, "FRESH_SECONDS", 0.0)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        preconnect.start([HostConfig("a", "/srv/a", address="127.0.0.1", port=port)], 5, limit=10)
+        accepted, _ = server.accept()
+        assert preconnect.take("127.0.0.1", port, 5) is None   # the connect proper opens a new one
+        accepted.settimeout(5)
+        assert accepted.recv(1) == b""                          # and the stale one was closed
+        accepted.close()
+

@@ -68,12 +68,13 @@ def _config_files() -> list[tuple[str, bytes]]:
     return found
 
 
-def load_paramiko():
+def load_paramiko(version_stand_in: bool = False):
     """``paramiko``, imported once (under a lock: executors connect from many threads at once).
 
     paramiko's ``config`` module imports Invoke when it is installed, only to run ``Match exec`` lines: ~40 ms
     (Invoke pulls in asyncio and unittest.mock) on every CLI start. When no ssh config file has such a line,
-    Invoke is kept out of that import (and importable as usual afterwards).
+    Invoke is kept out of that import (and importable as usual afterwards).  ``version_stand_in``: see
+    :class:`_VersionOnly`; only where no other thread may import meanwhile (the CLI's main thread, at its start).
     """
     with _IMPORT_LOCK:
         if "paramiko" in sys.modules:
@@ -81,7 +82,7 @@ def load_paramiko():
         block = "invoke" not in sys.modules and not any(_MATCH_EXEC.search(text) for _, text in _config_files())
         if block:
             sys.modules["invoke"] = None  # type: ignore[assignment]  # `import invoke` raises ImportError
-        versions = _VersionOnly.install()
+        versions = _VersionOnly.install() if version_stand_in else None
         try:
             import paramiko
         finally:
@@ -352,7 +353,7 @@ def open_ssh(conn: SSHTarget, known_hosts: Path, timeout: float, sock=None, behi
         raise HostUnreachable(f"SSH error with {label}{through}: {message}") from None
     except (OSError, EOFError) as exc:
         sock.close()
-        raise HostUnreachable(f"cannot connect to {label}{through}: {exc or type(exc).__name__}") from None
+        raise HostUnreachable(f"cannot connect to {label}{through}: {str(exc) or type(exc).__name__}") from None
     conn.transport.set_keepalive(30)  # the TUI keeps it open for hours: keep NAT and firewalls from dropping it
     return conn
 

@@ -173,8 +173,8 @@ class GatewayPool:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if transport.is_active():
                 raise HostUnreachable(f"{hop_label} did not open a channel to {where}: "
-                                      f"{exc or type(exc).__name__}") from None
-            raise _JumpLost(f"{hop_label} lost: {exc or type(exc).__name__}") from None
+                                      f"{str(exc) or type(exc).__name__}") from None
+            raise _JumpLost(f"{hop_label} lost: {str(exc) or type(exc).__name__}") from None
 
     def transports(self, route: tuple[Hop, ...], asked: Optional[float] = None) -> tuple:
         """The transports of the jump connections of ``route``, first hop first, opened or reopened as needed."""

@@ -21,6 +21,7 @@ import os
 import re
 import socket
 import threading
+import time
 from typing import Iterable, Optional
 
 # A line of an ssh config that can change where a connection goes: with any, the connect waits for paramiko's parse.
@@ -28,30 +29,74 @@ from typing import Iterable, Optional
 _REDIRECTS = rb"^[ \t]*(hostname|port|proxy\w*|match|canonical\w*)\b"
 SSH_CONFIG_FILES = ("~/.ssh/config", "/etc/ssh/ssh_config")  # the user's first, as ssh (and Fabric) read them
 
+# An early socket older than this is not used: sshd closes a connection that has not authenticated within its
+# LoginGraceTime (120 s by default, 20-60 s on hardened hosts), and a deploy may spend that long before connecting
+# (a secrets_command, a large source to hash).  The connect proper then opens a new one.
+FRESH_SECONDS = 10.0
+
 _LOCK = threading.Lock()
 _PENDING: dict = {}   # (address, port) -> _Attempt
 
 
+def _ip_family(address: str) -> Optional[int]:
+    """AF_INET or AF_INET6 when ``address`` is an IP literal (no name to resolve), else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, address)
+            return family
+        except OSError:
+            continue
+    return None
+
+
 class _Attempt:
-    """One connect running in its thread: its socket when it opened, else the error it met."""
+    """One connect: its SYN sent at once (an IP literal) or from a thread that resolves the name first; its
+    socket once open, else the error it met."""
 
     def __init__(self, address: str, port: int, timeout: float):
         self.done = threading.Event()
+        self.started = time.monotonic()
         self.sock: Optional[socket.socket] = None
         self.error: Optional[OSError] = None
-        self.thread = threading.Thread(target=self._connect, args=(address, port, timeout),
+        family, sent = _ip_family(address), None
+        if family is not None:
+            sent = socket.socket(family, socket.SOCK_STREAM)
+            sent.setblocking(False)
+            sent.connect_ex((address, port))  # the SYN leaves now; the thread waits for the answer
+        self.thread = threading.Thread(target=self._connect, args=(address, port, timeout, sent),
                                        name=f"releasetui-preconnect-{address}", daemon=True)
         self.thread.start()
 
-    def _connect(self, address: str, port: int, timeout: float) -> None:
+    def _connect(self, address: str, port: int, timeout: float, sent: Optional[socket.socket]) -> None:
         try:
-            sock = socket.create_connection((address, port), timeout=timeout)
+            if sent is None:
+                sock = socket.create_connection((address, port), timeout=timeout)
+            else:
+                sock = _answered(sent, timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sock = sock
         except OSError as exc:
             self.error = exc  # the connect proper says it, in its own words (not tried again: a timeout twice)
         finally:
             self.done.set()
+
+
+def _answered(sock: socket.socket, timeout: float) -> socket.socket:
+    """``sock``, whose non-blocking connect was started, once connected (blocking again); the OSError it met."""
+    import select
+    try:
+        _, writable, _ = select.select([], [sock], [], timeout)
+        if not writable:
+            raise socket.timeout("timed out")
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(True)
+    sock.settimeout(timeout)
+    return sock
 
 
 def redirecting_ssh_config(files: Optional[Iterable[str]] = None) -> bool:
@@ -88,10 +133,15 @@ def start(hosts: Iterable, timeout: float, limit: int) -> int:
 
 def take(address: str, port: int, timeout: float) -> Optional[socket.socket]:
     """The open socket to ``address:port`` started by :func:`start` (waiting for it, at most ``timeout``), once;
-    None when none was started (or it is still trying); the OSError it met, raised, when it could not connect."""
+    None when none was started, it is still trying or it is older than :data:`FRESH_SECONDS`; the OSError it met,
+    raised, when it could not connect."""
     with _LOCK:
         attempt = _PENDING.pop((address, port), None)
     if attempt is None or not attempt.done.wait(timeout):
+        return None
+    if time.monotonic() - attempt.started > FRESH_SECONDS:  # maybe closed by now, or the network has changed
+        if attempt.sock is not None:
+            attempt.sock.close()
         return None
     if attempt.error is not None:
         raise attempt.error
