@@ -122,3 +122,15 @@ def test_ordinary_builds_cost_no_process_each(tmp_path):
     assert len(builds) == 8 and all(link == f"../../venvs/{VENV}" for link, _ in builds.values()), out
     calls = log.read_text().split()
     assert calls.count("readlink") <= 2 and "head" not in calls and "tr" not in calls, calls  # current + all envs
+
+
+def test_a_metadata_file_that_is_a_symlink_to_a_huge_file_is_read_only_up_to_the_limit(tmp_path):
+    root = tmp_path / "root"
+    build = root / "builds" / "20260101000001"
+    build.mkdir(parents=True)
+    huge = tmp_path / "huge"
+    huge.write_bytes(b"x" * 3_000_000)                 # no newline: `read` would take it all, byte by byte
+    (build / META_FILE).symlink_to(huge)
+    builds, out = listing(root)
+    assert builds["20260101000001"][1] == "x" * 65536  # cut at the limit, as any large metadata is
+    assert len(out) < 70_000

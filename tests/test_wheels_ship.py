@@ -413,7 +413,8 @@ def test_the_builder_sends_wheels_in_bounded_lines_and_the_client_checks_each(tm
     assert got.wheels == [("big-1.0-py3-none-any.whl", big), ("small-1.0-py3-none-any.whl", small)]
 
     sha = hashlib.sha256(small).hexdigest()
-    for name in ["../evil.whl", "a/b.whl", ".hidden.whl", "evil.sh", "x y.whl", "a\\b.whl"]:
+    for name in ["../evil.whl", "a/b.whl", ".hidden.whl", "evil.sh", "x y.whl", "a\\b.whl", "-rf.whl",
+                 "a" * 300 + ".whl"]:
         bad = parse_wheelhouse(f"WHEEL\t{name}\t4\t{sha}\nW64\tdGlueQ==\nWHEELSEND\t1\n")
         assert not bad.complete and bad.wheels == [] and "refusing the wheel name" in bad.problem, name
     damaged = out.replace(hashlib.sha256(small).hexdigest(), hashlib.sha256(b"tinY").hexdigest())

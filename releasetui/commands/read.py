@@ -60,7 +60,8 @@ if [ $# -gt 0 ] && _links=$(readlink -- "$@" 2>/dev/null); then
   [ "$_n" = $# ] && _each=0
 fi
 _rest=$_links$_nl
-_big=$(find builds -mindepth 2 -maxdepth 2 -name META_FILE -size +BIG_METAc -print 2>/dev/null)
+# Read whole by `read` only when small: a large one, or a symlink (find measures the link, `read` its target), is cut.
+_big=$(find builds -mindepth 2 -maxdepth 2 -name META_FILE \( -type l -o -size +BIG_METAc \) -print 2>/dev/null)
 for _id in $_ids; do
   _d=builds/$_id; _e=''
   case "$_lids" in *" $_id "*)

@@ -27,7 +27,7 @@ from .venv import REQUIREMENTS_END, requirements_lines
 RAW_PER_LINE = 36 * 1024                 # bytes of a wheel per W64 line...
 LINE_CHARS = RAW_PER_LINE // 3 * 4       # ...48 KiB of base64 (plus the tag): what one line may carry
 # A wheel's file name as the client accepts it: no path separator, no leading dot, nothing a shell would read.
-WHEEL_NAME = re.compile(r"[A-Za-z0-9_+!-][A-Za-z0-9_.+!-]*\.whl")
+WHEEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+!-]{0,250}\.whl")
 
 # Runs with the host's Python (3.6 or newer, -I -S: the standard library only): every wheel of the folder given,
 # by name, announced then sent in bounded base64 lines (bytes on stdout: a name is never re-encoded by a locale).
@@ -77,6 +77,7 @@ _pp=''
 _stop_pip() {{ [ -n "$_pp" ] || return 0; kill -TERM "$_pp" 2>/dev/null; rm -rf -- "$_wd"; wait "$_pp"; }}
 trap '_stop_pip; rm -rf -- "$_wd"' EXIT
 trap 'exit 130' INT TERM HUP
+trap 'exit 141' PIPE  # the client gone: dash would die of SIGPIPE without running the EXIT trap
 mkdir "$_wd/wheels" "$_wd/tmp" || exit 1
 begin wheelhouse
 {requirements_lines("requirements.txt", requirements_text, python, target='"$_wd/requirements.txt"')}\
