@@ -234,14 +234,9 @@ def run_headless(args: argparse.Namespace) -> int:
     if not confirmed(config, args, hosts):
         print("releasetui: not confirmed: nothing changed", file=sys.stderr)
         return ExitCode.FAILED
-    # Every action here connects: open the TCP connections now, so their handshakes overlap the imports below.
-    from .executors import preconnect
-    if preconnect.start(hosts, config.connect_timeout, getattr(args, "parallel", None) or config.parallel):
-        from .executors.connect import load_paramiko
-        load_paramiko(version_stand_in=True)  # here, while no other thread imports anything
-    from .operations import OperationError, Operations, RolloutChoice
+    preconnect = _start_connecting(config, args, hosts)
+    from .operations import OperationError, Operations
     from .output import SafeStream
-    from .rules import canary_problem
     as_json = getattr(args, "json", False)
     out = SafeStream(sys.stdout)
     printer = _printer(args, out, hosts, config.stage)
@@ -262,35 +257,7 @@ def run_headless(args: argparse.Namespace) -> int:
             return _show_doctor(ops, hosts, as_json, out)
         if args.action == "exec":
             return _run_exec(ops, hosts, args, out)
-        rollout = None
-        if args.action in ("deploy", "rollback"):
-            rollout = RolloutChoice(args.canary, args.batch, args.pause or 0.0)
-            problem = canary_problem(args.canary, [h.name for h in hosts], known=[h.name for h in config.hosts])
-            if problem:  # refused before any host is touched: it cannot mean what was typed
-                raise ConfigError(config.path, None, "--canary", problem.reason)
-        if args.action == "deploy":
-            result = ops.deploy(hosts, source=Path(args.source) if args.source else None, rollout=rollout,
-                                health=args.health, ref=args.ref)
-        elif args.action == "rollback":
-            result = ops.rollback(hosts, args.build_id, rollout=rollout, health=args.health)
-        elif args.action == "prune":
-            result = ops.prune(hosts, args.keep)
-        elif args.action in ("pin", "unpin"):
-            result = ops.pin(hosts, args.build_id, pinned=args.action == "pin")
-        elif args.action == "lock":
-            result = ops.lock(hosts)
-        elif args.action == "unmark":
-            result = ops.unmark(hosts, args.build_id)
-        elif args.action == "unlock":
-            result = ops.unlock(hosts)
-        elif args.action == "logs":
-            if not any(h.logs for h in hosts):
-                raise ConfigError(config.path, None, "logs", "no log files configured")
-            result = ops.logs(hosts, lines=args.lines, follow=args.follow)
-            if ops.interrupts.pressed:  # following is ended by Ctrl-C: the normal end, not an interruption
-                return ExitCode.OK if args.follow and result.ok else ExitCode.INTERRUPTED
-        else:  # pragma: no cover - argparse limits the choices
-            raise ValueError(args.action)
+        result = _operate(ops, config, args, hosts)
     except (OperationError, InvalidBuildId) as exc:
         printer.close()
         print(f"releasetui: {exc}", file=sys.stderr)
@@ -299,9 +266,53 @@ def run_headless(args: argparse.Namespace) -> int:
         printer.close()  # a live table comes down before anything else is written
         ops.close()
         preconnect.discard()
+    if args.action == "logs" and ops.interrupts.pressed:  # following is ended by Ctrl-C: the normal end
+        return ExitCode.OK if args.follow and result.ok else ExitCode.INTERRUPTED
     if args.action != "logs" or not result.ok:
         printer.summary(result)
     return result.exit_code
+
+
+def _operate(ops, config: Config, args: argparse.Namespace, hosts):
+    """Run the changing (or log-reading) action ``args`` names on ``hosts``; its OperationResult."""
+    from .operations import RolloutChoice
+    from .rules import canary_problem
+    rollout = None
+    if args.action in ("deploy", "rollback"):
+        rollout = RolloutChoice(args.canary, args.batch, args.pause or 0.0)
+        problem = canary_problem(args.canary, [h.name for h in hosts], known=[h.name for h in config.hosts])
+        if problem:  # refused before any host is touched: it cannot mean what was typed
+            raise ConfigError(config.path, None, "--canary", problem.reason)
+    if args.action == "deploy":
+        return ops.deploy(hosts, source=Path(args.source) if args.source else None, rollout=rollout,
+                          health=args.health, ref=args.ref)
+    if args.action == "rollback":
+        return ops.rollback(hosts, args.build_id, rollout=rollout, health=args.health)
+    if args.action == "prune":
+        return ops.prune(hosts, args.keep)
+    if args.action in ("pin", "unpin"):
+        return ops.pin(hosts, args.build_id, pinned=args.action == "pin")
+    if args.action == "lock":
+        return ops.lock(hosts)
+    if args.action == "unmark":
+        return ops.unmark(hosts, args.build_id)
+    if args.action == "unlock":
+        return ops.unlock(hosts)
+    if args.action == "logs":
+        if not any(h.logs for h in hosts):
+            raise ConfigError(config.path, None, "logs", "no log files configured")
+        return ops.logs(hosts, lines=args.lines, follow=args.follow)
+    raise ValueError(args.action)  # pragma: no cover - argparse limits the choices
+
+
+def _start_connecting(config: Config, args: argparse.Namespace, hosts):
+    """Open the hosts' TCP connections now (every headless action connects), so their handshakes overlap the
+    imports that follow; the module that holds them (:func:`run_headless` discards what is never used)."""
+    from .executors import preconnect
+    if preconnect.start(hosts, config.connect_timeout, getattr(args, "parallel", None) or config.parallel):
+        from .executors.connect import load_paramiko
+        load_paramiko(version_stand_in=True)  # here, while no other thread imports anything
+    return preconnect
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -85,6 +85,7 @@ def load_paramiko(version_stand_in: bool = False):
         versions = _VersionOnly.install() if version_stand_in else None
         try:
             import paramiko
+            from . import base  # noqa: F401  (it keeps paramiko's logging off the user's terminal)
         finally:
             if block and sys.modules.get("invoke", False) is None:
                 del sys.modules["invoke"]

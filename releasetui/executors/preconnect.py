@@ -62,7 +62,13 @@ class _Attempt:
         if family is not None:
             sent = socket.socket(family, socket.SOCK_STREAM)
             sent.setblocking(False)
-            sent.connect_ex((address, port))  # the SYN leaves now; the thread waits for the answer
+            try:
+                sent.connect_ex((address, port))  # the SYN leaves now; the thread waits for the answer
+            except OSError as exc:  # refused before a packet left (a firewall rule, a guard): that is the answer
+                sent.close()
+                self.error = exc
+                self.done.set()
+                return
         self.thread = threading.Thread(target=self._connect, args=(address, port, timeout, sent),
                                        name=f"releasetui-preconnect-{address}", daemon=True)
         self.thread.start()
