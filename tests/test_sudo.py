@@ -91,7 +91,7 @@ def _user(p) -> str:
 
 
 def test_the_sudoers_line_names_the_command_with_its_options():
-    from releasetui.commands.activate import sudo_command, sudoers_line
+    from releasetui.commands.sudo import sudo_command, sudoers_line
     assert sudo_command("sudo -u app supervisorctl -c /srv/a:b.conf restart uwsgi || true") == \
         ("app", "supervisorctl", ["-c", "/srv/a:b.conf", "restart", "uwsgi"])
     assert sudoers_line("deploy", "/usr/bin/supervisorctl", "sudo -u app supervisorctl -c /srv/a:b.conf restart x") == \

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .. import commands
-from ..commands.activate import ActivateReport, sudoers_line
+from ..commands.activate import ActivateReport
+from ..commands.sudo import sudoers_line
 from ..config import HostConfig
 from ..executors import HostUnreachable, RemoteProcess, ScriptTimeout
 from ..models import HostOutcome
