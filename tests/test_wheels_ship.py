@@ -495,3 +495,34 @@ def test_the_local_wheelhouse_cache_is_kept_apart_for_each_set_of_pip_args():
     binary_only = cache_dir(env, ("--only-binary", ":all:"))
     assert plain == cache_dir(env, ()) and len({plain, other_index, binary_only}) == 3
     assert other_index.parent == plain
+
+
+def test_a_host_built_wheelhouse_streams_to_disk_and_the_script_output_keeps_none_of_its_bytes(tmp_path):
+    import os as _os
+    from releasetui.commands import WheelhouseReader
+    from releasetui.config import HostConfig
+    from releasetui.executors import LocalExecutor
+    from releasetui.operations.wheels import COMPLETE, Receiving
+    wheels = {"big-1.0-py3-none-any.whl": _os.urandom(300_000), "small-1.0-py3-none-any.whl": b"tiny"}
+    out = emitted(tmp_path, wheels)
+    (tmp_path / "out.txt").write_text(out)
+    arriving = Receiving("0123456789abcdef-py3.11", tmp_path / "cache")
+    reader = WheelhouseReader(arriving.open_wheel)
+    process = LocalExecutor(HostConfig("box", str(tmp_path), transport="local")).start(f"cat {tmp_path / 'out.txt'}")
+    process.keep_only(reader.take)
+    process.feed(None)
+    result = process.wait()
+    report = reader.end()
+    assert report.complete and report.problem is None and reader.names == sorted(wheels)
+    assert "W64" not in result.stdout and len(result.stdout) < 200 and "WHEELSEND\t2" in result.stdout
+    house = arriving.keep()
+    assert {p.name for p in house.path.iterdir()} == set(wheels) | {COMPLETE}
+    assert all((house.path / name).read_bytes() == data for name, data in wheels.items())
+    # A wheel that arrives damaged: nothing of it is kept.
+    arriving = Receiving("0123456789abcdef-py3.12", tmp_path / "cache")
+    reader = WheelhouseReader(arriving.open_wheel)
+    for line in out.replace(hashlib.sha256(b"tiny").hexdigest(), "0" * 64).splitlines():
+        reader.take(line)
+    assert "small-1.0-py3-none-any.whl arrived damaged" in reader.end().problem
+    arriving.drop()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["0123456789abcdef-py3.11"]

@@ -24,7 +24,7 @@ from .prepare import fits_one_packet, inline_payload, parse_prepare, prepare_scr
 from .ship_helper import SHIP_PY
 from .venv import INSTALLER_SLOT
 from .read import LockRequest, parse_read, read_script
-from .wheelhouse import BuiltWheelhouse, host_pip_wheel, parse_wheelhouse, wheelhouse_script
+from .wheelhouse import BuiltWheelhouse, WheelhouseReader, host_pip_wheel, parse_wheelhouse, wheelhouse_script
 
 __all__ = [
     "ActivateRecords", "ActivateReport", "BuiltWheelhouse", "FinishReport", "INSTALLER_SLOT", "LOST_LOCK_EXIT", "LockRequest", "PATCH_BYTES",
@@ -33,5 +33,5 @@ __all__ = [
     "fits_one_packet", "hold_script", "inline_payload", "op_marker", "parse_activate", "parse_contents", "parse_finish", "parse_history", "parse_manifests", "parse_prepare", "parse_read",
     "parse_step", "pin_script", "prepare_script", "prune_script", "read_script", "release_script",
     "strip_verdict", "sudo_noninteractive", "switch_back_script", "unlock_script", "unmark_script", "VERDICT_BACK",
-    "VERDICT_COMMIT", "verdict_line", "host_pip_wheel", "parse_wheelhouse", "wheelhouse_script",
+    "VERDICT_COMMIT", "verdict_line", "host_pip_wheel", "parse_wheelhouse", "wheelhouse_script", "WheelhouseReader",
 ]

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import BinaryIO, Callable, Optional, Sequence
 
 from .base import (CLEAN_LEFTOVERS, LOST_LOCK_EXIT, PREAMBLE, TMP_PREFIX, check_venv_key, enter_root, op_marker,
                    owner_check, q, record_worker, refuse_linked_layout)
@@ -101,69 +102,121 @@ end ok "built $(ls "$_wd/wheels" | grep -c '[.]whl$') wheel(s) for {key}"
 class BuiltWheelhouse:
     """What the builder host sent: each wheel's name and bytes (checked), or why not."""
 
-    wheels: list = field(default_factory=list)     # [(name, bytes)], in the order sent
+    wheels: list = field(default_factory=list)     # [(name, bytes)], in the order sent (parse_wheelhouse only)
     complete: bool = False                         # WHEELSEND came, and every wheel announced arrived whole
     failed: Optional[str] = None                   # pip's last words when it failed
     lost_lock: bool = False
     problem: Optional[str] = None                  # what arrived wrong (a name, a size, a checksum)
 
 
-def _check(report: BuiltWheelhouse, name: str, size: int, sha: str, pieces: list) -> bool:
-    """Keep one announced wheel when its bytes are what was announced; else say why in ``report.problem``."""
-    try:
-        data = binascii.a2b_base64("".join(pieces))
-    except (binascii.Error, ValueError):
-        report.problem = f"{name} arrived damaged (bad base64)"
-        return False
-    if len(data) != size or hashlib.sha256(data).hexdigest() != sha:
-        report.problem = f"{name} arrived damaged (size or checksum mismatch)"
-        return False
-    report.wheels.append((name, data))
-    return True
+class WheelhouseReader:
+    """The builder host's output read line by line as it arrives (:meth:`take`): each wheel's bytes go straight to
+    the binary file ``open_wheel(name)`` returns (the caller's), its size and sha256 checked as they come, so a
+    wheelhouse of any size is never held in memory.  Every name matches :data:`WHEEL_NAME` (no path, no leading
+    dot or dash, no repeat); the count at the end is the count received.  The first problem stops the reading
+    (``report.problem``): nothing of a wheelhouse with a problem is to be kept."""
+
+    def __init__(self, open_wheel: Callable[[str], BinaryIO]):
+        self.open_wheel = open_wheel
+        self.report = BuiltWheelhouse()
+        self.names: list[str] = []                 # the wheels received whole, in the order sent
+        self._current: Optional[list] = None       # [name, size, sha256, hasher, file, bytes so far]
+        self._done = False
+
+    def take(self, line: str) -> bool:
+        """Read one line of the output; whether to keep it in the script's output (a wheel's bytes need not be)."""
+        if self._done:
+            return not line.startswith("W64\t")
+        tag, _, rest = line.partition("\t")
+        if tag == "W64":
+            if self._current is None:
+                self._stop("wheel data came before its name")
+            else:
+                self._write(rest)
+            return False
+        if tag in ("WHEEL", "WHEELSEND") and self._current is not None:
+            self._close_current()
+        if self._done:
+            return tag != "WHEEL"
+        if tag == "WHEEL":
+            self._open(rest.split("\t"))
+            return False
+        if tag == "WHEELSEND":
+            self.report.complete = rest.strip() == str(len(self.names))
+            if not self.report.complete:
+                self.report.problem = f"{len(self.names)} wheel(s) arrived of the {rest.strip()[:20]} sent"
+            self._done = True
+        elif tag == "WHEELSFAILED":
+            self.report.failed = rest.strip() or "pip wheel failed"
+        elif tag == "LOSTLOCK":
+            self.report.lost_lock = True
+        return True
+
+    def end(self) -> BuiltWheelhouse:
+        """The report, once the output has ended (a wheel still open then did not arrive whole)."""
+        if self._current is not None:
+            self._stop(f"{self._current[0]} did not arrive whole")
+        return self.report
+
+    def _open(self, fields: list) -> None:
+        name = fields[0]
+        if not WHEEL_NAME.fullmatch(name) or name.lower() in (n.lower() for n in self.names):
+            self._stop(f"refusing the wheel name {name[:120]!r}")
+        elif len(fields) != 3 or not fields[1].isdigit() or not re.fullmatch(r"[0-9a-f]{64}", fields[2]):
+            self._stop(f"the announcement of {name} is not a size and a sha256")
+        else:
+            self._current = [name, int(fields[1]), fields[2], hashlib.sha256(), self.open_wheel(name), 0]
+
+    def _write(self, text: str) -> None:
+        current = self._current
+        try:
+            data = binascii.a2b_base64(text)
+        except (binascii.Error, ValueError):
+            self._stop(f"{current[0]} arrived damaged (bad base64)")
+            return
+        current[5] += len(data)
+        if current[5] > current[1]:
+            self._stop(f"{current[0]} arrived damaged (size or checksum mismatch)")
+            return
+        current[3].update(data)
+        current[4].write(data)
+
+    def _close_current(self) -> None:
+        name, size, sha, hasher, handle, got = self._current
+        self._current = None
+        handle.close()
+        if got != size or hasher.hexdigest() != sha:
+            self._stop(f"{name} arrived damaged (size or checksum mismatch)")
+        else:
+            self.names.append(name)
+
+    def _stop(self, problem: str) -> None:
+        if self._current is not None:
+            self._current[4].close()
+            self._current = None
+        self.report.problem = problem
+        self._done = True
+
+
+class _Kept(io.BytesIO):
+    """A wheel's bytes kept in memory, readable after :class:`WheelhouseReader` closes it."""
+
+    def close(self) -> None:
+        pass
 
 
 def parse_wheelhouse(stdout: str) -> BuiltWheelhouse:
-    """The builder host's output, checked: every name matches :data:`WHEEL_NAME` (no path, no leading dot, no
-    repeat), every wheel's size and sha256 are what was announced, and the count at the end is the count received.
-    The first problem stops the reading (``problem``); nothing of a wheelhouse with a problem is to be kept."""
-    report = BuiltWheelhouse()
-    current: Optional[tuple] = None
-    pieces: list = []
+    """The builder host's whole output, read by :class:`WheelhouseReader` into memory: ``wheels`` are
+    ``[(name, bytes)]`` (for the tests and small outputs; a deploy streams them to disk instead)."""
+    kept: dict = {}
+    reader = WheelhouseReader(lambda name: kept.setdefault(name, _Kept()))
     for line in stdout.splitlines():
-        tag, _, rest = line.partition("\t")
-        if tag == "W64":
-            if current is None:
-                report.problem = "wheel data came before its name"
-                return report
-            pieces.append(rest)
-            continue
-        if tag in ("WHEEL", "WHEELSEND") and current is not None:
-            if not _check(report, *current, pieces):
-                return report
-            current, pieces = None, []
-        if tag == "WHEEL":
-            fields = rest.split("\t")
-            name = fields[0]
-            if not WHEEL_NAME.fullmatch(name) or any(name == n for n, _ in report.wheels):
-                report.problem = f"refusing the wheel name {name[:120]!r}"
-                return report
-            if len(fields) != 3 or not fields[1].isdigit() or not re.fullmatch(r"[0-9a-f]{64}", fields[2]):
-                report.problem = f"the announcement of {name} is not a size and a sha256"
-                return report
-            current = (name, int(fields[1]), fields[2])
-        elif tag == "WHEELSEND":
-            report.complete = rest.strip() == str(len(report.wheels))
-            if not report.complete:
-                report.problem = f"{len(report.wheels)} wheel(s) arrived of the {rest.strip()[:20]} sent"
-            return report
-        elif tag == "WHEELSFAILED":
-            report.failed = rest.strip() or "pip wheel failed"
-        elif tag == "LOSTLOCK":
-            report.lost_lock = True
-    if current is not None:
-        report.problem = f"{current[0]} did not arrive whole"
+        reader.take(line)
+    report = reader.end()
+    if report.problem is None:
+        report.wheels = [(name, kept[name].getvalue()) for name in reader.names]
     return report
 
 
-__all__ = ["BuiltWheelhouse", "CLEAN_LEFTOVERS", "EMIT_PY", "LINE_CHARS", "RAW_PER_LINE", "TMP_PREFIX", "WHEEL_NAME", "host_pip_wheel",
-           "parse_wheelhouse", "wheelhouse_script"]
+__all__ = ["BuiltWheelhouse", "CLEAN_LEFTOVERS", "EMIT_PY", "LINE_CHARS", "RAW_PER_LINE", "TMP_PREFIX", "WHEEL_NAME",
+           "WheelhouseReader", "host_pip_wheel", "parse_wheelhouse", "wheelhouse_script"]

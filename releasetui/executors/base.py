@@ -44,31 +44,36 @@ class CommandResult:
 
 
 class _Lines:
-    """Turns chunks of bytes into complete text lines for a handler, keeping all text."""
+    """Turns chunks of bytes into complete text lines for a handler, keeping all text; or, once :attr:`keep` is
+    set, only the lines it says to keep (a wheelhouse streamed to disk is not also held in memory)."""
 
     def __init__(self, handler: Optional[LineHandler]):
         self.handler = handler
+        self.keep: Optional[Callable[[str], bool]] = None
         self.partial = b""
         self.chunks: list[bytes] = []
         self.lines: list[str] = []
 
     def feed(self, data: bytes) -> None:
-        self.chunks.append(data)
+        if self.keep is None:
+            self.chunks.append(data)
         self.partial += data
         *complete, self.partial = self.partial.split(b"\n")
         for raw in complete:
-            line = raw.decode("utf-8", "replace")
+            self._line(raw.decode("utf-8", "replace"))
+
+    def _line(self, line: str) -> None:
+        if self.keep is None or self.keep(line):
             self.lines.append(line)
-            if self.handler is not None:
-                self.handler(line)
+        if self.handler is not None:
+            self.handler(line)
 
     def finish(self) -> str:
         if self.partial:
-            line = self.partial.decode("utf-8", "replace")
-            self.lines.append(line)
-            if self.handler is not None:
-                self.handler(line)
+            self._line(self.partial.decode("utf-8", "replace"))
             self.partial = b""
+        if self.keep is not None:
+            return "".join(line + "\n" for line in self.lines)
         return b"".join(self.chunks).decode("utf-8", "replace")
 
 
@@ -134,6 +139,10 @@ class RemoteProcess:
 
         self._writer = threading.Thread(target=write_all, name="releasetui-stdin", daemon=True)
         self._writer.start()
+
+    def keep_only(self, keep: Callable[[str], bool]) -> None:
+        """From now on keep only the output lines ``keep`` says to (it sees every line first); before reading."""
+        self.out.keep = keep
 
     def read_until(self, tags: Iterable[str], stop: Optional[threading.Event] = None,
                    deadline: Optional[float] = None) -> Optional[str]:

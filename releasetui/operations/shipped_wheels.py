@@ -100,25 +100,44 @@ class ShippedWheels:
         """Build the wheelhouse ``key`` on ``host`` and keep it here; None when done, else why not (pip's last
         words, a lost lock, something that arrived wrong)."""
         started = time.monotonic()
-        result = self.deploy.ctx.run(host, self.script_for(host, key), phase="prepare",
-                              timeout=self.deploy.config.install_timeout)
-        built = commands.parse_wheelhouse(result.stdout)
+        arriving = wheelhouses.Receiving(key, self.host_cache(host.name))
+        try:
+            result, built = self.receive(host, key, arriving)
+        except BaseException:
+            arriving.drop()
+            raise
+        why = None
         if result.stopped:
-            return "interrupted"
-        if built.lost_lock:
-            return "its lock was removed while the wheelhouse was built (unlock?)"
-        if built.failed:
-            return f"pip wheel: {clean_line(built.failed, 400)}"
-        if built.problem:
-            return clean_line(built.problem, 400)
-        if not result.ok or not built.complete:
-            return clean_line(result.error_text(), 400)
-        house = wheelhouses.store(key, built.wheels, self.host_cache(host.name))
+            why = "interrupted"
+        elif built.lost_lock:
+            why = "its lock was removed while the wheelhouse was built (unlock?)"
+        elif built.failed:
+            why = f"pip wheel: {clean_line(built.failed, 400)}"
+        elif built.problem:
+            why = clean_line(built.problem, 400)
+        elif not result.ok or not built.complete:
+            why = clean_line(result.error_text(), 400)
+        if why is not None:
+            arriving.drop()
+            return why
+        house = arriving.keep()
         # Sent back to every host that needs it, the builder included: the same prepare (and the same abort)
         # on every host, and the builder's temporary folder is already gone.
         self.houses[(key, host.name)] = house
         self.report(house, host.name, f"built on {host.name}", time.monotonic() - started)
         return None
+
+    def receive(self, host: HostConfig, key: str, arriving: "wheelhouses.Receiving"):
+        """Run the builder's script, its wheels written to ``arriving`` as they come (the executor keeps every other
+        line, not their bytes): (its result, what the reader found)."""
+        ctx = self.deploy.ctx
+        reader = commands.WheelhouseReader(arriving.open_wheel)
+        process = ctx.start(host, self.script_for(host, key), phase="prepare")
+        process.keep_only(reader.take)
+        process.feed(None)
+        timeout = self.deploy.config.install_timeout
+        result = process.wait(stop=ctx.stop, deadline=time.monotonic() + timeout if timeout else None)
+        return result, reader.end()
 
     def dry_run_line(self, part: rules.HostDeploy) -> str:
         """What a dry run says of a ``wheels: ship`` host's wheelhouse: not needed, on the host, or sent (and from

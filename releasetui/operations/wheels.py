@@ -182,27 +182,52 @@ def ensure(key: str, python: str, requirements: Path, pip_args: Sequence[str], c
     return house
 
 
+class Receiving:
+    """A wheelhouse of ``key`` arriving under ``root`` (from a builder host): each wheel written as it comes into
+    a temporary folder (:meth:`open_wheel`), then kept whole (:meth:`keep`: the complete marker last, renamed into
+    place) or dropped (:meth:`drop`): a cache entry without its marker is never used."""
+
+    def __init__(self, key: str, root: Path):
+        self.key, self.root = check_venv_key(key), root
+        root.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+
+    def open_wheel(self, name: str):
+        """A new file for the wheel ``name`` (already checked by the reader), opened to write."""
+        if "/" in name or name.startswith((".", "-")) or not name.endswith(".whl"):
+            raise ValueError(f"invalid wheel name {name!r}")   # the reader refused it already
+        return open(self.tmp / name, "xb")
+
+    def keep(self) -> Wheelhouse:
+        """The wheels received, kept as the wheelhouse of the key."""
+        try:
+            (self.tmp / COMPLETE).write_text("")
+            final = self.root / self.key
+            if final.exists():
+                shutil.rmtree(final)
+            os.rename(self.tmp, final)
+        finally:
+            self.drop()
+        return Wheelhouse(self.key, final, _listing(final), built=True)
+
+    def drop(self) -> None:
+        """Forget what arrived (nothing stays but a kept wheelhouse)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def store(key: str, wheels: Sequence[tuple], root: Path) -> Wheelhouse:
-    """Keep the wheels a host built (``[(name, bytes)]``, checked by :func:`releasetui.commands.parse_wheelhouse`)
-    as the wheelhouse of ``key`` under ``root``: written in a temporary folder, the complete marker last, then
-    renamed into place whole (a cache entry without its marker is never used)."""
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{check_venv_key(key)}.", dir=root))
+    """Keep the wheels ``[(name, bytes)]`` (checked by :func:`releasetui.commands.parse_wheelhouse`) as the
+    wheelhouse of ``key`` under ``root``, as :class:`Receiving` keeps those that stream in."""
+    arriving = Receiving(key, root)
     try:
         for name, data in wheels:
-            if "/" in name or name.startswith(".") or not name.endswith(".whl"):
-                raise ValueError(f"invalid wheel name {name!r}")   # parse_wheelhouse refused it already
-            with open(tmp / name, "xb") as handle:
+            with arriving.open_wheel(name) as handle:
                 handle.write(data)
-        (tmp / COMPLETE).write_text("")
-        final = root / key
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return Wheelhouse(key, final, _listing(final), built=True)
+    except BaseException:
+        arriving.drop()
+        raise
+    return arriving.keep()
 
 
 __all__ = ["COMPLETE", "Wheelhouse", "builder_for", "cache_dir", "cached", "ensure", "host_cache_dir",
-           "local_builder", "pip_wheel_command", "store"]
+           "local_builder", "pip_wheel_command", "Receiving", "store"]
