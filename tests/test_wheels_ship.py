@@ -526,3 +526,46 @@ def test_a_host_built_wheelhouse_streams_to_disk_and_the_script_output_keeps_non
     assert "small-1.0-py3-none-any.whl arrived damaged" in reader.end().problem
     arriving.drop()
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["0123456789abcdef-py3.11"]
+
+
+def test_only_what_a_lock_pins_is_kept_from_a_wheelhouse():
+    from releasetui.requirements import Requirements
+    lock = Requirements("uv.lock", "uv.lock", "flask==3.1.0\nflask-sqlalchemy==3.1.1 ; python_version >= \"3.8\"\n"
+                        "mylib @ git+https://example.org/mylib.git@0123456789abcdef\n", "0" * 64)
+    fine = ["flask-3.1.0-py3-none-any.whl", "Flask_SQLAlchemy-3.1.1-py3-none-any.whl", "mylib-0.0.1-py3-none-any.whl"]
+    assert lock.unpinned_wheels(fine) == []
+    assert lock.unpinned_wheels(fine + ["flask-3.0.0-py3-none-any.whl", "evil-6.6-py3-none-any.whl"]) == [
+        "flask-3.0.0-py3-none-any.whl", "evil-6.6-py3-none-any.whl"]
+    plain = Requirements("requirements.txt", "txt", "flask>=3\n", "0" * 64)   # its closure is not written down
+    assert plain.unpinned_wheels(["evil-6.6-py3-none-any.whl"]) == []
+
+
+TINY_LOCK = ('lock-version = "1.0"\ncreated-by = "test"\n\n[[packages]]\nname = "tinylib"\nversion = "VERSION"\n'
+             'index = "https://pypi.org/simple"\n')
+
+
+def test_a_builder_host_that_sends_a_package_the_lock_does_not_pin_changes_no_host(tmp_path, wheelhouse, ssh_env,
+                                                                                  trap):
+    from .support.helpers import HOST_PYTHON
+    p, env, source = host_builder_project(tmp_path, wheelhouse, ssh_env, trap)
+    p.set("requirements", "pylock.toml")
+    (p.source / "pylock.toml").write_text(TINY_LOCK.replace("VERSION", "1.0"))
+    first = cli_elsewhere(p, env, "--headless", "deploy", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr    # what the lock pins is kept and sent
+    before = {name: (p.builds(name), p.current(name), sorted(os.listdir(root / "wheelhouses")))
+              for name, root in p.roots.items()}
+    # web1's pip now hands over one package more than it was asked for (another index, a compromised host).
+    shutil.copy(source / "tinylib-1.0-py3-none-any.whl", tmp_path / "evil-6.6-py3-none-any.whl")
+    reach = tmp_path / "reach-python"
+    reach.write_text(reach.read_text().replace(f'exec {HOST_PYTHON} "$@"\n', (
+        f'{HOST_PYTHON} "$@"; _rc=$?\n'
+        f'_prev=; for _a in "$@"; do [ "$_prev" = -w ] && cp {tmp_path}/evil-6.6-py3-none-any.whl "$_a"/; '
+        '_prev=$_a; done\nexit $_rc\n')))
+    (p.source / "pylock.toml").write_text(TINY_LOCK.replace("VERSION", "2.0"))
+    proc = cli_elsewhere(p, env, "--headless", "deploy", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "wheels: ship: the wheelhouse could not be built on web1: it sent evil-6.6-py3-none-any.whl, which " \
+           "pylock.toml does not pin: not kept, not sent" in proc.stdout, proc.stdout
+    assert {name: (p.builds(name), p.current(name), sorted(os.listdir(root / "wheelhouses")))
+            for name, root in p.roots.items()} == before
+    assert not list((p.dir / "cache").rglob("evil-*")) and not list(tmp_path.glob("*/wheelhouses/*/evil-*"))

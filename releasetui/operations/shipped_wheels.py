@@ -117,6 +117,8 @@ class ShippedWheels:
             why = clean_line(built.problem, 400)
         elif not result.ok or not built.complete:
             why = clean_line(result.error_text(), 400)
+        else:  # a host's pip with another index (or a compromised host) must not hand the fleet other packages
+            why = self.unpinned(arriving.names())
         if why is not None:
             arriving.drop()
             return why
@@ -126,6 +128,15 @@ class ShippedWheels:
         self.houses[(key, host.name)] = house
         self.report(house, host.name, f"built on {host.name}", time.monotonic() - started)
         return None
+
+    def unpinned(self, names: list) -> Optional[str]:
+        """Why the wheels ``names`` a builder host sent are not kept, when the lock does not pin them all."""
+        req = self.deploy.info.requirements
+        wrong = req.unpinned_wheels(names)
+        if not wrong:
+            return None
+        return (f"it sent {', '.join(wrong[:3])}{' and more' if len(wrong) > 3 else ''}, which {req.path} does not "
+                "pin: not kept, not sent")
 
     def receive(self, host: HostConfig, key: str, arriving: "wheelhouses.Receiving"):
         """Run the builder's script, its wheels written to ``arriving`` as they come (the executor keeps every other

@@ -34,7 +34,7 @@ RESOLVED_NAME = ".releasetui-requirements.txt"   # the resolved text on the host
 MAX_BYTES = 16 * 1024 * 1024
 
 
-from .checks import RequirementsError, normalize
+from .checks import REQ_HEAD, RequirementsError, normalize
 from .locks import from_poetry_lock, from_pylock, from_pyproject, from_uv_lock
 
 
@@ -58,6 +58,27 @@ class Requirements:
     def label(self) -> str:
         """``uv.lock`` or ``pyproject.toml [web, pg]``, for output lines."""
         return self.path + (f" [{', '.join(self.extras)}]" if self.extras else "")
+
+    def unpinned_wheels(self, names: Sequence[str]) -> list[str]:
+        """Which of the wheel file ``names`` (a wheelhouse built on a host) a lock does not account for: a package it
+        does not list, or another version than it pins.  Only a lock lists every package a venv gets; from any other
+        source nothing can be said ([] always)."""
+        if self.kind not in ("uv.lock", "poetry.lock", "pylock"):
+            return []
+        pins: dict = {}
+        for line in self.text.splitlines():
+            head = REQ_HEAD.match(line)
+            if head:
+                version = re.match(r"\s*==\s*([^\s;]+)", line[head.end():])
+                pins.setdefault(normalize(head.group(1)), set()).add(version.group(1).lower() if version else None)
+        wrong = []
+        for name in names:
+            dist, _, rest = name.partition("-")
+            version = rest.split("-", 1)[0].lower()
+            allowed = pins.get(normalize(dist))
+            if allowed is None or (None not in allowed and version not in allowed):
+                wrong.append(name)
+        return wrong
 
 
 def kind_of(path: str) -> Optional[str]:
