@@ -205,3 +205,16 @@ def test_two_hosts_migrate_once_keep_shared_files_and_drop_no_request(fleet):
         assert page(stack)["greeting"] == f"hello from {stack.name}" and page(stack)["notes"] == "1"
     assert (web2.root / "current" / "instance" / "uploaded.txt").read_text() == "a file web2's users uploaded\n"
     assert not (web1.shared / "instance" / "app.db").read_bytes().startswith(b"the laptop")
+
+
+def test_the_example_restart_never_creates_the_fifo_it_writes_to(tmp_path):
+    # uwsgi removes its master FIFO while a reload re-executes the master; a `dd of=` that created a plain file in
+    # its place made the new master's mkfifo fail ("File exists"): uwsgi exited and the host refused requests for
+    # a second while supervisord started it again.
+    import yaml
+    from .support.stackkit import EXAMPLE, EXAMPLE_ROOT
+    restart = yaml.safe_load((EXAMPLE / "hosts.yml").read_text())["restart"]
+    send = next(line for line in restart.splitlines() if line.lstrip().startswith("send()"))
+    script = f"root={tmp_path}\n{send}\nsend P; send r; echo sent\n".replace(EXAMPLE_ROOT, str(tmp_path))
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert proc.stdout == "sent\n" and not (tmp_path / "uwsgi.fifo").exists(), proc.stderr

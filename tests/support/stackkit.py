@@ -35,7 +35,7 @@ RESTARTS = {
     # A chain reload (c) through the FIFO: workers replaced one at a time, so old and new builds answer side by side
     # until it ends; it waits for every old worker to go (P wakes the master, which moves a chain on once a second;
     # uwsgi ignores c while an earlier chain finishes, so it asks again).
-    "chain": """send() {{ printf "$1" | dd of={root}/uwsgi.fifo oflag=nonblock status=none 2>/dev/null; }}
+    "chain": """send() {{ printf "$1" | dd of={root}/uwsgi.fifo oflag=nonblock conv=nocreat status=none 2>/dev/null; }}
 if test -p {root}/uwsgi.fifo && workers=$(pgrep -P "$(cat {root}/uwsgi.pid 2>/dev/null)" 2>/dev/null) && send c; then
   n=0
   while [ $n -lt 1200 ]; do
