@@ -102,11 +102,11 @@ class ShippedWheels:
         started = time.monotonic()
         arriving = wheelhouses.Receiving(key, self.host_cache(host.name))
         try:
-            result, built = self.receive(host, key, arriving)
+            result, reader = self.receive(host, key, arriving)
         except BaseException:
             arriving.drop()
             raise
-        why = None
+        built, why = reader.end(), None
         if result.stopped:
             why = "interrupted"
         elif built.lost_lock:
@@ -118,7 +118,7 @@ class ShippedWheels:
         elif not result.ok or not built.complete:
             why = clean_line(result.error_text(), 400)
         else:  # a host's pip with another index (or a compromised host) must not hand the fleet other packages
-            why = self.unpinned(arriving.names())
+            why = self.unpinned(reader.names)
         if why is not None:
             arriving.drop()
             return why
@@ -140,7 +140,7 @@ class ShippedWheels:
 
     def receive(self, host: HostConfig, key: str, arriving: "wheelhouses.Receiving"):
         """Run the builder's script, its wheels written to ``arriving`` as they come (the executor keeps every other
-        line, not their bytes): (its result, what the reader found)."""
+        line, not their bytes): (its result, the reader that checked them)."""
         ctx = self.deploy.ctx
         reader = commands.WheelhouseReader(arriving.open_wheel)
         process = ctx.start(host, self.script_for(host, key), phase="prepare")
@@ -148,7 +148,7 @@ class ShippedWheels:
         process.feed(None)
         timeout = self.deploy.config.install_timeout
         result = process.wait(stop=ctx.stop, deadline=time.monotonic() + timeout if timeout else None)
-        return result, reader.end()
+        return result, reader
 
     def dry_run_line(self, part: rules.HostDeploy) -> str:
         """What a dry run says of a ``wheels: ship`` host's wheelhouse: not needed, on the host, or sent (and from

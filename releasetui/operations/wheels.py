@@ -198,10 +198,6 @@ class Receiving:
             raise ValueError(f"invalid wheel name {name!r}")   # the reader refused it already
         return open(self.tmp / name, "xb")
 
-    def names(self) -> list[str]:
-        """The wheels written so far, by name."""
-        return sorted(p.name for p in self.tmp.iterdir() if p.name.endswith(".whl"))
-
     def keep(self) -> Wheelhouse:
         """The wheels received, kept as the wheelhouse of the key."""
         try:
